@@ -1,0 +1,395 @@
+"""The hub's YAML configuration: groups, cameras, analysis settings and zones.
+
+`load_config(path)` validates the whole file and raises `ConfigError` listing **every** problem
+at once, each naming the camera and the field. Stream URLs may hold `${NAME}` placeholders,
+resolved from the environment first and then from a secrets file (`KEY=VALUE` lines); resolved
+URLs are kept as `SecretStr` and only their redacted form is ever shown.
+
+A camera needs only `id`, `name`, `group` and `url`:
+
+    cameras:
+      - id: jinsha-001
+        name: Jinsha bridge east
+        group: jinsha
+        url: rtsp://${JINSHA_USER}:${JINSHA_PASS}@10.20.1.11:554/Streaming/Channels/101
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import unquote, urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from riverwatch.secrets import Redactor, redact_url
+from riverwatch.types import DecodeMode
+
+_ID = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SCHEMES = frozenset({"rtsp", "rtsps", "http", "https", "file"})
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; `problems` lists every reason."""
+
+    def __init__(self, source: str, problems: Sequence[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{source}: {len(self.problems)} problem(s)\n{lines}")
+
+
+class ZoneKind(enum.StrEnum):
+    """What a zone forbids or watches; rules are chosen by it."""
+
+    NO_FISHING = "no_fishing"
+    NO_NAVIGATION = "no_navigation"
+    NO_DREDGING = "no_dredging"
+    WATCH = "watch"
+    STREET = "street"
+
+
+class Severity(enum.StrEnum):
+    """Alert severity, lowest first."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class GroupKind(enum.StrEnum):
+    """River cameras watch water; street cameras watch the city grid."""
+
+    RIVER = "river"
+    STREET = "street"
+
+
+Point = tuple[Annotated[float, Field(ge=0.0, le=1.0)], Annotated[float, Field(ge=0.0, le=1.0)]]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ZoneConfig(_Strict):
+    """A polygon in normalised image coordinates (0..1, origin top left)."""
+
+    id: str = Field(pattern=_ID)
+    name: str = ""
+    kind: ZoneKind = ZoneKind.WATCH
+    severity: Severity = Severity.MEDIUM
+    polygon: list[Point] = Field(min_length=3, max_length=64)
+    min_active_fraction: float = Field(default=0.002, gt=0.0, le=1.0)
+    min_observations: int = Field(default=2, ge=1, le=100)
+
+
+class AnalysisConfig(_Strict):
+    """How a camera is analysed; every field has a default."""
+
+    enabled: bool = True
+    decode_mode: DecodeMode = DecodeMode.KEYFRAMES
+    detect_fps: float = Field(default=5.0, gt=0.0, le=30.0)
+    diff_threshold: int = Field(default=25, ge=1, le=255)
+
+
+class CameraConfig(_Strict):
+    """One camera as written in the file (URLs still hold their `${NAME}` placeholders)."""
+
+    id: str = Field(pattern=_ID)
+    name: str = Field(min_length=1, max_length=200)
+    group: str = Field(pattern=_ID)
+    url: str = Field(min_length=1)
+    sub_url: str | None = None
+    analysis: AnalysisConfig = AnalysisConfig()
+    zones: list[ZoneConfig] = Field(default_factory=list, max_length=32)
+
+
+class GroupConfig(_Strict):
+    """A named set of cameras (the city grid, the Jinsha, the Heng)."""
+
+    id: str = Field(pattern=_ID)
+    name: str = Field(min_length=1)
+    kind: GroupKind = GroupKind.STREET
+
+
+class HubConfig(_Strict):
+    """The whole file."""
+
+    groups: list[GroupConfig] = Field(default_factory=list)
+    defaults: AnalysisConfig = AnalysisConfig()
+    secrets_file: str | None = None
+    cameras: list[CameraConfig] = Field(min_length=1)
+
+    @field_validator("cameras")
+    @classmethod
+    def _not_too_many(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:
+        if len(cameras) > 2000:
+            raise ValueError("at most 2000 cameras per hub")
+        return cameras
+
+
+@dataclass(frozen=True)
+class ResolvedCamera:
+    """A validated camera with its real stream URLs (secret) and their redacted forms."""
+
+    config: CameraConfig
+    url: SecretStr
+    sub_url: SecretStr | None
+    display_url: str
+
+    @property
+    def id(self) -> str:
+        """The camera id."""
+        return self.config.id
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A configuration ready to run: cameras resolved, secrets known to the redactor."""
+
+    source: str
+    hub: HubConfig
+    cameras: list[ResolvedCamera]
+    redactor: Redactor
+    warnings: list[str]
+
+    def group_of(self, camera_id: str) -> GroupConfig | None:
+        """The declared group of a camera, if groups are declared."""
+        cams = {c.id: c.config.group for c in self.cameras}
+        return next((g for g in self.hub.groups if g.id == cams.get(camera_id)), None)
+
+
+def load_config(
+    path: Path,
+    env: Mapping[str, str] | None = None,
+    secrets_file: Path | None = None,
+) -> LoadedConfig:
+    """Read, validate and resolve a config file; raise `ConfigError` with every problem."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, [f"cannot read file: {exc.strerror}"]) from None
+    return parse_config(text, source, env, secrets_file, base_dir=path.parent)
+
+
+def parse_config(
+    text: str,
+    source: str = "<config>",
+    env: Mapping[str, str] | None = None,
+    secrets_file: Path | None = None,
+    base_dir: Path | None = None,
+) -> LoadedConfig:
+    """Validate YAML text; see `load_config`."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [f"not valid YAML: {exc}"]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(source, ["the file must be a mapping with a `cameras:` list"])
+    raw = _apply_defaults(raw)
+    lookup, problems = _secret_lookup(env, raw.get("secrets_file"), secrets_file, base_dir)
+    problems += _raw_problems(raw) + _url_problems(raw, lookup)
+    hub: HubConfig | None = None
+    try:
+        hub = HubConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = _format_validation(exc, raw) + problems
+    if hub is None or problems:
+        raise ConfigError(source, problems)
+    cameras, redactor, warnings = _resolve_cameras(hub, lookup)
+    return LoadedConfig(source, hub, cameras, redactor, warnings)
+
+
+def _apply_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """Merge `defaults:` into each camera's `analysis:` before validation."""
+    defaults = raw.get("defaults")
+    cameras = raw.get("cameras")
+    if not isinstance(defaults, dict) or not isinstance(cameras, list):
+        return raw
+    merged = []
+    for cam in cameras:
+        if isinstance(cam, dict):
+            own = cam.get("analysis") if isinstance(cam.get("analysis"), dict) else {}
+            cam = {**cam, "analysis": {**defaults, **(own or {})}}
+        merged.append(cam)
+    return {**raw, "cameras": merged}
+
+
+def _camera_label(raw: Mapping[str, Any], index: int) -> str:
+    cameras = raw.get("cameras")
+    cam = cameras[index] if isinstance(cameras, list) and index < len(cameras) else None
+    cam_id = cam.get("id") if isinstance(cam, dict) else None
+    return f"camera {cam_id!r} (cameras[{index}])" if cam_id else f"cameras[{index}]"
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _format_validation(exc: ValidationError, raw: Mapping[str, Any]) -> list[str]:
+    """One line per error, naming the camera by id; input values are never echoed."""
+    lines = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = tuple(err["loc"])
+        if len(loc) >= 2 and loc[0] == "cameras" and isinstance(loc[1], int):
+            where = f"{_camera_label(raw, loc[1])}: {_format_loc(loc[2:])}"
+        else:
+            where = _format_loc(loc)
+        lines.append(f"{where}: {err['msg']}")
+    return lines
+
+
+def _raw_problems(raw: Mapping[str, Any]) -> list[str]:
+    """Cross-field checks that pydantic's per-field validation cannot see."""
+    cameras = [c for c in raw.get("cameras") or [] if isinstance(c, dict)]
+    problems = [
+        f"camera {cam_id!r}: id: used by {n} cameras; ids must be unique"
+        for cam_id, n in Counter(c.get("id") for c in cameras).items()
+        if cam_id is not None and n > 1
+    ]
+    groups = raw.get("groups")
+    declared = (
+        {g.get("id") for g in groups if isinstance(g, dict)} if isinstance(groups, list) else None
+    )
+    for index, cam in enumerate(raw.get("cameras") or []):
+        if not isinstance(cam, dict):
+            continue
+        label = _camera_label(raw, index)
+        if declared is not None and cam.get("group") is not None and cam["group"] not in declared:
+            problems.append(f"{label}: group: {cam['group']!r} is not one of the declared groups")
+        zones = cam.get("zones") if isinstance(cam.get("zones"), list) else []
+        zone_ids = Counter(z.get("id") for z in zones if isinstance(z, dict))
+        problems += [
+            f"{label}: zones: zone id {zid!r} used {n} times"
+            for zid, n in zone_ids.items()
+            if n > 1
+        ]
+    return problems
+
+
+def _secret_lookup(
+    env: Mapping[str, str] | None,
+    from_file: object,
+    secrets_file: Path | None,
+    base_dir: Path | None,
+) -> tuple[dict[str, str], list[str]]:
+    """Environment over secrets file; a problem if the file is unreadable."""
+    values: dict[str, str] = {}
+    problems: list[str] = []
+    path = secrets_file
+    if path is None and isinstance(from_file, str) and from_file:
+        path = Path(from_file)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+    if path is not None:
+        try:
+            values.update(_parse_secrets(path.read_text(encoding="utf-8")))
+        except OSError as exc:
+            problems.append(f"secrets_file: cannot read {path}: {exc.strerror}")
+    values.update(os.environ if env is None else env)
+    return values, problems
+
+
+def _parse_secrets(text: str) -> dict[str, str]:
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip().strip('"').strip("'")
+    return values
+
+
+def _resolve(template: str, lookup: Mapping[str, str]) -> tuple[str, list[str], list[str]]:
+    """Fill `${NAME}` placeholders; return (url, missing names, values used)."""
+    missing: list[str] = []
+    used: list[str] = []
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in lookup:
+            missing.append(name)
+            return ""
+        used.append(lookup[name])
+        return lookup[name]
+
+    return _PLACEHOLDER.sub(fill, template), missing, used
+
+
+def _url_problems(raw: Mapping[str, Any], lookup: Mapping[str, str]) -> list[str]:
+    """Unresolvable placeholders and unusable URLs, checked on the raw file."""
+    problems = []
+    for index, cam in enumerate(raw.get("cameras") or []):
+        if not isinstance(cam, dict):
+            continue
+        for field in ("url", "sub_url"):
+            template = cam.get(field)
+            if not isinstance(template, str) or not template:
+                continue
+            url, missing, _ = _resolve(template, lookup)
+            if missing:
+                names = ", ".join(f"${{{m}}}" for m in missing)
+                problems.append(
+                    f"{_camera_label(raw, index)}: {field}: {names} is set neither in the "
+                    "environment nor in the secrets file"
+                )
+            elif (bad := _check_url(url)) is not None:
+                problems.append(f"{_camera_label(raw, index)}: {field}: {bad}")
+    return problems
+
+
+def _check_url(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme not in _SCHEMES:
+        return f"scheme must be one of {', '.join(sorted(_SCHEMES))}"
+    if parts.scheme != "file" and not parts.hostname:
+        return "has no host"
+    return None
+
+
+def _resolve_cameras(
+    hub: HubConfig, lookup: Mapping[str, str]
+) -> tuple[list[ResolvedCamera], Redactor, list[str]]:
+    """Fill placeholders of an already checked config and teach the redactor its secrets."""
+    redactor = Redactor()
+    cameras: list[ResolvedCamera] = []
+    warnings: list[str] = []
+    for cam in hub.cameras:
+        resolved: dict[str, SecretStr] = {}
+        for field in ("url", "sub_url"):
+            template = getattr(cam, field)
+            if template is None:
+                continue
+            url, _, used = _resolve(template, lookup)
+            for value in used:
+                redactor.add(value)
+            _remember_userinfo(url, redactor)
+            if not _PLACEHOLDER.search(template) and urlsplit(url).password:
+                warnings.append(
+                    f"camera {cam.id!r}: {field}: password written inline; prefer ${{NAME}}"
+                )
+            resolved[field] = SecretStr(url)
+        url_secret = resolved["url"]
+        display = redact_url(url_secret.get_secret_value())
+        cameras.append(ResolvedCamera(cam, url_secret, resolved.get("sub_url"), display))
+    return cameras, redactor, warnings
+
+
+def _remember_userinfo(url: str, redactor: Redactor) -> None:
+    parts = urlsplit(url)
+    if parts.password:
+        redactor.add(parts.password)
+        redactor.add(unquote(parts.password))

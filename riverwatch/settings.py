@@ -1,0 +1,64 @@
+"""Process-wide settings from the environment (prefix `RIVERWATCH_`, plus `REDIS_URL`).
+
+Everything tunable that is not per camera lives here, validated once at start-up. Bounds are
+checked, so a nonsensical value (a zero timeout, an analysis frame of 3 pixels) refuses to start
+instead of misbehaving later.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "riverwatch"
+
+
+class Settings(BaseSettings):
+    """Validated hub settings; read from the environment, never printed with secrets.
+
+    >>> Settings(analysis_width=320).analysis_shape_hw
+    (180, 320)
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RIVERWATCH_", extra="forbid")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    redis_url: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "RIVERWATCH_REDIS_URL")
+    )
+    secrets_file: Path | None = None
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+    # Analysis frames: every camera is downscaled into one row of a shared batch array.
+    analysis_width: int = Field(default=320, ge=32, le=1920)
+    analysis_height: int = Field(default=180, ge=32, le=1080)
+
+    # Ingest timeouts and retry policy.
+    open_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    read_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    stall_timeout_s: float = Field(default=8.0, gt=0, le=300)
+    backoff_base_s: float = Field(default=1.0, gt=0, le=60)
+    backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
+    ring_seconds: float = Field(default=15.0, ge=1, le=300)
+    ring_max_bytes: int = Field(default=8_000_000, ge=100_000)
+    max_consecutive_decode_errors: int = Field(default=25, ge=1)
+    full_rate_budget: int = Field(default=25, ge=0, description="cameras decoded at full rate")
+
+    # Detection tick and the thin alert path.
+    tick_interval_s: float = Field(default=0.2, gt=0, le=10)
+    alert_stream: str = Field(default="riverwatch:alerts", min_length=1)
+    alert_stream_maxlen: int = Field(default=100_000, ge=100)
+    redis_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    alert_cooldown_s: float = Field(default=60.0, ge=0)
+
+    @property
+    def analysis_shape_hw(self) -> tuple[int, int]:
+        """(height, width) of one analysis frame."""
+        return (self.analysis_height, self.analysis_width)

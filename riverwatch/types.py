@@ -1,0 +1,107 @@
+"""Domain types shared by every stage: camera states, decode modes, health and alerts."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class CameraState(enum.StrEnum):
+    """Where a camera's ingest state machine stands.
+
+    connecting -> streaming -> (stalled | error) -> backing_off -> connecting ...
+    A camera whose stream cannot be used at all (no video, unsupported codec) is `failed`;
+    it is still retried, at the longest backoff, since cameras do get repaired.
+    """
+
+    CONNECTING = "connecting"
+    STREAMING = "streaming"
+    STALLED = "stalled"
+    BACKING_OFF = "backing_off"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+class DecodeMode(enum.StrEnum):
+    """How much of a stream is decoded for analysis.
+
+    `keyframes` decodes one frame per GOP (cheap); `full` decodes every frame and hands the
+    detectors frames at the camera's detect fps.
+    """
+
+    KEYFRAMES = "keyframes"
+    FULL = "full"
+
+
+@dataclass(frozen=True, slots=True)
+class CameraHealth:
+    """A point-in-time copy of one camera's ingest figures, safe to serialise."""
+
+    camera_id: str
+    state: CameraState
+    decode_mode: DecodeMode
+    input_fps: float
+    analysed_fps: float
+    kbps: float
+    last_frame_age_s: float | None
+    reconnects: int
+    decode_errors: int
+    dropped_frames: int
+    width: int | None
+    height: int | None
+    codec: str | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert on its way into the ticket queue.
+
+    `alert_id` is idempotent: the same incident observed again yields the same id, so a
+    consumer (or a retry after a Redis blink) can drop duplicates.
+    """
+
+    alert_id: str
+    camera_id: str
+    zone_id: str
+    rule: str
+    severity: str
+    started_at: float
+    observed_at: float
+    frame_seq: int
+    score: float
+    box_xyxy: tuple[int, int, int, int]
+
+    def to_fields(self) -> dict[str, str]:
+        """The flat string fields written with XADD (documented in the README)."""
+        return {
+            "alert_id": self.alert_id,
+            "camera_id": self.camera_id,
+            "zone_id": self.zone_id,
+            "rule": self.rule,
+            "severity": self.severity,
+            "started_at": f"{self.started_at:.3f}",
+            "observed_at": f"{self.observed_at:.3f}",
+            "frame_seq": str(self.frame_seq),
+            "score": f"{self.score:.4f}",
+            "box_xyxy": ",".join(str(v) for v in self.box_xyxy),
+        }
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str]) -> Alert:
+        """Inverse of `to_fields`."""
+        box = tuple(int(v) for v in fields["box_xyxy"].split(","))
+        if len(box) != 4:
+            raise ValueError("box_xyxy needs four integers")
+        return cls(
+            alert_id=fields["alert_id"],
+            camera_id=fields["camera_id"],
+            zone_id=fields["zone_id"],
+            rule=fields["rule"],
+            severity=fields["severity"],
+            started_at=float(fields["started_at"]),
+            observed_at=float(fields["observed_at"]),
+            frame_seq=int(fields["frame_seq"]),
+            score=float(fields["score"]),
+            box_xyxy=(box[0], box[1], box[2], box[3]),
+        )
