@@ -270,7 +270,7 @@ def _raw_problems(raw: Mapping[str, Any]) -> list[str]:
         label = _camera_label(raw, index)
         if declared is not None and cam.get("group") is not None and cam["group"] not in declared:
             problems.append(f"{label}: group: {cam['group']!r} is not one of the declared groups")
-        zones = cam.get("zones") if isinstance(cam.get("zones"), list) else []
+        zones = cam["zones"] if isinstance(cam.get("zones"), list) else []
         zone_ids = Counter(z.get("id") for z in zones if isinstance(z, dict))
         problems += [
             f"{label}: zones: zone id {zid!r} used {n} times"

@@ -39,12 +39,14 @@ class CameraHealth:
 
     camera_id: str
     state: CameraState
+    state_age_s: float
     decode_mode: DecodeMode
     input_fps: float
     analysed_fps: float
     kbps: float
     last_frame_age_s: float | None
     reconnects: int
+    stalls: int
     decode_errors: int
     dropped_frames: int
     width: int | None

@@ -1,0 +1,98 @@
+"""The analysis batch: one preallocated uint8 array that every camera writes its latest frame into.
+
+Each camera owns one row (`slot`) of `frames_nhw`. Worker threads write a row under a short lock;
+the detector copies the whole batch out in one `np.copyto` (about a millisecond for 250 cameras)
+and learns which rows are new from their sequence numbers. A frame written twice before the
+detector looked is counted as dropped for that camera.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+
+@dataclass
+class BatchView:
+    """The detector's own copy of the batch, refreshed in place by `FrameBatch.read_into`.
+
+    `fresh_n` marks the rows that changed since the previous read; `seq_n` and `ts_n` are each
+    row's frame sequence number (per camera, from 1) and wall-clock capture time.
+    """
+
+    frames_nhw: npt.NDArray[np.uint8]
+    seq_n: npt.NDArray[np.int64]
+    ts_n: npt.NDArray[np.float64]
+    fresh_n: npt.NDArray[np.bool_]
+
+    @classmethod
+    def empty(cls, n: int, shape_hw: tuple[int, int]) -> BatchView:
+        """A zeroed view for `n` cameras."""
+        return cls(
+            frames_nhw=np.zeros((n, *shape_hw), np.uint8),
+            seq_n=np.zeros(n, np.int64),
+            ts_n=np.zeros(n, np.float64),
+            fresh_n=np.zeros(n, np.bool_),
+        )
+
+
+class FrameBatch:
+    """Shared, preallocated analysis frames for all cameras.
+
+    >>> batch = FrameBatch(["a", "b"], (180, 320))
+    >>> batch.write(batch.slot("b"), np.full((180, 320), 7, np.uint8), ts=1.0)
+    >>> view = BatchView.empty(2, (180, 320)); batch.read_into(view); view.fresh_n.tolist()
+    [False, True]
+    """
+
+    def __init__(self, camera_ids: Sequence[str], shape_hw: tuple[int, int]) -> None:
+        n = len(camera_ids)
+        self._slots = {cam: i for i, cam in enumerate(camera_ids)}
+        self._camera_ids = list(camera_ids)
+        self._shape_hw = shape_hw
+        self._lock = threading.Lock()
+        self._frames_nhw = np.zeros((n, *shape_hw), np.uint8)
+        self._seq_n = np.zeros(n, np.int64)
+        self._ts_n = np.zeros(n, np.float64)
+        self._read_seq_n = np.zeros(n, np.int64)
+        self._dropped_n = np.zeros(n, np.int64)
+
+    @property
+    def shape_hw(self) -> tuple[int, int]:
+        """(height, width) of one analysis frame."""
+        return self._shape_hw
+
+    @property
+    def camera_ids(self) -> list[str]:
+        """Camera id of each row."""
+        return list(self._camera_ids)
+
+    def slot(self, camera_id: str) -> int:
+        """The row a camera writes to."""
+        return self._slots[camera_id]
+
+    def write(self, slot: int, frame_hw: npt.NDArray[np.uint8], ts: float) -> None:
+        """Store a camera's newest analysis frame (already at the analysis size)."""
+        with self._lock:
+            if self._seq_n[slot] > self._read_seq_n[slot]:
+                self._dropped_n[slot] += 1
+            self._frames_nhw[slot] = frame_hw
+            self._seq_n[slot] += 1
+            self._ts_n[slot] = ts
+
+    def read_into(self, view: BatchView) -> None:
+        """Copy the batch into `view` and mark which rows are new since the last read."""
+        with self._lock:
+            np.copyto(view.frames_nhw, self._frames_nhw)
+            np.copyto(view.seq_n, self._seq_n)
+            np.copyto(view.ts_n, self._ts_n)
+            np.not_equal(self._seq_n, self._read_seq_n, out=view.fresh_n)
+            np.copyto(self._read_seq_n, self._seq_n)
+
+    def dropped(self, slot: int) -> int:
+        """Frames this camera wrote that the detector never saw."""
+        return int(self._dropped_n[slot])

@@ -1,0 +1,216 @@
+"""One camera's life: a small state machine around blocking sessions run in worker threads.
+
+    connecting ──first packet──► streaming ──error──► backing_off ──delay──► connecting
+        │                            │ no packet for stall_timeout ► stalled ──delay──┘
+        └── unusable stream ───────────────────────────────────────► failed  ──delay──┘
+
+Everything that can go wrong with a stream ends as an `IngestError` inside this camera's task;
+nothing escapes to its siblings. Policy (how long to wait, which state to show) is in
+`ingest.policy`; this class only applies it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from ingest.batch import FrameBatch
+from ingest.errors import IngestError, StreamStalled
+from ingest.policy import attempts_to_reach, backoff_delay, next_attempt, state_after_error
+from ingest.ring import PacketRing
+from ingest.session import Controls, Counters, SessionLimits, StreamSession
+from riverwatch.secrets import Redactor
+from riverwatch.settings import Settings
+from riverwatch.types import CameraHealth, CameraState, DecodeMode
+
+log = logging.getLogger(__name__)
+
+_RATE_SMOOTHING = 0.3
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """What ingest needs to know of a camera (the secret URL is only read to connect)."""
+
+    camera_id: str
+    url: Callable[[], str]
+    display_url: str
+    decode_mode: DecodeMode
+    detect_fps: float
+
+
+class _Rates:
+    """Smoothed per-second rates computed from the session's monotonic counters."""
+
+    def __init__(self) -> None:
+        self.input_fps = 0.0
+        self.analysed_fps = 0.0
+        self.kbps = 0.0
+        self._last: tuple[float, int, int, int] | None = None
+
+    def update(self, counters: Counters, now: float) -> None:
+        sample = (now, counters.packets, counters.analysed, counters.bytes)
+        if self._last is not None and now > self._last[0]:
+            dt = now - self._last[0]
+            a = _RATE_SMOOTHING
+            self.input_fps += a * ((sample[1] - self._last[1]) / dt - self.input_fps)
+            self.analysed_fps += a * ((sample[2] - self._last[2]) / dt - self.analysed_fps)
+            self.kbps += a * ((sample[3] - self._last[3]) * 8 / 1000 / dt - self.kbps)
+        self._last = sample
+
+    def reset(self) -> None:
+        self._last = None
+        self.input_fps = self.analysed_fps = self.kbps = 0.0
+
+
+class CameraSource:
+    """Keeps one camera connected and feeding its batch row and packet ring.
+
+    Public surface: `run()` (the task body, runs until cancelled), `health()`, `set_mode()`
+    and `ring`. Example::
+
+        source = CameraSource(spec, batch, ring, settings, executor, redactor)
+        task = asyncio.create_task(source.run())
+        source.set_mode(DecodeMode.FULL)   # takes effect at the next keyframe
+    """
+
+    def __init__(
+        self,
+        spec: CameraSpec,
+        batch: FrameBatch,
+        ring: PacketRing,
+        settings: Settings,
+        executor: Executor,
+        redactor: Redactor,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._spec = spec
+        self._batch = batch
+        self._slot = batch.slot(spec.camera_id)
+        self.ring = ring
+        self._settings = settings
+        self._executor = executor
+        self._redactor = redactor
+        self._rng = rng or random.Random()
+        self._controls = Controls(mode=spec.decode_mode, detect_fps=spec.detect_fps)
+        self._counters = Counters()
+        self._rates = _Rates()
+        self._limits = SessionLimits(
+            settings.open_timeout_s, settings.read_timeout_s,
+            settings.max_consecutive_decode_errors,
+        )
+        self._state = CameraState.CONNECTING
+        self._state_since = time.monotonic()
+        self._reconnects = 0
+        self._stalls = 0
+        self._last_error: str | None = None
+
+    @property
+    def camera_id(self) -> str:
+        """The camera's id."""
+        return self._spec.camera_id
+
+    @property
+    def state(self) -> CameraState:
+        """The current state."""
+        return self._state
+
+    def set_mode(self, mode: DecodeMode) -> None:
+        """Switch decoding while running; full rate starts at the next keyframe."""
+        if mode is not self._controls.mode:
+            log.info("camera %s: decode mode %s -> %s", self.camera_id, self._controls.mode, mode)
+            self._controls.mode = mode
+
+    @property
+    def mode(self) -> DecodeMode:
+        """The decode mode asked for."""
+        return self._controls.mode
+
+    def health(self) -> CameraHealth:
+        """A snapshot of this camera's figures."""
+        c, now = self._counters, time.monotonic()
+        age = now - c.last_frame_at if c.last_frame_at else None
+        return CameraHealth(
+            camera_id=self.camera_id, state=self._state, state_age_s=now - self._state_since,
+            decode_mode=self._controls.mode, input_fps=round(self._rates.input_fps, 2),
+            analysed_fps=round(self._rates.analysed_fps, 3), kbps=round(self._rates.kbps, 1),
+            last_frame_age_s=None if age is None else round(age, 3),
+            reconnects=self._reconnects, stalls=self._stalls, decode_errors=c.decode_errors,
+            dropped_frames=self._batch.dropped(self._slot), width=c.width, height=c.height,
+            codec=c.codec, last_error=self._last_error,
+        )
+
+    async def run(self) -> None:
+        """Connect, stream and recover until cancelled; never raises anything else."""
+        attempt = 0
+        longest = attempts_to_reach(self._settings.backoff_max_s, self._settings.backoff_base_s)
+        while True:
+            error = await self._one_session()
+            streamed = time.monotonic() - self._counters.streaming_since
+            self._last_error = str(error)
+            if isinstance(error, StreamStalled):
+                self._stalls += 1
+            self._set_state(state_after_error(error), str(error))
+            attempt = next_attempt(attempt, error, streamed, longest)
+            delay = backoff_delay(attempt - 1, self._settings.backoff_base_s,
+                                  self._settings.backoff_max_s, self._rng)
+            await asyncio.sleep(delay)
+            self._reconnects += 1
+
+    async def _one_session(self) -> IngestError:
+        self._set_state(CameraState.CONNECTING, self._spec.display_url)
+        self._controls.stop.clear()
+        self._counters.last_packet_at = 0.0
+        self._rates.reset()
+        session = StreamSession(
+            self.camera_id, self._spec.url(), self._slot, self._batch, self.ring,
+            self._controls, self._counters, self._limits, self._redactor,
+        )
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, session.run)
+        try:
+            return await self._watch(future)
+        except asyncio.CancelledError:
+            self._controls.stop.set()
+            await asyncio.wait({future}, timeout=self._settings.read_timeout_s + 1)
+            self._set_state(CameraState.STOPPED, "stopped")
+            raise
+
+    async def _watch(self, future: asyncio.Future[None]) -> IngestError:
+        """Wait for the session, keeping rates fresh and catching silent stalls."""
+        while True:
+            done, _ = await asyncio.wait({future}, timeout=1.0)
+            if done:
+                return self._outcome(future)
+            now = time.monotonic()
+            self._rates.update(self._counters, now)
+            last = self._counters.last_packet_at
+            if last and self._state is CameraState.CONNECTING:
+                self._set_state(CameraState.STREAMING, "first packet")
+            if last and now - last > self._settings.stall_timeout_s:
+                self._controls.stop.set()
+                await asyncio.wait({future}, timeout=self._settings.read_timeout_s + 1)
+                return StreamStalled(f"no packet for {now - last:.1f} s")
+
+    def _outcome(self, future: asyncio.Future[None]) -> IngestError:
+        exc = future.exception()
+        if isinstance(exc, IngestError):
+            return exc
+        if exc is None:
+            return IngestError("session stopped")
+        # A bug in the session must stay inside this camera, and say what it was.
+        log.error("camera %s: session crashed: %s", self.camera_id,
+                  self._redactor.scrub(repr(exc)))
+        return IngestError(self._redactor.scrub(f"internal error: {type(exc).__name__}"))
+
+    def _set_state(self, state: CameraState, reason: str) -> None:
+        if state is not self._state:
+            log.info("camera %s: %s -> %s (%s)", self.camera_id, self._state, state,
+                     self._redactor.scrub(reason))
+            self._state = state
+            self._state_since = time.monotonic()

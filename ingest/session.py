@@ -1,0 +1,283 @@
+"""One connection to one camera: blocking PyAV demux and decode, run in a worker thread.
+
+This module and `ingest.camera` hold the project's only thread boundary. `StreamSession.run`
+blocks until the stream ends, fails or is asked to stop; it never touches the event loop. It
+writes into thread-safe sinks only: the camera's `PacketRing`, its row of the `FrameBatch`, and
+plain counters that the camera task reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import av
+import av.error
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from ingest.batch import FrameBatch
+from ingest.errors import (
+    DecodeFailed,
+    IngestError,
+    StreamEnded,
+    StreamOpenError,
+    StreamStalled,
+    StreamUnusable,
+)
+from ingest.ring import PacketRing, RingPacket
+from riverwatch.secrets import Redactor
+from riverwatch.types import DecodeMode
+
+log = logging.getLogger(__name__)
+
+_LUMA_FORMATS = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p",
+                           "nv12", "nv21", "gray"})
+
+
+@dataclass
+class Controls:
+    """What the camera task asks of its session; read by the thread at every packet."""
+
+    mode: DecodeMode
+    detect_fps: float
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class Counters:
+    """Figures written by the session thread and read by the camera task (ints are atomic)."""
+
+    packets: int = 0
+    bytes: int = 0
+    analysed: int = 0
+    decode_errors: int = 0
+    last_packet_at: float = 0.0
+    last_frame_at: float = 0.0
+    streaming_since: float = 0.0
+    width: int | None = None
+    height: int | None = None
+    codec: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """Timeouts and bounds for one session, from settings."""
+
+    open_timeout_s: float
+    read_timeout_s: float
+    max_consecutive_decode_errors: int
+
+
+class StreamSession:
+    """Open a camera, then demux, keep packets, and decode what analysis needs until stopped."""
+
+    def __init__(
+        self,
+        camera_id: str,
+        url: str,
+        slot: int,
+        batch: FrameBatch,
+        ring: PacketRing,
+        controls: Controls,
+        counters: Counters,
+        limits: SessionLimits,
+        redactor: Redactor,
+    ) -> None:
+        self._camera_id = camera_id
+        self._url = url
+        self._slot = slot
+        self._batch = batch
+        self._ring = ring
+        self._controls = controls
+        self._counters = counters
+        self._limits = limits
+        self._redactor = redactor
+        self._scratch_hw = np.empty(batch.shape_hw, np.uint8)
+        self._is_file = urlsplit(url).scheme in ("file", "")
+
+    def run(self) -> None:
+        """Block until the stream ends or `controls.stop` is set; raise an `IngestError`."""
+        container = self._open()
+        try:
+            stream = self._video_stream(container)
+            self._pump(container, stream)
+        finally:
+            container.close()
+
+    def _open(self) -> Any:
+        options = {"analyzeduration": "1000000", "probesize": "1000000"}
+        scheme = urlsplit(self._url).scheme
+        if scheme in ("rtsp", "rtsps"):
+            options |= {"rtsp_transport": "tcp",
+                        "timeout": str(int(self._limits.read_timeout_s * 1e6))}
+        elif scheme in ("http", "https"):
+            options |= {"rw_timeout": str(int(self._limits.read_timeout_s * 1e6))}
+        try:
+            return av.open(self._url, options=options,
+                           timeout=(self._limits.open_timeout_s, self._limits.read_timeout_s))
+        except (av.error.ExitError, TimeoutError) as exc:
+            raise StreamStalled(f"no answer within {self._limits.open_timeout_s:g} s") from exc
+        except av.error.InvalidDataError as exc:
+            raise StreamUnusable("not a media stream this hub can read (invalid data)") from exc
+        except (av.error.FFmpegError, OSError) as exc:
+            raise StreamOpenError(self._describe(exc)) from exc
+
+    def _describe(self, exc: BaseException) -> str:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        return self._redactor.scrub(f"cannot open stream: {reason}")
+
+    def _video_stream(self, container: Any) -> Any:
+        if not container.streams.video:
+            raise StreamUnusable("the stream has no video track")
+        stream = container.streams.video[0]
+        codec = stream.codec_context
+        if codec is None or codec.name is None:
+            raise StreamUnusable("the video track has no decodable codec")
+        codec.thread_count = 1  # 250 cameras: one thread each already; frame threads add delay
+        self._counters.codec = codec.name
+        return stream
+
+    def _pump(self, container: Any, stream: Any) -> None:
+        counters, controls = self._counters, self._controls
+        counters.streaming_since = time.monotonic()
+        state = _DecodeState()
+        try:
+            while not controls.stop.is_set():
+                pacer = _Pacer() if self._is_file else None
+                for packet in container.demux(stream):
+                    if controls.stop.is_set():
+                        return
+                    if packet.size == 0:
+                        continue
+                    if pacer is not None:
+                        pacer.wait(packet, controls.stop)
+                    now = time.time()
+                    self._keep(packet, now)
+                    self._maybe_decode(stream, packet, state, now)
+                if not self._is_file:
+                    break
+                container.seek(0)  # a file source loops, like a camera that never ends
+                stream.codec_context.flush_buffers()
+                state.synced = False
+        except (av.error.ExitError, TimeoutError) as exc:
+            raise StreamStalled(f"no packet for {self._limits.read_timeout_s:g} s") from exc
+        except av.error.EOFError as exc:
+            raise StreamEnded("the server closed the stream") from exc
+        except av.error.FFmpegError as exc:
+            raise StreamEnded(self._redactor.scrub(f"stream broke: {type(exc).__name__}")) from exc
+        raise StreamEnded("end of stream")
+
+    def _keep(self, packet: Any, now: float) -> None:
+        data = bytes(packet)
+        counters = self._counters
+        counters.packets += 1
+        counters.bytes += len(data)
+        counters.last_packet_at = time.monotonic()
+        self._ring.append(RingPacket(data, packet.pts, packet.dts, packet.time_base,
+                                     bool(packet.is_keyframe), now))
+
+    def _maybe_decode(self, stream: Any, packet: Any, state: _DecodeState, now: float) -> None:
+        mode = self._controls.mode
+        if packet.is_keyframe:
+            state.synced = True
+        if mode is DecodeMode.KEYFRAMES and not packet.is_keyframe:
+            state.synced = False  # the next full-rate decode must start from a keyframe
+            return
+        if not state.synced:
+            return
+        try:
+            frames = stream.codec_context.decode(packet)
+            if not frames and mode is DecodeMode.KEYFRAMES:
+                # A decoder with reorder delay holds the frame back; drain it now rather than
+                # one GOP later, then reset so the next keyframe starts clean.
+                frames = stream.codec_context.decode(None)
+                stream.codec_context.flush_buffers()
+        except av.error.FFmpegError as exc:
+            self._decode_error(state, exc)
+            return
+        state.consecutive_errors = 0
+        for frame in frames:
+            if mode is DecodeMode.FULL and not state.due(now, self._controls.detect_fps):
+                continue
+            self._analyse(frame, now)
+
+    def _decode_error(self, state: _DecodeState, exc: Exception) -> None:
+        self._counters.decode_errors += 1
+        state.consecutive_errors += 1
+        if state.consecutive_errors >= self._limits.max_consecutive_decode_errors:
+            raise DecodeFailed(
+                f"{state.consecutive_errors} packets in a row failed to decode "
+                f"({type(exc).__name__})"
+            ) from exc
+
+    def _analyse(self, frame: Any, now: float) -> None:
+        luma = luma_plane(frame)
+        height, width = luma.shape
+        counters = self._counters
+        if (width, height) != (counters.width, counters.height):
+            if counters.width is not None:
+                log.info("camera %s: resolution changed %sx%s -> %sx%s", self._camera_id,
+                         counters.width, counters.height, width, height)
+            counters.width, counters.height = width, height
+        out_h, out_w = self._batch.shape_hw
+        cv2.resize(luma, (out_w, out_h), dst=self._scratch_hw, interpolation=cv2.INTER_AREA)
+        self._batch.write(self._slot, self._scratch_hw, now)
+        counters.analysed += 1
+        counters.last_frame_at = time.monotonic()
+
+
+class _DecodeState:
+    """Per-session decoder bookkeeping: reference sync, errors, full-rate sampling."""
+
+    def __init__(self) -> None:
+        self.synced = False
+        self.consecutive_errors = 0
+        self.next_due = 0.0
+
+    def due(self, now: float, detect_fps: float) -> bool:
+        if now < self.next_due:
+            return False
+        self.next_due = max(self.next_due + 1.0 / detect_fps, now - 1.0 / detect_fps)
+        return True
+
+
+class _Pacer:
+    """Plays a file at its own frame rate, as a camera would, instead of as fast as it reads."""
+
+    def __init__(self) -> None:
+        self._origin: float | None = None
+        self._first_pts: float | None = None
+
+    def wait(self, packet: Any, stop: threading.Event) -> None:
+        if packet.pts is None or packet.time_base is None:
+            return
+        pts_s = float(packet.pts * packet.time_base)
+        if self._origin is None or self._first_pts is None:
+            self._origin, self._first_pts = time.monotonic(), pts_s
+            return
+        delay = self._origin + (pts_s - self._first_pts) - time.monotonic()
+        if delay > 0:
+            stop.wait(min(delay, 1.0))
+
+
+def luma_plane(frame: Any) -> npt.NDArray[np.uint8]:
+    """The frame's luma as an (h, w) view of the decoder's own plane where the format allows.
+
+    `to_ndarray(format="gray")` converts the whole frame and costs two to three times the
+    decode; the Y plane of YUV and NV formats is already there, padded to `line_size`.
+    """
+    if frame.format.name in _LUMA_FORMATS:
+        plane = frame.planes[0]
+        rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        return rows[:, : plane.width]
+    gray: npt.NDArray[np.uint8] = frame.to_ndarray(format="gray")
+    return gray
+
+
+__all__ = ["Controls", "Counters", "IngestError", "SessionLimits", "StreamSession", "luma_plane"]
