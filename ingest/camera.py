@@ -101,7 +101,8 @@ class CameraSource:
         self._counters = Counters()
         self._rates = _Rates()
         self._limits = SessionLimits(
-            settings.open_timeout_s, settings.read_timeout_s,
+            settings.open_timeout_s,
+            settings.read_timeout_s,
             settings.max_consecutive_decode_errors,
         )
         self._state = CameraState.CONNECTING
@@ -136,13 +137,22 @@ class CameraSource:
         c, now = self._counters, time.monotonic()
         age = now - c.last_frame_at if c.last_frame_at else None
         return CameraHealth(
-            camera_id=self.camera_id, state=self._state, state_age_s=now - self._state_since,
-            decode_mode=self._controls.mode, input_fps=round(self._rates.input_fps, 2),
-            analysed_fps=round(self._rates.analysed_fps, 3), kbps=round(self._rates.kbps, 1),
+            camera_id=self.camera_id,
+            state=self._state,
+            state_age_s=now - self._state_since,
+            decode_mode=self._controls.mode,
+            input_fps=round(self._rates.input_fps, 2),
+            analysed_fps=round(self._rates.analysed_fps, 3),
+            kbps=round(self._rates.kbps, 1),
             last_frame_age_s=None if age is None else round(age, 3),
-            reconnects=self._reconnects, stalls=self._stalls, decode_errors=c.decode_errors,
-            dropped_frames=self._batch.dropped(self._slot), width=c.width, height=c.height,
-            codec=c.codec, last_error=self._last_error,
+            reconnects=self._reconnects,
+            stalls=self._stalls,
+            decode_errors=c.decode_errors,
+            dropped_frames=self._batch.dropped(self._slot),
+            width=c.width,
+            height=c.height,
+            codec=c.codec,
+            last_error=self._last_error,
         )
 
     async def run(self) -> None:
@@ -157,8 +167,9 @@ class CameraSource:
                 self._stalls += 1
             self._set_state(state_after_error(error), str(error))
             attempt = next_attempt(attempt, error, streamed, longest)
-            delay = backoff_delay(attempt - 1, self._settings.backoff_base_s,
-                                  self._settings.backoff_max_s, self._rng)
+            delay = backoff_delay(
+                attempt - 1, self._settings.backoff_base_s, self._settings.backoff_max_s, self._rng
+            )
             await asyncio.sleep(delay)
             self._reconnects += 1
 
@@ -168,8 +179,15 @@ class CameraSource:
         self._counters.last_packet_at = 0.0
         self._rates.reset()
         session = StreamSession(
-            self.camera_id, self._spec.url(), self._slot, self._batch, self.ring,
-            self._controls, self._counters, self._limits, self._redactor,
+            self.camera_id,
+            self._spec.url(),
+            self._slot,
+            self._batch,
+            self.ring,
+            self._controls,
+            self._counters,
+            self._limits,
+            self._redactor,
         )
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._executor, session.run)
@@ -204,13 +222,17 @@ class CameraSource:
         if exc is None:
             return IngestError("session stopped")
         # A bug in the session must stay inside this camera, and say what it was.
-        log.error("camera %s: session crashed: %s", self.camera_id,
-                  self._redactor.scrub(repr(exc)))
+        log.error("camera %s: session crashed: %s", self.camera_id, self._redactor.scrub(repr(exc)))
         return IngestError(self._redactor.scrub(f"internal error: {type(exc).__name__}"))
 
     def _set_state(self, state: CameraState, reason: str) -> None:
         if state is not self._state:
-            log.info("camera %s: %s -> %s (%s)", self.camera_id, self._state, state,
-                     self._redactor.scrub(reason))
+            log.info(
+                "camera %s: %s -> %s (%s)",
+                self.camera_id,
+                self._state,
+                state,
+                self._redactor.scrub(reason),
+            )
             self._state = state
             self._state_since = time.monotonic()

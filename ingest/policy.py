@@ -17,8 +17,8 @@ def backoff_delay(
     half keeps a flapping camera from hammering its server; the random half spreads 250
     cameras that lost their link at the same moment so they do not reconnect in lockstep.
     """
-    ceiling = min(max_s, base_s * (2 ** min(attempt, 30)))
-    jitter = (rng or random).random()
+    ceiling = min(max_s, base_s * 2.0 ** min(attempt, 30))
+    jitter = rng.random() if rng is not None else random.random()
     return ceiling / 2 + jitter * ceiling / 2
 
 
@@ -47,6 +47,6 @@ def next_attempt(attempt: int, error: IngestError, streamed_s: float, max_attemp
 def attempts_to_reach(max_s: float, base_s: float) -> int:
     """How many doublings of `base_s` reach `max_s` (the attempt that waits longest)."""
     attempt = 0
-    while base_s * (2**attempt) < max_s and attempt < 30:
+    while base_s * 2.0**attempt < max_s and attempt < 30:
         attempt += 1
     return attempt

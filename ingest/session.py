@@ -36,8 +36,9 @@ from riverwatch.types import DecodeMode
 
 log = logging.getLogger(__name__)
 
-_LUMA_FORMATS = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p",
-                           "nv12", "nv21", "gray"})
+_LUMA_FORMATS = frozenset(
+    {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21", "gray"}
+)
 
 
 @dataclass
@@ -114,17 +115,26 @@ class StreamSession:
         options = {"analyzeduration": "1000000", "probesize": "1000000"}
         scheme = urlsplit(self._url).scheme
         if scheme in ("rtsp", "rtsps"):
-            options |= {"rtsp_transport": "tcp",
-                        "timeout": str(int(self._limits.read_timeout_s * 1e6))}
+            options |= {
+                "rtsp_transport": "tcp",
+                "timeout": str(int(self._limits.read_timeout_s * 1e6)),
+            }
         elif scheme in ("http", "https"):
             options |= {"rw_timeout": str(int(self._limits.read_timeout_s * 1e6))}
         try:
-            return av.open(self._url, options=options,
-                           timeout=(self._limits.open_timeout_s, self._limits.read_timeout_s))
+            return av.open(
+                self._url,
+                options=options,
+                timeout=(self._limits.open_timeout_s, self._limits.read_timeout_s),
+            )
         except (av.error.ExitError, TimeoutError) as exc:
             raise StreamStalled(f"no answer within {self._limits.open_timeout_s:g} s") from exc
         except av.error.InvalidDataError as exc:
             raise StreamUnusable("not a media stream this hub can read (invalid data)") from exc
+        except (av.error.HTTPUnauthorizedError, av.error.HTTPForbiddenError) as exc:
+            raise StreamUnusable("the camera refused the credentials") from exc
+        except av.error.HTTPNotFoundError as exc:
+            raise StreamUnusable("the camera has no stream at this path") from exc
         except (av.error.FFmpegError, OSError) as exc:
             raise StreamOpenError(self._describe(exc)) from exc
 
@@ -179,8 +189,11 @@ class StreamSession:
         counters.packets += 1
         counters.bytes += len(data)
         counters.last_packet_at = time.monotonic()
-        self._ring.append(RingPacket(data, packet.pts, packet.dts, packet.time_base,
-                                     bool(packet.is_keyframe), now))
+        self._ring.append(
+            RingPacket(
+                data, packet.pts, packet.dts, packet.time_base, bool(packet.is_keyframe), now
+            )
+        )
 
     def _maybe_decode(self, stream: Any, packet: Any, state: _DecodeState, now: float) -> None:
         mode = self._controls.mode
@@ -222,8 +235,14 @@ class StreamSession:
         counters = self._counters
         if (width, height) != (counters.width, counters.height):
             if counters.width is not None:
-                log.info("camera %s: resolution changed %sx%s -> %sx%s", self._camera_id,
-                         counters.width, counters.height, width, height)
+                log.info(
+                    "camera %s: resolution changed %sx%s -> %sx%s",
+                    self._camera_id,
+                    counters.width,
+                    counters.height,
+                    width,
+                    height,
+                )
             counters.width, counters.height = width, height
         out_h, out_w = self._batch.shape_hw
         cv2.resize(luma, (out_w, out_h), dst=self._scratch_hw, interpolation=cv2.INTER_AREA)

@@ -39,8 +39,12 @@ class IngestSupervisor:
         )
         self._sources = {
             s.camera_id: CameraSource(
-                s, self.batch, PacketRing(settings.ring_seconds, settings.ring_max_bytes),
-                settings, self._executor, redactor,
+                s,
+                self.batch,
+                PacketRing(settings.ring_seconds, settings.ring_max_bytes),
+                settings,
+                self._executor,
+                redactor,
             )
             for s in specs
         }

@@ -107,3 +107,14 @@ class Alert:
             score=float(fields["score"]),
             box_xyxy=(box[0], box[1], box[2], box[3]),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class CameraInfo:
+    """What the API shows of a camera: identity plus health (never its URL's credentials)."""
+
+    camera_id: str
+    name: str
+    group: str
+    stream: str
+    health: CameraHealth

@@ -1,0 +1,104 @@
+"""JSON shapes of the API's answers."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from riverwatch.types import Alert, CameraInfo, CameraState, DecodeMode
+
+
+class HealthOut(BaseModel):
+    """Per-camera ingest figures."""
+
+    state_age_s: float
+    decode_mode: DecodeMode
+    input_fps: float
+    analysed_fps: float
+    kbps: float
+    last_frame_age_s: float | None
+    reconnects: int
+    stalls: int
+    decode_errors: int
+    dropped_frames: int
+    width: int | None
+    height: int | None
+    codec: str | None
+    last_error: str | None
+
+
+class CameraOut(BaseModel):
+    """A camera as listed by `GET /api/cameras`; `stream` is the URL without credentials."""
+
+    id: str = Field(examples=["jinsha-001"])
+    name: str
+    group: str
+    state: CameraState
+    stream: str = Field(examples=["rtsp://***@10.20.1.11:554/Streaming/Channels/101"])
+    health: HealthOut
+
+    @classmethod
+    def of(cls, info: CameraInfo) -> CameraOut:
+        """Build from the hub's view of a camera."""
+        h = info.health
+        return cls(
+            id=info.camera_id,
+            name=info.name,
+            group=info.group,
+            state=h.state,
+            stream=info.stream,
+            health=HealthOut(
+                state_age_s=round(h.state_age_s, 1),
+                decode_mode=h.decode_mode,
+                input_fps=h.input_fps,
+                analysed_fps=h.analysed_fps,
+                kbps=h.kbps,
+                last_frame_age_s=h.last_frame_age_s,
+                reconnects=h.reconnects,
+                stalls=h.stalls,
+                decode_errors=h.decode_errors,
+                dropped_frames=h.dropped_frames,
+                width=h.width,
+                height=h.height,
+                codec=h.codec,
+                last_error=h.last_error,
+            ),
+        )
+
+
+class DecodeModeIn(BaseModel):
+    """Body of `PUT /api/cameras/{id}/decode-mode`."""
+
+    mode: DecodeMode
+
+
+class AlertOut(BaseModel):
+    """An alert as stored in the ticket queue stream."""
+
+    stream_id: str
+    alert_id: str
+    camera_id: str
+    zone_id: str
+    rule: str
+    severity: str
+    started_at: float
+    observed_at: float
+    frame_seq: int
+    score: float
+    box_xyxy: tuple[int, int, int, int]
+
+    @classmethod
+    def of(cls, stream_id: str, alert: Alert) -> AlertOut:
+        """Build from a stream entry."""
+        return cls(
+            stream_id=stream_id,
+            alert_id=alert.alert_id,
+            camera_id=alert.camera_id,
+            zone_id=alert.zone_id,
+            rule=alert.rule,
+            severity=alert.severity,
+            started_at=alert.started_at,
+            observed_at=alert.observed_at,
+            frame_seq=alert.frame_seq,
+            score=alert.score,
+            box_xyxy=alert.box_xyxy,
+        )

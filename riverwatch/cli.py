@@ -1,0 +1,154 @@
+"""The `riverwatch` command: run, demo, simulate, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from riverwatch.config import ConfigError, LoadedConfig, load_config, parse_config
+from riverwatch.logs import setup_logging
+from riverwatch.secrets import Redactor
+from riverwatch.settings import Settings
+
+EXIT_BAD_CONFIG = 2
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None) is not None:
+        overrides["port"] = args.port
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate a config file; list every problem."""
+    try:
+        loaded = load_config(Path(args.file))
+    except ConfigError as exc:
+        _err(str(exc))
+        return EXIT_BAD_CONFIG
+    for warning in loaded.warnings:
+        _err(f"warning: {warning}")
+    groups = sorted({c.config.group for c in loaded.cameras})
+    _out(f"{args.file}: ok, {len(loaded.cameras)} cameras in groups {', '.join(groups)}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the hub on a config file."""
+    settings = _settings(args)
+    try:
+        loaded = load_config(Path(args.config), secrets_file=settings.secrets_file)
+    except ConfigError as exc:
+        _err(f"riverwatch: refusing to start.\n{exc}")
+        return EXIT_BAD_CONFIG
+    return serve(settings, loaded)
+
+
+def serve(settings: Settings, loaded: LoadedConfig) -> int:
+    """Run the API and the hub until interrupted."""
+    import uvicorn
+
+    from api import create_app
+    from riverwatch.hub import Hub
+
+    setup_logging(settings.log_level, loaded.redactor)
+    app = create_app(lambda: Hub(settings, loaded))
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=10
+    )
+    server = uvicorn.Server(config)
+    _out(
+        f"riverwatch: {len(loaded.cameras)} cameras; API on "
+        f"http://{settings.host}:{settings.port} (try /api/cameras and /api/alerts)"
+    )
+    asyncio.run(server.serve())
+    return 0 if server.started else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the hub on simulated cameras with an embedded Redis."""
+    from simulator.demo import demo_config_text, start_demo_cameras
+
+    settings = _settings(args)
+    redactor = Redactor()
+    setup_logging(settings.log_level, redactor)
+    with start_demo_cameras(settings.data_dir, args.cameras) as cameras:
+        _out(f"riverwatch demo: {cameras.description}")
+        text = demo_config_text(cameras.config)
+        loaded = parse_config(text, "demo", env=cameras.env)
+        (settings.data_dir / "demo.yaml").write_text(text, encoding="utf-8")
+        return serve(settings, loaded)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Serve simulated cameras over RTSP until interrupted."""
+    from simulator.demo import serve_simulator
+
+    settings = _settings(args)
+    setup_logging(settings.log_level, Redactor())
+    write = Path(args.write_config) if args.write_config else None
+    return serve_simulator(settings.data_dir, args.cameras, args.port, write, _out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="riverwatch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the hub on a config file")
+    run.add_argument("--config", required=True, help="YAML file (see configs/)")
+    run.add_argument("--host", help="API address (default 127.0.0.1)")
+    run.add_argument("--port", type=int, help="API port (default 8080)")
+    run.set_defaults(func=cmd_run)
+    demo = sub.add_parser("demo", help="run the hub on simulated cameras, embedded Redis")
+    demo.add_argument("--cameras", type=int, default=7, help="simulated cameras (default 7)")
+    demo.add_argument("--host")
+    demo.add_argument("--port", type=int)
+    demo.set_defaults(func=cmd_demo)
+    sim = sub.add_parser("simulate", help="serve simulated cameras over RTSP")
+    sim.add_argument("--cameras", type=int, default=7)
+    sim.add_argument("--port", type=int, default=8554, help="RTSP port (default 8554)")
+    sim.add_argument("--write-config", help="write a hub config for these cameras to this file")
+    sim.set_defaults(func=cmd_simulate)
+    check = sub.add_parser("check-config", help="validate a config file, list every problem")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_check_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `riverwatch` console command."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ValidationError as exc:
+        # Values are not echoed: REDIS_URL may hold a password.
+        lines = [
+            f"  - RIVERWATCH_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        ]
+        _err("riverwatch: bad settings in the environment:\n" + "\n".join(lines))
+        return EXIT_BAD_CONFIG
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""The composition root: wires ingest -> detectors -> alerts and exposes a `HubView`.
+
+Start-up and shutdown are phased, as uvicorn's server does: Redis first, then the publisher,
+then the cameras, then the detection loop; on the way out, stop the detection loop (no new
+alerts), stop the cameras, drain the publisher within a budget, close Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import AsyncExitStack
+from types import TracebackType
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from alerts import AlertPublisher, AlertRaiser, EmbeddedRedis, QueueUnavailable
+from detectors import FrameDiffDetector, ZoneActivityRule, ZoneSpec
+from ingest import BatchView, CameraSpec, IngestSupervisor
+from riverwatch.config import LoadedConfig
+from riverwatch.hubview import UnknownCamera
+from riverwatch.settings import Settings
+from riverwatch.types import Alert, CameraInfo, DecodeMode
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    """A running hub; `async with Hub(settings, config) as hub:`."""
+
+    def __init__(self, settings: Settings, config: LoadedConfig) -> None:
+        self._settings = settings
+        self._config = config
+        self._by_id = {c.id: c for c in config.cameras}
+        self._stack = AsyncExitStack()
+        self._redis: Redis | None = None
+        self._publisher: AlertPublisher | None = None
+        self._ingest: IngestSupervisor | None = None
+        self._detect_task: asyncio.Task[None] | None = None
+        self.last_tick_ms = 0.0
+        self.ticks = 0
+
+    async def __aenter__(self) -> Hub:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def _start(self) -> None:
+        settings = self._settings
+        self._redis = await self._connect_redis()
+        self._stack.push_async_callback(self._redis.aclose)
+        self._publisher = await self._stack.enter_async_context(
+            AlertPublisher(self._redis, settings.alert_stream, settings.alert_stream_maxlen)
+        )
+        specs = [
+            CameraSpec(
+                c.id,
+                c.url.get_secret_value,
+                c.display_url,
+                c.config.analysis.decode_mode,
+                c.config.analysis.detect_fps,
+            )
+            for c in self._config.cameras
+        ]
+        self._ingest = await self._stack.enter_async_context(
+            IngestSupervisor(specs, settings, self._config.redactor)
+        )
+        self._detect_task = asyncio.create_task(self._detect_forever(), name="detect")
+        self._stack.push_async_callback(self._stop_detecting)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+        log.info("hub: stopped")
+
+    async def _connect_redis(self) -> Redis:
+        settings = self._settings
+        if settings.redis_url is None:
+            embedded = EmbeddedRedis(settings.data_dir)
+            await asyncio.to_thread(embedded.start)
+            self._stack.callback(embedded.stop)
+            url = embedded.url
+        else:
+            url = settings.redis_url.get_secret_value()
+        redis = Redis.from_url(
+            url,
+            socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_timeout_s,
+            health_check_interval=30,
+        )
+        try:
+            await redis.ping()
+        except (RedisError, OSError) as exc:
+            await redis.aclose()
+            raise QueueUnavailable(
+                f"cannot reach Redis for the ticket queue: {type(exc).__name__}"
+            ) from None
+        return redis
+
+    async def _stop_detecting(self) -> None:
+        if self._detect_task is not None:
+            self._detect_task.cancel()
+            await asyncio.gather(self._detect_task, return_exceptions=True)
+
+    async def _detect_forever(self) -> None:
+        assert self._ingest is not None and self._publisher is not None
+        ingest, publisher = self._ingest, self._publisher
+        zones, thresholds = [], []
+        for slot, cam in enumerate(self._config.cameras):
+            thresholds.append(cam.config.analysis.diff_threshold)
+            if cam.config.analysis.enabled:
+                zones += [ZoneSpec(slot, cam.id, zone) for zone in cam.config.zones]
+        shape = self._settings.analysis_shape_hw
+        detector = FrameDiffDetector(zones, thresholds, shape)
+        rule = ZoneActivityRule(detector.grid)
+        raiser = AlertRaiser(self._settings.alert_cooldown_s)
+        view = BatchView.empty(len(thresholds), shape)
+        while True:
+            await asyncio.sleep(self._settings.tick_interval_s)
+            started = time.perf_counter()
+            ingest.batch.read_into(view)
+            if not view.fresh_n.any():
+                continue
+            for event in rule.update(detector.step(view)):
+                alert = raiser.raise_for(event, detector.motion_box(event.zone_index))
+                if alert is not None:
+                    publisher.publish(alert)
+            self.last_tick_ms = (time.perf_counter() - started) * 1000
+            self.ticks += 1
+
+    # --- HubView -------------------------------------------------------------------------
+
+    def cameras(self) -> list[CameraInfo]:
+        """Every camera with its health."""
+        return [self.camera(c.id) for c in self._config.cameras]
+
+    def camera(self, camera_id: str) -> CameraInfo:
+        """One camera; raises UnknownCamera."""
+        assert self._ingest is not None
+        cam = self._by_id.get(camera_id)
+        if cam is None:
+            raise UnknownCamera(camera_id)
+        return CameraInfo(
+            cam.id,
+            cam.config.name,
+            cam.config.group,
+            cam.display_url,
+            self._ingest.camera_health(camera_id),
+        )
+
+    def set_decode_mode(self, camera_id: str, mode: DecodeMode) -> None:
+        """Switch a camera's decode mode."""
+        assert self._ingest is not None
+        try:
+            self._ingest.set_mode(camera_id, mode)
+        except KeyError:
+            raise UnknownCamera(camera_id) from None
+
+    async def recent_alerts(self, count: int) -> list[tuple[str, Alert]]:
+        """The newest alerts in the ticket queue."""
+        assert self._publisher is not None
+        return await self._publisher.recent(count)
+
+    async def ready(self) -> dict[str, bool]:
+        """Whether Redis answers."""
+        assert self._redis is not None
+        try:
+            return {"redis": bool(await self._redis.ping())}
+        except (RedisError, OSError):
+            return {"redis": False}

@@ -1,0 +1,95 @@
+"""Simulated cameras for `riverwatch demo` and `riverwatch simulate`.
+
+The demo prefers the real RTSP server; where GStreamer's RTSP server is not installed it falls
+back to the same scene files read as looping `file://` sources, paced at their frame rate.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from simulator.fleet import fleet_config, mounts_for, plan_fleet, write_fleet_config
+from simulator.scenes import ensure_scenes
+from simulator.server import RtspSimulator, SimulatorUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DemoCameras:
+    """Running demo cameras: a hub config for them and the variables its URLs need."""
+
+    config: dict[str, object]
+    description: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def demo_config_text(config: Mapping[str, object]) -> str:
+    """The demo config as YAML."""
+    return yaml.safe_dump(dict(config), sort_keys=False)
+
+
+@contextmanager
+def start_demo_cameras(data_dir: Path, count: int) -> Iterator[DemoCameras]:
+    """Simulated cameras over RTSP (with random credentials), or looping files as a fallback."""
+    cameras = plan_fleet(count)
+    files = ensure_scenes(data_dir / "scenes", {c.scene for c in cameras})
+    credentials = ("demo", secrets.token_urlsafe(12))
+    simulator = RtspSimulator(mounts_for(cameras, files), credentials=credentials)
+    try:
+        simulator.start()
+    except SimulatorUnavailable as exc:
+        log.warning("demo: %s; playing the scene files directly instead", exc)
+        config = fleet_config(cameras, 0, with_auth=False)
+        for entry, cam in zip(config["cameras"], cameras, strict=True):  # type: ignore[call-overload]
+            entry["url"] = files[cam.scene].video.resolve().as_uri()
+        yield DemoCameras(config, f"{count} cameras from looping files (no RTSP server)")
+        return
+    try:
+        env = {"RIVERWATCH_SIM_USER": credentials[0], "RIVERWATCH_SIM_PASSWORD": credentials[1]}
+        yield DemoCameras(
+            fleet_config(cameras, simulator.port, with_auth=True),
+            f"{count} simulated RTSP cameras on rtsp://127.0.0.1:{simulator.port}",
+            env,
+        )
+    finally:
+        simulator.stop()
+
+
+def serve_simulator(
+    data_dir: Path, count: int, port: int, write_config: Path | None, out: Callable[[str], None]
+) -> int:
+    """Serve `count` cameras until SIGINT/SIGTERM; optionally write a hub config for them."""
+    cameras = plan_fleet(count)
+    files = ensure_scenes(data_dir / "scenes", {c.scene for c in cameras})
+    user = os.environ.get("RIVERWATCH_SIM_USER")
+    password = os.environ.get("RIVERWATCH_SIM_PASSWORD")
+    credentials = (user, password) if user and password else None
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with RtspSimulator(mounts_for(cameras, files), port=port, credentials=credentials) as sim:
+        out(
+            f"simulator: {count} cameras on rtsp://127.0.0.1:{sim.port}/sim-001 ... "
+            f"/sim-{count:03d}"
+        )
+        if write_config is not None:
+            write_fleet_config(
+                write_config, fleet_config(cameras, sim.port, credentials is not None)
+            )
+            out(f"simulator: hub config written to {write_config}")
+        while not stop.wait(1.0):
+            if not sim.running:
+                out("simulator: the RTSP server exited")
+                return 1
+    return 0

@@ -1,0 +1,78 @@
+"""Pure pieces of ingest: backoff policy, the shared batch, the packet ring."""
+
+from __future__ import annotations
+
+import random
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from ingest import BatchView, FrameBatch, PacketRing, RingPacket
+from ingest.errors import StreamEnded, StreamOpenError, StreamStalled, StreamUnusable
+from ingest.policy import attempts_to_reach, backoff_delay, next_attempt, state_after_error
+from riverwatch.types import CameraState
+
+
+@pytest.mark.parametrize(
+    ("attempt", "low", "high"), [(0, 0.5, 1.0), (1, 1.0, 2.0), (3, 4.0, 8.0), (10, 30.0, 60.0)]
+)
+def test_backoff_doubles_with_jitter_and_caps(attempt: int, low: float, high: float) -> None:
+    rng = random.Random(7)
+    delays = [backoff_delay(attempt, 1.0, 60.0, rng) for _ in range(200)]
+    assert low <= min(delays) and max(delays) <= high
+    assert max(delays) - min(delays) > (high - low) * 0.5  # jitter actually spreads
+
+
+@pytest.mark.parametrize(
+    ("error", "state"),
+    [
+        (StreamUnusable("x"), CameraState.FAILED),
+        (StreamStalled("x"), CameraState.STALLED),
+        (StreamOpenError("x"), CameraState.BACKING_OFF),
+        (StreamEnded("x"), CameraState.BACKING_OFF),
+    ],
+)
+def test_state_after_error(error: Exception, state: CameraState) -> None:
+    assert state_after_error(error) is state  # type: ignore[arg-type]
+
+
+def test_attempts_reset_after_a_long_session_and_jump_for_unusable() -> None:
+    longest = attempts_to_reach(60.0, 1.0)
+    assert longest == 6
+    assert next_attempt(4, StreamEnded("x"), streamed_s=120.0, max_attempt=longest) == 0
+    assert next_attempt(4, StreamEnded("x"), streamed_s=2.0, max_attempt=longest) == 5
+    assert next_attempt(0, StreamUnusable("x"), streamed_s=0.0, max_attempt=longest) == longest
+
+
+def test_batch_marks_fresh_rows_and_counts_frames_the_reader_missed() -> None:
+    batch = FrameBatch(["a", "b", "c"], (4, 6))
+    view = BatchView.empty(3, (4, 6))
+    frames = [np.full((4, 6), v, np.uint8) for v in (1, 2, 3)]
+    steps = [  # (writes as (slot, frame index), fresh after read, seq after read)
+        ([(0, 0)], [True, False, False], [1, 0, 0]),
+        ([], [False, False, False], [1, 0, 0]),
+        ([(1, 1), (1, 2), (2, 0)], [False, True, True], [1, 2, 1]),
+    ]
+    for writes, fresh, seq in steps:
+        for slot, i in writes:
+            batch.write(slot, frames[i], ts=1.0)
+        batch.read_into(view)
+        assert view.fresh_n.tolist() == fresh
+        assert view.seq_n.tolist() == seq
+    assert view.frames_nhw[1, 0, 0] == 3
+    assert [batch.dropped(i) for i in range(3)] == [0, 1, 0]
+
+
+def packet(at: float, size: int = 100, key: bool = False) -> RingPacket:
+    return RingPacket(b"x" * size, 0, 0, Fraction(1, 90000), key, at)
+
+
+def test_ring_evicts_by_age_and_by_bytes() -> None:
+    ring = PacketRing(max_seconds=2.0, max_bytes=1000)
+    for i in range(10):
+        ring.append(packet(at=i * 0.5))
+    assert [p.received_at for p in ring.snapshot()] == [2.5, 3.0, 3.5, 4.0, 4.5]
+    ring.append(packet(at=4.6, size=900))
+    assert ring.size_bytes <= 1000 and len(ring) == 2
+    assert [p.received_at for p in ring.snapshot(since=4.55)] == [4.6]
