@@ -39,7 +39,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a config file; list every problem."""
     try:
-        loaded = load_config(Path(args.file))
+        loaded = load_config(Path(args.file), secrets_file=Settings().secrets_file)
     except ConfigError as exc:
         _err(str(exc))
         return EXIT_BAD_CONFIG

@@ -343,8 +343,8 @@ def _url_problems(raw: Mapping[str, Any], lookup: Mapping[str, str]) -> list[str
             if missing:
                 names = ", ".join(f"${{{m}}}" for m in missing)
                 problems.append(
-                    f"{_camera_label(raw, index)}: {field}: {names} is set neither in the "
-                    "environment nor in the secrets file"
+                    f"{_camera_label(raw, index)}: {field}: not set in the environment nor in "
+                    f"the secrets file: {names}"
                 )
             elif (bad := _check_url(url)) is not None:
                 problems.append(f"{_camera_label(raw, index)}: {field}: {bad}")
