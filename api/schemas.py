@@ -14,6 +14,7 @@ class HealthOut(BaseModel):
     decode_mode: DecodeMode
     input_fps: float
     analysed_fps: float
+    analysed_frames: int
     kbps: float
     last_frame_age_s: float | None
     reconnects: int
@@ -51,6 +52,7 @@ class CameraOut(BaseModel):
                 decode_mode=h.decode_mode,
                 input_fps=h.input_fps,
                 analysed_fps=h.analysed_fps,
+                analysed_frames=h.analysed_frames,
                 kbps=h.kbps,
                 last_frame_age_s=h.last_frame_age_s,
                 reconnects=h.reconnects,

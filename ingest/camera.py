@@ -143,6 +143,7 @@ class CameraSource:
             decode_mode=self._controls.mode,
             input_fps=round(self._rates.input_fps, 2),
             analysed_fps=round(self._rates.analysed_fps, 3),
+            analysed_frames=c.analysed,
             kbps=round(self._rates.kbps, 1),
             last_frame_age_s=None if age is None else round(age, 3),
             reconnects=self._reconnects,

@@ -43,6 +43,7 @@ class CameraHealth:
     decode_mode: DecodeMode
     input_fps: float
     analysed_fps: float
+    analysed_frames: int
     kbps: float
     last_frame_age_s: float | None
     reconnects: int

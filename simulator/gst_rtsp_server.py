@@ -20,6 +20,7 @@ import json
 import os
 import signal
 import sys
+from typing import Any
 
 import gi
 
@@ -33,7 +34,7 @@ PIPELINE = (
 )
 
 
-def make_factory(location, permissions):
+def make_factory(location: str, permissions: Any) -> Any:
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(PIPELINE.format(location=location))
     factory.set_shared(True)  # one pipeline per mount, whatever the number of viewers
@@ -42,7 +43,7 @@ def make_factory(location, permissions):
     return factory
 
 
-def make_auth(user, password):
+def make_auth(user: str, password: str) -> tuple[Any, Any]:
     auth = GstRtspServer.RTSPAuth()
     token = GstRtspServer.RTSPToken()
     token.set_string("media.factory.role", "viewer")
@@ -53,7 +54,7 @@ def make_auth(user, password):
     return auth, permissions
 
 
-def main():
+def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--mounts", required=True)

@@ -148,6 +148,13 @@ class RtspSimulator:
             self._mounts_file = None
 
     @property
+    def pid(self) -> int:
+        """The server's process id (it must be running)."""
+        if self._proc is None:
+            raise RuntimeError("the simulator is not running")
+        return self._proc.pid
+
+    @property
     def running(self) -> bool:
         """Whether the server process is alive."""
         return self._proc is not None and self._proc.poll() is None

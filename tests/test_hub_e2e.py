@@ -109,8 +109,10 @@ async def test_alerts_wait_while_redis_is_down_and_arrive_once_it_is_back(
     server = EmbeddedRedis(tmp_path / "r")
     server.start()
     client = Redis.from_url(server.url, socket_timeout=1, socket_connect_timeout=1)
-    alerts = [Alert(f"{i:024d}", "cam", "z", "zone_activity", "high", i, i, i, 0.5, (0, 0, 1, 1))
-              for i in range(5)]
+    alerts = [
+        Alert(f"{i:024d}", "cam", "z", "zone_activity", "high", i, i, i, 0.5, (0, 0, 1, 1))
+        for i in range(5)
+    ]
     try:
         async with AlertPublisher(client, "test:alerts") as publisher:
             server.stop()
@@ -134,12 +136,28 @@ def test_riverwatch_run_serves_cameras_over_http_without_leaking_credentials(
     config = tmp_path / "hub.yaml"
     config.write_text(CONFIG.format(port=rtsp.port))
     port = free_port()
-    env = {**os.environ, **ENV, "REDIS_URL": redis_server.url,
-           "RIVERWATCH_DATA_DIR": str(tmp_path / "data"), "RIVERWATCH_LOG_LEVEL": "DEBUG"}
+    env = {
+        **os.environ,
+        **ENV,
+        "REDIS_URL": redis_server.url,
+        "RIVERWATCH_DATA_DIR": str(tmp_path / "data"),
+        "RIVERWATCH_LOG_LEVEL": "DEBUG",
+    }
     log = (tmp_path / "hub.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "riverwatch.cli", "run", "--config", str(config), "--port",
-         str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "riverwatch.cli",
+            "run",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         cameras = _wait_for_streaming(port, proc)
@@ -162,7 +180,8 @@ def _wait_for_streaming(port: int, proc: subprocess.Popen[bytes]) -> list[dict[s
         assert proc.poll() is None, "the hub exited early"
         try:
             cameras: list[dict[str, object]] = httpx.get(
-                f"http://127.0.0.1:{port}/api/cameras", timeout=2).json()
+                f"http://127.0.0.1:{port}/api/cameras", timeout=2
+            ).json()
             alerts = httpx.get(f"http://127.0.0.1:{port}/api/alerts", timeout=2).json()
             if all(c["state"] == "streaming" for c in cameras) and alerts:
                 return cameras

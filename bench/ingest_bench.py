@@ -1,0 +1,195 @@
+"""Ingest benchmark: N simulated RTSP cameras into one hub, keyframe-only, then 25 at full rate.
+
+    python bench/ingest_bench.py --cameras 25 100 250 --seconds 60
+
+For each N it starts the simulator (GStreamer RTSP server, 640x360, 15 fps, GOP 2 s), runs
+`riverwatch run` on the matching config in a child process, waits until the cameras stream,
+and measures over the window: the hub's CPU (its own process, not the embedded Redis), peak
+RSS, analysed frames per second per camera (from each camera's frame counter), cameras
+streaming and reconnects. Then it switches 25 cameras to full rate at 5 fps and measures again.
+Targets (issue 2, 250 cameras, keyframe-only): <= 0.6 cores, <= 1.5 GB RSS, every camera
+analysed at least once per GOP (>= 0.5 frames/s), all streaming.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+
+from simulator.fleet import fleet_config, mounts_for, plan_fleet, write_fleet_config
+from simulator.scenes import ensure_scenes
+from simulator.server import RtspSimulator, free_port
+
+GOP_S = 2
+TARGET_CORES, TARGET_RSS_MB, TARGET_FPS = 0.6, 1500, 1.0 / GOP_S
+
+
+@dataclass
+class Window:
+    """Figures measured over one window."""
+
+    cores: float
+    peak_rss_mb: float
+    sim_cores: float
+    fps_min: float
+    fps_mean: float
+    streaming: int
+    reconnects: int
+
+
+def out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def cameras(api: str) -> list[dict[str, object]]:
+    answer: list[dict[str, object]] = httpx.get(f"{api}/api/cameras", timeout=10).json()
+    return answer
+
+
+def frames_by_camera(api: str) -> dict[str, int]:
+    return {str(c["id"]): int(c["health"]["analysed_frames"]) for c in cameras(api)}  # type: ignore[index]
+
+
+def wait_streaming(api: str, n: int, hub: subprocess.Popen[bytes], limit_s: float) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < limit_s:
+        if hub.poll() is not None:
+            raise SystemExit("the hub exited")
+        try:
+            if sum(c["state"] == "streaming" for c in cameras(api)) == n:
+                return time.monotonic() - start
+        except httpx.TransportError:
+            pass
+        time.sleep(1)
+    return float("nan")
+
+
+def measure(
+    api: str,
+    hub: psutil.Process,
+    sim: psutil.Process,
+    seconds: float,
+    subset: list[str] | None = None,
+) -> Window:
+    frames0, t0 = frames_by_camera(api), time.monotonic()
+    cpu0, sim0 = hub.cpu_times(), sim.cpu_times()
+    peak = 0.0
+    while time.monotonic() - t0 < seconds:
+        peak = max(peak, hub.memory_info().rss / 2**20)
+        time.sleep(1)
+    cpu1, sim1, t1 = hub.cpu_times(), sim.cpu_times(), time.monotonic()
+    frames1 = frames_by_camera(api)
+    wall = t1 - t0
+    ids = subset or list(frames1)
+    fps = [(frames1[i] - frames0[i]) / wall for i in ids]
+    now = cameras(api)
+    return Window(
+        cores=(cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall,
+        peak_rss_mb=peak,
+        sim_cores=(sim1.user + sim1.system - sim0.user - sim0.system) / wall,
+        fps_min=min(fps),
+        fps_mean=sum(fps) / len(fps),
+        streaming=sum(c["state"] == "streaming" for c in now),
+        reconnects=sum(int(c["health"]["reconnects"]) for c in now),  # type: ignore[index]
+    )
+
+
+def run_one(n: int, seconds: float, promote: int, data_dir: Path) -> tuple[Window, Window, float]:
+    fleet = plan_fleet(n)
+    files = ensure_scenes(data_dir / "scenes", {c.scene for c in fleet}, gop_seconds=GOP_S)
+    with RtspSimulator(mounts_for(fleet, files)) as sim, tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "hub.yaml"
+        write_fleet_config(config, fleet_config(fleet, sim.port, with_auth=False))
+        port = free_port()
+        env = {
+            **os.environ,
+            "RIVERWATCH_DATA_DIR": str(Path(tmp) / "data"),
+            "RIVERWATCH_LOG_LEVEL": "WARNING",
+        }
+        hub = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "riverwatch.cli",
+                "run",
+                "--config",
+                str(config),
+                "--port",
+                str(port),
+            ],
+            env=env,
+        )
+        api = f"http://127.0.0.1:{port}"
+        try:
+            ready_s = wait_streaming(api, n, hub, limit_s=120)
+            proc = psutil.Process(hub.pid)
+            sim_proc = psutil.Process(sim.pid)
+            time.sleep(5)
+            keyframes = measure(api, proc, sim_proc, seconds)
+            promoted = [c.camera_id for c in fleet[:promote]]
+            for cam in promoted:
+                httpx.put(f"{api}/api/cameras/{cam}/decode-mode", json={"mode": "full"}, timeout=10)
+            time.sleep(GOP_S + 3)
+            full = measure(api, proc, sim_proc, seconds, subset=promoted)
+        finally:
+            hub.terminate()
+            hub.wait(timeout=60)
+    return keyframes, full, ready_s
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cameras", type=int, nargs="+", default=[25, 100, 250])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--promote", type=int, default=25)
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path.home() / ".cache" / "riverwatch-bench"
+    )
+    args = parser.parse_args()
+    out(
+        f"machine: {psutil.cpu_count()} cores; window {args.seconds:g} s; 640x360 15 fps GOP {GOP_S} s"
+    )
+    out(
+        "| cameras | mode | hub cores | peak RSS MB | analysed fps/cam min (mean) | streaming "
+        "| reconnects | simulator cores |"
+    )
+    out("|---|---|---|---|---|---|---|---|")
+    for n in args.cameras:
+        key, full, ready_s = run_one(n, args.seconds, min(args.promote, n), args.data_dir)
+        out(
+            f"| {n} | keyframes | {key.cores:.2f} | {key.peak_rss_mb:.0f} | {key.fps_min:.2f} "
+            f"({key.fps_mean:.2f}) | {key.streaming}/{n} | {key.reconnects} | {key.sim_cores:.2f} |"
+        )
+        out(
+            f"| {n} | keyframes + {min(args.promote, n)} full @5 fps | {full.cores:.2f} | "
+            f"{full.peak_rss_mb:.0f} | {full.fps_min:.2f} ({full.fps_mean:.2f}) of promoted | "
+            f"{full.streaming}/{n} | {full.reconnects} | {full.sim_cores:.2f} |"
+        )
+        if n == 250:
+            ok = (
+                key.cores <= TARGET_CORES,
+                key.peak_rss_mb <= TARGET_RSS_MB,
+                key.fps_min >= TARGET_FPS * 0.9,
+                key.streaming == n,
+            )
+            out(
+                f"targets at 250: cores {key.cores:.2f} <= {TARGET_CORES} {ok[0]}; RSS "
+                f"{key.peak_rss_mb:.0f} <= {TARGET_RSS_MB} MB {ok[1]}; min fps {key.fps_min:.2f}"
+                f" >= {TARGET_FPS} {ok[2]}; streaming {key.streaming}/250 {ok[3]}; "
+                f"all streaming after {ready_s:.0f} s"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
