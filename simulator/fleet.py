@@ -70,7 +70,7 @@ def fleet_config(
             "name": "No-fishing water" if river else "Carriageway",
             "kind": "no_fishing" if river else "street",
             "severity": "high" if river else "medium",
-            "polygon": RIVER_ZONE if river else STREET_ZONE,
+            "polygon": [list(p) for p in (RIVER_ZONE if river else STREET_ZONE)],
         }
         entries.append(
             {

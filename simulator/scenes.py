@@ -1,0 +1,547 @@
+"""The simulator's scene library: generated camera scenes with ground truth.
+
+Each scene is rendered with numpy/OpenCV, encoded with PyAV's libx264 (no B-frames, a fixed
+GOP, SPS/PPS repeated at every keyframe) into an MPEG-TS file that the RTSP server loops, and
+described by a JSON sidecar:
+
+    {"scene": "river_boat_crossing", "kind": "river", "width": 640, "height": 360, "fps": 15,
+     "gop": 30, "frames": 450,
+     "objects": [{"id": "boat-1", "kind": "boat", "boxes": [[frame, x, y, w, h], ...]}],
+     "events": [{"kind": "vessel_present", "object_id": "boat-1",
+                 "start_frame": 12, "end_frame": 300}]}
+
+Boxes are in pixels, top-left origin. Event kinds: vessel_present, loitering, dredging,
+lights_at_night, stationary_object. Water-only scenes have no objects and no events: they are
+the "must raise nothing" cases.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+SCENE_VERSION = 1
+BANK_FRACTION = 0.25  # the river bank occupies the top quarter of river scenes
+
+Frame = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    """What a scene is."""
+
+    name: str
+    kind: str
+    description: str
+    duration_s: int
+
+
+@dataclass(frozen=True)
+class SceneFiles:
+    """A rendered scene: the looping video and its ground truth."""
+
+    name: str
+    video: Path
+    truth: Path
+
+
+@dataclass(frozen=True)
+class TruthBox:
+    """Where one object is in one frame (pixels, top-left origin)."""
+
+    object_id: str
+    kind: str
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+SCENES: dict[str, SceneSpec] = {
+    s.name: s
+    for s in (
+        SceneSpec("river_calm", "river", "water with ripples, glint and cloud shadows", 30),
+        SceneSpec("river_boat_crossing", "river", "a small boat crossing with a wake", 30),
+        SceneSpec("river_loitering", "river", "a boat moving slowly back and forth", 40),
+        SceneSpec("river_dredger", "river", "a large vessel that stops, with a brown plume", 40),
+        SceneSpec("river_rain", "river", "water in rain, low contrast", 30),
+        SceneSpec("river_night", "river", "dark water with boat lights", 30),
+        SceneSpec("street", "street", "people and vehicles; one vehicle parks and stays", 40),
+    )
+}
+
+
+@dataclass
+class _Geometry:
+    width: int
+    height: int
+    fps: int
+    frames: int
+    rng: np.random.Generator
+    yy: npt.NDArray[np.float32] = field(init=False)
+    xx: npt.NDArray[np.float32] = field(init=False)
+
+    def __post_init__(self) -> None:
+        ys, xs = np.mgrid[0 : self.height, 0 : self.width]
+        self.yy, self.xx = ys.astype(np.float32), xs.astype(np.float32)
+
+    @property
+    def bank_h(self) -> int:
+        return int(self.height * BANK_FRACTION)
+
+
+class _Water:
+    """Animated water: moving ripples, glint specks, drifting cloud shadows, a static bank."""
+
+    def __init__(self, g: _Geometry, colour: tuple[int, int, int], night: bool = False) -> None:
+        self._g = g
+        self._night = night
+        self._colour = np.array(colour, np.float32)
+        perspective = 0.4 + 0.6 * (g.yy - g.bank_h).clip(0) / max(1, g.height - g.bank_h)
+        self._scale = perspective  # ripples grow towards the camera
+        self._bank = self._make_bank()
+        self._glint_seed = g.rng.integers(0, 2**31)
+
+    def _make_bank(self) -> Frame:
+        g = self._g
+        bank = np.zeros((g.bank_h, g.width, 3), np.uint8)
+        base = np.array((40, 85, 60) if not self._night else (8, 12, 10), np.float32)
+        noise = g.rng.normal(0, 12 if not self._night else 2, (g.bank_h, g.width, 1))
+        bank[:] = np.clip(base + noise, 0, 255).astype(np.uint8)
+        for _ in range(12):  # trees and buildings on the shore
+            x = int(g.rng.integers(0, g.width))
+            w, h = int(g.rng.integers(15, 60)), int(g.rng.integers(10, g.bank_h))
+            tone = (int(g.rng.integers(20, 90)),) * 3 if not self._night else (15, 15, 15)
+            cv2.rectangle(bank, (x, g.bank_h - h), (x + w, g.bank_h), tone, -1)
+        return bank
+
+    def render(self, t: int) -> Frame:
+        g = self._g
+        s = t / g.fps
+        yy, xx = g.yy, g.xx
+        ripple = (
+            np.sin(xx * 0.09 / self._scale + yy * 0.35 / self._scale - s * 2.1)
+            + 0.6 * np.sin(xx * 0.031 - yy * 0.21 / self._scale + s * 1.3)
+            + 0.4 * np.sin((xx + yy) * 0.05 - s * 3.0)
+        )
+        amp = 3.0 if self._night else 7.0
+        shade = 1.0 + 0.0 * yy
+        if not self._night:  # a soft cloud shadow drifting across
+            cx = (s * 12.0) % (g.width * 2) - g.width * 0.5
+            shade = 1.0 - 0.18 * np.exp(
+                -(((xx - cx) / 180.0) ** 2 + ((yy - g.height * 0.6) / 120.0) ** 2)
+            )
+        img = (self._colour[None, None, :] + (amp * ripple)[..., None]) * shade[..., None]
+        frame: Frame = np.clip(img, 0, 255).astype(np.uint8)
+        if not self._night:
+            self._glint(frame, ripple, t)
+        frame[: g.bank_h] = self._bank
+        return frame
+
+    def _glint(self, frame: Frame, ripple: npt.NDArray[np.float32], t: int) -> None:
+        rng = np.random.default_rng(self._glint_seed + t)
+        g = self._g
+        ys = rng.integers(g.bank_h, g.height, 60)
+        xs = rng.integers(0, g.width, 60)
+        keep = ripple[ys, xs] > 1.2
+        frame[ys[keep], xs[keep]] = (230, 235, 240)
+
+
+def _boat(
+    frame: Frame, x: float, y: float, w: int, h: int, wake: bool, direction: int = 1
+) -> TruthBox:
+    xi, yi = int(round(x)), int(round(y))
+    if wake:
+        tail = xi - direction * w if direction > 0 else xi + w
+        cv2.line(
+            frame,
+            (tail, yi + h - 1),
+            (xi + (0 if direction > 0 else w), yi + h - 1),
+            (200, 205, 210),
+            2,
+        )
+    hull = np.array(
+        [
+            [xi, yi + h // 3],
+            [xi + w, yi + h // 3],
+            [xi + w - w // 6, yi + h],
+            [xi + w // 6, yi + h],
+        ],
+        np.int32,
+    )
+    cv2.fillPoly(frame, [hull], (30, 30, 35))
+    cv2.rectangle(frame, (xi + w // 3, yi), (xi + 2 * w // 3, yi + h // 3), (180, 60, 40), -1)
+    return TruthBox("", "", xi, yi, w, h)
+
+
+def _clip_box(box: TruthBox, object_id: str, kind: str, g: _Geometry) -> TruthBox | None:
+    x1, y1 = max(0, box.x), max(0, box.y)
+    x2, y2 = min(g.width, box.x + box.w), min(g.height, box.y + box.h)
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        return None
+    return TruthBox(object_id, kind, x1, y1, x2 - x1, y2 - y1)
+
+
+Renderer = Callable[[_Geometry], Iterator[tuple[Frame, list[TruthBox]]]]
+
+
+def _river_calm(g: _Geometry) -> Iterator[tuple[Frame, list[TruthBox]]]:
+    water = _Water(g, (120, 110, 80))
+    for t in range(g.frames):
+        yield water.render(t), []
+
+
+def _river_boat_crossing(g: _Geometry) -> Iterator[tuple[Frame, list[TruthBox]]]:
+    water = _Water(g, (120, 110, 80))
+    w, h = max(8, g.width // 20), max(4, g.height // 30)
+    y = g.bank_h + (g.height - g.bank_h) * 0.45
+    start, end = -w, g.width
+    speed = (end - start) / (g.frames * 0.8)
+    for t in range(g.frames):
+        frame = water.render(t)
+        x = start + speed * t
+        boxes = []
+        if x < end:
+            box = _clip_box(_boat(frame, x, y, w, h, wake=True), "boat-1", "boat", g)
+            boxes = [box] if box else []
+        yield frame, boxes
+
+
+def _river_loitering(g: _Geometry) -> Iterator[tuple[Frame, list[TruthBox]]]:
+    water = _Water(g, (110, 115, 85))
+    w, h = max(8, g.width // 22), max(4, g.height // 32)
+    y0 = g.bank_h + (g.height - g.bank_h) * 0.5
+    enter, leave = int(g.frames * 0.1), int(g.frames * 0.9)
+    centre = g.width * 0.5
+    for t in range(g.frames):
+        frame = water.render(t)
+        boxes = []
+        if t < enter:
+            x = -w + (centre + w) * t / enter
+        elif t < leave:
+            x = centre + g.width * 0.12 * math.sin((t - enter) / g.fps * 0.5)
+        else:
+            x = centre + (g.width - centre) * (t - leave) / (g.frames - leave)
+        y = y0 + 6 * math.sin(t / g.fps * 0.3)
+        direction = (
+            1 if (t < enter or t >= leave or math.cos((t - enter) / g.fps * 0.5) > 0) else -1
+        )
+        box = _clip_box(
+            _boat(frame, x, y, w, h, wake=False, direction=direction), "boat-1", "boat", g
+        )
+        if box:
+            boxes = [box]
+        yield frame, boxes
+
+
+def _river_dredger(g: _Geometry) -> Iterator[tuple[Frame, list[TruthBox]]]:
+    water = _Water(g, (115, 110, 85))
+    w, h = max(24, g.width * 3 // 16), max(10, g.height // 8)
+    y = g.bank_h + (g.height - g.bank_h) * 0.35
+    stop_at = int(g.frames * 0.25)
+    x_stop = g.width * 0.4
+    plume_brown = np.array((40, 90, 140), np.float32)  # BGR brown
+    for t in range(g.frames):
+        frame = water.render(t)
+        x = -w + (x_stop + w) * min(t, stop_at) / stop_at
+        if t > stop_at:  # the plume grows behind the working dredger
+            grow = min(1.0, (t - stop_at) / (g.fps * 8))
+            cx, cy = x + w * 0.5, y + h * 1.6
+            rx, ry = w * (0.4 + 0.8 * grow), h * (0.6 + 1.2 * grow)
+            d = ((g.xx - cx) / rx) ** 2 + ((g.yy - cy) / ry) ** 2
+            alpha = (np.clip(1.0 - d, 0, 1) * 0.7 * grow)[..., None]
+            mixed = frame.astype(np.float32) * (1 - alpha) + plume_brown * alpha
+            frame = mixed.astype(np.uint8)
+        xi, yi = int(x), int(y)
+        cv2.rectangle(frame, (xi, yi + h // 3), (xi + w, yi + h), (50, 50, 55), -1)
+        cv2.rectangle(frame, (xi + w // 2, yi), (xi + w * 3 // 4, yi + h // 3), (200, 200, 190), -1)
+        cv2.line(frame, (xi + w // 5, yi + h // 3), (xi + w // 8, yi - h // 3), (60, 60, 60), 2)
+        box = _clip_box(TruthBox("", "", xi, yi - h // 3, w, h + h // 3), "dredger-1", "dredger", g)
+        yield frame, [box] if box else []
+
+
+def _river_rain(g: _Geometry) -> Iterator[tuple[Frame, list[TruthBox]]]:
+    water = _Water(g, (110, 108, 100))
+    for t in range(g.frames):
+        frame = water.render(t)
+        frame = (frame.astype(np.uint16) * 3 // 4 + 40).astype(np.uint8)  # grey, low contrast
+        rng = np.random.default_rng(10_000 + t)
+        for x, y in zip(rng.integers(0, g.width, 80), rng.integers(0, g.height, 80), strict=True):
+            cv2.line(frame, (int(x), int(y)), (int(x) - 2, int(y) + 9), (170, 170, 170), 1)
+        yield frame, []
+
+
+def _river_night(g: _Geometry) -> Iterator[tuple[Frame, list[TruthBox]]]:
+    water = _Water(g, (28, 24, 18), night=True)
+    start, end = int(g.frames * 0.2), int(g.frames * 0.8)
+    y = g.bank_h + (g.height - g.bank_h) * 0.5
+    for t in range(g.frames):
+        frame = water.render(t)
+        boxes = []
+        if start <= t < end:
+            x = g.width * 0.2 + g.width * 0.4 * (t - start) / (end - start)
+            for i, dx in enumerate((0, 14)):
+                cx, cy = int(x + dx), int(y)
+                cv2.circle(frame, (cx, cy), 3, (220, 240, 255), -1)
+                cv2.line(frame, (cx, cy + 4), (cx, cy + 14), (120, 140, 160), 1)  # reflection
+                box = _clip_box(
+                    TruthBox("", "", cx - 4, cy - 4, 9, 19), f"light-{i + 1}", "light", g
+                )
+                if box:
+                    boxes.append(box)
+        yield frame, boxes
+
+
+def _street(g: _Geometry) -> Iterator[tuple[Frame, list[TruthBox]]]:
+    base = np.zeros((g.height, g.width, 3), np.uint8)
+    base[:] = (70, 70, 72)
+    horizon = int(g.height * 0.45)
+    base[:horizon] = (150, 140, 130)
+    for i in range(8):  # buildings
+        x = i * g.width // 8
+        cv2.rectangle(
+            base,
+            (x + 4, int(g.height * 0.05)),
+            (x + g.width // 8 - 4, horizon),
+            (90 + 10 * (i % 3), 100, 110 + 8 * (i % 2)),
+            -1,
+        )
+    cv2.rectangle(base, (0, horizon), (g.width, horizon + g.height // 12), (160, 160, 160), -1)
+    for x in range(0, g.width, 40):
+        cv2.line(
+            base, (x, int(g.height * 0.75)), (x + 20, int(g.height * 0.75)), (220, 220, 220), 2
+        )
+    rng = g.rng
+    people = [
+        (
+            float(rng.uniform(0, g.width)),
+            float(rng.choice([-1.0, 1.0])) * float(rng.uniform(0.6, 1.2)),
+        )
+        for _ in range(5)
+    ]
+    ph, pw = max(6, g.height // 14), max(3, g.width // 90)
+    vw, vh = max(20, g.width // 8), max(8, g.height // 12)
+    park_at, park_x = int(g.frames * 0.3), g.width * 0.6
+    for t in range(g.frames):
+        frame = base.copy()
+        boxes: list[TruthBox] = []
+        for i, (x0, v) in enumerate(people):
+            px = (x0 + v * t * 30 / g.fps) % g.width
+            y = horizon + g.height // 24
+            cv2.rectangle(frame, (int(px), y - ph), (int(px) + pw, y), (40, 50, 120 + 20 * i), -1)
+            box = _clip_box(
+                TruthBox("", "", int(px), y - ph, pw + 1, ph + 1), f"person-{i + 1}", "person", g
+            )
+            if box:
+                boxes.append(box)
+        cx = (t * 9.0 * 15 / g.fps) % (g.width + vw) - vw  # a car driving through
+        cy = int(g.height * 0.8)
+        cv2.rectangle(frame, (int(cx), cy), (int(cx) + vw, cy + vh), (40, 40, 170), -1)
+        box = _clip_box(TruthBox("", "", int(cx), cy, vw, vh), "car-1", "vehicle", g)
+        if box:
+            boxes.append(box)
+        px = -vw + (park_x + vw) * min(t, park_at) / park_at  # a van that parks and stays
+        py = int(g.height * 0.58)
+        cv2.rectangle(frame, (int(px), py), (int(px) + vw, py + vh + 4), (180, 180, 60), -1)
+        box = _clip_box(TruthBox("", "", int(px), py, vw, vh + 4), "van-1", "vehicle", g)
+        if box:
+            boxes.append(box)
+        yield frame, boxes
+
+
+_RENDERERS: dict[str, Renderer] = {
+    "river_calm": _river_calm,
+    "river_boat_crossing": _river_boat_crossing,
+    "river_loitering": _river_loitering,
+    "river_dredger": _river_dredger,
+    "river_rain": _river_rain,
+    "river_night": _river_night,
+    "street": _street,
+}
+
+
+def _frame_count(name: str, fps: int, gop_seconds: int, duration_s: int | None) -> int:
+    seconds = duration_s or SCENES[name].duration_s
+    gops = max(1, math.ceil(seconds / gop_seconds))
+    return gops * gop_seconds * fps
+
+
+def render_frames(
+    name: str,
+    width: int = 640,
+    height: int = 360,
+    fps: int = 15,
+    gop_seconds: int = 2,
+    duration_s: int | None = None,
+) -> Iterator[tuple[Frame, list[TruthBox]]]:
+    """Yield (bgr_frame_hw3_uint8, boxes in that frame) for every frame of the scene."""
+    if name not in SCENES:
+        raise KeyError(f"unknown scene {name!r}; scenes: {', '.join(SCENES)}")
+    seed = sum(map(ord, name)) * 7919 + width * 31 + height
+    g = _Geometry(
+        width,
+        height,
+        fps,
+        _frame_count(name, fps, gop_seconds, duration_s),
+        np.random.default_rng(seed),
+    )
+    yield from _RENDERERS[name](g)
+
+
+def _events(
+    name: str, objects: dict[str, list[list[int]]], frames: int, fps: int
+) -> list[dict[str, object]]:
+    events: list[dict[str, object]] = []
+    for object_id, boxes in objects.items():
+        first, last = boxes[0][0], boxes[-1][0]
+        if object_id.startswith(("boat", "dredger")):
+            events.append(
+                {
+                    "kind": "vessel_present",
+                    "object_id": object_id,
+                    "start_frame": first,
+                    "end_frame": last,
+                }
+            )
+        if name == "river_loitering":
+            events.append(
+                {
+                    "kind": "loitering",
+                    "object_id": object_id,
+                    "start_frame": int(frames * 0.1),
+                    "end_frame": int(frames * 0.9),
+                }
+            )
+        if name == "river_dredger":
+            events.append(
+                {
+                    "kind": "dredging",
+                    "object_id": object_id,
+                    "start_frame": int(frames * 0.25) + fps * 2,
+                    "end_frame": last,
+                }
+            )
+        if object_id.startswith("light"):
+            events.append(
+                {
+                    "kind": "lights_at_night",
+                    "object_id": object_id,
+                    "start_frame": first,
+                    "end_frame": last,
+                }
+            )
+        if object_id == "van-1":
+            events.append(
+                {
+                    "kind": "stationary_object",
+                    "object_id": object_id,
+                    "start_frame": int(frames * 0.3),
+                    "end_frame": last,
+                }
+            )
+    return events
+
+
+def render_scene(
+    name: str,
+    out_dir: Path,
+    width: int = 640,
+    height: int = 360,
+    fps: int = 15,
+    gop_seconds: int = 2,
+    duration_s: int | None = None,
+) -> SceneFiles:
+    """Render, encode and write the .ts and .json (atomically: temp file, then rename)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = _stem(name, width, height, fps, gop_seconds, duration_s)
+    video, truth = out_dir / f"{stem}.ts", out_dir / f"{stem}.json"
+    gop = fps * gop_seconds
+    objects: dict[str, list[list[int]]] = {}
+    kinds: dict[str, str] = {}
+    fd, tmp_name = tempfile.mkstemp(dir=out_dir, suffix=".ts.part")
+    os.close(fd)
+    frames = 0
+    with av.open(tmp_name, "w", format="mpegts") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.gop_size = gop
+        stream.codec_context.time_base = Fraction(1, fps)
+        stream.codec_context.options = {
+            "g": str(gop),
+            "keyint_min": str(gop),
+            "sc_threshold": "0",
+            "bf": "0",
+            "preset": "veryfast",
+            "tune": "zerolatency",
+            "crf": "30",
+            "profile": "baseline",
+            "x264-params": f"repeat-headers=1:keyint={gop}:min-keyint={gop}:scenecut=0",
+        }
+        for index, (bgr, boxes) in enumerate(
+            render_frames(name, width, height, fps, gop_seconds, duration_s)
+        ):
+            frame = av.VideoFrame.from_ndarray(bgr, format="bgr24")
+            frame.pts = index
+            frame.time_base = Fraction(1, fps)
+            container.mux(stream.encode(frame))
+            for b in boxes:
+                objects.setdefault(b.object_id, []).append([index, b.x, b.y, b.w, b.h])
+                kinds[b.object_id] = b.kind
+            frames += 1
+        container.mux(stream.encode(None))
+    doc = {
+        "scene": name,
+        "kind": SCENES[name].kind,
+        "width": width,
+        "height": height,
+        "fps": fps,
+        "gop": gop,
+        "frames": frames,
+        "objects": [{"id": k, "kind": kinds[k], "boxes": v} for k, v in objects.items()],
+        "events": _events(name, objects, frames, fps),
+    }
+    _write_atomic(truth, json.dumps(doc).encode())
+    os.replace(tmp_name, video)
+    return SceneFiles(name, video, truth)
+
+
+def _stem(name: str, width: int, height: int, fps: int, gop: int, duration_s: int | None) -> str:
+    suffix = f"-d{duration_s}" if duration_s else ""
+    return f"{name}-{width}x{height}-{fps}fps-g{gop}{suffix}-v{SCENE_VERSION}"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def ensure_scenes(
+    cache_dir: Path,
+    names: Iterable[str] | None = None,
+    width: int = 640,
+    height: int = 360,
+    fps: int = 15,
+    gop_seconds: int = 2,
+) -> dict[str, SceneFiles]:
+    """Cached scene files, rendering only those missing."""
+    found = {}
+    for name in sorted(set(names) if names is not None else SCENES):
+        stem = _stem(name, width, height, fps, gop_seconds, None)
+        files = SceneFiles(name, cache_dir / f"{stem}.ts", cache_dir / f"{stem}.json")
+        if not (files.video.exists() and files.truth.exists()):
+            files = render_scene(name, cache_dir, width, height, fps, gop_seconds)
+        found[name] = files
+    return found
