@@ -157,7 +157,8 @@ def main() -> int:
     )
     args = parser.parse_args()
     out(
-        f"machine: {psutil.cpu_count()} cores; window {args.seconds:g} s; 640x360 15 fps GOP {GOP_S} s"
+        f"machine: {psutil.cpu_count()} cores; window {args.seconds:g} s; "
+        f"640x360 15 fps GOP {GOP_S} s"
     )
     out(
         "| cameras | mode | hub cores | peak RSS MB | analysed fps/cam min (mean) | streaming "

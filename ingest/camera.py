@@ -195,10 +195,16 @@ class CameraSource:
         try:
             return await self._watch(future)
         except asyncio.CancelledError:
-            self._controls.stop.set()
-            await asyncio.wait({future}, timeout=self._settings.read_timeout_s + 1)
+            await self._stop_session(future)
             self._set_state(CameraState.STOPPED, "stopped")
             raise
+
+    async def _stop_session(self, future: asyncio.Future[None]) -> None:
+        """Ask the session thread to stop, wait a bounded time, and consume its outcome."""
+        self._controls.stop.set()
+        await asyncio.wait({future}, timeout=self._settings.read_timeout_s + 1)
+        if future.done() and not future.cancelled():
+            future.exception()  # retrieved: the reason is already known to the caller
 
     async def _watch(self, future: asyncio.Future[None]) -> IngestError:
         """Wait for the session, keeping rates fresh and catching silent stalls."""
@@ -212,8 +218,7 @@ class CameraSource:
             if last and self._state is CameraState.CONNECTING:
                 self._set_state(CameraState.STREAMING, "first packet")
             if last and now - last > self._settings.stall_timeout_s:
-                self._controls.stop.set()
-                await asyncio.wait({future}, timeout=self._settings.read_timeout_s + 1)
+                await self._stop_session(future)
                 return StreamStalled(f"no packet for {now - last:.1f} s")
 
     def _outcome(self, future: asyncio.Future[None]) -> IngestError:

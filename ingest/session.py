@@ -121,6 +121,7 @@ class StreamSession:
             }
         elif scheme in ("http", "https"):
             options |= {"rw_timeout": str(int(self._limits.read_timeout_s * 1e6))}
+        started = time.monotonic()
         try:
             return av.open(
                 self._url,
@@ -130,6 +131,11 @@ class StreamSession:
         except (av.error.ExitError, TimeoutError) as exc:
             raise StreamStalled(f"no answer within {self._limits.open_timeout_s:g} s") from exc
         except av.error.InvalidDataError as exc:
+            # FFmpeg's RTSP demuxer reports a server that never answers as invalid data once its
+            # socket timeout expires; only a quick refusal means the bytes really were garbage.
+            waited = time.monotonic() - started
+            if waited >= 0.9 * min(self._limits.open_timeout_s, self._limits.read_timeout_s):
+                raise StreamStalled(f"no answer within {waited:.0f} s") from exc
             raise StreamUnusable("not a media stream this hub can read (invalid data)") from exc
         except (av.error.HTTPUnauthorizedError, av.error.HTTPForbiddenError) as exc:
             raise StreamUnusable("the camera refused the credentials") from exc
@@ -174,7 +180,7 @@ class StreamSession:
                     break
                 container.seek(0)  # a file source loops, like a camera that never ends
                 stream.codec_context.flush_buffers()
-                state.synced = False
+                state.synced, state.held_pts = False, None
         except (av.error.ExitError, TimeoutError) as exc:
             raise StreamStalled(f"no packet for {self._limits.read_timeout_s:g} s") from exc
         except av.error.EOFError as exc:
@@ -197,6 +203,14 @@ class StreamSession:
 
     def _maybe_decode(self, stream: Any, packet: Any, state: _DecodeState, now: float) -> None:
         mode = self._controls.mode
+        codec = stream.codec_context
+        if state.held_pts is not None and packet.pts != state.held_pts:
+            # The keyframe is complete (cameras often send it as several slices, one packet
+            # each, sharing a pts): drain the decoder now rather than one GOP later, then reset
+            # it so the next keyframe starts clean.
+            state.held_pts = None
+            self._decode(codec, None, state, now, mode)
+            codec.flush_buffers()
         if packet.is_keyframe:
             state.synced = True
         if mode is DecodeMode.KEYFRAMES and not packet.is_keyframe:
@@ -204,18 +218,23 @@ class StreamSession:
             return
         if not state.synced:
             return
+        if mode is DecodeMode.KEYFRAMES:
+            state.held_pts = packet.pts
+        self._decode(codec, packet, state, now, mode)
+
+    def _decode(
+        self, codec: Any, packet: Any, state: _DecodeState, now: float, mode: DecodeMode
+    ) -> None:
         try:
-            frames = stream.codec_context.decode(packet)
-            if not frames and mode is DecodeMode.KEYFRAMES:
-                # A decoder with reorder delay holds the frame back; drain it now rather than
-                # one GOP later, then reset so the next keyframe starts clean.
-                frames = stream.codec_context.decode(None)
-                stream.codec_context.flush_buffers()
+            frames = codec.decode(packet)
         except av.error.FFmpegError as exc:
             self._decode_error(state, exc)
             return
         state.consecutive_errors = 0
         for frame in frames:
+            if frame.pts is not None and frame.pts == state.last_pts:
+                continue  # one picture split over two packets by the camera: analyse it once
+            state.last_pts = frame.pts
             if mode is DecodeMode.FULL and not state.due(now, self._controls.detect_fps):
                 continue
             self._analyse(frame, now)
@@ -256,6 +275,8 @@ class _DecodeState:
 
     def __init__(self) -> None:
         self.synced = False
+        self.held_pts: int | None = None
+        self.last_pts: int | None = None
         self.consecutive_errors = 0
         self.next_due = 0.0
 

@@ -30,7 +30,7 @@ from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 PIPELINE = (
     "( multifilesrc location={location} loop=true ! tsdemux ! h264parse "
-    "! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+    "! rtph264pay name=pay0 pt=96 config-interval=0 )"
 )
 
 

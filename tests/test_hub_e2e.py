@@ -166,7 +166,7 @@ def test_riverwatch_run_serves_cameras_over_http_without_leaking_credentials(
         proc.wait(timeout=30)
         log.close()
     output = (tmp_path / "hub.log").read_text()
-    assert proc.returncode == 0, output
+    assert proc.returncode in (0, -15), output  # uvicorn re-raises SIGTERM after shutting down
     assert {c["id"] for c in cameras} == {"boat", "calm"}
     assert "s3cret-Pa55" not in output and "s3cret-Pa55" not in repr(cameras)
     assert "hub: stopped" in output  # shutdown ran its phases

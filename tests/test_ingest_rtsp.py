@@ -124,32 +124,61 @@ class FreezableProxy:
         self._target = target_port
         self.frozen = asyncio.Event()
         self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         self.port = 0
 
     async def __aenter__(self) -> FreezableProxy:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
         self._server.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for writer in self._writers:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+        await self._server.wait_closed()
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.create_task(self._handle(reader, writer))
+        self._tasks.add(task)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target)
+        self._writers += [writer, up_writer]
         frozen_now = self.frozen.is_set()
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+            with contextlib.suppress(ConnectionError):
                 while data := await src.read(65536):
                     if self.frozen.is_set() and not frozen_now:
-                        await asyncio.sleep(3600)  # hold the socket open, send nothing
+                        # Black-hole the connection: the socket stays open and the camera gets
+                        # nothing, while the server still drains (a blocked server would stall
+                        # its shared media for every other client).
+                        continue
                     dst.write(data)
                     await dst.drain()
 
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        writer.close()
-        up_writer.close()
+        # Like any proxy: once one side hangs up, hang up the other (the server then sees the
+        # camera's teardown instead of a client that lingers on its shared media).
+        pipes = {
+            asyncio.create_task(pipe(reader, up_writer)),
+            asyncio.create_task(pipe(up_reader, writer)),
+        }
+        try:
+            await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in pipes:
+                task.cancel()
+            await asyncio.gather(*pipes, return_exceptions=True)
+            writer.close()
+            up_writer.close()
 
 
 async def test_stream_that_goes_silent_mid_stream_is_stalled_then_recovers(
@@ -256,11 +285,12 @@ async def test_switching_decode_mode_while_running_changes_the_analysed_rate(
             ingest.batch.read_into(view)
             return int(view.seq_n[0]) - start
 
+        await asyncio.sleep(2.0)  # a new RTSP client may get a short burst before real time
         keyframes_only = await frames_in(4.0)  # GOP 1 s: about 4 frames
         ingest.set_mode("boat", DecodeMode.FULL)
         await asyncio.sleep(1.5)  # full rate begins at the next keyframe
         full_rate = await frames_in(4.0)  # detect fps 5: about 20 frames
-        assert 2 <= keyframes_only <= 6
+        assert 2 <= keyframes_only <= 7, keyframes_only
         assert full_rate >= 3 * keyframes_only
         assert ingest.camera_health("boat").decode_mode is DecodeMode.FULL
         ingest.set_mode("boat", DecodeMode.KEYFRAMES)
