@@ -1,19 +1,23 @@
-"""Detectors: the batch of analysis frames in, zone events out.
+"""Detectors: the batch of analysis frames in, events and decode-mode wishes out.
 
-Public surface: `FrameDiffDetector` (motion per zone for all cameras at once), `ZoneSpec`,
-`ZoneActivityRule` and the `ZoneEvent`/`Phase` it emits.
+Public surface: `DetectionCore` (one `step` per tick over every camera), `CameraSetup` (what it
+needs per camera), `StepResult`, the `Event` it emits with its `Phase`, and `ModeChanges`.
+The pieces (`BackgroundModel`, `Tracker`, `RuleEngine`, `Attention`) are importable from their
+modules for tests and benchmarks.
 """
 
-from detectors.framediff import FrameDiffDetector, ZoneActivity
-from detectors.rules import Phase, ZoneActivityRule, ZoneEvent
+from detectors.attention import ModeChanges
+from detectors.core import CameraSetup, DetectionCore, StepResult
+from detectors.rules import Event, Phase
 from detectors.zones import ZoneGrid, ZoneSpec, rasterise
 
 __all__ = [
-    "FrameDiffDetector",
+    "CameraSetup",
+    "DetectionCore",
+    "Event",
+    "ModeChanges",
     "Phase",
-    "ZoneActivity",
-    "ZoneActivityRule",
-    "ZoneEvent",
+    "StepResult",
     "ZoneGrid",
     "ZoneSpec",
     "rasterise",

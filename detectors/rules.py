@@ -1,19 +1,38 @@
-"""Rules that turn per-zone activity into events with a start, updates and an end.
+"""Rules that turn tracks (and zone occupancy) into events with a start, updates and an end.
 
-The first rule is the simplest useful one: activity inside a zone. A zone whose active
-fraction stays at or above its `min_active_fraction` for `min_observations` consecutive
-observations starts an event; `quiet_observations` quiet ones in a row end it.
+Each zone runs the rules its config names (`ZoneConfig.rule_kinds`). A rule is a pure
+function of one track (or one zone) at one observation: it answers a confidence when its
+condition holds, None otherwise. `RuleEngine` keeps one open event per (rule, zone, track),
+starts it the first time its condition holds, updates it while it holds, and ends it when it
+has not held for `quiet_observations` observations of that camera or its track is gone.
+
+    vessel_in_zone     a confirmed track whose waterline (box bottom centre) is in the zone
+    loitering          ... staying longer than `loiter_s`, slowly or back and forth
+    dredging           a large track stationary longer than `dredging_s`, the water beside it
+                       turned brown against the camera's own chroma baseline
+    lights_at_night    the camera is dark and a confirmed track is much brighter than it
+    stationary_object  a track that has not moved for `stationary_s` (street: stall, van)
+    crowding           the zone's active share above `crowd_fraction` for `min_observations`
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
-from detectors.framediff import ZoneActivity
-from detectors.zones import ZoneGrid
+from detectors.background import CellMasks
+from detectors.tracker import Track, Tracker
+from detectors.zones import ZoneSpec
+from riverwatch.config import RuleKind, ZoneConfig
+
+NIGHT_LUMA = 55.0  # a camera whose mean brightness is below this is looking at night
+LIGHT_CONTRAST = 45.0
+PLUME_MIN = 8.0  # chroma units of (V - V0) - (U - U0) beside the vessel
 
 
 class Phase(enum.StrEnum):
@@ -24,78 +43,286 @@ class Phase(enum.StrEnum):
     END = "end"
 
 
-@dataclass(frozen=True, slots=True)
-class ZoneEvent:
-    """One step of an event in one zone."""
+@dataclass(frozen=True)
+class Event:
+    """One step of an event: what, where, since when, how sure, and where it is best seen.
+
+    `boxes_t5` holds the track's boxes over time (ts, x1, y1, x2, y2, analysis pixels);
+    `best_seq`/`best_ts` name the frame the event is best shown by.
+    """
 
     phase: Phase
-    zone_index: int
+    rule: str
     camera_id: str
     zone_id: str
-    rule: str
+    zone_index: int
     severity: str
+    track_id: int
     started_at: float
     start_seq: int
     observed_at: float
     seq: int
-    score: float
+    confidence: float
+    box_xyxy: tuple[int, int, int, int]
+    best_seq: int
+    best_ts: float
+    boxes_t5: npt.NDArray[np.float64] = field(repr=False, compare=False)
+
+    @property
+    def score(self) -> float:
+        """The rule's confidence (0..1)."""
+        return self.confidence
 
 
-class ZoneActivityRule:
-    """Sequence in, events out; state is two small arrays per zone.
+@dataclass
+class _Open:
+    started_at: float
+    start_seq: int
+    quiet: int = 0
 
-    >>> rule = ZoneActivityRule(grid, quiet_observations=3)            # doctest: +SKIP
-    >>> events = rule.update(activity)
+
+@dataclass(frozen=True)
+class _Hit:
+    confidence: float
+    track: Track | None
+    box: tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class CameraView:
+    """What rules may read of one camera at one observation."""
+
+    slot: int
+    seq: int
+    ts: float
+    night: bool
+    active_hw: npt.NDArray[np.bool_]
+    plume: PlumeMeter
+
+
+class PlumeMeter:
+    """Turbidity beside a box: the water's chroma shift towards brown, against its baseline."""
+
+    def __init__(self, chroma_2hw: npt.NDArray[np.uint8], base_2hw: npt.NDArray[np.float32]):
+        self._shift_hw = (chroma_2hw[1].astype(np.float32) - base_2hw[1]) - (
+            chroma_2hw[0].astype(np.float32) - base_2hw[0]
+        )
+
+    def beside(self, xyxy: tuple[int, int, int, int], cell: int) -> float:
+        """The 75th percentile shift in a ring one box-size wide around the box."""
+        h, w = self._shift_hw.shape
+        x1, y1, x2, y2 = (v // cell for v in xyxy)
+        pad = max(x2 - x1, y2 - y1, 2)
+        ring = np.zeros((h, w), np.bool_)
+        ring[max(0, y1 - pad) : y2 + pad, max(0, x1 - pad) : x2 + pad] = True
+        ring[y1:y2, x1:x2] = False
+        if not ring.any():
+            return 0.0
+        return float(np.percentile(self._shift_hw[ring], 75))
+
+
+class RuleEngine:
+    """Open events for every zone of every camera.
+
+    >>> engine = RuleEngine(zone_specs, grid_cells_zhw, quiet_observations=2)   # doctest: +SKIP
+    >>> events = engine.update(views, tracker, ended_tracks)
     """
 
-    name = "zone_activity"
+    def __init__(
+        self,
+        zones: Sequence[ZoneSpec],
+        zone_cells_zhw: npt.NDArray[np.bool_],
+        large_px_n: Sequence[int],
+        cell: int,
+        quiet_observations: int = 2,
+    ) -> None:
+        self._zones = list(zones)
+        self._cells_zhw = zone_cells_zhw
+        self._cells_z = np.maximum(zone_cells_zhw.sum(axis=(1, 2)), 1)
+        self._large_px_n = list(large_px_n)
+        self._cell = cell
+        self._quiet = quiet_observations
+        self._by_slot: dict[int, list[int]] = {}
+        for z, spec in enumerate(self._zones):
+            self._by_slot.setdefault(spec.slot, []).append(z)
+        self._open: dict[tuple[str, int, int], _Open] = {}
+        self._crowd_streak_z = np.zeros(len(self._zones), np.int32)
 
-    def __init__(self, grid: ZoneGrid, quiet_observations: int = 3) -> None:
-        z = len(grid.specs)
-        self._grid = grid
-        self._quiet_needed = quiet_observations
-        self._min_fraction_z = np.array([s.zone.min_active_fraction for s in grid.specs])
-        self._min_obs_z = np.array([s.zone.min_observations for s in grid.specs])
-        self._streak_z = np.zeros(z, np.int32)
-        self._quiet_z = np.zeros(z, np.int32)
-        self._open_z = np.zeros(z, np.bool_)
-        self._started_at_z = np.zeros(z, np.float64)
-        self._start_seq_z = np.zeros(z, np.int64)
+    def zones_of(self, slot: int) -> list[int]:
+        """Indices of a camera's zones."""
+        return self._by_slot.get(slot, [])
 
-    def update(self, activity: ZoneActivity) -> list[ZoneEvent]:
-        """Advance every observed zone by one observation; return the events that changed."""
-        seen = activity.observed_z
-        active = seen & (activity.fraction_z >= self._min_fraction_z)
-        quiet = seen & ~active
-        self._streak_z = np.where(active, self._streak_z + 1, np.where(quiet, 0, self._streak_z))
-        self._quiet_z = np.where(quiet, self._quiet_z + 1, np.where(active, 0, self._quiet_z))
-        events = []
-        starting = active & ~self._open_z & (self._streak_z >= self._min_obs_z)
-        for z in np.flatnonzero(starting):
-            self._open_z[z] = True
-            self._started_at_z[z] = activity.ts_z[z]
-            self._start_seq_z[z] = activity.seq_z[z]
-            events.append(self._event(Phase.START, int(z), activity))
-        for z in np.flatnonzero(active & self._open_z & ~starting):
-            events.append(self._event(Phase.UPDATE, int(z), activity))
-        ending = self._open_z & quiet & (self._quiet_z >= self._quiet_needed)
-        for z in np.flatnonzero(ending):
-            self._open_z[z] = False
-            events.append(self._event(Phase.END, int(z), activity))
+    def open_slots(self) -> set[int]:
+        """Cameras with an event in progress."""
+        return {self._zones[z].slot for (_, z, _) in self._open}
+
+    def update(
+        self, views: Sequence[CameraView], tracker: Tracker, ended: Sequence[Track]
+    ) -> list[Event]:
+        """Evaluate every zone of the observed cameras; return starts, updates and ends."""
+        events: list[Event] = []
+        gone = {t.track_id for t in ended}
+        for view in views:
+            hits = self._hits(view, tracker)
+            events += self._advance(view, hits, gone)
         return events
 
-    def _event(self, phase: Phase, z: int, activity: ZoneActivity) -> ZoneEvent:
-        spec = self._grid.specs[z]
-        return ZoneEvent(
+    def _hits(self, view: CameraView, tracker: Tracker) -> dict[tuple[str, int, int], _Hit]:
+        hits: dict[tuple[str, int, int], _Hit] = {}
+        tracks = [t for t in tracker.tracks(view.slot) if t.matched_now and tracker.confirmed(t)]
+        for z in self.zones_of(view.slot):
+            zone = self._zones[z].zone
+            if not _in_hours(view.ts, zone.active_hours):
+                continue
+            for rule in zone.rule_kinds:
+                if rule is RuleKind.CROWDING:
+                    hit = self._crowding(z, view)
+                    if hit is not None:
+                        hits[(rule.value, z, 0)] = hit
+                    continue
+                for track in tracks:
+                    if not self._inside(z, track):
+                        continue
+                    confidence = self._track_rule(rule, zone, track, view)
+                    if confidence is not None:
+                        hits[(rule.value, z, track.track_id)] = _Hit(
+                            confidence, track, track.last.xyxy
+                        )
+        return hits
+
+    def _inside(self, z: int, track: Track) -> bool:
+        x1, _, x2, y2 = track.last.xyxy
+        h, w = self._cells_zhw.shape[1:]
+        cx = min(w - 1, ((x1 + x2) // 2) // self._cell)
+        cy = min(h - 1, max(0, y2 - 1) // self._cell)
+        return bool(self._cells_zhw[z, cy, cx])
+
+    def _track_rule(
+        self, rule: RuleKind, zone: ZoneConfig, track: Track, view: CameraView
+    ) -> float | None:
+        obs = track.last
+        if rule is RuleKind.VESSEL:
+            return 1.0 - 0.5**track.hits
+        if rule is RuleKind.LOITERING:
+            slow = track.path_px / max(track.age_s, 1e-3) < 3.0
+            back_and_forth = track.net_px < 0.5 * track.path_px
+            if track.age_s >= zone.loiter_s and (slow or back_and_forth):
+                return min(1.0, 0.6 + 0.4 * track.age_s / (2 * zone.loiter_s))
+            return None
+        if rule is RuleKind.DREDGING:
+            large = obs.area_px >= self._large_px_n[view.slot]
+            if not large or track.stationary_s < zone.dredging_s:
+                return None
+            plume = view.plume.beside(obs.xyxy, self._cell)
+            return None if plume < PLUME_MIN else min(1.0, 0.5 + plume / 40.0)
+        if rule is RuleKind.LIGHTS:
+            if view.night and obs.contrast >= LIGHT_CONTRAST:
+                return min(1.0, obs.contrast / 100.0)
+            return None
+        if rule is RuleKind.STATIONARY:
+            if track.stationary_s >= zone.stationary_s:
+                return min(1.0, 0.5 + track.stationary_s / (4 * zone.stationary_s))
+            return None
+        return None
+
+    def _crowding(self, z: int, view: CameraView) -> _Hit | None:
+        zone = self._zones[z].zone
+        share = float((view.active_hw & self._cells_zhw[z]).sum() / self._cells_z[z])
+        busy = share >= zone.crowd_fraction
+        self._crowd_streak_z[z] = self._crowd_streak_z[z] + 1 if busy else 0
+        if self._crowd_streak_z[z] < zone.min_observations:
+            return None
+        ys, xs = np.nonzero(view.active_hw & self._cells_zhw[z])
+        c = self._cell
+        box = (int(xs.min()) * c, int(ys.min()) * c, int(xs.max() + 1) * c, int(ys.max() + 1) * c)
+        return _Hit(min(1.0, share / zone.crowd_fraction / 2 + 0.5), None, box)
+
+    def _advance(
+        self, view: CameraView, hits: dict[tuple[str, int, int], _Hit], gone: set[int]
+    ) -> list[Event]:
+        events = []
+        for key, hit in hits.items():
+            state = self._open.get(key)
+            if state is None:
+                started = hit.track.first.ts if hit.track is not None else view.ts
+                start_seq = hit.track.first.seq if hit.track is not None else view.seq
+                state = self._open[key] = _Open(started, start_seq)
+                events.append(self._event(Phase.START, key, state, hit, view))
+            else:
+                state.quiet = 0
+                events.append(self._event(Phase.UPDATE, key, state, hit, view))
+        mine = set(self.zones_of(view.slot))
+        for key in [k for k in self._open if k[1] in mine and k not in hits]:
+            state = self._open[key]
+            state.quiet += 1
+            if state.quiet >= self._quiet or key[2] in gone:
+                del self._open[key]
+                events.append(self._event(Phase.END, key, state, None, view))
+        return events
+
+    def _event(
+        self,
+        phase: Phase,
+        key: tuple[str, int, int],
+        state: _Open,
+        hit: _Hit | None,
+        view: CameraView,
+    ) -> Event:
+        rule, z, track_id = key
+        spec = self._zones[z]
+        track = hit.track if hit is not None else None
+        best = track.best if track is not None else None
+        box = hit.box if hit is not None else (0, 0, 0, 0)
+        return Event(
             phase=phase,
-            zone_index=z,
+            rule=rule,
             camera_id=spec.camera_id,
             zone_id=spec.zone.id,
-            rule=self.name,
+            zone_index=z,
             severity=str(spec.zone.severity),
-            started_at=float(self._started_at_z[z]),
-            start_seq=int(self._start_seq_z[z]),
-            observed_at=float(activity.ts_z[z]),
-            seq=int(activity.seq_z[z]),
-            score=float(activity.fraction_z[z]),
+            track_id=track_id,
+            started_at=state.started_at,
+            start_seq=state.start_seq,
+            observed_at=view.ts,
+            seq=view.seq,
+            confidence=hit.confidence if hit is not None else 0.0,
+            box_xyxy=box,
+            best_seq=best.seq if best is not None else view.seq,
+            best_ts=best.ts if best is not None else view.ts,
+            boxes_t5=track.boxes_t5() if track is not None else np.zeros((0, 5)),
         )
+
+
+def _in_hours(ts: float, hours: tuple[int, int] | None) -> bool:
+    if hours is None:
+        return True
+    start, end = hours
+    hour = time.localtime(ts).tm_hour
+    return start <= hour < end if start <= end else hour >= start or hour < end
+
+
+def camera_views(
+    cells: CellMasks,
+    active_mhw: npt.NDArray[np.bool_],
+    seq_n: npt.NDArray[np.int64],
+    ts_n: npt.NDArray[np.float64],
+    chroma_n2hw: npt.NDArray[np.uint8],
+    chroma_base_n2hw: npt.NDArray[np.float32],
+) -> list[CameraView]:
+    """One `CameraView` per camera of the step that is not muted."""
+    views = []
+    for j, slot in enumerate(cells.slot_m):
+        if cells.muted_m[j]:
+            continue
+        s = int(slot)
+        views.append(
+            CameraView(
+                s,
+                int(seq_n[s]),
+                float(ts_n[s]),
+                float(cells.luma_mhw[j].mean()) < NIGHT_LUMA,
+                active_mhw[j],
+                PlumeMeter(chroma_n2hw[s], chroma_base_n2hw[s]),
+            )
+        )
+    return views

@@ -21,10 +21,13 @@ class BatchView:
     """The detector's own copy of the batch, refreshed in place by `FrameBatch.read_into`.
 
     `fresh_n` marks the rows that changed since the previous read; `seq_n` and `ts_n` are each
-    row's frame sequence number (per camera, from 1) and wall-clock capture time.
+    row's frame sequence number (per camera, from 1) and wall-clock capture time. `chroma_n2hw`
+    holds each frame's U and V planes at cell resolution (a quarter of the analysis size; 128
+    where the source has no colour), enough to see water turn brown without colour frames.
     """
 
     frames_nhw: npt.NDArray[np.uint8]
+    chroma_n2hw: npt.NDArray[np.uint8]
     seq_n: npt.NDArray[np.int64]
     ts_n: npt.NDArray[np.float64]
     fresh_n: npt.NDArray[np.bool_]
@@ -34,10 +37,19 @@ class BatchView:
         """A zeroed view for `n` cameras."""
         return cls(
             frames_nhw=np.zeros((n, *shape_hw), np.uint8),
+            chroma_n2hw=np.full((n, 2, *chroma_shape(shape_hw)), 128, np.uint8),
             seq_n=np.zeros(n, np.int64),
             ts_n=np.zeros(n, np.float64),
             fresh_n=np.zeros(n, np.bool_),
         )
+
+
+CHROMA_CELL = 4
+
+
+def chroma_shape(shape_hw: tuple[int, int]) -> tuple[int, int]:
+    """(height, width) of the chroma planes kept for an analysis size."""
+    return (shape_hw[0] // CHROMA_CELL, shape_hw[1] // CHROMA_CELL)
 
 
 class FrameBatch:
@@ -56,6 +68,7 @@ class FrameBatch:
         self._shape_hw = shape_hw
         self._lock = threading.Lock()
         self._frames_nhw = np.zeros((n, *shape_hw), np.uint8)
+        self._chroma_n2hw = np.full((n, 2, *chroma_shape(shape_hw)), 128, np.uint8)
         self._seq_n = np.zeros(n, np.int64)
         self._ts_n = np.zeros(n, np.float64)
         self._read_seq_n = np.zeros(n, np.int64)
@@ -75,12 +88,22 @@ class FrameBatch:
         """The row a camera writes to."""
         return self._slots[camera_id]
 
-    def write(self, slot: int, frame_hw: npt.NDArray[np.uint8], ts: float) -> None:
+    def write(
+        self,
+        slot: int,
+        frame_hw: npt.NDArray[np.uint8],
+        ts: float,
+        chroma_2hw: npt.NDArray[np.uint8] | None = None,
+    ) -> None:
         """Store a camera's newest analysis frame (already at the analysis size)."""
         with self._lock:
             if self._seq_n[slot] > self._read_seq_n[slot]:
                 self._dropped_n[slot] += 1
             self._frames_nhw[slot] = frame_hw
+            if chroma_2hw is None:
+                self._chroma_n2hw[slot] = 128
+            else:
+                self._chroma_n2hw[slot] = chroma_2hw
             self._seq_n[slot] += 1
             self._ts_n[slot] = ts
 
@@ -88,6 +111,7 @@ class FrameBatch:
         """Copy the batch into `view` and mark which rows are new since the last read."""
         with self._lock:
             np.copyto(view.frames_nhw, self._frames_nhw)
+            np.copyto(view.chroma_n2hw, self._chroma_n2hw)
             np.copyto(view.seq_n, self._seq_n)
             np.copyto(view.ts_n, self._ts_n)
             np.not_equal(self._seq_n, self._read_seq_n, out=view.fresh_n)

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ingest.batch import FrameBatch
+from ingest.batch import FrameBatch, chroma_shape
 from ingest.errors import (
     DecodeFailed,
     IngestError,
@@ -100,6 +100,7 @@ class StreamSession:
         self._limits = limits
         self._redactor = redactor
         self._scratch_hw = np.empty(batch.shape_hw, np.uint8)
+        self._chroma_2hw = np.empty((2, *chroma_shape(batch.shape_hw)), np.uint8)
         self._is_file = urlsplit(url).scheme in ("file", "")
 
     def run(self) -> None:
@@ -265,7 +266,8 @@ class StreamSession:
             counters.width, counters.height = width, height
         out_h, out_w = self._batch.shape_hw
         cv2.resize(luma, (out_w, out_h), dst=self._scratch_hw, interpolation=cv2.INTER_AREA)
-        self._batch.write(self._slot, self._scratch_hw, now)
+        chroma = chroma_planes(frame, self._chroma_2hw)
+        self._batch.write(self._slot, self._scratch_hw, now, chroma)
         counters.analysed += 1
         counters.last_frame_at = time.monotonic()
 
@@ -304,6 +306,23 @@ class _Pacer:
         delay = self._origin + (pts_s - self._first_pts) - time.monotonic()
         if delay > 0:
             stop.wait(min(delay, 1.0))
+
+
+def chroma_planes(frame: Any, out_2hw: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
+    """U and V of a planar 4:2:0 frame, shrunk into `out_2hw`; None for other formats."""
+    if frame.format.name not in ("yuv420p", "yuvj420p"):
+        return None
+    out_h, out_w = out_2hw.shape[1:]
+    for index in (1, 2):
+        plane = frame.planes[index]
+        rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        cv2.resize(
+            rows[:, : plane.width],
+            (out_w, out_h),
+            dst=out_2hw[index - 1],
+            interpolation=cv2.INTER_AREA,
+        )
+    return out_2hw
 
 
 def luma_plane(frame: Any) -> npt.NDArray[np.uint8]:

@@ -80,16 +80,54 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class RuleKind(enum.StrEnum):
+    """What the detection core can report about a zone."""
+
+    VESSEL = "vessel_in_zone"
+    LOITERING = "loitering"
+    DREDGING = "dredging"
+    LIGHTS = "lights_at_night"
+    STATIONARY = "stationary_object"
+    CROWDING = "crowding"
+
+
+DEFAULT_RULES: dict[ZoneKind, tuple[RuleKind, ...]] = {
+    ZoneKind.NO_FISHING: (RuleKind.VESSEL, RuleKind.LOITERING, RuleKind.LIGHTS),
+    ZoneKind.NO_NAVIGATION: (RuleKind.VESSEL, RuleKind.LIGHTS),
+    ZoneKind.NO_DREDGING: (RuleKind.DREDGING, RuleKind.VESSEL),
+    ZoneKind.WATCH: (RuleKind.VESSEL,),
+    ZoneKind.STREET: (RuleKind.STATIONARY, RuleKind.CROWDING),
+}
+
+
 class ZoneConfig(_Strict):
-    """A polygon in normalised image coordinates (0..1, origin top left)."""
+    """A polygon in normalised image coordinates (0..1, origin top left).
+
+    `rules` defaults by `kind` (see `DEFAULT_RULES`); the `*_s` fields are how long a track must
+    keep a behaviour before its rule fires. `active_hours` limits the zone to local hours
+    `[start, end)` (wrapping midnight, e.g. `[19, 6]` for night only); unset means always.
+    """
 
     id: str = Field(pattern=_ID)
     name: str = ""
     kind: ZoneKind = ZoneKind.WATCH
     severity: Severity = Severity.MEDIUM
     polygon: list[Point] = Field(min_length=3, max_length=64)
+    rules: list[RuleKind] | None = None
     min_active_fraction: float = Field(default=0.002, gt=0.0, le=1.0)
     min_observations: int = Field(default=2, ge=1, le=100)
+    loiter_s: float = Field(default=120.0, gt=0, le=86_400)
+    dredging_s: float = Field(default=120.0, gt=0, le=86_400)
+    stationary_s: float = Field(default=60.0, gt=0, le=86_400)
+    crowd_fraction: float = Field(default=0.35, gt=0.0, le=1.0)
+    active_hours: (
+        tuple[Annotated[int, Field(ge=0, le=23)], Annotated[int, Field(ge=0, le=24)]] | None
+    ) = None
+
+    @property
+    def rule_kinds(self) -> tuple[RuleKind, ...]:
+        """The rules this zone runs."""
+        return tuple(self.rules) if self.rules is not None else DEFAULT_RULES[self.kind]
 
 
 class AnalysisConfig(_Strict):
@@ -98,7 +136,12 @@ class AnalysisConfig(_Strict):
     enabled: bool = True
     decode_mode: DecodeMode = DecodeMode.KEYFRAMES
     detect_fps: float = Field(default=5.0, gt=0.0, le=30.0)
-    diff_threshold: int = Field(default=25, ge=1, le=255)
+    diff_threshold: int = Field(default=14, ge=1, le=255)
+    sensitivity: float = Field(default=2.5, gt=0.0, le=20.0)
+    min_object_px: int = Field(default=48, ge=1)
+    max_object_px: int = Field(default=20_000, ge=1)
+    large_vessel_px: int = Field(default=300, ge=1)
+    masks: list[list[Point]] = Field(default_factory=list, max_length=16)
 
 
 class CameraConfig(_Strict):

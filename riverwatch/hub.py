@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from alerts import AlertPublisher, AlertRaiser, EmbeddedRedis, QueueUnavailable
-from detectors import FrameDiffDetector, ZoneActivityRule, ZoneSpec
+from detectors import CameraSetup, DetectionCore, StepResult
 from ingest import BatchView, CameraSpec, IngestSupervisor
 from riverwatch.config import LoadedConfig
 from riverwatch.hubview import UnknownCamera
@@ -112,30 +112,36 @@ class Hub:
             await asyncio.gather(self._detect_task, return_exceptions=True)
 
     async def _detect_forever(self) -> None:
-        assert self._ingest is not None and self._publisher is not None
-        ingest, publisher = self._ingest, self._publisher
-        zones, thresholds = [], []
-        for slot, cam in enumerate(self._config.cameras):
-            thresholds.append(cam.config.analysis.diff_threshold)
-            if cam.config.analysis.enabled:
-                zones += [ZoneSpec(slot, cam.id, zone) for zone in cam.config.zones]
+        assert self._ingest is not None
+        setups = [
+            CameraSetup(c.id, c.config.analysis, c.config.zones) for c in self._config.cameras
+        ]
         shape = self._settings.analysis_shape_hw
-        detector = FrameDiffDetector(zones, thresholds, shape)
-        rule = ZoneActivityRule(detector.grid)
+        core = DetectionCore(setups, shape, self._settings.full_rate_budget)
         raiser = AlertRaiser(self._settings.alert_cooldown_s)
-        view = BatchView.empty(len(thresholds), shape)
+        view = BatchView.empty(len(setups), shape)
         while True:
             await asyncio.sleep(self._settings.tick_interval_s)
             started = time.perf_counter()
-            ingest.batch.read_into(view)
-            if not view.fresh_n.any():
-                continue
-            for event in rule.update(detector.step(view)):
-                alert = raiser.raise_for(event, detector.motion_box(event.zone_index))
-                if alert is not None:
-                    publisher.publish(alert)
-            self.last_tick_ms = (time.perf_counter() - started) * 1000
-            self.ticks += 1
+            self._ingest.batch.read_into(view)
+            result = core.step(view, time.time())
+            self._apply(result, raiser)
+            if result.observed:
+                self.last_tick_ms = (time.perf_counter() - started) * 1000
+                self.ticks += 1
+
+    def _apply(self, result: StepResult, raiser: AlertRaiser) -> None:
+        """Publish new alerts and switch decode modes as the core asks."""
+        assert self._ingest is not None and self._publisher is not None
+        for event in result.events:
+            alert = raiser.raise_for(event)
+            if alert is not None:
+                self._publisher.publish(alert)
+        ids = self._ingest.camera_ids()
+        for slot in result.modes.promote_p:
+            self._ingest.set_mode(ids[slot], DecodeMode.FULL)
+        for slot in result.modes.demote_d:
+            self._ingest.set_mode(ids[slot], DecodeMode.KEYFRAMES)
 
     # --- HubView -------------------------------------------------------------------------
 

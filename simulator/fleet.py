@@ -57,6 +57,30 @@ def mounts_for(cameras: Sequence[SimCamera], files: Mapping[str, SceneFiles]) ->
     return [Mount(c.mount_path, files[c.scene].video) for c in cameras]
 
 
+def scene_zone(kind: str) -> dict[str, object]:
+    """The zone a simulated camera of this kind watches, with timers that fit 30-40 s scenes."""
+    if kind == "river":
+        return {
+            "id": "ban",
+            "name": "No-fishing, no-dredging water",
+            "kind": "no_fishing",
+            "severity": "high",
+            "polygon": [list(p) for p in RIVER_ZONE],
+            "rules": ["vessel_in_zone", "loitering", "dredging", "lights_at_night"],
+            "loiter_s": 14,
+            "dredging_s": 8,
+        }
+    return {
+        "id": "street",
+        "name": "Carriageway",
+        "kind": "street",
+        "severity": "medium",
+        "polygon": [list(p) for p in STREET_ZONE],
+        "rules": ["stationary_object", "crowding"],
+        "stationary_s": 8,
+    }
+
+
 def fleet_config(
     cameras: Sequence[SimCamera], port: int, with_auth: bool, decode_mode: str = "keyframes"
 ) -> dict[str, object]:
@@ -64,21 +88,13 @@ def fleet_config(
     userinfo = "${RIVERWATCH_SIM_USER}:${RIVERWATCH_SIM_PASSWORD}@" if with_auth else ""
     entries = []
     for cam in cameras:
-        river = SCENES[cam.scene].kind == "river"
-        zone = {
-            "id": "ban" if river else "street",
-            "name": "No-fishing water" if river else "Carriageway",
-            "kind": "no_fishing" if river else "street",
-            "severity": "high" if river else "medium",
-            "polygon": [list(p) for p in (RIVER_ZONE if river else STREET_ZONE)],
-        }
         entries.append(
             {
                 "id": cam.camera_id,
                 "name": cam.name,
                 "group": cam.group,
                 "url": f"rtsp://{userinfo}127.0.0.1:{port}{cam.mount_path}",
-                "zones": [zone],
+                "zones": [scene_zone(SCENES[cam.scene].kind)],
             }
         )
     return {"groups": GROUPS, "defaults": {"decode_mode": decode_mode}, "cameras": entries}

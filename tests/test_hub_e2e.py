@@ -68,7 +68,7 @@ async def test_boat_raises_an_alert_in_the_redis_stream_and_the_api(
             ready = await client.get("/readyz")
     assert {a["camera_id"] for a in alerts} == {"boat"}
     first = alerts[-1]
-    assert first["zone_id"] == "ban" and first["rule"] == "zone_activity"
+    assert first["zone_id"] == "ban" and first["rule"] == "vessel_in_zone"
     assert first["severity"] == "high" and len(first["alert_id"]) == 24
     assert {c["id"]: c["state"] for c in cameras} == {"boat": "streaming", "calm": "streaming"}
     assert cameras[0]["stream"] == f"rtsp://***@127.0.0.1:{rtsp.port}/boat"

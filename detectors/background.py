@@ -1,0 +1,356 @@
+"""The batch background model: short- and long-term backgrounds for every camera at once.
+
+Per camera row, preallocated once:
+
+    short_nhw   uint8 fast background: absorbs what stays for a few observations
+    spread_nhw  uint8 each pixel's usual |frame - short| (ripples, glint, leaves): its own noise
+    thr_nhw     uint8 sensitivity * spread + floor, refreshed whenever spread is
+    long_nhw    float32 cell means of a slow background, updated only where nothing new is
+
+One `step` handles every camera with a new frame, in a few whole-batch OpenCV calls when all
+are new, or on a gathered copy of just those rows otherwise:
+
+    motion: |frame - short| > thr per pixel, pooled to 4x4 cells (share of the cell changed)
+    new:    |cells(frame) - long| minus its own wide local mean (so a drifting cloud shadow or an
+            exposure change, smooth over tens of cells, cancels) above a threshold from the
+            long-term cell spread, on two observations in a row: what arrived and stayed,
+            such as a dredger at work
+
+A camera where most cells change at once (auto-exposure, the day/night IR switch, a bump) is
+not watched for motion on that frame: its backgrounds restart from it and it stays muted for
+`warmup` observations. Backgrounds learn at most once per `learn_interval_s`, so a camera
+promoted to full-rate decoding does not absorb a slow boat ten times faster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+CELL = 4
+_FEW = 16  # rows learned one by one; more are gathered and learned in one call
+_WIDE = 11  # cells: the local mean that cancels smooth, large-scale light changes
+
+_T = TypeVar("_T", bound=np.generic)
+U8 = npt.NDArray[np.uint8]
+F32 = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class BackgroundParams:
+    """Learning rates and thresholds; per-camera sensitivity and floor come separately."""
+
+    short_alpha: float = 0.25
+    spread_alpha: float = 0.1
+    long_alpha: float = 0.01  # minutes: the water's own look, not what passed over it
+    long_absorb_alpha: float = 0.002  # a stayed object fades from the long term in hours
+    cell_on: float = 0.3  # share of a cell's pixels that must change for motion
+    new_floor: float = 10.0  # grey levels of cell-mean change that can count as "new"
+    new_sensitivity: float = 3.0
+    global_share: float = 0.45
+    warmup: int = 4
+    young_learns: int = 6  # the first learns are a running mean, not an exponential one
+    learn_interval_s: float = 1.5
+
+
+@dataclass(frozen=True)
+class CellMasks:
+    """One step's result for the cameras in `slot_m` (cell grids, analysis size / 4).
+
+    `motion_mhw` is the share of each cell's pixels that differ from the short-term background
+    (0..255); `new_mhw` marks cells that differ from the long-term one; `luma_mhw` is each
+    cell's mean brightness; `muted_m` marks cameras that must not be read this step (warm-up or
+    a global change).
+    """
+
+    slot_m: npt.NDArray[np.intp]
+    motion_mhw: U8
+    new_mhw: npt.NDArray[np.bool_]
+    luma_mhw: F32
+    muted_m: npt.NDArray[np.bool_]
+
+    def __post_init__(self) -> None:
+        m = len(self.slot_m)
+        if not (len(self.motion_mhw) == len(self.new_mhw) == len(self.luma_mhw) == m):
+            raise ValueError("CellMasks arrays need one entry per camera in slot_m")
+        if len(self.muted_m) != m:
+            raise ValueError("CellMasks.muted_m needs one entry per camera")
+
+
+class BackgroundModel:
+    """Background state for `n` cameras of one analysis size.
+
+    >>> model = BackgroundModel(n=250, shape_hw=(180, 320))            # doctest: +SKIP
+    >>> cells = model.step(view.frames_nhw, np.flatnonzero(view.fresh_n), view.ts_n)
+    """
+
+    def __init__(
+        self,
+        n: int,
+        shape_hw: tuple[int, int],
+        sensitivity_n: Sequence[float] | None = None,
+        floor_n: Sequence[int] | None = None,
+        ignore_nhw: npt.NDArray[np.bool_] | None = None,
+        params: BackgroundParams | None = None,
+    ) -> None:
+        h, w = shape_hw
+        if h % CELL or w % CELL:
+            raise ValueError(f"analysis size {w}x{h} must be a multiple of {CELL}")
+        self.params = params or BackgroundParams()
+        self.shape_hw = shape_hw
+        self.cells_hw = (h // CELL, w // CELL)
+        self._n = n
+        self._short = np.zeros((n, h, w), np.uint8)
+        self._spread = np.full((n, h, w), 4, np.uint8)
+        self._thr = np.zeros((n, h, w), np.uint8)
+        self._long = np.zeros((n, *self.cells_hw), np.float32)
+        self._long_spread = np.full((n, *self.cells_hw), 2.0, np.float32)
+        self._new_before = np.zeros((n, *self.cells_hw), np.bool_)
+        self._sens_n = np.asarray(sensitivity_n if sensitivity_n is not None else [2.5] * n)
+        self._floor_n = np.asarray(floor_n if floor_n is not None else [14] * n)
+        self._observed_n = np.zeros(n, np.int64)
+        self._learns_n = np.zeros(n, np.int64)
+        self._learned_at_n = np.full(n, -np.inf)
+        self._keep_chw = self._keep_cells(ignore_nhw)
+        self._scratch = _Scratch(n, shape_hw)
+        self._uniform = bool(
+            np.all(self._sens_n == self._sens_n[0]) and np.all(self._floor_n == self._floor_n[0])
+        )
+        self._refresh_thresholds(np.arange(n))
+
+    def _keep_cells(self, ignore_nhw: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.bool_]:
+        keep = np.ones((self._n, *self.cells_hw), np.bool_)
+        if ignore_nhw is not None:
+            ch, cw = self.cells_hw
+            ignored = ignore_nhw.reshape(self._n, ch, CELL, cw, CELL).any(axis=(2, 4))
+            keep &= ~ignored
+        return keep
+
+    def step(
+        self,
+        frames_nhw: U8,
+        slot_m: npt.NDArray[np.intp],
+        ts_n: npt.NDArray[np.float64],
+    ) -> CellMasks:
+        """Compare the cameras in `slot_m` with their backgrounds, then let them learn."""
+        m = len(slot_m)
+        whole = m == self._n and bool(np.all(slot_m == np.arange(self._n)))
+        rows = _Rows(slot_m, whole, self._scratch)
+        frames = rows.take(frames_nhw, "frames")
+        short, thr = rows.take(self._short, "short"), rows.take(self._thr, "thr")
+        diff, fg = self._scratch.diff[:m], self._scratch.fg[:m]
+        _flat_absdiff(frames, short, diff)
+        cv2.compare(_flat(diff), _flat(thr), cv2.CMP_GT, dst=_flat(fg))
+        motion = _pool(fg, self._scratch, m)
+        luma = _pool(frames, self._scratch, m, second=True).astype(np.float32)
+        keep = self._keep_chw[slot_m]
+        motion[~keep] = 0
+        settled = self._learns_n[slot_m] >= self.params.young_learns
+        raw_new = self._new_cells(luma, slot_m) & keep & settled[:, None, None]
+        # What arrived and stays is new on consecutive observations; a ripple crest is not.
+        new = raw_new & self._new_before[slot_m]
+        self._new_before[slot_m] = raw_new
+        changed_m = (motion >= 255 * self.params.cell_on).mean(axis=(1, 2))
+        global_m = changed_m > self.params.global_share
+        self._observed_n[slot_m] += 1
+        muted = global_m | (self._observed_n[slot_m] <= self.params.warmup)
+        self._learn(frames, diff, rows, slot_m, luma, new, ts_n, global_m)
+        return CellMasks(slot_m.copy(), motion.copy(), new, luma, muted)
+
+    def _new_cells(self, luma: F32, slot_m: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
+        p = self.params
+        long, long_spread = self._long[slot_m], self._long_spread[slot_m]
+        delta = np.asarray(cv2.subtract(_flat(luma), _flat(long)), np.float32)
+        residual = cv2.absdiff(delta, _flat(_wide_mean(delta.reshape(luma.shape))))
+        limit = np.maximum(long_spread * p.new_sensitivity, p.new_floor)
+        new: npt.NDArray[np.bool_] = np.asarray(residual).reshape(luma.shape) > limit
+        return new
+
+    def _learn(
+        self,
+        frames: U8,
+        diff: U8,
+        rows: _Rows,
+        slot_m: npt.NDArray[np.intp],
+        luma: F32,
+        new: npt.NDArray[np.bool_],
+        ts_n: npt.NDArray[np.float64],
+        global_m: npt.NDArray[np.bool_],
+    ) -> None:
+        p = self.params
+        first = self._observed_n[slot_m] == 1
+        restart = first | global_m
+        due = restart | (ts_n[slot_m] - self._learned_at_n[slot_m] >= p.learn_interval_s)
+        if not due.any():
+            return
+        self._learned_at_n[slot_m[due]] = ts_n[slot_m[due]]
+        short, spread = rows.take(self._short, "short"), rows.take(self._spread, "spread")
+        thr = rows.take(self._thr, "thr")
+        learns = self._learns_n[slot_m]
+        young = due & (learns < p.young_learns)
+        d = np.flatnonzero(due & ~young)
+        if len(d) == len(due):  # one call each for the whole set (the busy, all-fresh case)
+            self._learn_rows(frames, diff, short, spread, thr)
+        elif len(d) > _FEW:
+            sub_short, sub_spread = short[d], spread[d]
+            self._learn_rows(frames[d], diff[d], sub_short, sub_spread, thr[d])
+            short[d], spread[d] = sub_short, sub_spread
+        else:
+            for j in d:
+                self._learn_rows(frames[j], diff[j], short[j], spread[j], thr[j])
+        for j in np.flatnonzero(young):  # a running mean: a new camera learns its noise fast
+            rate = 1.0 / (learns[j] + 1)
+            self._learn_rows(frames[j], diff[j], short[j], spread[j], None, rate)
+        short[restart] = frames[restart]
+        self._learns_n[slot_m[due]] += 1
+        self._learns_n[slot_m[restart]] = 1
+        rows.put(self._short, short, due)
+        rows.put(self._spread, spread, due)
+        self._refresh_thresholds(slot_m[due])
+        self._learn_long(slot_m[due], luma[due], new[due], restart[due], learns[due])
+
+    def _learn_rows(
+        self, frames: U8, diff: U8, short: U8, spread: U8, thr: U8 | None, rate: float = 0.0
+    ) -> None:
+        """Move short towards the frame and spread towards |frame - short| (clipped at thr)."""
+        a = max(rate, self.params.short_alpha)
+        b = max(rate, self.params.spread_alpha)
+        cv2.addWeighted(_flat(frames), a, _flat(short), 1 - a, 0, dst=_flat(short))
+        clipped = diff
+        if thr is not None:  # a passing boat must not teach the pixel that it is noisy
+            clipped = np.empty_like(diff)
+            cv2.min(_flat(diff), _flat(thr), dst=_flat(clipped))
+        cv2.addWeighted(_flat(clipped), b, _flat(spread), 1 - b, 0, dst=_flat(spread))
+
+    def _refresh_thresholds(self, slots: npt.NDArray[np.intp]) -> None:
+        """thr = sensitivity * spread + floor, one call per distinct (sensitivity, floor)."""
+        if len(slots) == self._n and self._uniform:
+            self._refresh(np.s_[:], float(self._sens_n[0]), float(self._floor_n[0]))
+            return
+        for i in slots:
+            self._refresh(int(i), float(self._sens_n[i]), float(self._floor_n[i]))
+
+    def _refresh(self, rows: int | slice, sensitivity: float, floor: float) -> None:
+        spread, thr = self._spread[rows], self._thr[rows]
+        cv2.addWeighted(_flat(spread), sensitivity, _flat(spread), 0.0, floor, dst=_flat(thr))
+
+    def _learn_long(
+        self,
+        slots: npt.NDArray[np.intp],
+        luma: F32,
+        new: npt.NDArray[np.bool_],
+        restart: npt.NDArray[np.bool_],
+        learns: npt.NDArray[np.int64],
+    ) -> None:
+        p = self.params
+        young = learns < p.young_learns
+        if young.any():  # running means while the camera is new, like the pixel model
+            self._learn_long_young(slots[young], luma[young], learns[young])
+            slots, luma, new, restart = slots[~young], luma[~young], new[~young], restart[~young]
+        if not len(slots):
+            return
+        long, spread = _flat(self._long[slots]), _flat(self._long_spread[slots])
+        luma2, new2 = _flat(luma), _flat(new.view(np.uint8))
+        old2 = _flat(~new).view(np.uint8)
+        dev = cv2.min(cv2.absdiff(luma2, long), cv2.addWeighted(spread, 4.0, spread, 0.0, 2.0))
+        cv2.accumulateWeighted(dev, spread, p.spread_alpha, mask=old2)
+        cv2.accumulateWeighted(luma2, long, p.long_alpha, mask=old2)
+        cv2.accumulateWeighted(luma2, long, p.long_absorb_alpha, mask=new2)
+        shape = luma.shape
+        long3 = long.reshape(shape)
+        long3[restart] = luma[restart]
+        self._long[slots] = long3
+        self._long_spread[slots] = spread.reshape(shape)
+
+    def _learn_long_young(
+        self, slots: npt.NDArray[np.intp], luma: F32, learns: npt.NDArray[np.int64]
+    ) -> None:
+        rate = (1.0 / (learns + 1.0)).astype(np.float32)[:, None, None]
+        long = self._long[slots]
+        first = learns == 0
+        long[first] = luma[first]
+        # Clipped: a boat arriving while the camera is new must not teach it that the water
+        # there is wild (which would hide the boat once it stops).
+        dev = np.minimum(np.abs(luma - long), 2 * self.params.new_floor)
+        spread = self._long_spread[slots]
+        spread[first] = 0.0
+        spread += np.where(first[:, None, None], 0.0, rate * (dev - spread)).astype(np.float32)
+        long += rate * (luma - long)
+        self._long[slots] = long
+        self._long_spread[slots] = spread
+
+
+class _Scratch:
+    """Work arrays for a whole batch, allocated once."""
+
+    def __init__(self, n: int, shape_hw: tuple[int, int]) -> None:
+        h, w = shape_hw
+        self.frames = np.empty((n, h, w), np.uint8)
+        self.short = np.empty((n, h, w), np.uint8)
+        self.spread = np.empty((n, h, w), np.uint8)
+        self.thr = np.empty((n, h, w), np.uint8)
+        self.diff = np.empty((n, h, w), np.uint8)
+        self.fg = np.empty((n, h, w), np.uint8)
+        self.half = np.empty((n, h // 2, w // 2), np.uint8)
+        self.cells = np.empty((n, h // CELL, w // CELL), np.uint8)
+        self.cells2 = np.empty((n, h // CELL, w // CELL), np.uint8)
+
+    def buffer(self, name: str) -> U8:
+        buf: U8 = getattr(self, name)
+        return buf
+
+
+class _Rows:
+    """The rows of a batch one step works on: views when it is every row, gathered copies else."""
+
+    def __init__(self, slot_m: npt.NDArray[np.intp], whole: bool, scratch: _Scratch) -> None:
+        self._slot_m = slot_m
+        self._whole = whole
+        self._scratch = scratch
+        self._taken: dict[str, U8] = {}
+
+    def take(self, array: U8, name: str) -> U8:
+        if self._whole:
+            return array
+        if name not in self._taken:
+            out = self._scratch.buffer(name)[: len(self._slot_m)]
+            np.take(array, self._slot_m, axis=0, out=out)
+            self._taken[name] = out
+        return self._taken[name]
+
+    def put(self, array: U8, rows: U8, mask_m: npt.NDArray[np.bool_]) -> None:
+        if not self._whole:
+            array[self._slot_m[mask_m]] = rows[mask_m]
+
+
+def _flat(a: npt.NDArray[_T]) -> npt.NDArray[_T]:
+    return a.reshape(-1, a.shape[-1])
+
+
+def _flat_absdiff(a: U8, b: U8, out: U8) -> None:
+    cv2.absdiff(_flat(a), _flat(b), dst=_flat(out))
+
+
+def _pool(a_mhw: U8, scratch: _Scratch, m: int, second: bool = False) -> U8:
+    """4x4 cell means of every row at once: two exact 2x linear halvings (rows never mix)."""
+    _, h, w = a_mhw.shape
+    half = scratch.half[:m]
+    out = (scratch.cells2 if second else scratch.cells)[:m]
+    cv2.resize(_flat(a_mhw), (w // 2, m * h // 2), dst=_flat(half), interpolation=cv2.INTER_LINEAR)
+    cv2.resize(_flat(half), (w // 4, m * h // 4), dst=_flat(out), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
+def _wide_mean(a_mhw: F32) -> F32:
+    """A box mean `_WIDE` cells across, per camera (separable; cameras never mix)."""
+    m, h, w = a_mhw.shape
+    across = cv2.blur(a_mhw.reshape(m * h, w), (_WIDE, 1), borderType=cv2.BORDER_REFLECT)
+    down_t = np.ascontiguousarray(across.reshape(m, h, w).transpose(0, 2, 1)).reshape(m * w, h)
+    down = cv2.blur(down_t, (_WIDE, 1), borderType=cv2.BORDER_REFLECT)
+    result: F32 = np.asarray(down, np.float32).reshape(m, w, h).transpose(0, 2, 1)
+    return result

@@ -1,0 +1,171 @@
+"""The detection core: one step over the whole batch, from frames to events and decode wishes.
+
+    frames_nhw ─► BackgroundModel (all new rows at once) ─► cell masks
+               ─► regions (only cameras with active cells) ─► Tracker ─► RuleEngine ─► events
+               └─► Attention (who decodes at full rate, within the budget) ─► mode changes
+
+State is preallocated per camera; a step allocates only what scales with the activity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors.attention import Attention, ModeChanges
+from detectors.background import CELL, BackgroundModel, BackgroundParams, CellMasks
+from detectors.regions import Regions, SizeBand, active_cells, extract_regions
+from detectors.rules import Event, RuleEngine, camera_views
+from detectors.tracker import Tracker, TrackerParams
+from detectors.zones import ZoneGrid, ZoneSpec, rasterise
+from ingest import BatchView
+from riverwatch.config import AnalysisConfig, Severity, ZoneConfig
+from riverwatch.types import DecodeMode
+
+_SEVERITY_RANK = {s: i + 1 for i, s in enumerate(Severity)}
+_CHROMA_ALPHA = 0.01
+_CHROMA_INTERVAL_S = 2.0
+
+
+@dataclass(frozen=True)
+class CameraSetup:
+    """What the core needs to know of one camera (its batch row is its index)."""
+
+    camera_id: str
+    analysis: AnalysisConfig
+    zones: Sequence[ZoneConfig]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One step's output: events, the regions seen, and decode-mode changes to apply."""
+
+    events: list[Event]
+    regions: Regions
+    modes: ModeChanges
+    observed: int
+
+
+class DetectionCore:
+    """All cameras' detection state; `step(view, now)` once per tick.
+
+    >>> core = DetectionCore(setups, (180, 320), full_rate_budget=25)   # doctest: +SKIP
+    >>> result = core.step(view, time.time())
+    >>> for slot in result.modes.promote_p: ingest.set_mode(ids[slot], DecodeMode.FULL)
+    """
+
+    def __init__(
+        self,
+        cameras: Sequence[CameraSetup],
+        shape_hw: tuple[int, int],
+        full_rate_budget: int = 25,
+        quiet_s: float = 20.0,
+        background: BackgroundParams | None = None,
+        tracker: TrackerParams | None = None,
+    ) -> None:
+        n = len(cameras)
+        self._cameras = list(cameras)
+        specs = [
+            ZoneSpec(slot, cam.camera_id, zone)
+            for slot, cam in enumerate(cameras)
+            if cam.analysis.enabled
+            for zone in cam.zones
+        ]
+        self.grid = ZoneGrid.build(specs, shape_hw, CELL)
+        cells_hw = (shape_hw[0] // CELL, shape_hw[1] // CELL)
+        self._enabled_n = np.array([c.analysis.enabled for c in cameras], np.bool_)
+        self.background = BackgroundModel(
+            n,
+            shape_hw,
+            [c.analysis.sensitivity for c in cameras],
+            [c.analysis.diff_threshold for c in cameras],
+            _ignore_masks(cameras, shape_hw),
+            background,
+        )
+        self._bands = [
+            SizeBand(c.analysis.min_object_px, c.analysis.max_object_px) for c in cameras
+        ]
+        self.tracker = Tracker(tracker)
+        zone_cells = self.grid.weights_zc.reshape(len(specs), *cells_hw).astype(np.bool_)
+        self.rules = RuleEngine(
+            specs, zone_cells, [c.analysis.large_vessel_px for c in cameras], CELL
+        )
+        self._zone_any_nhw = np.zeros((n, *cells_hw), np.bool_)
+        for z, spec in enumerate(specs):
+            self._zone_any_nhw[spec.slot] |= zone_cells[z]
+        severity = np.zeros(n, np.int64)
+        for spec in specs:
+            rank = _SEVERITY_RANK[spec.zone.severity]
+            severity[spec.slot] = max(severity[spec.slot], rank)
+        pinned = np.array([c.analysis.decode_mode is DecodeMode.FULL for c in cameras], np.bool_)
+        self.attention = Attention(n, full_rate_budget, quiet_s, severity, pinned)
+        self._chroma_base = np.full((n, 2, *cells_hw), 128.0, np.float32)
+        self._chroma_seen_n = np.zeros(n, np.bool_)
+        self._chroma_learned_at_n = np.full(n, -np.inf)
+
+    def step(self, view: BatchView, now: float) -> StepResult:
+        """Analyse every camera with a new frame; never raises for quiet or missing cameras."""
+        slot_m = np.flatnonzero(view.fresh_n & self._enabled_n)
+        if not len(slot_m):
+            return StepResult([], Regions.empty(), self._attend(slot_m, None, now), 0)
+        cells = self.background.step(view.frames_nhw, slot_m, view.ts_n)
+        active = active_cells(cells, self.background.params.cell_on)
+        regions = extract_regions(cells, active, self._bands)
+        ended = self.tracker.update(slot_m[~cells.muted_m], view.seq_n, view.ts_n, regions)
+        views = camera_views(
+            cells, active, view.seq_n, view.ts_n, view.chroma_n2hw, self._chroma_base
+        )
+        events = self.rules.update(views, self.tracker, ended)
+        self._learn_chroma(slot_m, view.chroma_n2hw, active, view.ts_n)
+        return StepResult(events, regions, self._attend(slot_m, cells, now, active), len(slot_m))
+
+    def _attend(
+        self,
+        slot_m: npt.NDArray[np.intp],
+        cells: CellMasks | None,
+        now: float,
+        active_mhw: npt.NDArray[np.bool_] | None = None,
+    ) -> ModeChanges:
+        n = len(self._cameras)
+        active_n = np.zeros(n, np.bool_)
+        if cells is not None and active_mhw is not None:
+            in_zone = (active_mhw & self._zone_any_nhw[slot_m]).any(axis=(1, 2))
+            active_n[slot_m] = in_zone
+        in_event = np.zeros(n, np.bool_)
+        in_event[list(self.rules.open_slots())] = True
+        return self.attention.update(active_n, in_event, now)
+
+    def _learn_chroma(
+        self,
+        slot_m: npt.NDArray[np.intp],
+        chroma_n2hw: npt.NDArray[np.uint8],
+        active_mhw: npt.NDArray[np.bool_],
+        ts_n: npt.NDArray[np.float64],
+    ) -> None:
+        """A slow per-cell chroma baseline, frozen where something is going on."""
+        due = ts_n[slot_m] - self._chroma_learned_at_n[slot_m] >= _CHROMA_INTERVAL_S
+        slots, active = slot_m[due], active_mhw[due]
+        chroma = chroma_n2hw[slots].astype(np.float32)
+        base = self._chroma_base[slots]
+        first = ~self._chroma_seen_n[slots]
+        alpha = np.where(active[:, None], 0.0, _CHROMA_ALPHA).astype(np.float32)
+        base += alpha * (chroma - base)
+        base[first] = chroma[first]
+        self._chroma_base[slots] = base
+        self._chroma_seen_n[slots] = True
+        self._chroma_learned_at_n[slots] = ts_n[slots]
+
+
+def _ignore_masks(
+    cameras: Sequence[CameraSetup], shape_hw: tuple[int, int]
+) -> npt.NDArray[np.bool_] | None:
+    if not any(c.analysis.masks for c in cameras):
+        return None
+    ignore = np.zeros((len(cameras), *shape_hw), np.bool_)
+    for slot, cam in enumerate(cameras):
+        for polygon in cam.analysis.masks:
+            ignore[slot] |= rasterise(polygon, shape_hw)
+    return ignore

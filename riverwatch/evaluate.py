@@ -1,0 +1,271 @@
+"""`riverwatch evaluate`: the scene library through the real detection core, scored.
+
+Every scene becomes one camera of one batch, exactly as in the hub: its frames are decoded
+from the rendered file, reduced to the analysis luma and chroma the ingest layer produces,
+and handed to `DetectionCore.step` at the cadence the camera's decode mode gives (one frame
+per GOP in keyframe mode, `detect_fps` once attention promotes it). Scenes loop, like the
+simulator's cameras, so each ground-truth event is met once per loop; the first loop is the
+camera's learning time and is not scored.
+
+Per scene it reports event recall and precision (a detected start matches a ground-truth
+event of the same kind that is under way), false alerts per camera-hour (a start while no
+ground-truth object is in view), and the delay from an event's ground-truth start to the
+detected start.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from detectors import CameraSetup, DetectionCore, Event, Phase
+from ingest import BatchView
+from ingest.batch import chroma_shape
+from ingest.session import chroma_planes, luma_plane
+from riverwatch.config import AnalysisConfig, ZoneConfig
+from simulator.fleet import scene_zone
+from simulator.scenes import SCENES, SceneFiles
+
+# Ground-truth event kinds -> the rule that should report them.
+TRUTH_RULES = {
+    "vessel_present": "vessel_in_zone",
+    "loitering": "loitering",
+    "dredging": "dredging",
+    "lights_at_night": "lights_at_night",
+    "stationary_object": "stationary_object",
+}
+GRACE_S = 4.0
+# The first loop is the camera's learning time and is not scored: a camera that has just come
+# up has not yet seen its water without the boat (in service it runs for months).
+WARMUP_LOOPS = 1  # a detection this long after a ground-truth event still belongs to it
+
+
+@dataclass
+class Clip:
+    """A decoded scene at analysis size: luma and chroma per frame, and its ground truth."""
+
+    name: str
+    fps: int
+    gop: int
+    luma_fhw: npt.NDArray[np.uint8]
+    chroma_f2hw: npt.NDArray[np.uint8]
+    truth: dict[str, object]
+
+    @property
+    def frames(self) -> int:
+        return len(self.luma_fhw)
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.fps
+
+
+@dataclass
+class SceneScore:
+    """One scene's figures."""
+
+    scene: str
+    hours: float
+    truth_events: int = 0
+    found: int = 0
+    detections: int = 0
+    matched: int = 0
+    false_alerts: int = 0
+    delays_s: list[float] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.truth_events if self.truth_events else math.nan
+
+    @property
+    def precision(self) -> float:
+        judged = self.matched + self.false_alerts
+        return self.matched / judged if judged else math.nan
+
+    @property
+    def false_per_hour(self) -> float:
+        return self.false_alerts / self.hours if self.hours else math.nan
+
+
+def load_clip(files: SceneFiles, shape_hw: tuple[int, int]) -> Clip:
+    """Decode a rendered scene into analysis-size luma and chroma (as ingest would)."""
+    truth = json.loads(files.truth.read_text(encoding="utf-8"))
+    h, w = shape_hw
+    lumas, chromas = [], []
+    scratch = np.empty((2, *chroma_shape(shape_hw)), np.uint8)
+    with av.open(str(files.video)) as container:
+        for frame in container.decode(video=0):
+            luma = cv2.resize(luma_plane(frame), (w, h), interpolation=cv2.INTER_AREA)
+            chroma = chroma_planes(frame, scratch)
+            lumas.append(luma)
+            chromas.append(chroma.copy() if chroma is not None else np.full_like(scratch, 128))
+    return Clip(
+        str(truth["scene"]),
+        int(truth["fps"]),
+        int(truth["gop"]),
+        np.stack(lumas),
+        np.stack(chromas),
+        truth,
+    )
+
+
+def evaluation_zone(kind: str) -> ZoneConfig:
+    """The zone every scene of a kind is watched with (the demo's, with short timers)."""
+    return ZoneConfig.model_validate(scene_zone(kind))
+
+
+def run_clips(
+    clips: Sequence[Clip],
+    loops: int,
+    shape_hw: tuple[int, int],
+    full_rate_budget: int = 4,
+    tick_s: float = 0.2,
+) -> list[list[Event]]:
+    """Play every clip as one camera of one batch for `loops` loops; events per clip."""
+    analysis = AnalysisConfig()
+    setups = [CameraSetup(c.name, analysis, [evaluation_zone(SCENES[c.name].kind)]) for c in clips]
+    core = DetectionCore(setups, shape_hw, full_rate_budget)
+    view = BatchView.empty(len(clips), shape_hw)
+    full = np.zeros(len(clips), np.bool_)
+    next_due = np.zeros(len(clips))
+    events: list[list[Event]] = [[] for _ in clips]
+    total_s = max(c.duration_s for c in clips) * loops
+    for now in np.arange(0.0, total_s, tick_s):
+        view.fresh_n[:] = False
+        for i, clip in enumerate(clips):
+            index = _frame_due(clip, float(now), bool(full[i]), next_due, i, analysis.detect_fps)
+            if index is None or now >= clip.duration_s * loops:
+                continue
+            view.frames_nhw[i] = clip.luma_fhw[index % clip.frames]
+            view.chroma_n2hw[i] = clip.chroma_f2hw[index % clip.frames]
+            view.seq_n[i] += 1
+            view.ts_n[i] = float(now)
+            view.fresh_n[i] = True
+        result = core.step(view, float(now))
+        full[result.modes.promote_p] = True
+        full[result.modes.demote_d] = False
+        for event in result.events:
+            events[setups.index(_setup_of(setups, event.camera_id))].append(event)
+    return events
+
+
+def _setup_of(setups: Sequence[CameraSetup], camera_id: str) -> CameraSetup:
+    return next(s for s in setups if s.camera_id == camera_id)
+
+
+def _frame_due(
+    clip: Clip, now: float, full: bool, next_due: npt.NDArray[np.float64], i: int, fps: float
+) -> int | None:
+    """The frame a camera delivers in the tick ending at `now`, or None."""
+    if now < next_due[i]:
+        return None
+    if full:
+        next_due[i] = now + 1.0 / fps
+        return int(now * clip.fps)
+    gop_s = clip.gop / clip.fps
+    keyframe = math.floor(now / gop_s + 1e-9)
+    next_due[i] = (keyframe + 1) * gop_s
+    return keyframe * clip.gop
+
+
+def score_clip(clip: Clip, events: Sequence[Event], loops: int) -> SceneScore:
+    """Match detected starts with ground-truth events, loop by loop."""
+    score = SceneScore(clip.name, hours=clip.duration_s * (loops - WARMUP_LOOPS) / 3600)
+    truth_events = _truth_intervals(clip, loops)
+    presence = _presence_intervals(clip, loops)
+    warmup_s = clip.duration_s * WARMUP_LOOPS
+    truth_events = [t for t in truth_events if t[1] >= warmup_s]
+    starts = [e for e in events if e.phase is Phase.START and e.observed_at >= warmup_s]
+    score.detections = len(starts)
+    found: set[int] = set()
+    for event in starts:
+        t = event.observed_at
+        match = next(
+            (
+                k
+                for k, (rule, a, b) in enumerate(truth_events)
+                if rule == event.rule and a - 1.0 <= t <= b + GRACE_S
+            ),
+            None,
+        )
+        if match is not None:
+            score.matched += 1
+            if match not in found:
+                found.add(match)
+                score.delays_s.append(max(0.0, t - truth_events[match][1]))
+        elif not any(a - 1.0 <= t <= b + GRACE_S for a, b in presence):
+            score.false_alerts += 1
+    score.truth_events = len(truth_events)
+    score.found = len(found)
+    score.missed = sorted({truth_events[k][0] for k in range(len(truth_events)) if k not in found})
+    return score
+
+
+def _truth_intervals(clip: Clip, loops: int) -> list[tuple[str, float, float]]:
+    out = []
+    raw_events = clip.truth.get("events", [])
+    assert isinstance(raw_events, list)
+    for loop in range(loops):
+        offset = loop * clip.duration_s
+        for ev in raw_events:
+            rule = TRUTH_RULES.get(str(ev["kind"]))
+            if rule is not None:
+                a = offset + int(ev["start_frame"]) / clip.fps
+                b = offset + int(ev["end_frame"]) / clip.fps
+                out.append((rule, a, b))
+    return out
+
+
+def _presence_intervals(clip: Clip, loops: int) -> list[tuple[float, float]]:
+    out = []
+    objects = clip.truth.get("objects", [])
+    assert isinstance(objects, list)
+    for loop in range(loops):
+        offset = loop * clip.duration_s
+        for obj in objects:
+            frames = [b[0] for b in obj["boxes"]]
+            out.append((offset + min(frames) / clip.fps, offset + max(frames) / clip.fps))
+    return out
+
+
+def format_table(scores: Sequence[SceneScore]) -> Iterator[str]:
+    """The evaluation report as a Markdown table."""
+    yield (
+        "| scene | hours | truth events | recall | detections | precision | false/cam-h "
+        "| delay s (max) | missed |"
+    )
+    yield "|---|---|---|---|---|---|---|---|---|"
+    for s in scores:
+        delay = f"{np.median(s.delays_s):.1f} ({max(s.delays_s):.1f})" if s.delays_s else "-"
+        yield (
+            f"| {s.scene} | {s.hours:.2f} | {s.truth_events} | {_fmt(s.recall)} | "
+            f"{s.detections} | {_fmt(s.precision)} | {_fmt(s.false_per_hour, 1)} | {delay} | "
+            f"{', '.join(s.missed) or '-'} |"
+        )
+
+
+def _fmt(value: float, digits: int = 2) -> str:
+    return "-" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def evaluate_scenes(
+    scene_files: dict[str, SceneFiles], loops: int, shape_hw: tuple[int, int]
+) -> list[SceneScore]:
+    """Decode, run and score every scene."""
+    clips = [load_clip(f, shape_hw) for f in scene_files.values()]
+    events = run_clips(clips, loops, shape_hw)
+    return [score_clip(c, e, loops) for c, e in zip(clips, events, strict=True)]
+
+
+def scene_cache(data_dir: Path) -> Path:
+    """Where evaluation keeps its rendered scenes."""
+    return data_dir / "scenes"
