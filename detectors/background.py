@@ -1,6 +1,7 @@
 """The batch background model: short- and long-term backgrounds for every camera at once.
 
-Per camera row, preallocated once:
+Per camera row, preallocated once, at half the analysis size (2x2 means: a quarter of the
+memory traffic, and a boat is still four of them across):
 
     short_nhw   uint8 fast background: absorbs what stays for a few observations
     spread_nhw  uint8 each pixel's usual |frame - short| (ripples, glint, leaves): its own noise
@@ -10,7 +11,7 @@ Per camera row, preallocated once:
 One `step` handles every camera with a new frame, in a few whole-batch OpenCV calls when all
 are new, or on a gathered copy of just those rows otherwise:
 
-    motion: |frame - short| > thr per pixel, pooled to 4x4 cells (share of the cell changed)
+    motion: |frame - short| > thr per pixel, pooled to cells (share of the cell changed)
     new:    |cells(frame) - long| minus its own wide local mean (so a drifting cloud shadow or an
             exposure change, smooth over tens of cells, cancels) above a threshold from the
             long-term cell spread, on two observations in a row: what arrived and stayed,
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -34,7 +35,6 @@ import numpy.typing as npt
 
 CELL = 4
 _FEW = 16  # rows learned one by one; more are gathered and learned in one call
-_WIDE = 11  # cells: the local mean that cancels smooth, large-scale light changes
 
 _T = TypeVar("_T", bound=np.generic)
 U8 = npt.NDArray[np.uint8]
@@ -65,7 +65,7 @@ class CellMasks:
     `motion_mhw` is the share of each cell's pixels that differ from the short-term background
     (0..255); `new_mhw` marks cells that differ from the long-term one; `luma_mhw` is each
     cell's mean brightness; `muted_m` marks cameras that must not be read this step (warm-up or
-    a global change).
+    a global change). The arrays are the model's own buffers: read them before the next step.
     """
 
     slot_m: npt.NDArray[np.intp]
@@ -105,12 +105,14 @@ class BackgroundModel:
         self.shape_hw = shape_hw
         self.cells_hw = (h // CELL, w // CELL)
         self._n = n
-        self._short = np.zeros((n, h, w), np.uint8)
-        self._spread = np.full((n, h, w), 4, np.uint8)
-        self._thr = np.zeros((n, h, w), np.uint8)
+        ph, pw = h // 2, w // 2  # the pixel model runs on 2x2 means: a quarter of the bytes
+        self._short = np.zeros((n, ph, pw), np.uint8)
+        self._spread = np.full((n, ph, pw), 4, np.uint8)
+        self._thr = np.zeros((n, ph, pw), np.uint8)
         self._long = np.zeros((n, *self.cells_hw), np.float32)
         self._long_spread = np.full((n, *self.cells_hw), 2.0, np.float32)
         self._new_before = np.zeros((n, *self.cells_hw), np.bool_)
+        self._limit = np.full((n, *self.cells_hw), self.params.new_floor, np.float32)
         self._sens_n = np.asarray(sensitivity_n if sensitivity_n is not None else [2.5] * n)
         self._floor_n = np.asarray(floor_n if floor_n is not None else [14] * n)
         self._observed_n = np.zeros(n, np.int64)
@@ -141,34 +143,40 @@ class BackgroundModel:
         m = len(slot_m)
         whole = m == self._n and bool(np.all(slot_m == np.arange(self._n)))
         rows = _Rows(slot_m, whole, self._scratch)
-        frames = rows.take(frames_nhw, "frames")
+        frames = _halve(rows.take(frames_nhw, "frames"), self._scratch.half[:m])
         short, thr = rows.take(self._short, "short"), rows.take(self._thr, "thr")
         diff, fg = self._scratch.diff[:m], self._scratch.fg[:m]
         _flat_absdiff(frames, short, diff)
         cv2.compare(_flat(diff), _flat(thr), cv2.CMP_GT, dst=_flat(fg))
-        motion = _pool(fg, self._scratch, m)
-        luma = _pool(frames, self._scratch, m, second=True).astype(np.float32)
-        keep = self._keep_chw[slot_m]
-        motion[~keep] = 0
+        motion = _halve(fg, self._scratch.cells[:m])
+        sc = self._scratch
+        luma = sc.luma[:m]
+        np.copyto(luma, _halve(frames, sc.cells2[:m]), casting="unsafe")
+        keep = rows.take(self._keep_chw, "keep")
+        np.multiply(motion, keep, out=motion)
         settled = self._learns_n[slot_m] >= self.params.young_learns
-        raw_new = self._new_cells(luma, slot_m) & keep & settled[:, None, None]
+        raw_new = self._new_cells(luma, rows, m)
+        np.logical_and(raw_new, keep, out=raw_new)
+        raw_new[~settled] = False
         # What arrived and stays is new on consecutive observations; a ripple crest is not.
-        new = raw_new & self._new_before[slot_m]
-        self._new_before[slot_m] = raw_new
-        changed_m = (motion >= 255 * self.params.cell_on).mean(axis=(1, 2))
+        new = np.logical_and(raw_new, rows.take(self._new_before, "new_before"), out=sc.new[:m])
+        rows.store(self._new_before, raw_new)
+        on = np.greater_equal(motion, 255 * self.params.cell_on, out=sc.on[:m])
+        changed_m = np.count_nonzero(on.reshape(m, -1), axis=1) / on[0].size
         global_m = changed_m > self.params.global_share
         self._observed_n[slot_m] += 1
         muted = global_m | (self._observed_n[slot_m] <= self.params.warmup)
         self._learn(frames, diff, rows, slot_m, luma, new, ts_n, global_m)
-        return CellMasks(slot_m.copy(), motion.copy(), new, luma, muted)
+        return CellMasks(slot_m.copy(), motion, new, luma, muted)
 
-    def _new_cells(self, luma: F32, slot_m: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
-        p = self.params
-        long, long_spread = self._long[slot_m], self._long_spread[slot_m]
-        delta = np.asarray(cv2.subtract(_flat(luma), _flat(long)), np.float32)
-        residual = cv2.absdiff(delta, _flat(_wide_mean(delta.reshape(luma.shape))))
-        limit = np.maximum(long_spread * p.new_sensitivity, p.new_floor)
-        new: npt.NDArray[np.bool_] = np.asarray(residual).reshape(luma.shape) > limit
+    def _new_cells(self, luma: F32, rows: _Rows, m: int) -> npt.NDArray[np.bool_]:
+        sc = self._scratch
+        long, limit = rows.take(self._long, "long"), rows.take(self._limit, "limit")
+        delta = cv2.subtract(_flat(luma), _flat(long), dst=_flat(sc.delta[:m]))
+        local = _wide_mean(sc.delta[:m], sc.local[:m])
+        residual = cv2.absdiff(delta, _flat(local), dst=_flat(sc.residual[:m]))
+        new: npt.NDArray[np.bool_] = np.greater(sc.residual[:m], limit, out=sc.raw_new[:m])
+        del residual
         return new
 
     def _learn(
@@ -212,7 +220,10 @@ class BackgroundModel:
         rows.put(self._short, short, due)
         rows.put(self._spread, spread, due)
         self._refresh_thresholds(slot_m[due])
-        self._learn_long(slot_m[due], luma[due], new[due], restart[due], learns[due])
+        if due.all():
+            self._learn_long(slot_m, luma, new, restart, learns)
+        else:
+            self._learn_long(slot_m[due], luma[due], new[due], restart[due], learns[due])
 
     def _learn_rows(
         self, frames: U8, diff: U8, short: U8, spread: U8, thr: U8 | None, rate: float = 0.0
@@ -223,7 +234,7 @@ class BackgroundModel:
         cv2.addWeighted(_flat(frames), a, _flat(short), 1 - a, 0, dst=_flat(short))
         clipped = diff
         if thr is not None:  # a passing boat must not teach the pixel that it is noisy
-            clipped = np.empty_like(diff)
+            clipped = self._scratch.clip.reshape(-1)[: diff.size].reshape(diff.shape)
             cv2.min(_flat(diff), _flat(thr), dst=_flat(clipped))
         cv2.addWeighted(_flat(clipped), b, _flat(spread), 1 - b, 0, dst=_flat(spread))
 
@@ -254,18 +265,41 @@ class BackgroundModel:
             slots, luma, new, restart = slots[~young], luma[~young], new[~young], restart[~young]
         if not len(slots):
             return
-        long, spread = _flat(self._long[slots]), _flat(self._long_spread[slots])
-        luma2, new2 = _flat(luma), _flat(new.view(np.uint8))
-        old2 = _flat(~new).view(np.uint8)
-        dev = cv2.min(cv2.absdiff(luma2, long), cv2.addWeighted(spread, 4.0, spread, 0.0, 2.0))
+        whole = len(slots) == self._n
+        sc = self._scratch
+        k = len(slots)
+        long3 = self._long if whole else self._long[slots]
+        spread3 = self._long_spread if whole else self._long_spread[slots]
+        long, spread = _flat(long3), _flat(spread3)
+        luma2 = _flat(luma)
+        new2 = _flat(new.view(np.uint8))
+        old2 = _flat(np.logical_not(new, out=sc.old[:k]).view(np.uint8))
+        dev, cap = _flat(sc.dev[:k]), _flat(sc.cap[:k])
+        cv2.absdiff(luma2, long, dst=dev)
+        cv2.addWeighted(spread, 4.0, spread, 0.0, 2.0, dst=cap)
+        cv2.min(dev, cap, dst=dev)
         cv2.accumulateWeighted(dev, spread, p.spread_alpha, mask=old2)
         cv2.accumulateWeighted(luma2, long, p.long_alpha, mask=old2)
         cv2.accumulateWeighted(luma2, long, p.long_absorb_alpha, mask=new2)
-        shape = luma.shape
-        long3 = long.reshape(shape)
         long3[restart] = luma[restart]
-        self._long[slots] = long3
-        self._long_spread[slots] = spread.reshape(shape)
+        if not whole:
+            self._long[slots] = long3
+            self._long_spread[slots] = spread3
+        self._refresh_limits(slots, whole)
+
+    def _refresh_limits(self, slots: npt.NDArray[np.intp], whole: bool) -> None:
+        """limit = max(new_sensitivity * long spread, new_floor), cached per cell."""
+        p = self.params
+        if whole:
+            cv2.addWeighted(
+                _flat(self._long_spread), p.new_sensitivity, _flat(self._long_spread), 0.0,
+                0.0, dst=_flat(self._limit),
+            )  # fmt: skip
+            np.maximum(self._limit, p.new_floor, out=self._limit)
+        else:
+            self._limit[slots] = np.maximum(
+                self._long_spread[slots] * p.new_sensitivity, p.new_floor
+            )
 
     def _learn_long_young(
         self, slots: npt.NDArray[np.intp], luma: F32, learns: npt.NDArray[np.int64]
@@ -283,25 +317,43 @@ class BackgroundModel:
         long += rate * (luma - long)
         self._long[slots] = long
         self._long_spread[slots] = spread
+        self._refresh_limits(slots, whole=False)
 
 
 class _Scratch:
-    """Work arrays for a whole batch, allocated once."""
+    """Work arrays for a whole batch, allocated once (`frames` at analysis size, the rest at
+    the pixel model's half size or at cell size)."""
 
     def __init__(self, n: int, shape_hw: tuple[int, int]) -> None:
         h, w = shape_hw
         self.frames = np.empty((n, h, w), np.uint8)
-        self.short = np.empty((n, h, w), np.uint8)
-        self.spread = np.empty((n, h, w), np.uint8)
-        self.thr = np.empty((n, h, w), np.uint8)
-        self.diff = np.empty((n, h, w), np.uint8)
-        self.fg = np.empty((n, h, w), np.uint8)
         self.half = np.empty((n, h // 2, w // 2), np.uint8)
-        self.cells = np.empty((n, h // CELL, w // CELL), np.uint8)
-        self.cells2 = np.empty((n, h // CELL, w // CELL), np.uint8)
+        self.short = np.empty((n, h // 2, w // 2), np.uint8)
+        self.spread = np.empty((n, h // 2, w // 2), np.uint8)
+        self.thr = np.empty((n, h // 2, w // 2), np.uint8)
+        self.diff = np.empty((n, h // 2, w // 2), np.uint8)
+        self.fg = np.empty((n, h // 2, w // 2), np.uint8)
+        self.clip = np.empty((n, h // 2, w // 2), np.uint8)
+        cells = (n, h // CELL, w // CELL)
+        self.cells = np.empty(cells, np.uint8)
+        self.cells2 = np.empty(cells, np.uint8)
+        self.keep = np.empty(cells, np.bool_)
+        self.on = np.empty(cells, np.bool_)
+        self.new = np.empty(cells, np.bool_)
+        self.raw_new = np.empty(cells, np.bool_)
+        self.new_before = np.empty(cells, np.bool_)
+        self.old = np.empty(cells, np.bool_)
+        self.luma = np.empty(cells, np.float32)
+        self.long = np.empty(cells, np.float32)
+        self.limit = np.empty(cells, np.float32)
+        self.delta = np.empty(cells, np.float32)
+        self.local = np.empty(cells, np.float32)
+        self.residual = np.empty(cells, np.float32)
+        self.dev = np.empty(cells, np.float32)
+        self.cap = np.empty(cells, np.float32)
 
-    def buffer(self, name: str) -> U8:
-        buf: U8 = getattr(self, name)
+    def buffer(self, name: str) -> npt.NDArray[Any]:
+        buf: npt.NDArray[Any] = getattr(self, name)
         return buf
 
 
@@ -312,20 +364,29 @@ class _Rows:
         self._slot_m = slot_m
         self._whole = whole
         self._scratch = scratch
-        self._taken: dict[str, U8] = {}
+        self._taken: dict[str, npt.NDArray[Any]] = {}
 
-    def take(self, array: U8, name: str) -> U8:
+    def take(self, array: npt.NDArray[_T], name: str) -> npt.NDArray[_T]:
+        """The rows of `array` (a view of it when every row is taken)."""
         if self._whole:
             return array
         if name not in self._taken:
             out = self._scratch.buffer(name)[: len(self._slot_m)]
             np.take(array, self._slot_m, axis=0, out=out)
             self._taken[name] = out
-        return self._taken[name]
+        taken: npt.NDArray[_T] = self._taken[name]
+        return taken
 
     def put(self, array: U8, rows: U8, mask_m: npt.NDArray[np.bool_]) -> None:
         if not self._whole:
             array[self._slot_m[mask_m]] = rows[mask_m]
+
+    def store(self, array: npt.NDArray[_T], rows: npt.NDArray[_T]) -> None:
+        """Write the step's rows back into `array`."""
+        if self._whole:
+            np.copyto(array, rows)
+        else:
+            array[self._slot_m] = rows
 
 
 def _flat(a: npt.NDArray[_T]) -> npt.NDArray[_T]:
@@ -336,21 +397,28 @@ def _flat_absdiff(a: U8, b: U8, out: U8) -> None:
     cv2.absdiff(_flat(a), _flat(b), dst=_flat(out))
 
 
-def _pool(a_mhw: U8, scratch: _Scratch, m: int, second: bool = False) -> U8:
-    """4x4 cell means of every row at once: two exact 2x linear halvings (rows never mix)."""
-    _, h, w = a_mhw.shape
-    half = scratch.half[:m]
-    out = (scratch.cells2 if second else scratch.cells)[:m]
-    cv2.resize(_flat(a_mhw), (w // 2, m * h // 2), dst=_flat(half), interpolation=cv2.INTER_LINEAR)
-    cv2.resize(_flat(half), (w // 4, m * h // 4), dst=_flat(out), interpolation=cv2.INTER_LINEAR)
-    return out
-
-
-def _wide_mean(a_mhw: F32) -> F32:
-    """A box mean `_WIDE` cells across, per camera (separable; cameras never mix)."""
+def _halve(a_mhw: U8, out_mhw: U8) -> U8:
+    """2x2 means of every row at once: an exact 2x linear halving (rows never mix)."""
     m, h, w = a_mhw.shape
-    across = cv2.blur(a_mhw.reshape(m * h, w), (_WIDE, 1), borderType=cv2.BORDER_REFLECT)
-    down_t = np.ascontiguousarray(across.reshape(m, h, w).transpose(0, 2, 1)).reshape(m * w, h)
-    down = cv2.blur(down_t, (_WIDE, 1), borderType=cv2.BORDER_REFLECT)
-    result: F32 = np.asarray(down, np.float32).reshape(m, w, h).transpose(0, 2, 1)
-    return result
+    cv2.resize(
+        _flat(a_mhw), (w // 2, m * h // 2), dst=_flat(out_mhw), interpolation=cv2.INTER_LINEAR
+    )
+    return out_mhw
+
+
+def _wide_mean(a_mhw: F32, out_mhw: F32) -> F32:
+    """Each cell's local mean over blocks of about 5x5 cells (20 px), per camera.
+
+    Block means by exact integer-factor area averaging, then spread back to cells; the block
+    divides the camera's cell grid, so cameras stacked in one array never mix.
+    """
+    m, h, w = a_mhw.shape
+    bh, bw = _block(h), _block(w)
+    blocks = cv2.resize(_flat(a_mhw), (w // bw, m * h // bh), interpolation=cv2.INTER_AREA)
+    cv2.resize(blocks, (w, m * h), dst=_flat(out_mhw), interpolation=cv2.INTER_NEAREST)
+    return out_mhw
+
+
+def _block(cells: int) -> int:
+    """The divisor of `cells` nearest to 5 (a 20-pixel block)."""
+    return min((d for d in range(2, cells + 1) if cells % d == 0), key=lambda d: abs(d - 5))

@@ -11,20 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
 from detectors.attention import Attention, ModeChanges
 from detectors.background import CELL, BackgroundModel, BackgroundParams, CellMasks
-from detectors.regions import Regions, SizeBand, active_cells, extract_regions
-from detectors.rules import Event, RuleEngine, camera_views
+from detectors.regions import RegionFinder, Regions, active_cells
+from detectors.rules import NIGHT_LUMA, Event, RuleEngine, camera_views
 from detectors.tracker import Tracker, TrackerParams
 from detectors.zones import ZoneGrid, ZoneSpec, rasterise
 from ingest import BatchView
 from riverwatch.config import AnalysisConfig, Severity, ZoneConfig
 from riverwatch.types import DecodeMode
 
+_T = TypeVar("_T", bound=np.generic)
 _SEVERITY_RANK = {s: i + 1 for i, s in enumerate(Severity)}
 _CHROMA_ALPHA = 0.01
 _CHROMA_INTERVAL_S = 2.0
@@ -85,9 +88,13 @@ class DetectionCore:
             _ignore_masks(cameras, shape_hw),
             background,
         )
-        self._bands = [
-            SizeBand(c.analysis.min_object_px, c.analysis.max_object_px) for c in cameras
-        ]
+        self._regions = RegionFinder(
+            n,
+            cells_hw,
+            np.array([c.analysis.min_object_px for c in cameras], np.int64),
+            np.array([c.analysis.max_object_px for c in cameras], np.int64),
+            NIGHT_LUMA,
+        )
         self.tracker = Tracker(tracker)
         zone_cells = self.grid.weights_zc.reshape(len(specs), *cells_hw).astype(np.bool_)
         self.rules = RuleEngine(
@@ -104,6 +111,7 @@ class DetectionCore:
         self.attention = Attention(n, full_rate_budget, quiet_s, severity, pinned)
         self._chroma_base = np.full((n, 2, *cells_hw), 128.0, np.float32)
         self._chroma_seen_n = np.zeros(n, np.bool_)
+        self._chroma_mask = np.zeros((n, 2, *cells_hw), np.uint8)
         self._chroma_learned_at_n = np.full(n, -np.inf)
 
     def step(self, view: BatchView, now: float) -> StepResult:
@@ -113,10 +121,16 @@ class DetectionCore:
             return StepResult([], Regions.empty(), self._attend(slot_m, None, now), 0)
         cells = self.background.step(view.frames_nhw, slot_m, view.ts_n)
         active = active_cells(cells, self.background.params.cell_on)
-        regions = extract_regions(cells, active, self._bands)
+        regions = self._regions.find(cells, active)
         ended = self.tracker.update(slot_m[~cells.muted_m], view.seq_n, view.ts_n, regions)
         views = camera_views(
-            cells, active, view.seq_n, view.ts_n, view.chroma_n2hw, self._chroma_base
+            cells,
+            active,
+            view.seq_n,
+            view.ts_n,
+            view.chroma_n2hw,
+            self._chroma_base,
+            self.rules.wanted(self.tracker),
         )
         events = self.rules.update(views, self.tracker, ended)
         self._learn_chroma(slot_m, view.chroma_n2hw, active, view.ts_n)
@@ -147,16 +161,27 @@ class DetectionCore:
     ) -> None:
         """A slow per-cell chroma baseline, frozen where something is going on."""
         due = ts_n[slot_m] - self._chroma_learned_at_n[slot_m] >= _CHROMA_INTERVAL_S
-        slots, active = slot_m[due], active_mhw[due]
-        chroma = chroma_n2hw[slots].astype(np.float32)
-        base = self._chroma_base[slots]
-        first = ~self._chroma_seen_n[slots]
-        alpha = np.where(active[:, None], 0.0, _CHROMA_ALPHA).astype(np.float32)
-        base += alpha * (chroma - base)
-        base[first] = chroma[first]
-        self._chroma_base[slots] = base
+        slots = slot_m[due]
+        k = len(slots)
+        if not k:
+            return
+        whole = k == len(self._cameras)
+        mask = self._chroma_mask[:k]
+        quiet = ~active_mhw if due.all() else ~active_mhw[due]
+        mask[:, 0], mask[:, 1] = quiet, quiet
+        chroma = chroma_n2hw if whole else chroma_n2hw[slots]
+        base = self._chroma_base if whole else self._chroma_base[slots]
+        cv2.accumulateWeighted(_flat(chroma), _flat(base), _CHROMA_ALPHA, mask=_flat(mask))
+        if not whole:
+            self._chroma_base[slots] = base
+        first = slots[~self._chroma_seen_n[slots]]
+        self._chroma_base[first] = chroma_n2hw[first]
         self._chroma_seen_n[slots] = True
         self._chroma_learned_at_n[slots] = ts_n[slots]
+
+
+def _flat(a: npt.NDArray[_T]) -> npt.NDArray[_T]:
+    return a.reshape(-1, a.shape[-1])
 
 
 def _ignore_masks(

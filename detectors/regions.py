@@ -1,7 +1,7 @@
 """Objects from cell masks: connected regions, only for the cameras where something changed.
 
-This is the one place the core loops over cameras in Python, and only over those with active
-cells: a quiet river costs nothing here.
+Only the cameras with active cells take part: their masks are labelled together in one image,
+so the cost follows the activity, not the number of cameras.
 """
 
 from __future__ import annotations
@@ -15,14 +15,7 @@ import numpy.typing as npt
 from detectors.background import CELL, CellMasks
 
 _CLOSE_3x3 = np.ones((3, 3), np.uint8)
-
-
-@dataclass(frozen=True)
-class SizeBand:
-    """Object areas a camera accepts, in analysis pixels (a kayak and a dredger differ)."""
-
-    min_px: int
-    max_px: int
+_GAP = 3
 
 
 @dataclass(frozen=True)
@@ -31,7 +24,8 @@ class Regions:
 
     `xyxy_k` is in analysis pixels; `cells_k` the region's area in cells; `still_k` the share of
     its cells that are new against the long-term background but not moving (an object that
-    stopped); `contrast_k` its brightest cell minus its camera's mean (lights at night).
+    stopped); `contrast_k` its brightness minus its camera's mean (on a dark camera its
+    brightest cell's, so that small lights stand out).
     """
 
     slot_k: npt.NDArray[np.intp]
@@ -89,61 +83,94 @@ def active_cells(cells: CellMasks, cell_on: float) -> npt.NDArray[np.bool_]:
     return active
 
 
-def extract_regions(
-    cells: CellMasks, active_mhw: npt.NDArray[np.bool_], bands: list[SizeBand]
-) -> Regions:
-    """Connected regions (8-neighbour) of active cells, filtered by each camera's size band."""
-    moving_mhw = cells.motion_mhw > 0
-    parts: list[Regions] = []
-    for j in np.flatnonzero(active_mhw.any(axis=(1, 2))):
-        slot = int(cells.slot_m[j])
-        found = _camera_regions(
-            slot, active_mhw[j], moving_mhw[j], cells.new_mhw[j], cells.luma_mhw[j], bands[slot]
+class RegionFinder:
+    """Labels the busy cameras' active cells together; buffers sized for every camera, once.
+
+    The busy cameras' masks are stacked into one image, `_GAP` empty rows apart (a 3x3 closing
+    cannot bridge three rows), so one closing and one labelling serve them all.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        cells_hw: tuple[int, int],
+        min_px_n: npt.NDArray[np.int64],
+        max_px_n: npt.NDArray[np.int64],
+        night_luma: float,
+    ) -> None:
+        h, w = cells_hw
+        self._stride = h + _GAP
+        self._canvas = np.zeros((n * self._stride, w), np.uint8)
+        self._joined = np.zeros_like(self._canvas)
+        self._labels = np.zeros((n * self._stride, w), np.int32)
+        self._min_px_n, self._max_px_n = min_px_n, max_px_n
+        self._night_luma = night_luma
+
+    def find(self, cells: CellMasks, active_mhw: npt.NDArray[np.bool_]) -> Regions:
+        """Connected regions (8-neighbour) of active cells, within each camera's size band."""
+        busy = np.flatnonzero(active_mhw.any(axis=(1, 2)))
+        if not len(busy):
+            return Regions.empty()
+        b, (h, w) = len(busy), active_mhw.shape[1:]
+        stride = self._stride
+        canvas = self._canvas[: b * stride].reshape(b, stride, w)
+        canvas[:, :h] = active_mhw[busy]
+        joined, labels = self._joined[: b * stride], self._labels[: b * stride]
+        cv2.morphologyEx(canvas.reshape(b * stride, w), cv2.MORPH_CLOSE, _CLOSE_3x3, dst=joined)
+        count, _, stats, _ = cv2.connectedComponentsWithStats(
+            joined, labels=labels, connectivity=8, ltype=cv2.CV_32S
         )
-        if len(found):
-            parts.append(found)
-    if not parts:
-        return Regions.empty()
-    return Regions(
-        np.concatenate([p.slot_k for p in parts]),
-        np.concatenate([p.xyxy_k for p in parts]),
-        np.concatenate([p.cells_k for p in parts]),
-        np.concatenate([p.still_k for p in parts]),
-        np.concatenate([p.contrast_k for p in parts]),
-    )
+        stats = np.asarray(stats, np.int64)[1:]
+        row = stats[:, cv2.CC_STAT_TOP] // stride
+        slot = cells.slot_m[busy[row]]
+        area = stats[:, cv2.CC_STAT_AREA]
+        keep = (area * CELL * CELL >= self._min_px_n[slot]) & (
+            area * CELL * CELL <= self._max_px_n[slot]
+        )
+        if not keep.any():
+            return Regions.empty()
+        return self._describe(cells, busy, labels, int(count), stats, row, slot, keep)
 
-
-def _camera_regions(
-    slot: int,
-    active_hw: npt.NDArray[np.bool_],
-    moving_hw: npt.NDArray[np.bool_],
-    new_hw: npt.NDArray[np.bool_],
-    luma_hw: npt.NDArray[np.float32],
-    band: SizeBand,
-) -> Regions:
-    # Closing joins the pieces of one object (a dark hull and its bright wake, a boat split by
-    # a ripple crest) without growing its outline.
-    joined = cv2.morphologyEx(active_hw.view(np.uint8), cv2.MORPH_CLOSE, _CLOSE_3x3)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
-    if count <= 1:
-        return Regions.empty()
-    areas = stats[1:, cv2.CC_STAT_AREA].astype(np.int32)
-    keep = (areas * CELL * CELL >= band.min_px) & (areas * CELL * CELL <= band.max_px)
-    if not keep.any():
-        return Regions.empty()
-    ids = np.flatnonzero(keep) + 1
-    flat = np.asarray(labels, np.intp).reshape(-1)
-    still_cells = np.bincount(flat, (new_hw & ~moving_hw).reshape(-1), minlength=count)
-    peak = np.zeros(count, np.float32)
-    np.maximum.at(peak, flat, luma_hw.reshape(-1))
-    x, y = stats[ids, cv2.CC_STAT_LEFT], stats[ids, cv2.CC_STAT_TOP]
-    w, h = stats[ids, cv2.CC_STAT_WIDTH], stats[ids, cv2.CC_STAT_HEIGHT]
-    xyxy = (np.stack([x, y, x + w, y + h], axis=1) * CELL).astype(np.int32)
-    area = areas[ids - 1]
-    return Regions(
-        np.full(len(ids), slot, np.intp),
-        xyxy,
-        area,
-        (still_cells[ids] / area).astype(np.float32),
-        (peak[ids] - float(luma_hw.mean())).astype(np.float32),
-    )
+    def _describe(
+        self,
+        cells: CellMasks,
+        busy: npt.NDArray[np.intp],
+        labels: npt.NDArray[np.int32],
+        count: int,
+        stats: npt.NDArray[np.int64],
+        row: npt.NDArray[np.int64],
+        slot: npt.NDArray[np.intp],
+        keep: npt.NDArray[np.bool_],
+    ) -> Regions:
+        h, w = cells.new_mhw.shape[1:]
+        stride = self._stride
+        ids = np.flatnonzero(keep) + 1
+        stats, row, slot = stats[keep], row[keep], slot[keep]
+        area = stats[:, cv2.CC_STAT_AREA]
+        # Per-region sums over the labelled cells only (a few percent of the canvas).
+        at = np.flatnonzero(labels)
+        label_at = labels.reshape(-1)[at]
+        cam, y, x = at // (stride * w), (at // w) % stride, at % w
+        src = busy[cam]
+        still = cells.new_mhw[src, y, x] & (cells.motion_mhw[src, y, x] == 0)
+        luma = cells.luma_mhw[src, y, x]
+        still_k = np.bincount(label_at, still, minlength=count)[ids] / area
+        mean_k = np.bincount(label_at, luma, minlength=count)[ids] / area
+        camera_mean_b = cells.luma_mhw[busy].mean(axis=(1, 2))
+        contrast_k = mean_k - camera_mean_b[row]
+        for k in np.flatnonzero(camera_mean_b[row] < self._night_luma):  # lights: brightest
+            mine = label_at == ids[k]
+            contrast_k[k] = float(luma[mine].max()) - camera_mean_b[row[k]]
+        x0, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP] - row * stride
+        xyxy = np.stack(
+            [x0, top, x0 + stats[:, cv2.CC_STAT_WIDTH], top + stats[:, cv2.CC_STAT_HEIGHT]],
+            axis=1,
+        )
+        del h
+        return Regions(
+            slot.astype(np.intp),
+            (xyxy * CELL).astype(np.int32),
+            area.astype(np.int32),
+            still_k.astype(np.float32),
+            contrast_k.astype(np.float32),
+        )

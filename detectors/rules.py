@@ -104,13 +104,14 @@ class PlumeMeter:
     """Turbidity beside a box: the water's chroma shift towards brown, against its baseline."""
 
     def __init__(self, chroma_2hw: npt.NDArray[np.uint8], base_2hw: npt.NDArray[np.float32]):
-        self._shift_hw = (chroma_2hw[1].astype(np.float32) - base_2hw[1]) - (
-            chroma_2hw[0].astype(np.float32) - base_2hw[0]
-        )
+        self._chroma_2hw = chroma_2hw
+        self._base_2hw = base_2hw
 
     def beside(self, xyxy: tuple[int, int, int, int], cell: int) -> float:
         """The 75th percentile shift in a ring one box-size wide around the box."""
-        h, w = self._shift_hw.shape
+        chroma, base = self._chroma_2hw.astype(np.float32), self._base_2hw
+        shift_hw = (chroma[1] - base[1]) - (chroma[0] - base[0])
+        h, w = shift_hw.shape
         x1, y1, x2, y2 = (v // cell for v in xyxy)
         pad = max(x2 - x1, y2 - y1, 2)
         ring = np.zeros((h, w), np.bool_)
@@ -118,7 +119,7 @@ class PlumeMeter:
         ring[y1:y2, x1:x2] = False
         if not ring.any():
             return 0.0
-        return float(np.percentile(self._shift_hw[ring], 75))
+        return float(np.percentile(shift_hw[ring], 75))
 
 
 class RuleEngine:
@@ -147,10 +148,17 @@ class RuleEngine:
             self._by_slot.setdefault(spec.slot, []).append(z)
         self._open: dict[tuple[str, int, int], _Open] = {}
         self._crowd_streak_z = np.zeros(len(self._zones), np.int32)
+        self._crowd_slots = {
+            spec.slot for spec in self._zones if RuleKind.CROWDING in spec.zone.rule_kinds
+        }
 
     def zones_of(self, slot: int) -> list[int]:
         """Indices of a camera's zones."""
         return self._by_slot.get(slot, [])
+
+    def wanted(self, tracker: Tracker) -> set[int]:
+        """Cameras worth evaluating: a live track, a crowding zone, or an event in progress."""
+        return tracker.busy_slots() | self._crowd_slots | self.open_slots()
 
     def open_slots(self) -> set[int]:
         """Cameras with an event in progress."""
@@ -308,19 +316,24 @@ def camera_views(
     ts_n: npt.NDArray[np.float64],
     chroma_n2hw: npt.NDArray[np.uint8],
     chroma_base_n2hw: npt.NDArray[np.float32],
+    wanted: set[int],
 ) -> list[CameraView]:
-    """One `CameraView` per camera of the step that is not muted."""
-    views = []
-    for j, slot in enumerate(cells.slot_m):
-        if cells.muted_m[j]:
-            continue
-        s = int(slot)
+    """A `CameraView` for each camera of the step that is not muted and is in `wanted`."""
+    views: list[CameraView] = []
+    candidates = [
+        j for j, slot in enumerate(cells.slot_m.tolist()) if slot in wanted and not cells.muted_m[j]
+    ]
+    if not candidates:
+        return views
+    night_j = cells.luma_mhw[candidates].mean(axis=(1, 2)) < NIGHT_LUMA
+    for j, night in zip(candidates, night_j.tolist(), strict=True):
+        s = int(cells.slot_m[j])
         views.append(
             CameraView(
                 s,
                 int(seq_n[s]),
                 float(ts_n[s]),
-                float(cells.luma_mhw[j].mean()) < NIGHT_LUMA,
+                bool(night),
                 active_mhw[j],
                 PlumeMeter(chroma_n2hw[s], chroma_base_n2hw[s]),
             )

@@ -114,6 +114,10 @@ class Tracker:
         """The live tracks of one camera."""
         return self._tracks.get(slot, [])
 
+    def busy_slots(self) -> set[int]:
+        """Cameras with at least one live track."""
+        return set(self._tracks)
+
     def update(
         self,
         slot_m: npt.NDArray[np.intp],
@@ -121,24 +125,33 @@ class Tracker:
         ts_n: npt.NDArray[np.float64],
         regions: Regions,
     ) -> list[Track]:
-        """Advance every observed camera by one observation; return the tracks that ended."""
+        """Advance every observed camera by one observation; return the tracks that ended.
+
+        Only cameras with a region or a live track are visited; regions are split by camera
+        with one sort.
+        """
+        order = np.argsort(regions.slot_k, kind="stable")
+        sorted_slots = regions.slot_k[order]
+        observed = set(slot_m.tolist())
+        busy = (set(sorted_slots.tolist()) | set(self._tracks)) & observed
         ended: list[Track] = []
-        for slot in slot_m:
-            slot = int(slot)
-            mine = regions.of(slot) if len(regions) else regions
-            if not len(mine) and not self._tracks.get(slot):
-                continue
-            ended += self._update_camera(slot, int(seq_n[slot]), float(ts_n[slot]), mine)
+        for slot in sorted(busy):
+            lo, hi = np.searchsorted(sorted_slots, (slot, slot + 1))
+            ended += self._update_camera(
+                slot, int(seq_n[slot]), float(ts_n[slot]), regions, order[lo:hi]
+            )
         return ended
 
-    def _update_camera(self, slot: int, seq: int, ts: float, regions: Regions) -> list[Track]:
-        tracks = self._tracks.setdefault(slot, [])
-        pairs = self._associate(tracks, regions, ts)
+    def _update_camera(
+        self, slot: int, seq: int, ts: float, regions: Regions, ks: npt.NDArray[np.intp]
+    ) -> list[Track]:
+        tracks = self._tracks.get(slot, [])
+        pairs = self._associate(tracks, regions.xyxy_k[ks], ts)
         taken = set()
-        for t_index, k in pairs:
-            self._extend(tracks[t_index], _observation(regions, k, ts, seq))
+        for t_index, j in pairs:
+            self._extend(tracks[t_index], _observation(regions, int(ks[j]), ts, seq))
             taken.add(t_index)
-        matched_regions = {k for _, k in pairs}
+        matched = {j for _, j in pairs}
         ended = []
         for index, track in enumerate(tracks):
             if index not in taken:
@@ -148,18 +161,23 @@ class Tracker:
                 if track.misses > self.params.max_misses:
                     ended.append(track)
         alive = [t for t in tracks if t not in ended]
-        for k in range(len(regions)):
-            if k not in matched_regions:
-                alive.append(self._new_track(slot, _observation(regions, k, ts, seq)))
-        self._tracks[slot] = alive
+        for j, k in enumerate(ks):
+            if j not in matched:
+                alive.append(self._new_track(slot, _observation(regions, int(k), ts, seq)))
+        if alive:
+            self._tracks[slot] = alive
+        else:
+            self._tracks.pop(slot, None)
         return ended
 
-    def _associate(self, tracks: list[Track], regions: Regions, ts: float) -> list[tuple[int, int]]:
-        if not tracks or not len(regions):
+    def _associate(
+        self, tracks: list[Track], xyxy_k4: npt.NDArray[np.int32], ts: float
+    ) -> list[tuple[int, int]]:
+        if not tracks or not len(xyxy_k4):
             return []
         last = np.array([t.last.xyxy for t in tracks], np.float64)
         gap = np.array([ts - t.last.ts for t in tracks], np.float64)
-        boxes = regions.xyxy_k.astype(np.float64)
+        boxes = xyxy_k4.astype(np.float64)
         centre_t2 = (last[:, :2] + last[:, 2:]) / 2
         centre_k2 = (boxes[:, :2] + boxes[:, 2:]) / 2
         dist_tk = np.linalg.norm(centre_t2[:, None, :] - centre_k2[None, :, :], axis=2)

@@ -60,6 +60,11 @@ class Clip:
     truth: dict[str, object]
 
     @property
+    def kind(self) -> str:
+        """river or street."""
+        return SCENES[self.name].kind
+
+    @property
     def frames(self) -> int:
         return len(self.luma_fhw)
 
