@@ -1,0 +1,203 @@
+"""The detection core, sequence in / events out, on generated frames (no I/O, no mocks).
+
+Scenes come from the simulator's renderer in memory (the same pictures the RTSP cameras
+play), at two frames per second of scene time; synthetic cases use plain numpy frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from detectors import CameraSetup, DetectionCore, Event, Phase, StepResult
+from detectors.attention import Attention
+from ingest import BatchView
+from ingest.batch import chroma_shape
+from riverwatch.config import AnalysisConfig, ZoneConfig
+from simulator.fleet import scene_zone
+from simulator.scenes import TruthBox, render_frames
+
+SHAPE = (180, 320)
+FPS = 2  # scene frames per second: every frame is one observation
+RIVER = ZoneConfig.model_validate(scene_zone("river"))
+U8 = npt.NDArray[np.uint8]
+
+
+@dataclass
+class Frame:
+    """One observation of one camera: luma, chroma at cell size, truth boxes."""
+
+    luma: U8
+    chroma: U8
+    boxes: list[TruthBox]
+
+
+def to_frame(bgr: U8, boxes: list[TruthBox]) -> Frame:
+    yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV)
+    ch, cw = chroma_shape(SHAPE)
+    chroma = np.stack(
+        [cv2.resize(yuv[..., c], (cw, ch), interpolation=cv2.INTER_AREA) for c in (1, 2)]
+    )
+    return Frame(np.ascontiguousarray(yuv[..., 0]), chroma, boxes)
+
+
+def scene(name: str, loops: int = 1) -> list[Frame]:
+    frames = [to_frame(bgr, boxes) for bgr, boxes in render_frames(name, 320, 180, FPS, 1)]
+    return frames * loops
+
+
+def run(
+    cameras: Sequence[Sequence[Frame | None]],
+    zones: Sequence[ZoneConfig] = (RIVER,),
+    budget: int = 0,
+    step_s: float = 1.0 / FPS,
+) -> Iterator[tuple[float, StepResult]]:
+    """Feed each camera its frames (None: nothing new this tick); yield (time, result)."""
+    n = len(cameras)
+    setups = [CameraSetup(f"cam{i}", AnalysisConfig(), list(zones)) for i in range(n)]
+    core = DetectionCore(setups, SHAPE, full_rate_budget=budget)
+    view = BatchView.empty(n, SHAPE)
+    for t in range(max(len(c) for c in cameras)):
+        now = t * step_s
+        view.fresh_n[:] = False
+        for i, frames in enumerate(cameras):
+            frame = frames[t] if t < len(frames) else None
+            if frame is not None:
+                view.frames_nhw[i], view.chroma_n2hw[i] = frame.luma, frame.chroma
+                view.seq_n[i] += 1
+                view.ts_n[i] = now
+                view.fresh_n[i] = True
+        yield now, core.step(view, now)
+
+
+def starts(results: Iterator[tuple[float, StepResult]]) -> list[tuple[float, Event]]:
+    return [(t, e) for t, r in results for e in r.events if e.phase is Phase.START]
+
+
+def overlaps(a: Sequence[int], box: TruthBox) -> bool:
+    return a[0] < box.x + box.w and box.x < a[2] and a[1] < box.y + box.h and box.y < a[3]
+
+
+def test_still_water_with_ripples_glint_and_cloud_gives_no_event() -> None:
+    assert starts(run([scene("river_calm", loops=3)])) == []
+
+
+def test_rain_on_the_water_gives_no_event() -> None:
+    assert starts(run([scene("river_rain", loops=2)])) == []
+
+
+def test_a_boat_crossing_gives_a_vessel_event_in_its_zone_while_it_is_there() -> None:
+    frames = scene("river_boat_crossing", loops=2)
+    found = starts(run([frames]))
+    second_loop = [(t, e) for t, e in found if t >= len(frames) / 2 / FPS]
+    assert second_loop, "the boat was not reported on its second crossing"
+    assert {(e.rule, e.zone_id, e.camera_id) for _, e in found} == {
+        ("vessel_in_zone", "ban", "cam0")
+    }
+    for t, event in found:  # every event is raised while the boat is in view, on it or its wake
+        boxes = frames[round(t * FPS)].boxes
+        assert boxes, f"an event at {t} s with no boat in view"
+        b = boxes[0]
+        with_wake = TruthBox(b.object_id, b.kind, b.x - b.w, b.y, 2 * b.w, b.h)
+        assert overlaps(event.box_xyxy, with_wake), (t, event.box_xyxy, b)
+
+
+def noisy_water(rng: np.random.Generator) -> U8:
+    base = np.full(SHAPE, 110, np.float32) + rng.normal(0, 4, SHAPE)
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+def synthetic(luma: U8, boxes: list[TruthBox] | None = None) -> Frame:
+    return Frame(luma, np.full((2, *chroma_shape(SHAPE)), 128, np.uint8), boxes or [])
+
+
+def test_a_vessel_that_stops_and_stays_remains_detected_for_its_whole_stay() -> None:
+    rng = np.random.default_rng(3)
+    frames = [synthetic(noisy_water(rng)) for _ in range(30)]
+    stay = TruthBox("vessel", "boat", 150, 100, 40, 16)
+    for x in range(0, 150, 15):  # it arrives...
+        luma = noisy_water(rng)
+        luma[100:116, x : x + 40] = 45
+        frames.append(synthetic(luma, [TruthBox("vessel", "boat", x, 100, 40, 16)]))
+    for _ in range(600):  # ...and works on the spot for ten minutes of keyframes
+        luma = noisy_water(rng)
+        luma[100:116, 150:190] = 45
+        frames.append(synthetic(luma, [stay]))
+    seen = [
+        any(overlaps(box, stay) for box in result.regions.xyxy_k.tolist())
+        for t, result in run([frames], step_s=1.0)
+        if t >= 40
+    ]
+    assert all(seen), f"lost it after {seen.index(False)} s of its stay"
+
+
+def test_a_global_brightness_jump_gives_no_event() -> None:
+    frames = scene("river_calm", loops=2)
+    jumped = [
+        Frame(cv2.add(f.luma, 60), f.chroma, f.boxes) if i >= len(frames) // 2 else f
+        for i, f in enumerate(frames)
+    ]
+    assert starts(run([jumped])) == []
+
+
+def test_day_night_switch_gives_no_event() -> None:
+    frames = scene("river_calm", loops=2)
+    grey = [  # the IR switch: the picture goes dark grey with lower contrast
+        Frame((f.luma // 4 + 20).astype(np.uint8), f.chroma, f.boxes) if i >= 40 else f
+        for i, f in enumerate(frames)
+    ]
+    assert starts(run([grey])) == []
+
+
+@pytest.mark.parametrize(
+    ("active", "in_event", "severity", "budget", "expected"),
+    [
+        ([1, 1, 1, 0], [0, 0, 0, 0], [1, 3, 2, 1], 2, [1, 2]),  # severity decides
+        ([1, 1, 1, 0], [1, 0, 0, 0], [1, 3, 2, 1], 2, [0, 1]),  # an event in progress first
+        ([1, 1, 1, 1], [0, 0, 0, 0], [1, 1, 1, 1], 0, []),  # no budget, nobody
+        ([0, 0, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1], 4, []),  # nobody asks
+    ],
+)
+def test_attention_chooses_within_the_budget(
+    active: list[int], in_event: list[int], severity: list[int], budget: int, expected: list[int]
+) -> None:
+    attention = Attention(4, budget, 20.0, np.array(severity, np.int64))
+    changes = attention.update(np.array(active, bool), np.array(in_event, bool), now=100.0)
+    assert sorted(changes.promote_p.tolist()) == expected
+    assert attention.full_n.sum() <= budget
+
+
+def test_attention_demotes_after_a_quiet_period() -> None:
+    attention = Attention(2, 2, 20.0, np.array([1, 1], np.int64))
+    attention.update(np.array([True, False]), np.array([False, False]), now=0.0)
+    quiet = np.array([False, False])
+    assert not attention.update(quiet, quiet, now=10.0)  # still within the quiet period
+    later = attention.update(quiet, quiet, now=21.0)
+    assert later.demote_d.tolist() == [0] and not attention.full_n.any()
+
+
+def test_the_core_keeps_full_rate_decoding_within_the_budget() -> None:
+    boats = scene("river_boat_crossing", loops=2)
+    cameras = [boats[i * 3 :] + boats[: i * 3] for i in range(6)]  # six boats, out of step
+    budget = 2
+    full = np.zeros(6, bool)
+    promoted_ever: set[int] = set()
+    for _, result in run(cameras, budget=budget):
+        full[result.modes.promote_p] = True
+        full[result.modes.demote_d] = False
+        promoted_ever |= set(result.modes.promote_p.tolist())
+        assert full.sum() <= budget
+    assert len(promoted_ever) > budget  # the budget moved between cameras as boats came
+
+
+def test_a_stationary_object_in_a_street_zone_raises_one_stationary_event() -> None:
+    street = ZoneConfig.model_validate(scene_zone("street"))
+    found = starts(run([scene("street", loops=2)], zones=[street]))
+    stationary = [e for _, e in found if e.rule == "stationary_object"]
+    assert stationary and {e.zone_id for e in stationary} == {"street"}
+    assert all(e.track_id > 0 and e.boxes_t5.shape[1] == 5 for e in stationary)
