@@ -218,7 +218,10 @@ class RuleEngine:
                 return min(1.0, 0.6 + 0.4 * track.age_s / (2 * zone.loiter_s))
             return None
         if rule is RuleKind.DREDGING:
-            large = obs.area_px >= self._large_px_n[view.slot]
+            # Its size as seen at its largest: once it stops, the short-term model absorbs
+            # the hull and only what the long-term one still sees remains.
+            biggest = track.best.area_px if track.best is not None else obs.area_px
+            large = biggest >= self._large_px_n[view.slot]
             if not large or track.stationary_s < zone.dredging_s:
                 return None
             plume = view.plume.beside(obs.xyxy, self._cell)

@@ -1,4 +1,4 @@
-"""The `riverwatch` command: run, demo, simulate, check-config."""
+"""The `riverwatch` command: run, demo, simulate, evaluate, check-config."""
 
 from __future__ import annotations
 
@@ -107,6 +107,33 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return serve_simulator(settings.data_dir, args.cameras, args.port, write, _out)
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Score the detection core on the scene library (and real footage when given)."""
+    from riverwatch.evaluate import by_kind, evaluate_scenes, format_kinds, format_table
+    from simulator.scenes import SCENES, ensure_scenes
+
+    settings = _settings(args)
+    names = args.scenes or list(SCENES)
+    unknown = sorted(set(names) - set(SCENES))
+    if unknown:
+        _err(f"riverwatch: unknown scene(s) {', '.join(unknown)}; scenes: {', '.join(SCENES)}")
+        return EXIT_BAD_CONFIG
+    _out(f"rendering or reusing {len(names)} scenes under {settings.data_dir / 'scenes'} ...")
+    files = ensure_scenes(settings.data_dir / "scenes", names)
+    shape = settings.analysis_shape_hw
+    _out(
+        f"scene library: {args.loops} loops per scene (the first is learning time, not scored), "
+        f"water-only scenes for {args.water_hours:g} h each, analysis {shape[1]}x{shape[0]}"
+    )
+    scores = evaluate_scenes(files, args.loops, shape, args.water_hours)
+    for line in format_table(scores):
+        _out(line)
+    _out("")
+    for line in format_kinds(by_kind(scores), scores):
+        _out(line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(prog="riverwatch", description=__doc__)
@@ -126,6 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=8554, help="RTSP port (default 8554)")
     sim.add_argument("--write-config", help="write a hub config for these cameras to this file")
     sim.set_defaults(func=cmd_simulate)
+    evaluate = sub.add_parser(
+        "evaluate", help="score the detection core on the scene library and real footage"
+    )
+    evaluate.add_argument("--loops", type=int, default=6, help="loops per scene (default 6)")
+    evaluate.add_argument(
+        "--water-hours", type=float, default=1.0, help="hours of each water-only scene"
+    )
+    evaluate.add_argument("--scenes", nargs="+", help="only these scenes")
+    evaluate.set_defaults(func=cmd_evaluate)
     check = sub.add_parser("check-config", help="validate a config file, list every problem")
     check.add_argument("file")
     check.set_defaults(func=cmd_check_config)
