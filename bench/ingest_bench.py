@@ -115,6 +115,9 @@ def run_one(n: int, seconds: float, promote: int, data_dir: Path) -> tuple[Windo
             **os.environ,
             "RIVERWATCH_DATA_DIR": str(Path(tmp) / "data"),
             "RIVERWATCH_LOG_LEVEL": "WARNING",
+            # Attention would promote busy cameras on its own; this bench measures the two
+            # modes as set by hand.
+            "RIVERWATCH_FULL_RATE_BUDGET": "0",
         }
         hub = subprocess.Popen(
             [

@@ -1,18 +1,25 @@
 """Detectors: the batch of analysis frames in, events and decode-mode wishes out.
 
 Public surface: `DetectionCore` (one `step` per tick over every camera), `CameraSetup` (what it
-needs per camera), `StepResult`, the `Event` it emits with its `Phase`, and `ModeChanges`.
+needs per camera), `RegionModel` and `CropModel` (the optional ONNX crop stage), `StepResult`,
+the `Event` it emits with its `Phase`, and `ModeChanges`.
 The pieces (`BackgroundModel`, `Tracker`, `RuleEngine`, `Attention`) are importable from their
 modules for tests and benchmarks.
 """
 
 from detectors.attention import ModeChanges
-from detectors.core import CameraSetup, DetectionCore, StepResult
+from detectors.core import CameraSetup, DetectionCore, RegionModel, StepResult
+from detectors.model import CropModel, ModelError, ModelLoadError, ModelSpec
 from detectors.rules import Event, Phase
 from detectors.zones import ZoneGrid, ZoneSpec, rasterise
 
 __all__ = [
     "CameraSetup",
+    "CropModel",
+    "ModelError",
+    "ModelLoadError",
+    "ModelSpec",
+    "RegionModel",
     "DetectionCore",
     "Event",
     "ModeChanges",

@@ -1,7 +1,8 @@
 """The detection core: one step over the whole batch, from frames to events and decode wishes.
 
     frames_nhw ─► BackgroundModel (all new rows at once) ─► cell masks
-               ─► regions (only cameras with active cells) ─► Tracker ─► RuleEngine ─► events
+               ─► regions (only cameras with active cells) [─► optional ONNX crop model]
+               ─► Tracker ─► RuleEngine ─► events
                └─► Attention (who decodes at full rate, within the budget) ─► mode changes
 
 State is preallocated per camera; a step allocates only what scales with the activity.
@@ -19,6 +20,7 @@ import numpy.typing as npt
 
 from detectors.attention import Attention, ModeChanges
 from detectors.background import CELL, BackgroundModel, BackgroundParams, CellMasks
+from detectors.model import CropModel
 from detectors.regions import RegionFinder, Regions, active_cells
 from detectors.rules import NIGHT_LUMA, Event, RuleEngine, camera_views
 from detectors.tracker import Tracker, TrackerParams
@@ -40,6 +42,25 @@ class CameraSetup:
     camera_id: str
     analysis: AnalysisConfig
     zones: Sequence[ZoneConfig]
+
+
+@dataclass(frozen=True)
+class RegionModel:
+    """The optional model stage: a crop model and the labels that confirm a region."""
+
+    model: CropModel
+    keep: tuple[str, ...]
+    min_score: float
+
+    def confirm(self, frames_nhw: npt.NDArray[np.uint8], regions: Regions) -> Regions:
+        """Score every region's crop in one batch; keep those the model believes."""
+        if not len(regions):
+            return regions
+        scores = self.model.score(frames_nhw, regions.slot_k, regions.xyxy_k)
+        keep = np.zeros(len(regions), np.bool_)
+        for label in self.keep:
+            keep |= scores.mask(label, self.min_score)
+        return regions.filter(keep)
 
 
 @dataclass(frozen=True)
@@ -68,6 +89,7 @@ class DetectionCore:
         quiet_s: float = 20.0,
         background: BackgroundParams | None = None,
         tracker: TrackerParams | None = None,
+        model: RegionModel | None = None,
     ) -> None:
         n = len(cameras)
         self._cameras = list(cameras)
@@ -79,6 +101,7 @@ class DetectionCore:
         ]
         self.grid = ZoneGrid.build(specs, shape_hw, CELL)
         cells_hw = (shape_hw[0] // CELL, shape_hw[1] // CELL)
+        self._model = model
         self._enabled_n = np.array([c.analysis.enabled for c in cameras], np.bool_)
         self.background = BackgroundModel(
             n,
@@ -122,6 +145,8 @@ class DetectionCore:
         cells = self.background.step(view.frames_nhw, slot_m, view.ts_n)
         active = active_cells(cells, self.background.params.cell_on)
         regions = self._regions.find(cells, active)
+        if self._model is not None:
+            regions = self._model.confirm(view.frames_nhw, regions)
         ended = self.tracker.update(slot_m[~cells.muted_m], view.seq_n, view.ts_n, regions)
         views = camera_views(
             cells,

@@ -36,6 +36,7 @@ from riverwatch.types import DecodeMode
 
 log = logging.getLogger(__name__)
 
+_SOCKET_TIMEOUTS = frozenset({"rtsp", "rtsps", "http", "https"})
 _LUMA_FORMATS = frozenset(
     {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21", "gray"}
 )
@@ -122,13 +123,13 @@ class StreamSession:
             }
         elif scheme in ("http", "https"):
             options |= {"rw_timeout": str(int(self._limits.read_timeout_s * 1e6))}
+        # Network sources time out in FFmpeg's own sockets (the options above). PyAV's
+        # `timeout=` works through an interrupt callback that FFmpeg calls in Python on every
+        # blocking read: with 250 cameras that is tens of thousands of GIL hand-offs a second.
+        timeout = None if scheme in _SOCKET_TIMEOUTS else self._open_timeouts()
         started = time.monotonic()
         try:
-            return av.open(
-                self._url,
-                options=options,
-                timeout=(self._limits.open_timeout_s, self._limits.read_timeout_s),
-            )
+            return av.open(self._url, options=options, timeout=timeout)
         except (av.error.ExitError, TimeoutError) as exc:
             raise StreamStalled(f"no answer within {self._limits.open_timeout_s:g} s") from exc
         except av.error.InvalidDataError as exc:
@@ -144,6 +145,9 @@ class StreamSession:
             raise StreamUnusable("the camera has no stream at this path") from exc
         except (av.error.FFmpegError, OSError) as exc:
             raise StreamOpenError(self._describe(exc)) from exc
+
+    def _open_timeouts(self) -> tuple[float, float]:
+        return (self._limits.open_timeout_s, self._limits.read_timeout_s)
 
     def _describe(self, exc: BaseException) -> str:
         reason = getattr(exc, "strerror", None) or type(exc).__name__

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import yaml
@@ -164,11 +164,38 @@ class GroupConfig(_Strict):
     kind: GroupKind = GroupKind.STREET
 
 
+class ModelConfig(_Strict):
+    """An operator's own ONNX detector or classifier, run on the crops of active regions.
+
+    A region is kept when the model scores it at least `min_score` on one of the `keep` labels
+    (e.g. `keep: [boat, person]`); the rest are dropped before tracking. The project ships no
+    weights and never downloads any.
+    """
+
+    path: str = Field(min_length=1)
+    input_size: tuple[Annotated[int, Field(ge=4, le=1024)], Annotated[int, Field(ge=4, le=1024)]]
+    labels: list[str] = Field(min_length=1)
+    keep: list[str] = Field(min_length=1)
+    min_score: float = Field(default=0.5, ge=0.0, le=1.0)
+    backend: Literal["opencv", "onnxruntime"] = "opencv"
+    softmax: bool = False
+
+    @field_validator("keep")
+    @classmethod
+    def _keep_known(cls, keep: list[str], info: Any) -> list[str]:
+        labels = info.data.get("labels") or []
+        unknown = [k for k in keep if k not in labels]
+        if unknown:
+            raise ValueError(f"keep names labels the model does not have: {', '.join(unknown)}")
+        return keep
+
+
 class HubConfig(_Strict):
     """The whole file."""
 
     groups: list[GroupConfig] = Field(default_factory=list)
     defaults: AnalysisConfig = AnalysisConfig()
+    model: ModelConfig | None = None
     secrets_file: str | None = None
     cameras: list[CameraConfig] = Field(min_length=1)
 
@@ -204,6 +231,7 @@ class LoadedConfig:
     cameras: list[ResolvedCamera]
     redactor: Redactor
     warnings: list[str]
+    base_dir: Path | None = None
 
     def group_of(self, camera_id: str) -> GroupConfig | None:
         """The declared group of a camera, if groups are declared."""
@@ -250,7 +278,7 @@ def parse_config(
     if hub is None or problems:
         raise ConfigError(source, problems)
     cameras, redactor, warnings = _resolve_cameras(hub, lookup)
-    return LoadedConfig(source, hub, cameras, redactor, warnings)
+    return LoadedConfig(source, hub, cameras, redactor, warnings, base_dir)
 
 
 def _apply_defaults(raw: dict[str, Any]) -> dict[str, Any]:

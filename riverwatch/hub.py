@@ -11,13 +11,14 @@ import asyncio
 import logging
 import time
 from contextlib import AsyncExitStack
+from pathlib import Path
 from types import TracebackType
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from alerts import AlertPublisher, AlertRaiser, EmbeddedRedis, QueueUnavailable
-from detectors import CameraSetup, DetectionCore, StepResult
+from detectors import CameraSetup, CropModel, DetectionCore, ModelSpec, RegionModel, StepResult
 from ingest import BatchView, CameraSpec, IngestSupervisor
 from riverwatch.config import LoadedConfig
 from riverwatch.hubview import UnknownCamera
@@ -39,6 +40,7 @@ class Hub:
         self._publisher: AlertPublisher | None = None
         self._ingest: IngestSupervisor | None = None
         self._detect_task: asyncio.Task[None] | None = None
+        self._region_model: RegionModel | None = None
         self.last_tick_ms = 0.0
         self.ticks = 0
 
@@ -52,6 +54,7 @@ class Hub:
 
     async def _start(self) -> None:
         settings = self._settings
+        self._region_model = await asyncio.to_thread(load_region_model, self._config)
         self._redis = await self._connect_redis()
         self._stack.push_async_callback(self._redis.aclose)
         self._publisher = await self._stack.enter_async_context(
@@ -117,7 +120,9 @@ class Hub:
             CameraSetup(c.id, c.config.analysis, c.config.zones) for c in self._config.cameras
         ]
         shape = self._settings.analysis_shape_hw
-        core = DetectionCore(setups, shape, self._settings.full_rate_budget)
+        core = DetectionCore(
+            setups, shape, self._settings.full_rate_budget, model=self._region_model
+        )
         raiser = AlertRaiser(self._settings.alert_cooldown_s)
         view = BatchView.empty(len(setups), shape)
         while True:
@@ -183,3 +188,24 @@ class Hub:
             return {"redis": bool(await self._redis.ping())}
         except (RedisError, OSError):
             return {"redis": False}
+
+
+def load_region_model(config: LoadedConfig) -> RegionModel | None:
+    """The config's ONNX crop model, loaded once; raises `ModelLoadError` naming the file."""
+    spec = config.hub.model
+    if spec is None:
+        return None
+    path = Path(spec.path)
+    if not path.is_absolute() and config.base_dir is not None:
+        path = config.base_dir / path
+    model = CropModel(
+        ModelSpec(
+            path,
+            spec.input_size,
+            tuple(spec.labels),
+            backend=spec.backend,
+            min_score=spec.min_score,
+            softmax=spec.softmax,
+        )
+    )
+    return RegionModel(model, tuple(spec.keep), spec.min_score)
