@@ -10,9 +10,31 @@ described by a JSON sidecar:
      "events": [{"kind": "vessel_present", "object_id": "boat-1",
                  "start_frame": 12, "end_frame": 300}]}
 
-Boxes are in pixels, top-left origin. Event kinds: vessel_present, loitering, dredging,
-lights_at_night, stationary_object. Water-only scenes have no objects and no events: they are
-the "must raise nothing" cases.
+Boxes are in pixels, top-left origin. Event kinds (each named after the truth it stands for;
+`riverwatch.evaluate.TRUTH_RULES` maps them to the rules that should report them):
+
+    vessel_present      a boat or dredger is in view (first to last frame with a box)
+    loitering           a boat moves back and forth in the zone
+    dredging            a dredger has stopped and works, its plume growing
+    lights_at_night     a boat's light is in view in the dark
+    stationary_object   a vehicle has parked and stays
+
+Water-only scenes have no objects and no events: they are the "must raise nothing" cases.
+
+The first seven scenes are the everyday ones the demo plays (`plan_fleet` cycles through
+`SCENES` in order). After them come the hard cases the detection core must survive:
+
+    river_glint         heavy sun glint: many large specks and a bright, moving sun path
+                        (water only: must raise nothing)
+    river_wake          a fast boat crosses early and leaves; its wake spreads, drifts and fades
+                        for ~15 s after it has gone (vessel_present only while the boat is in
+                        view), then an event-free tail
+    river_fog           low contrast fog of slowly varying density, faint ripples and a small,
+                        faint boat crossing slowly (vessel_present while it is in view)
+    river_shake         calm water from a camera shaking in the wind: the whole picture, bank
+                        included, moves 1-3 px a frame (water only: must raise nothing)
+    river_night_calm    night water with flickering reflections of static shore lights and no
+                        boat (water only: must raise nothing)
 """
 
 from __future__ import annotations
@@ -78,6 +100,12 @@ SCENES: dict[str, SceneSpec] = {
         SceneSpec("river_rain", "river", "water in rain, low contrast", 30),
         SceneSpec("river_night", "river", "dark water with boat lights", 30),
         SceneSpec("street", "street", "people and vehicles; one vehicle parks and stays", 40),
+        # The hard cases, after the seven the demo plays (plan_fleet cycles in this order).
+        SceneSpec("river_glint", "river", "heavy sun glint and a moving sun path", 30),
+        SceneSpec("river_wake", "river", "a fast boat whose wake outlives it", 40),
+        SceneSpec("river_fog", "river", "fog, faint ripples, a faint slow boat", 36),
+        SceneSpec("river_shake", "river", "calm water, camera shaking in the wind", 30),
+        SceneSpec("river_night_calm", "river", "night water, shimmering shore lights", 30),
     )
 }
 
@@ -127,6 +155,10 @@ class _Water:
         return bank
 
     def render(self, t: int) -> Frame:
+        return self.render_with_ripple(t)[0]
+
+    def render_with_ripple(self, t: int) -> tuple[Frame, npt.NDArray[np.float32]]:
+        """The frame and its ripple height field (about -2..2), for effects that follow waves."""
         g = self._g
         s = t / g.fps
         yy, xx = g.yy, g.xx
@@ -147,7 +179,7 @@ class _Water:
         if not self._night:
             self._glint(frame, ripple, t)
         frame[: g.bank_h] = self._bank
-        return frame
+        return frame, ripple
 
     def _glint(self, frame: Frame, ripple: npt.NDArray[np.float32], t: int) -> None:
         rng = np.random.default_rng(self._glint_seed + t)
@@ -360,6 +392,219 @@ def _street(g: _Geometry) -> Iterator[tuple[Frame, list[TruthBox]]]:
         yield frame, boxes
 
 
+def _depth(g: _Geometry) -> npt.NDArray[np.float32]:
+    """0 at the far shore, 1 at the bottom of the picture (0 on the bank)."""
+    depth = (g.yy - g.bank_h).clip(0) / max(1, g.height - g.bank_h)
+    return depth.astype(np.float32)
+
+
+def _area_scaled(count: int, g: _Geometry) -> int:
+    """`count` at 640x360, scaled so other sizes keep the same density."""
+    return max(1, count * g.width * g.height // (640 * 360))
+
+
+def _sun_path(
+    frame: Frame,
+    ripple: npt.NDArray[np.float32],
+    depth: npt.NDArray[np.float32],
+    t: int,
+    g: _Geometry,
+) -> Frame:
+    """A bright band of glitter below the sun that widens towards the camera and drifts across."""
+    s = t / g.fps
+    cx = g.width * (0.3 + 0.4 * t / g.frames + 0.03 * math.sin(s * 0.5))
+    band_w = g.width * (0.03 + 0.09 * depth)
+    weight = np.exp(-(((g.xx - cx) / band_w) ** 2)) * (g.yy >= g.bank_h)
+    glitter = np.clip(ripple + 0.3, 0, 2.3) / 2.3
+    add = weight * (40.0 + 140.0 * glitter**2)
+    warm = np.array((0.9, 0.97, 1.0), np.float32)  # BGR: the sun's path is slightly warm
+    lit: Frame = np.clip(frame + add[..., None] * warm, 0, 255).astype(np.uint8)
+    return lit
+
+
+def _glint_specks(frame: Frame, ripple: npt.NDArray[np.float32], t: int, g: _Geometry) -> None:
+    """Many small and some larger, horizontally stretched specks on the wave crests."""
+    rng = np.random.default_rng(30_000 + t)
+    mask = np.zeros((g.height, g.width), np.uint8)
+    for count, kernel in ((_area_scaled(900, g), (3, 2)), (_area_scaled(220, g), (7, 3))):
+        ys = rng.integers(g.bank_h, g.height, count)
+        xs = rng.integers(0, g.width, count)
+        keep = ripple[ys, xs] > 0.6
+        layer = np.zeros_like(mask)
+        layer[ys[keep], xs[keep]] = 255
+        mask[cv2.dilate(layer, np.ones(kernel[::-1], np.uint8)) > 0] = 255
+    mask[: g.bank_h] = 0
+    frame[mask > 0] = (235, 240, 245)
+
+
+def _river_glint(g: _Geometry) -> Iterator[tuple[Frame, list[TruthBox]]]:
+    water = _Water(g, (125, 112, 78))
+    depth = _depth(g)
+    for t in range(g.frames):
+        frame, ripple = water.render_with_ripple(t)
+        frame = _sun_path(frame, ripple, depth, t, g)
+        _glint_specks(frame, ripple, t, g)
+        yield frame, []
+
+
+WAKE_S = 15.0  # how long a wake stays visible after the boat has passed a spot
+
+
+@dataclass(frozen=True)
+class _WakeArm:
+    spread: float  # pixels per second away from the boat's line (signed, vertical)
+    life_s: float
+
+
+def _draw_wake(
+    frame: Frame, trail: list[tuple[int, float]], y: float, t: int, g: _Geometry
+) -> Frame:
+    """Diverging bright lines left where the boat's stern was; they spread, drift and fade."""
+    speed = g.height / 40.0
+    arms = (_WakeArm(-speed, WAKE_S), _WakeArm(speed, WAKE_S), _WakeArm(0.0, WAKE_S / 3))
+    mask = np.zeros((g.height, g.width), np.float32)
+    thickness = max(1, g.width // 320)
+    for arm in arms:
+        points = []
+        for t0, x0 in trail:
+            age = (t - t0) / g.fps
+            if age <= arm.life_s:
+                drift = 3.0 * age  # the current carries the wake downstream
+                points.append((x0 + drift, y + arm.spread * age, 0.75 * (1 - age / arm.life_s)))
+        for (xa, ya, _), (xb, yb, alpha) in zip(points, points[1:], strict=False):
+            pa, pb = (int(round(xa)), int(round(ya))), (int(round(xb)), int(round(yb)))
+            cv2.line(mask, pa, pb, float(alpha), thickness)
+    if not mask.any():
+        return frame
+    mask[: g.bank_h] = 0
+    white = np.array((225, 230, 235), np.float32)
+    out: Frame = (frame + mask[..., None] * (white - frame)).astype(np.uint8)
+    return out
+
+
+def _river_wake(g: _Geometry) -> Iterator[tuple[Frame, list[TruthBox]]]:
+    water = _Water(g, (118, 110, 82))
+    w, h = max(8, g.width // 18), max(4, g.height // 28)
+    y = g.bank_h + (g.height - g.bank_h) * 0.4
+    start = g.fps * 2
+    speed = (g.width + w) / (g.fps * 6)  # across the picture in 6 s
+    trail: list[tuple[int, float]] = []
+    for t in range(g.frames):
+        x = -w + speed * (t - start)
+        in_view = t >= start and x < g.width
+        if in_view:
+            trail.append((t, x))  # the stern, where the wake starts
+        frame = _draw_wake(water.render(t), trail, y + h - 1, t, g)
+        boxes = []
+        if in_view:
+            box = _clip_box(_boat(frame, x, y, w, h, wake=False), "boat-1", "boat", g)
+            boxes = [box] if box else []
+        yield frame, boxes
+
+
+def _fog(frame: Frame, far: npt.NDArray[np.float32], t: int, g: _Geometry) -> Frame:
+    """Blend towards light grey; denser far away, with slowly drifting banks of fog."""
+    s = t / g.fps
+    drift = np.sin(g.xx * 0.011 + s * 0.2) * np.cos(g.yy * 0.023 - s * 0.15)
+    density = (0.55 + 0.2 * far + 0.08 * drift + 0.05 * math.sin(s * 0.4))[..., None]
+    grey = np.array((205, 205, 200), np.float32)
+    out: Frame = (frame * (1 - density) + grey * density).astype(np.uint8)
+    return out
+
+
+def _river_fog(g: _Geometry) -> Iterator[tuple[Frame, list[TruthBox]]]:
+    water = _Water(g, (120, 112, 96))
+    far = 1.0 - _depth(g)
+    far[: g.bank_h] = 1.0
+    w, h = max(6, g.width // 26), max(3, g.height // 40)
+    y = g.bank_h + (g.height - g.bank_h) * 0.35
+    start, end = int(g.frames * 0.15), int(g.frames * 0.85)  # a slow crossing
+    for t in range(g.frames):
+        frame = water.render(t)
+        boxes = []
+        if start <= t < end:
+            x = -w + (g.width + w) * (t - start) / (end - start)
+            box = _clip_box(_boat(frame, x, y, w, h, wake=False), "boat-1", "boat", g)
+            boxes = [box] if box else []
+        yield _fog(frame, far, t, g), boxes
+
+
+def _river_shake(g: _Geometry) -> Iterator[tuple[Frame, list[TruthBox]]]:
+    water = _Water(g, (120, 110, 80))
+    offset = np.zeros(2)
+    for t in range(g.frames):
+        # A random walk of 1-3 px a frame on each axis; the mount pulls it back beyond 4 px.
+        sign = g.rng.choice([-1.0, 1.0], 2)
+        sign = np.where(offset * sign > 4.0, -sign, sign)
+        offset = offset + sign * g.rng.uniform(1.0, 3.0, 2)
+        shift = np.array([[1, 0, offset[0]], [0, 1, offset[1]]], np.float32)
+        moved = cv2.warpAffine(
+            water.render(t), shift, (g.width, g.height), borderMode=cv2.BORDER_REPLICATE
+        )
+        frame: Frame = np.asarray(moved, np.uint8)
+        yield frame, []
+
+
+@dataclass(frozen=True)
+class _ShoreLight:
+    x: int
+    y: int
+    length: int  # of its reflection on the water
+    colour: npt.NDArray[np.float32]
+    phase: float
+
+
+def _shore_lights(g: _Geometry) -> list[_ShoreLight]:
+    n, margin = 6, max(8, g.width // 40)
+    lights = []
+    for i in range(n):
+        x = (i + 0.5) * g.width / n + g.rng.uniform(-0.3, 0.3) * g.width / n
+        warm = g.rng.uniform(0.5, 1.0)
+        lights.append(
+            _ShoreLight(
+                int(np.clip(x, margin, g.width - margin - 1)),
+                g.bank_h - int(g.rng.integers(2, max(3, g.bank_h // 2))),
+                int((g.height - g.bank_h) * g.rng.uniform(0.3, 0.6)),
+                np.array((120 * (1 - warm) + 60, 170, 220), np.float32),
+                float(g.rng.uniform(0, 2 * math.pi)),
+            )
+        )
+    return lights
+
+
+def _reflection(
+    frame: Frame, light: _ShoreLight, ripple: npt.NDArray[np.float32], t: int, g: _Geometry
+) -> None:
+    """A broken, swaying column of light below a shore light, flickering with the waves."""
+    s = t / g.fps
+    half = max(6, g.width // 60)
+    ys, ye = g.bank_h, g.bank_h + light.length
+    xs, xe = max(0, light.x - half), min(g.width, light.x + half + 1)
+    yy, xx = g.yy[ys:ye, xs:xe], g.xx[ys:ye, xs:xe]
+    down = (yy - ys) / max(1, light.length)
+    sway = 2.5 * np.sin(yy * 0.23 + s * 2.7 + light.phase)
+    core = np.exp(-(((xx - light.x - sway) / (1.5 + 3.0 * down)) ** 2))
+    broken = np.clip(
+        0.5 + 0.5 * np.sin(yy * 0.9 - s * 5.0 + light.phase) + 0.3 * ripple[ys:ye, xs:xe], 0, 1
+    )
+    flicker = g.rng.uniform(0.6, 1.0)
+    alpha = (core * broken * (1 - down) * flicker)[..., None]
+    patch = frame[ys:ye, xs:xe].astype(np.float32)
+    frame[ys:ye, xs:xe] = np.clip(patch + alpha * light.colour, 0, 255).astype(np.uint8)
+
+
+def _river_night_calm(g: _Geometry) -> Iterator[tuple[Frame, list[TruthBox]]]:
+    water = _Water(g, (28, 24, 18), night=True)
+    lights = _shore_lights(g)
+    for t in range(g.frames):
+        frame, ripple = water.render_with_ripple(t)
+        for light in lights:
+            colour = tuple(int(c) for c in light.colour)
+            cv2.circle(frame, (light.x, light.y), 2, colour, -1)  # static, on the bank
+            _reflection(frame, light, ripple, t, g)
+        yield frame, []
+
+
 _RENDERERS: dict[str, Renderer] = {
     "river_calm": _river_calm,
     "river_boat_crossing": _river_boat_crossing,
@@ -368,6 +613,11 @@ _RENDERERS: dict[str, Renderer] = {
     "river_rain": _river_rain,
     "river_night": _river_night,
     "street": _street,
+    "river_glint": _river_glint,
+    "river_wake": _river_wake,
+    "river_fog": _river_fog,
+    "river_shake": _river_shake,
+    "river_night_calm": _river_night_calm,
 }
 
 
