@@ -65,7 +65,9 @@ class CellMasks:
     `motion_mhw` is the share of each cell's pixels that differ from the short-term background
     (0..255); `new_mhw` marks cells that differ from the long-term one; `luma_mhw` is each
     cell's mean brightness; `muted_m` marks cameras that must not be read this step (warm-up or
-    a global change). The arrays are the model's own buffers: read them before the next step.
+    a global change); `delta_mhw` how much brighter (+) or darker (-) each cell is than its
+    long-term background. The arrays are the model's own buffers: read them before the next
+    step.
     """
 
     slot_m: npt.NDArray[np.intp]
@@ -73,6 +75,7 @@ class CellMasks:
     new_mhw: npt.NDArray[np.bool_]
     luma_mhw: F32
     muted_m: npt.NDArray[np.bool_]
+    delta_mhw: F32
 
     def __post_init__(self) -> None:
         m = len(self.slot_m)
@@ -167,7 +170,7 @@ class BackgroundModel:
         self._observed_n[slot_m] += 1
         muted = global_m | (self._observed_n[slot_m] <= self.params.warmup)
         self._learn(frames, diff, rows, slot_m, luma, new, ts_n, global_m)
-        return CellMasks(slot_m.copy(), motion, new, luma, muted)
+        return CellMasks(slot_m.copy(), motion, new, luma, muted, self._scratch.delta[:m])
 
     def _new_cells(self, luma: F32, rows: _Rows, m: int) -> npt.NDArray[np.bool_]:
         sc = self._scratch

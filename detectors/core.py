@@ -26,7 +26,7 @@ from detectors.rules import NIGHT_LUMA, Event, RuleEngine, camera_views
 from detectors.tracker import Tracker, TrackerParams
 from detectors.zones import ZoneGrid, ZoneSpec, rasterise
 from ingest import BatchView
-from riverwatch.config import AnalysisConfig, Severity, ZoneConfig
+from riverwatch.config import AnalysisConfig, Severity, ZoneConfig, ZoneKind
 from riverwatch.types import DecodeMode
 
 _T = TypeVar("_T", bound=np.generic)
@@ -117,6 +117,7 @@ class DetectionCore:
             np.array([c.analysis.min_object_px for c in cameras], np.int64),
             np.array([c.analysis.max_object_px for c in cameras], np.int64),
             NIGHT_LUMA,
+            np.array([_watches_water(c) for c in cameras], np.bool_),
         )
         self.tracker = Tracker(tracker)
         zone_cells = self.grid.weights_zc.reshape(len(specs), *cells_hw).astype(np.bool_)
@@ -207,6 +208,11 @@ class DetectionCore:
 
 def _flat(a: npt.NDArray[_T]) -> npt.NDArray[_T]:
     return a.reshape(-1, a.shape[-1])
+
+
+def _watches_water(camera: CameraSetup) -> bool:
+    """A camera with a river zone (anything but a street zone) looks at water."""
+    return any(zone.kind is not ZoneKind.STREET for zone in camera.zones)
 
 
 def _ignore_masks(

@@ -87,7 +87,10 @@ class RegionFinder:
     """Labels the busy cameras' active cells together; buffers sized for every camera, once.
 
     The busy cameras' masks are stacked into one image, `_GAP` empty rows apart (a 3x3 closing
-    cannot bridge three rows), so one closing and one labelling serve them all.
+    cannot bridge three rows), so one closing and one labelling serve them all. On cameras that
+    watch water (`water_n`), a daytime region with no cell at least `dark_delta` darker than
+    that cell's long-term background is dropped: glint, foam and wakes only ever brighten the
+    water; a hull, its waterline or its shadow darkens some of it.
     """
 
     def __init__(
@@ -97,8 +100,12 @@ class RegionFinder:
         min_px_n: npt.NDArray[np.int64],
         max_px_n: npt.NDArray[np.int64],
         night_luma: float,
+        water_n: npt.NDArray[np.bool_] | None = None,
+        dark_delta: float = 12.0,
     ) -> None:
         h, w = cells_hw
+        self._water_n = water_n if water_n is not None else np.zeros(n, np.bool_)
+        self._dark_delta = dark_delta
         self._stride = h + _GAP
         self._canvas = np.zeros((n * self._stride, w), np.uint8)
         self._joined = np.zeros_like(self._canvas)
@@ -155,12 +162,20 @@ class RegionFinder:
         still = cells.new_mhw[src, y, x] & (cells.motion_mhw[src, y, x] == 0)
         luma = cells.luma_mhw[src, y, x]
         still_k = np.bincount(label_at, still, minlength=count)[ids] / area
+        darkest = np.full(count, np.inf)
+        np.minimum.at(darkest, label_at, cells.delta_mhw[src, y, x])
         mean_k = np.bincount(label_at, luma, minlength=count)[ids] / area
         camera_mean_b = cells.luma_mhw[busy].mean(axis=(1, 2))
         contrast_k = mean_k - camera_mean_b[row]
         for k in np.flatnonzero(camera_mean_b[row] < self._night_luma):  # lights: brightest
             mine = label_at == ids[k]
             contrast_k[k] = float(luma[mine].max()) - camera_mean_b[row[k]]
+        # On water by day a vessel darkens something (hull, waterline, shadow); sun glint,
+        # foam and wakes only brighten. At night bright regions are lights: kept.
+        day = camera_mean_b[row] >= self._night_luma
+        dark_part = darkest[ids] <= -self._dark_delta
+        moving = still_k < 0.5  # what stopped is judged by the long-term model instead
+        believable = ~(day & self._water_n[slot] & moving & ~dark_part)
         x0, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP] - row * stride
         xyxy = np.stack(
             [x0, top, x0 + stats[:, cv2.CC_STAT_WIDTH], top + stats[:, cv2.CC_STAT_HEIGHT]],
@@ -173,4 +188,4 @@ class RegionFinder:
             area.astype(np.int32),
             still_k.astype(np.float32),
             contrast_k.astype(np.float32),
-        )
+        ).filter(believable)

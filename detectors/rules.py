@@ -30,6 +30,7 @@ from detectors.tracker import Track, Tracker
 from detectors.zones import ZoneSpec
 from riverwatch.config import RuleKind, ZoneConfig
 
+_VESSEL_RULES = frozenset({RuleKind.VESSEL, RuleKind.LOITERING, RuleKind.DREDGING})
 NIGHT_LUMA = 55.0  # a camera whose mean brightness is below this is looking at night
 LIGHT_CONTRAST = 45.0
 PLUME_MIN = 8.0  # chroma units of (V - V0) - (U - U0) beside the vessel
@@ -209,6 +210,10 @@ class RuleEngine:
         self, rule: RuleKind, zone: ZoneConfig, track: Track, view: CameraView
     ) -> float | None:
         obs = track.last
+        if rule in _VESSEL_RULES and not track.moving_hits:
+            # On water, something that appeared in place and never moved is the water itself
+            # (a drifting sun path, a shore reflection); vessels arrive.
+            return None
         if rule is RuleKind.VESSEL:
             return 1.0 - 0.5**track.hits
         if rule is RuleKind.LOITERING:

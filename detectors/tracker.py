@@ -54,6 +54,7 @@ class Track:
     slot: int
     history: deque[Observation]
     hits: int = 1
+    moving_hits: int = 0
     misses: int = 0
     missed_total: int = 0
     path_px: float = 0.0
@@ -199,6 +200,7 @@ class Tracker:
 
     def _new_track(self, slot: int, obs: Observation) -> Track:
         track = Track(next(self._ids), slot, deque([obs], maxlen=self.params.history))
+        track.moving_hits = int(obs.still < 0.5)
         track.anchor_xy = _centre(obs.xyxy)
         track.still_since = obs.ts
         track.best = obs
@@ -209,6 +211,7 @@ class Tracker:
         track.path_px += float(np.hypot(x1 - x0, y1 - y0))
         track.history.append(obs)
         track.hits += 1
+        track.moving_hits += obs.still < 0.5
         track.misses = 0
         track.matched_now = True
         ax, ay = track.anchor_xy

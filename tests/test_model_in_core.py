@@ -27,7 +27,8 @@ def boat_events(model: RegionModel | None, hull: int) -> list[str]:
         frame = np.clip(rng.normal(110, 3, SHAPE), 0, 255).astype(np.uint8)
         if t >= 12:
             x = (t - 12) * 5
-            frame[50:62, x : x + 24] = hull
+            frame[50:60, x : x + 24] = hull
+            frame[60:62, x : x + 24] = 30  # the waterline: even a white hull darkens some water
         view.frames_nhw[0] = frame
         view.seq_n[0] += 1
         view.ts_n[0] = t * 1.0
