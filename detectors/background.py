@@ -55,6 +55,7 @@ class BackgroundParams:
     global_share: float = 0.45
     warmup: int = 4
     young_learns: int = 6  # the first learns are a running mean, not an exponential one
+    stale_s: float = 30.0  # a short-term background this old restarts from the next frame
     learn_interval_s: float = 1.5
 
 
@@ -195,16 +196,22 @@ class BackgroundModel:
     ) -> None:
         p = self.params
         first = self._observed_n[slot_m] == 1
-        restart = first | global_m
-        due = restart | (ts_n[slot_m] - self._learned_at_n[slot_m] >= p.learn_interval_s)
+        since = ts_n[slot_m] - self._learned_at_n[slot_m]
+        # After a long gap (a reconnect, a camera that sends bursts) the short-term background
+        # is a stale picture: start it again from this frame, without learning noise from it.
+        stale = ~first & (since > p.stale_s)
+        restart = first | global_m  # the camera starts over: young again, long term too
+        reset = restart | stale  # the short term starts from this frame; no noise learned
+        due = reset | (since >= p.learn_interval_s)
         if not due.any():
             return
         self._learned_at_n[slot_m[due]] = ts_n[slot_m[due]]
         short, spread = rows.take(self._short, "short"), rows.take(self._spread, "spread")
         thr = rows.take(self._thr, "thr")
         learns = self._learns_n[slot_m]
-        young = due & (learns < p.young_learns)
-        d = np.flatnonzero(due & ~young)
+        learning = due & ~reset
+        young = learning & (learns < p.young_learns)
+        d = np.flatnonzero(learning & ~young)
         if len(d) == len(due):  # one call each for the whole set (the busy, all-fresh case)
             self._learn_rows(frames, diff, short, spread, thr)
         elif len(d) > _FEW:
@@ -217,7 +224,7 @@ class BackgroundModel:
         for j in np.flatnonzero(young):  # a running mean: a new camera learns its noise fast
             rate = 1.0 / (learns[j] + 1)
             self._learn_rows(frames[j], diff[j], short[j], spread[j], None, rate)
-        short[restart] = frames[restart]
+        short[reset] = frames[reset]
         self._learns_n[slot_m[due]] += 1
         self._learns_n[slot_m[restart]] = 1
         rows.put(self._short, short, due)

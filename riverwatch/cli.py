@@ -139,7 +139,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _out("")
     for line in format_kinds(by_kind(scores), scores):
         _out(line)
+    if args.footage:
+        _evaluate_footage(Path(args.footage))
     return 0
+
+
+def _evaluate_footage(folder: Path) -> None:
+    """Real footage with ground truth (Sooke) and without (UCSD), against OpenCV baselines."""
+    from riverwatch import footage
+
+    shape = (540, 960)
+    _out("\nreal footage: Sooke, boxes scored on each group's middle frame, analysis 960x540")
+    run = footage.run_sooke(folder / footage.SOOKE_DIR, shape)
+    for line in footage.format_footage_table(run.scores):
+        _out(line)
+    _out("\nUCSD speedboat (no ground truth): regions and confirmed tracks per frame")
+    for line in footage.format_ucsd_table(footage.evaluate_ucsd(folder / footage.UCSD_DIR)):
+        _out(line)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--water-hours", type=float, default=1.0, help="hours of each water-only scene"
     )
     evaluate.add_argument("--scenes", nargs="+", help="only these scenes")
+    evaluate.add_argument(
+        "--footage", help="folder of real footage with ground truth (e.g. ../shared/data)"
+    )
     evaluate.set_defaults(func=cmd_evaluate)
     check = sub.add_parser("check-config", help="validate a config file, list every problem")
     check.add_argument("file")
