@@ -284,10 +284,10 @@ class BackgroundModel:
         luma2 = _flat(luma)
         new2 = _flat(new.view(np.uint8))
         old2 = _flat(np.logical_not(new, out=sc.old[:k]).view(np.uint8))
-        dev, cap = _flat(sc.dev[:k]), _flat(sc.cap[:k])
+        dev = _flat(sc.dev[:k])
         cv2.absdiff(luma2, long, dst=dev)
-        cv2.addWeighted(spread, 4.0, spread, 0.0, 2.0, dst=cap)
-        cv2.min(dev, cap, dst=dev)
+        # Clipped at the cell's own limit: what stands out must not teach the cell it is wild.
+        cv2.min(dev, _flat(self._limit if whole else self._limit[slots]), dst=dev)
         cv2.accumulateWeighted(dev, spread, p.spread_alpha, mask=old2)
         cv2.accumulateWeighted(luma2, long, p.long_alpha, mask=old2)
         cv2.accumulateWeighted(luma2, long, p.long_absorb_alpha, mask=new2)
@@ -360,7 +360,6 @@ class _Scratch:
         self.local = np.empty(cells, np.float32)
         self.residual = np.empty(cells, np.float32)
         self.dev = np.empty(cells, np.float32)
-        self.cap = np.empty(cells, np.float32)
 
     def buffer(self, name: str) -> npt.NDArray[Any]:
         buf: npt.NDArray[Any] = getattr(self, name)

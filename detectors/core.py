@@ -135,6 +135,7 @@ class DetectionCore:
         self.attention = Attention(n, full_rate_budget, quiet_s, severity, pinned)
         self._chroma_base = np.full((n, 2, *cells_hw), 128.0, np.float32)
         self._chroma_seen_n = np.zeros(n, np.bool_)
+        self._active_nhw = np.zeros((n, *cells_hw), np.bool_)
         self._chroma_mask = np.zeros((n, 2, *cells_hw), np.uint8)
         self._chroma_learned_at_n = np.full(n, -np.inf)
 
@@ -144,7 +145,7 @@ class DetectionCore:
         if not len(slot_m):
             return StepResult([], Regions.empty(), self._attend(slot_m, None, now), 0)
         cells = self.background.step(view.frames_nhw, slot_m, view.ts_n)
-        active = active_cells(cells, self.background.params.cell_on)
+        active = active_cells(cells, self.background.params.cell_on, self._active_nhw)
         regions = self._regions.find(cells, active)
         if self._model is not None:
             regions = self._model.confirm(view.frames_nhw, regions)

@@ -76,9 +76,14 @@ class Regions:
         )
 
 
-def active_cells(cells: CellMasks, cell_on: float) -> npt.NDArray[np.bool_]:
+def active_cells(
+    cells: CellMasks, cell_on: float, out_mhw: npt.NDArray[np.bool_] | None = None
+) -> npt.NDArray[np.bool_]:
     """Cells that moved or are newly there, per camera of the step (muted cameras: none)."""
-    active: npt.NDArray[np.bool_] = (cells.motion_mhw >= 255 * cell_on) | cells.new_mhw
+    m = len(cells.slot_m)
+    active = out_mhw[:m] if out_mhw is not None else np.empty(cells.new_mhw.shape, np.bool_)
+    np.greater_equal(cells.motion_mhw, 255 * cell_on, out=active)
+    np.logical_or(active, cells.new_mhw, out=active)
     active[cells.muted_m] = False
     return active
 
