@@ -27,11 +27,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import cv2
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from detectors.regions import Regions
 
 CELL = 4
 _FEW = 16  # rows learned one by one; more are gathered and learned in one call
@@ -172,6 +175,16 @@ class BackgroundModel:
         muted = global_m | (self._observed_n[slot_m] <= self.params.warmup)
         self._learn(frames, diff, rows, slot_m, luma, new, ts_n, global_m)
         return CellMasks(slot_m.copy(), motion, new, luma, muted, self._scratch.delta[:m])
+
+    def forget(self, regions: Regions, cells: CellMasks) -> None:
+        """Take the current picture as the long-term background inside these regions' boxes
+        (ghosts: what the background remembers is gone)."""
+        row_of = {int(slot): j for j, slot in enumerate(cells.slot_m)}
+        for slot, xyxy in zip(regions.slot_k.tolist(), regions.xyxy_k.tolist(), strict=True):
+            x1, y1, x2, y2 = (v // CELL for v in xyxy)
+            j = row_of[slot]
+            self._long[slot, y1:y2, x1:x2] = cells.luma_mhw[j, y1:y2, x1:x2]
+            self._new_before[slot, y1:y2, x1:x2] = False
 
     def _new_cells(self, luma: F32, rows: _Rows, m: int) -> npt.NDArray[np.bool_]:
         sc = self._scratch

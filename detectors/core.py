@@ -1,7 +1,8 @@
 """The detection core: one step over the whole batch, from frames to events and decode wishes.
 
     frames_nhw ─► BackgroundModel (all new rows at once) ─► cell masks
-               ─► regions (only cameras with active cells) [─► optional ONNX crop model]
+               ─► regions (only cameras with active cells) ─► ghosts dropped and forgotten
+               [─► optional ONNX crop model]
                ─► Tracker ─► RuleEngine ─► events
                └─► Attention (who decodes at full rate, within the budget) ─► mode changes
 
@@ -20,6 +21,7 @@ import numpy.typing as npt
 
 from detectors.attention import Attention, ModeChanges
 from detectors.background import CELL, BackgroundModel, BackgroundParams, CellMasks
+from detectors.ghosts import find_ghosts
 from detectors.model import CropModel
 from detectors.regions import RegionFinder, Regions, active_cells
 from detectors.rules import NIGHT_LUMA, Event, RuleEngine, camera_views
@@ -147,6 +149,10 @@ class DetectionCore:
         cells = self.background.step(view.frames_nhw, slot_m, view.ts_n)
         active = active_cells(cells, self.background.params.cell_on, self._active_nhw)
         regions = self._regions.find(cells, active)
+        ghosts = find_ghosts(cells, regions)
+        if ghosts.any():
+            self.background.forget(regions.filter(ghosts), cells)
+            regions = regions.filter(~ghosts)
         if self._model is not None:
             regions = self._model.confirm(view.frames_nhw, regions)
         ended = self.tracker.update(slot_m[~cells.muted_m], view.seq_n, view.ts_n, regions)

@@ -201,3 +201,18 @@ def test_a_stationary_object_in_a_street_zone_raises_one_stationary_event() -> N
     stationary = [e for _, e in found if e.rule == "stationary_object"]
     assert stationary and {e.zone_id for e in stationary} == {"street"}
     assert all(e.track_id > 0 and e.boxes_t5.shape[1] == 5 for e in stationary)
+
+
+def test_the_place_a_learned_boat_leaves_is_a_ghost_not_an_object() -> None:
+    rng = np.random.default_rng(11)
+    moored = TruthBox("moored", "boat", 150, 100, 40, 16)
+    frames = []
+    for t in range(240):  # moored from before the camera started; leaves after two minutes
+        luma = noisy_water(rng)
+        if t < 120:
+            luma[100:116, 150:190] = 45
+        frames.append(synthetic(luma))
+    after = [r for t, r in run([frames], step_s=1.0) if t >= 124]
+    seen = [box for r in after for box in r.regions.xyxy_k.tolist() if overlaps(box, moored)]
+    assert seen == [], f"the empty mooring was reported {len(seen)} times"
+    assert all(not r.events for r in after)
