@@ -58,6 +58,8 @@ class BackgroundParams:
     global_share: float = 0.45
     warmup: int = 4
     young_learns: int = 6  # the first learns are a running mean, not an exponential one
+    low_contrast: float = 0.07  # std / mean of a camera's cells below this: fog, haze
+    low_contrast_floor: float = 0.55  # the floor is scaled by this on such a camera
     stale_s: float = 30.0  # a short-term background this old restarts from the next frame
     learn_interval_s: float = 1.5
 
@@ -70,8 +72,8 @@ class CellMasks:
     (0..255); `new_mhw` marks cells that differ from the long-term one; `luma_mhw` is each
     cell's mean brightness; `muted_m` marks cameras that must not be read this step (warm-up or
     a global change); `delta_mhw` how much brighter (+) or darker (-) each cell is than its
-    long-term background. The arrays are the model's own buffers: read them before the next
-    step.
+    long-term background; `low_contrast_m` marks cameras in fog or haze. The arrays are the
+    model's own buffers: read them before the next step.
     """
 
     slot_m: npt.NDArray[np.intp]
@@ -80,6 +82,7 @@ class CellMasks:
     luma_mhw: F32
     muted_m: npt.NDArray[np.bool_]
     delta_mhw: F32
+    low_contrast_m: npt.NDArray[np.bool_]
 
     def __post_init__(self) -> None:
         m = len(self.slot_m)
@@ -127,9 +130,7 @@ class BackgroundModel:
         self._learned_at_n = np.full(n, -np.inf)
         self._keep_chw = self._keep_cells(ignore_nhw)
         self._scratch = _Scratch(n, shape_hw)
-        self._uniform = bool(
-            np.all(self._sens_n == self._sens_n[0]) and np.all(self._floor_n == self._floor_n[0])
-        )
+        self._low_n = np.zeros(n, np.bool_)
         self._refresh_thresholds(np.arange(n))
 
     def _keep_cells(self, ignore_nhw: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.bool_]:
@@ -174,7 +175,9 @@ class BackgroundModel:
         self._observed_n[slot_m] += 1
         muted = global_m | (self._observed_n[slot_m] <= self.params.warmup)
         self._learn(frames, diff, rows, slot_m, luma, new, ts_n, global_m)
-        return CellMasks(slot_m.copy(), motion, new, luma, muted, self._scratch.delta[:m])
+        return CellMasks(
+            slot_m.copy(), motion, new, luma, muted, self._scratch.delta[:m], self._low_n[slot_m]
+        )
 
     def forget(self, regions: Regions, cells: CellMasks) -> None:
         """Take the current picture as the long-term background inside these regions' boxes
@@ -244,6 +247,10 @@ class BackgroundModel:
         rows.put(self._spread, spread, due)
         self._refresh_thresholds(slot_m[due])
         if due.all():
+            self._judge_contrast(luma, slot_m)
+        else:
+            self._judge_contrast(luma[due], slot_m[due])
+        if due.all():
             self._learn_long(slot_m, luma, new, restart, learns)
         else:
             self._learn_long(slot_m[due], luma[due], new[due], restart[due], learns[due])
@@ -263,15 +270,38 @@ class BackgroundModel:
 
     def _refresh_thresholds(self, slots: npt.NDArray[np.intp]) -> None:
         """thr = sensitivity * spread + floor, one call per distinct (sensitivity, floor)."""
-        if len(slots) == self._n and self._uniform:
-            self._refresh(np.s_[:], float(self._sens_n[0]), float(self._floor_n[0]))
-            return
-        for i in slots:
-            self._refresh(int(i), float(self._sens_n[i]), float(self._floor_n[i]))
+        floor_n = self._floor_n * np.where(self._low_n, self.params.low_contrast_floor, 1.0)
+        keys = np.stack([self._sens_n[slots], floor_n[slots]], axis=1)
+        groups = np.unique(keys, axis=0)
+        for sensitivity, floor in groups:
+            mine = slots[np.all(keys == (sensitivity, floor), axis=1)]
+            if len(mine) == self._n:
+                self._refresh(np.s_[:], float(sensitivity), float(floor))
+            elif len(mine) > _FEW:
+                thr = np.empty_like(self._thr[mine])
+                spread = self._spread[mine]
+                cv2.addWeighted(
+                    _flat(spread), float(sensitivity), _flat(spread), 0.0, float(floor),
+                    dst=_flat(thr),
+                )  # fmt: skip
+                self._thr[mine] = thr
+            else:
+                for i in mine:
+                    self._refresh(int(i), float(sensitivity), float(floor))
 
     def _refresh(self, rows: int | slice, sensitivity: float, floor: float) -> None:
         spread, thr = self._spread[rows], self._thr[rows]
         cv2.addWeighted(_flat(spread), sensitivity, _flat(spread), 0.0, floor, dst=_flat(thr))
+
+    def _judge_contrast(self, luma: F32, slot_m: npt.NDArray[np.intp]) -> None:
+        """Fog or haze: the whole picture's contrast (std / mean of its cells) is low; such a
+        camera gets a lower floor, else a faint boat stays under it."""
+        flat = luma.reshape(len(slot_m), -1)
+        ratio = flat.std(axis=1) / np.maximum(flat.mean(axis=1), 1.0)
+        low = ratio < self.params.low_contrast
+        if np.any(low != self._low_n[slot_m]):
+            self._low_n[slot_m] = low
+            self._refresh_thresholds(slot_m)
 
     def _learn_long(
         self,

@@ -136,9 +136,9 @@ class RegionFinder:
         row = stats[:, cv2.CC_STAT_TOP] // stride
         slot = cells.slot_m[busy[row]]
         area = stats[:, cv2.CC_STAT_AREA]
-        keep = (area * CELL * CELL >= self._min_px_n[slot]) & (
-            area * CELL * CELL <= self._max_px_n[slot]
-        )
+        # In fog a boat shows less of itself above the threshold: a smaller least size.
+        least = self._min_px_n[slot] * np.where(cells.low_contrast_m[busy[row]], 2 / 3, 1.0)
+        keep = (area * CELL * CELL >= least) & (area * CELL * CELL <= self._max_px_n[slot])
         if not keep.any():
             return Regions.empty()
         return self._describe(cells, busy, labels, int(count), stats, row, slot, keep)

@@ -200,11 +200,19 @@ class RuleEngine:
         return hits
 
     def _inside(self, z: int, track: Track) -> bool:
-        x1, _, x2, y2 = track.last.xyxy
+        """Its waterline (bottom centre) is in the zone, and so is most of its box: a strip
+        along the zone's edge (a bank, a quay) is not in it."""
+        x1, y1, x2, y2 = track.last.xyxy
         h, w = self._cells_zhw.shape[1:]
-        cx = min(w - 1, ((x1 + x2) // 2) // self._cell)
-        cy = min(h - 1, max(0, y2 - 1) // self._cell)
-        return bool(self._cells_zhw[z, cy, cx])
+        c = self._cell
+        cx = min(w - 1, ((x1 + x2) // 2) // c)
+        cy = min(h - 1, max(0, y2 - 1) // c)
+        if not self._cells_zhw[z, cy, cx]:
+            return False
+        box = self._cells_zhw[
+            z, y1 // c : max(y1 // c + 1, y2 // c), x1 // c : max(x1 // c + 1, x2 // c)
+        ]
+        return bool(box.mean() >= 0.5)
 
     def _track_rule(
         self, rule: RuleKind, zone: ZoneConfig, track: Track, view: CameraView
