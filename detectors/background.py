@@ -246,10 +246,11 @@ class BackgroundModel:
         rows.put(self._short, short, due)
         rows.put(self._spread, spread, due)
         self._refresh_thresholds(slot_m[due])
-        if due.all():
-            self._judge_contrast(luma, slot_m)
-        else:
-            self._judge_contrast(luma[due], slot_m[due])
+        # Fog comes in over minutes: each camera's contrast is judged every eighth learn, the
+        # cameras taking turns.
+        judge = due & ((self._learns_n[slot_m] + slot_m) % 8 == 0)
+        if judge.any():
+            self._judge_contrast(luma[judge], slot_m[judge])
         if due.all():
             self._learn_long(slot_m, luma, new, restart, learns)
         else:
@@ -269,25 +270,16 @@ class BackgroundModel:
         cv2.addWeighted(_flat(clipped), b, _flat(spread), 1 - b, 0, dst=_flat(spread))
 
     def _refresh_thresholds(self, slots: npt.NDArray[np.intp]) -> None:
-        """thr = sensitivity * spread + floor, one call per distinct (sensitivity, floor)."""
+        """thr = sensitivity * spread + floor: one whole-batch call for the usual setting when
+        every camera is refreshed, then row by row for the few that differ (fog, own config)."""
         floor_n = self._floor_n * np.where(self._low_n, self.params.low_contrast_floor, 1.0)
-        keys = np.stack([self._sens_n[slots], floor_n[slots]], axis=1)
-        groups = np.unique(keys, axis=0)
-        for sensitivity, floor in groups:
-            mine = slots[np.all(keys == (sensitivity, floor), axis=1)]
-            if len(mine) == self._n:
-                self._refresh(np.s_[:], float(sensitivity), float(floor))
-            elif len(mine) > _FEW:
-                thr = np.empty_like(self._thr[mine])
-                spread = self._spread[mine]
-                cv2.addWeighted(
-                    _flat(spread), float(sensitivity), _flat(spread), 0.0, float(floor),
-                    dst=_flat(thr),
-                )  # fmt: skip
-                self._thr[mine] = thr
-            else:
-                for i in mine:
-                    self._refresh(int(i), float(sensitivity), float(floor))
+        todo = slots
+        if len(slots) == self._n:
+            sens0, floor0 = float(np.median(self._sens_n)), float(np.median(floor_n))
+            self._refresh(np.s_[:], sens0, floor0)
+            todo = np.flatnonzero((self._sens_n != sens0) | (floor_n != floor0))
+        for i in todo:
+            self._refresh(int(i), float(self._sens_n[i]), float(floor_n[i]))
 
     def _refresh(self, rows: int | slice, sensitivity: float, floor: float) -> None:
         spread, thr = self._spread[rows], self._thr[rows]
