@@ -120,6 +120,12 @@ class DetectionCore:
             np.array([c.analysis.max_object_px for c in cameras], np.int64),
             NIGHT_LUMA,
             np.array([_watches_water(c) for c in cameras], np.bool_),
+            horizon_n=np.array(
+                [c.analysis.ground.horizon if c.analysis.ground else 0.0 for c in cameras]
+            ),
+            horizon_scale_n=np.array(
+                [c.analysis.ground.scale_at_horizon if c.analysis.ground else 1.0 for c in cameras]
+            ),
         )
         self.tracker = Tracker(tracker)
         zone_cells = self.grid.weights_zc.reshape(len(specs), *cells_hw).astype(np.bool_)

@@ -107,8 +107,13 @@ class RegionFinder:
         night_luma: float,
         water_n: npt.NDArray[np.bool_] | None = None,
         dark_delta: float = 12.0,
+        horizon_n: npt.NDArray[np.float64] | None = None,
+        horizon_scale_n: npt.NDArray[np.float64] | None = None,
     ) -> None:
         h, w = cells_hw
+        # No calibration: horizon at the top, no shrinking (scale 1 everywhere).
+        self._horizon_n = horizon_n if horizon_n is not None else np.zeros(n)
+        self._horizon_scale_n = horizon_scale_n if horizon_scale_n is not None else np.ones(n)
         self._water_n = water_n if water_n is not None else np.zeros(n, np.bool_)
         self._dark_delta = dark_delta
         self._stride = h + _GAP
@@ -136,12 +141,26 @@ class RegionFinder:
         row = stats[:, cv2.CC_STAT_TOP] // stride
         slot = cells.slot_m[busy[row]]
         area = stats[:, cv2.CC_STAT_AREA]
-        # In fog a boat shows less of itself above the threshold: a smaller least size.
-        least = self._min_px_n[slot] * np.where(cells.low_contrast_m[busy[row]], 2 / 3, 1.0)
-        keep = (area * CELL * CELL >= least) & (area * CELL * CELL <= self._max_px_n[slot])
+        # In fog a boat shows less of itself above the threshold: a smaller least size. With
+        # a ground plane, the band shrinks towards the horizon (far boats look small).
+        bottom = stats[:, cv2.CC_STAT_TOP] - row * stride + stats[:, cv2.CC_STAT_HEIGHT]
+        far = self._area_factor(slot, bottom / h)
+        least = self._min_px_n[slot] * far * np.where(cells.low_contrast_m[busy[row]], 2 / 3, 1.0)
+        most = self._max_px_n[slot] * far
+        keep = (area * CELL * CELL >= least) & (area * CELL * CELL <= most)
         if not keep.any():
             return Regions.empty()
         return self._describe(cells, busy, labels, int(count), stats, row, slot, keep)
+
+    def _area_factor(
+        self, slot: npt.NDArray[np.intp], bottom: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        """Per region: its camera's ground-plane area factor at its waterline (1 if none)."""
+        horizon, scale = self._horizon_n[slot], self._horizon_scale_n[slot]
+        along = np.clip((bottom - horizon) / np.maximum(1.0 - horizon, 1e-6), 0.0, 1.0)
+        linear = scale + (1.0 - scale) * along
+        factor: npt.NDArray[np.float64] = linear * linear
+        return factor
 
     def _describe(
         self,

@@ -130,6 +130,19 @@ class ZoneConfig(_Strict):
         return tuple(self.rules) if self.rules is not None else DEFAULT_RULES[self.kind]
 
 
+class GroundPlane(_Strict):
+    """A camera's simple ground-plane calibration: how object sizes shrink towards the horizon.
+
+    `horizon` is the image row (0..1, from the top) where the water or road meets the sky;
+    `scale_at_horizon` is how big (in length) an object just below the horizon looks against
+    the same object at the bottom of the picture. Size bands are scaled by the square of the
+    linear factor at each object's waterline.
+    """
+
+    horizon: float = Field(ge=0.0, lt=1.0)
+    scale_at_horizon: float = Field(default=0.2, gt=0.0, le=1.0)
+
+
 class AnalysisConfig(_Strict):
     """How a camera is analysed; every field has a default."""
 
@@ -142,6 +155,7 @@ class AnalysisConfig(_Strict):
     max_object_px: int = Field(default=20_000, ge=1)
     large_vessel_px: int = Field(default=300, ge=1)
     masks: list[list[Point]] = Field(default_factory=list, max_length=16)
+    ground: GroundPlane | None = None
 
 
 class CameraConfig(_Strict):

@@ -231,3 +231,29 @@ def test_hard_water_without_boats_gives_no_event_once_learned(name: str) -> None
     frames = scene(name, loops=4)
     learned = len(frames) // 4  # the first loop is the camera's learning time
     assert [e for t, e in starts(run([frames])) if t >= learned / FPS] == []
+
+
+@pytest.mark.parametrize(
+    ("ground", "found"),
+    [
+        (None, False),  # a small boat (with its trail, under 450 px) is under 1000 px
+        ({"horizon": 0.3, "scale_at_horizon": 0.3}, True),  # far away, small is big enough
+    ],
+)
+def test_a_ground_plane_lets_far_boats_be_small(
+    ground: dict[str, float] | None, found: bool
+) -> None:
+    analysis = AnalysisConfig.model_validate({"min_object_px": 1000, "ground": ground})
+    rng = np.random.default_rng(4)
+    core = DetectionCore([CameraSetup("cam", analysis, [RIVER])], SHAPE, full_rate_budget=0)
+    view = BatchView.empty(1, SHAPE)
+    seen = False
+    for t in range(40):
+        luma = noisy_water(rng)
+        if t >= 20:
+            x = 40 + (t - 20) * 6
+            luma[60:64, x : x + 16] = 40  # a small boat just below the horizon (row 54)
+        view.frames_nhw[0], view.seq_n[0], view.ts_n[0] = luma, t + 1, float(t)
+        view.fresh_n[0] = True
+        seen |= len(core.step(view, float(t)).regions) > 0
+    assert seen is found
