@@ -126,12 +126,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if unknown:
         _err(f"riverwatch: unknown scene(s) {', '.join(unknown)}; scenes: {', '.join(SCENES)}")
         return EXIT_BAD_CONFIG
-    _out(f"rendering or reusing {len(names)} scenes under {settings.data_dir / 'scenes'} ...")
-    files = ensure_scenes(settings.data_dir / "scenes", names)
+    _out(
+        f"rendering or reusing {len(names)} scenes x {args.variants} variants under "
+        f"{settings.data_dir / 'scenes'} ..."
+    )
+    files = [
+        f
+        for variant in range(args.variants)
+        for f in ensure_scenes(settings.data_dir / "scenes", names, variant=variant).values()
+    ]
     shape = settings.analysis_shape_hw
     _out(
         f"scene library: {args.loops} loops per scene (the first is learning time, not scored), "
-        f"water-only scenes for {args.water_hours:g} h each, analysis {shape[1]}x{shape[0]}"
+        f"{args.variants} variant(s) of each (other water, same story), water-only scenes for "
+        f"{args.water_hours:g} h each, analysis {shape[1]}x{shape[0]}"
     )
     scores = evaluate_scenes(files, args.loops, shape, args.water_hours)
     for line in format_table(scores):
@@ -185,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--water-hours", type=float, default=1.0, help="hours of each water-only scene"
     )
     evaluate.add_argument("--scenes", nargs="+", help="only these scenes")
+    evaluate.add_argument(
+        "--variants", type=int, default=1, help="variants of each scene: other water (default 1)"
+    )
     evaluate.add_argument(
         "--footage", help="folder of real footage with ground truth (e.g. ../shared/data)"
     )

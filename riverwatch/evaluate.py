@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +58,12 @@ class Clip:
     luma_fhw: npt.NDArray[np.uint8]
     chroma_f2hw: npt.NDArray[np.uint8]
     truth: dict[str, object]
+
+    @property
+    def camera_id(self) -> str:
+        """The camera that plays it: the scene, and its variant when there are several."""
+        variant = int(str(self.truth.get("variant", 0)))
+        return f"{self.name}.{variant}" if variant else self.name
 
     @property
     def kind(self) -> str:
@@ -270,13 +276,14 @@ def _fmt(value: float, digits: int = 2) -> str:
 
 
 def evaluate_scenes(
-    scene_files: dict[str, SceneFiles],
+    scene_files: Iterable[SceneFiles],
     loops: int,
     shape_hw: tuple[int, int],
     water_hours: float = 0.0,
 ) -> list[SceneScore]:
-    """Decode, run and score every scene; water-only scenes run for `water_hours` if longer."""
-    clips = [load_clip(f, shape_hw) for f in scene_files.values()]
+    """Decode, run and score every scene (variants of one scene are summed into one row);
+    water-only scenes run for `water_hours` if that is longer."""
+    clips = [load_clip(f, shape_hw) for f in scene_files]
     busy = [c for c in clips if c.truth.get("objects")]
     water = [c for c in clips if not c.truth.get("objects")]
     scores = []
@@ -288,7 +295,29 @@ def evaluate_scenes(
         water_loops = max(loops, math.ceil(water_hours * 3600 / longest) + WARMUP_LOOPS)
         events = run_clips(water, water_loops, shape_hw)
         scores += [score_clip(c, e, water_loops) for c, e in zip(water, events, strict=True)]
-    return scores
+    return _merge_variants(scores)
+
+
+def _merge_variants(scores: Sequence[SceneScore]) -> list[SceneScore]:
+    merged: dict[str, SceneScore] = {}
+    for s in scores:
+        into = merged.get(s.scene)
+        if into is None:
+            merged[s.scene] = s
+            continue
+        into.hours += s.hours
+        into.truth_events += s.truth_events
+        into.found += s.found
+        into.detections += s.detections
+        into.matched += s.matched
+        into.false_alerts += s.false_alerts
+        into.delays_s += s.delays_s
+        into.missed = sorted(set(into.missed) | set(s.missed))
+        for rule, n in s.kind_truth.items():
+            into.kind_truth[rule] = into.kind_truth.get(rule, 0) + n
+            into.kind_found[rule] = into.kind_found.get(rule, 0) + s.kind_found.get(rule, 0)
+            into.kind_delays_s.setdefault(rule, []).extend(s.kind_delays_s.get(rule, []))
+    return list(merged.values())
 
 
 @dataclass

@@ -117,6 +117,7 @@ class _Geometry:
     fps: int
     frames: int
     rng: np.random.Generator
+    phase_s: float = 0.0  # where the water's waves start: variants of a scene differ here
     yy: npt.NDArray[np.float32] = field(init=False)
     xx: npt.NDArray[np.float32] = field(init=False)
 
@@ -160,7 +161,7 @@ class _Water:
     def render_with_ripple(self, t: int) -> tuple[Frame, npt.NDArray[np.float32]]:
         """The frame and its ripple height field (about -2..2), for effects that follow waves."""
         g = self._g
-        s = t / g.fps
+        s = t / g.fps + g.phase_s
         yy, xx = g.yy, g.xx
         ripple = (
             np.sin(xx * 0.09 / self._scale + yy * 0.35 / self._scale - s * 2.1)
@@ -634,17 +635,23 @@ def render_frames(
     fps: int = 15,
     gop_seconds: int = 2,
     duration_s: int | None = None,
+    variant: int = 0,
 ) -> Iterator[tuple[Frame, list[TruthBox]]]:
-    """Yield (bgr_frame_hw3_uint8, boxes in that frame) for every frame of the scene."""
+    """Yield (bgr_frame_hw3_uint8, boxes in that frame) for every frame of the scene.
+
+    `variant` > 0 gives the same story on other water: another bank, glint and crowd (the
+    random seed) and waves at another phase; the objects' paths and the truth stay the same.
+    """
     if name not in SCENES:
         raise KeyError(f"unknown scene {name!r}; scenes: {', '.join(SCENES)}")
-    seed = sum(map(ord, name)) * 7919 + width * 31 + height
+    seed = sum(map(ord, name)) * 7919 + width * 31 + height + variant * 104_729
     g = _Geometry(
         width,
         height,
         fps,
         _frame_count(name, fps, gop_seconds, duration_s),
         np.random.default_rng(seed),
+        phase_s=variant * 7.31,
     )
     yield from _RENDERERS[name](g)
 
@@ -711,10 +718,11 @@ def render_scene(
     fps: int = 15,
     gop_seconds: int = 2,
     duration_s: int | None = None,
+    variant: int = 0,
 ) -> SceneFiles:
     """Render, encode and write the .ts and .json (atomically: temp file, then rename)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = _stem(name, width, height, fps, gop_seconds, duration_s)
+    stem = _stem(name, width, height, fps, gop_seconds, duration_s, variant)
     video, truth = out_dir / f"{stem}.ts", out_dir / f"{stem}.json"
     gop = fps * gop_seconds
     objects: dict[str, list[list[int]]] = {}
@@ -739,7 +747,7 @@ def render_scene(
             "x264-params": f"repeat-headers=1:keyint={gop}:min-keyint={gop}:scenecut=0",
         }
         for index, (bgr, boxes) in enumerate(
-            render_frames(name, width, height, fps, gop_seconds, duration_s)
+            render_frames(name, width, height, fps, gop_seconds, duration_s, variant)
         ):
             frame = av.VideoFrame.from_ndarray(bgr, format="bgr24")
             frame.pts = index
@@ -752,6 +760,7 @@ def render_scene(
         container.mux(stream.encode(None))
     doc = {
         "scene": name,
+        "variant": variant,
         "kind": SCENES[name].kind,
         "width": width,
         "height": height,
@@ -766,8 +775,11 @@ def render_scene(
     return SceneFiles(name, video, truth)
 
 
-def _stem(name: str, width: int, height: int, fps: int, gop: int, duration_s: int | None) -> str:
+def _stem(
+    name: str, width: int, height: int, fps: int, gop: int, duration_s: int | None, variant: int
+) -> str:
     suffix = f"-d{duration_s}" if duration_s else ""
+    suffix += f"-s{variant}" if variant else ""
     return f"{name}-{width}x{height}-{fps}fps-g{gop}{suffix}-v{SCENE_VERSION}"
 
 
@@ -785,13 +797,14 @@ def ensure_scenes(
     height: int = 360,
     fps: int = 15,
     gop_seconds: int = 2,
+    variant: int = 0,
 ) -> dict[str, SceneFiles]:
     """Cached scene files, rendering only those missing."""
     found = {}
     for name in sorted(set(names) if names is not None else SCENES):
-        stem = _stem(name, width, height, fps, gop_seconds, None)
+        stem = _stem(name, width, height, fps, gop_seconds, None, variant)
         files = SceneFiles(name, cache_dir / f"{stem}.ts", cache_dir / f"{stem}.json")
         if not (files.video.exists() and files.truth.exists()):
-            files = render_scene(name, cache_dir, width, height, fps, gop_seconds)
+            files = render_scene(name, cache_dir, width, height, fps, gop_seconds, variant=variant)
         found[name] = files
     return found

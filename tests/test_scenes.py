@@ -168,6 +168,7 @@ def test_render_scene_round_trip(tmp_path: Path) -> None:
     doc = json.loads(files.truth.read_text(encoding="utf-8"))
     assert set(doc) == {
         "scene",
+        "variant",
         "kind",
         "width",
         "height",
@@ -178,7 +179,16 @@ def test_render_scene_round_trip(tmp_path: Path) -> None:
         "events",
     }
     assert (doc["scene"], doc["kind"], doc["frames"]) == ("river_wake", "river", expected)
+    assert doc["variant"] == 0
     assert (doc["width"], doc["height"], doc["fps"], doc["gop"]) == (W, H, FPS, FPS * GOP_S)
     assert [o["id"] for o in doc["objects"]] == ["boat-1"]
     assert [e["kind"] for e in doc["events"]] == ["vessel_present"]
     assert not list(tmp_path.glob("*.part")), "temporary files left behind"
+
+
+def test_a_variant_is_other_water_with_the_same_story() -> None:
+    first = list(render_frames("river_boat_crossing", W, H, FPS, GOP_S))
+    other = list(render_frames("river_boat_crossing", W, H, FPS, GOP_S, variant=1))
+    assert len(first) == len(other)
+    assert [boxes for _, boxes in first] == [boxes for _, boxes in other]  # the same truth
+    assert not np.array_equal(first[0][0], other[0][0])  # on other water
