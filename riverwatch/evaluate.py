@@ -146,7 +146,9 @@ def run_clips(
 ) -> list[list[Event]]:
     """Play every clip as one camera of one batch for `loops` loops; events per clip."""
     analysis = AnalysisConfig()
-    setups = [CameraSetup(c.name, analysis, [evaluation_zone(SCENES[c.name].kind)]) for c in clips]
+    setups = [
+        CameraSetup(c.camera_id, analysis, [evaluation_zone(SCENES[c.name].kind)]) for c in clips
+    ]
     core = DetectionCore(setups, shape_hw, full_rate_budget)
     view = BatchView.empty(len(clips), shape_hw)
     full = np.zeros(len(clips), np.bool_)
