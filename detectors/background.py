@@ -19,8 +19,9 @@ are new, or on a gathered copy of just those rows otherwise:
 
 A camera where most cells change at once (auto-exposure, the day/night IR switch, a bump) is
 not watched for motion on that frame: its backgrounds restart from it and it stays muted for
-`warmup` observations. Backgrounds learn at most once per `learn_interval_s`, so a camera
-promoted to full-rate decoding does not absorb a slow boat ten times faster.
+`warmup` observations and `learn_s` seconds: glint, ripples and the shore need learning first.
+Backgrounds learn at most once per `learn_interval_s`, so a camera promoted to full-rate
+decoding does not absorb a slow boat ten times faster.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class BackgroundParams:
     new_sensitivity: float = 3.0
     global_share: float = 0.45
     warmup: int = 4
+    learn_s: float = 60.0  # a camera (re)starting learns its water this long before it speaks
     young_learns: int = 6  # the first learns are a running mean, not an exponential one
     low_contrast: float = 0.07  # std / mean of a camera's cells below this: fog, haze
     low_contrast_floor: float = 0.55  # the floor is scaled by this on such a camera
@@ -126,6 +128,7 @@ class BackgroundModel:
         self._sens_n = np.asarray(sensitivity_n if sensitivity_n is not None else [2.5] * n)
         self._floor_n = np.asarray(floor_n if floor_n is not None else [14] * n)
         self._observed_n = np.zeros(n, np.int64)
+        self._began_n = np.zeros(n, np.float64)
         self._learns_n = np.zeros(n, np.int64)
         self._learned_at_n = np.full(n, -np.inf)
         self._keep_chw = self._keep_cells(ignore_nhw)
@@ -173,7 +176,10 @@ class BackgroundModel:
         changed_m = np.count_nonzero(on.reshape(m, -1), axis=1) / on[0].size
         global_m = changed_m > self.params.global_share
         self._observed_n[slot_m] += 1
-        muted = global_m | (self._observed_n[slot_m] <= self.params.warmup)
+        starting = (self._observed_n[slot_m] == 1) | global_m
+        self._began_n[slot_m[starting]] = ts_n[slot_m[starting]]
+        learning = ts_n[slot_m] - self._began_n[slot_m] < self.params.learn_s
+        muted = global_m | (self._observed_n[slot_m] <= self.params.warmup) | learning
         self._learn(frames, diff, rows, slot_m, luma, new, ts_n, global_m)
         return CellMasks(
             slot_m.copy(), motion, new, luma, muted, self._scratch.delta[:m], self._low_n[slot_m]

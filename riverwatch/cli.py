@@ -137,7 +137,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ]
     shape = settings.analysis_shape_hw
     _out(
-        f"scene library: {args.loops} loops per scene (the first is learning time, not scored), "
+        f"scene library: {args.loops} loops per scene (those in the camera's first minute, its "
+        "learning time, are not scored), "
         f"{args.variants} variant(s) of each (other water, same story), water-only scenes for "
         f"{args.water_hours:g} h each, analysis {shape[1]}x{shape[0]}"
     )

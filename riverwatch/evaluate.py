@@ -4,8 +4,8 @@ Every scene becomes one camera of one batch, exactly as in the hub: its frames a
 from the rendered file, reduced to the analysis luma and chroma the ingest layer produces,
 and handed to `DetectionCore.step` at the cadence the camera's decode mode gives (one frame
 per GOP in keyframe mode, `detect_fps` once attention promotes it). Scenes loop, like the
-simulator's cameras, so each ground-truth event is met once per loop; the first loop is the
-camera's learning time and is not scored.
+simulator's cameras, so each ground-truth event is met once per loop; the loops within the
+camera's learning time (a minute) are not scored.
 
 Per scene it reports event recall and precision (a detected start matches a ground-truth
 event of the same kind that is under way), false alerts per camera-hour (a start while no
@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors import CameraSetup, DetectionCore, Event, Phase
+from detectors.background import BackgroundParams
 from ingest import BatchView
 from ingest.batch import chroma_shape
 from ingest.session import chroma_planes, luma_plane
@@ -42,10 +43,17 @@ TRUTH_RULES = {
     "lights_at_night": "lights_at_night",
     "stationary_object": "stationary_object",
 }
-GRACE_S = 4.0
-# The first loop is the camera's learning time and is not scored: a camera that has just come
-# up has not yet seen its water without the boat (in service it runs for months).
-WARMUP_LOOPS = 1  # a detection this long after a ground-truth event still belongs to it
+GRACE_S = 4.0  # a detection this long after a ground-truth event still belongs to it
+# The loops within a camera's learning time are not scored (at least one): a camera that has
+# just come up has not yet seen its water without the boat (in service it runs for months).
+LEARN_S = BackgroundParams().learn_s
+
+
+def learning_loops(duration_s: float) -> int:
+    """Loops of a scene that fall in the camera's learning time."""
+    return max(
+        1, math.ceil(LEARN_S / duration_s)
+    )  # a detection this long after a ground-truth event still belongs to it
 
 
 @dataclass
@@ -195,10 +203,11 @@ def _frame_due(
 
 def score_clip(clip: Clip, events: Sequence[Event], loops: int) -> SceneScore:
     """Match detected starts with ground-truth events, loop by loop."""
-    score = SceneScore(clip.name, hours=clip.duration_s * (loops - WARMUP_LOOPS) / 3600)
+    scored = max(0, loops - learning_loops(clip.duration_s))
+    score = SceneScore(clip.name, hours=clip.duration_s * scored / 3600)
     truth_events = _truth_intervals(clip, loops)
     presence = _presence_intervals(clip, loops)
-    warmup_s = clip.duration_s * WARMUP_LOOPS
+    warmup_s = clip.duration_s * learning_loops(clip.duration_s)
     truth_events = [t for t in truth_events if t[1] >= warmup_s]
     starts = [e for e in events if e.phase is Phase.START and e.observed_at >= warmup_s]
     score.detections = len(starts)
@@ -294,7 +303,7 @@ def evaluate_scenes(
         scores += [score_clip(c, e, loops) for c, e in zip(busy, events, strict=True)]
     if water:
         longest = max(c.duration_s for c in water)
-        water_loops = max(loops, math.ceil(water_hours * 3600 / longest) + WARMUP_LOOPS)
+        water_loops = max(loops, math.ceil(water_hours * 3600 / longest) + learning_loops(longest))
         events = run_clips(water, water_loops, shape_hw)
         scores += [score_clip(c, e, water_loops) for c, e in zip(water, events, strict=True)]
     return _merge_variants(scores)

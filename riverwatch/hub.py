@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from alerts import AlertPublisher, AlertRaiser, EmbeddedRedis, QueueUnavailable
 from detectors import CameraSetup, CropModel, DetectionCore, ModelSpec, RegionModel, StepResult
+from detectors.background import BackgroundParams
 from ingest import BatchView, CameraSpec, IngestSupervisor
 from riverwatch.config import LoadedConfig
 from riverwatch.hubview import UnknownCamera
@@ -121,7 +122,11 @@ class Hub:
         ]
         shape = self._settings.analysis_shape_hw
         core = DetectionCore(
-            setups, shape, self._settings.full_rate_budget, model=self._region_model
+            setups,
+            shape,
+            self._settings.full_rate_budget,
+            background=BackgroundParams(learn_s=self._settings.learn_s),
+            model=self._region_model,
         )
         raiser = AlertRaiser(self._settings.alert_cooldown_s)
         view = BatchView.empty(len(setups), shape)

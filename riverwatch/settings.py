@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     ring_max_bytes: int = Field(default=8_000_000, ge=100_000)
     max_consecutive_decode_errors: int = Field(default=25, ge=1)
     full_rate_budget: int = Field(default=25, ge=0, description="cameras decoded at full rate")
+    learn_s: float = Field(default=60.0, ge=0, le=3600)  # a new camera learns before it alerts
 
     # Detection tick and the thin alert path.
     tick_interval_s: float = Field(default=0.2, gt=0, le=10)

@@ -36,6 +36,7 @@ def settings(tmp_path: Path) -> Settings:
         backoff_base_s=0.2,
         backoff_max_s=1.0,
         tick_interval_s=0.1,
+        learn_s=5,
         analysis_width=160,
         analysis_height=96,
     )

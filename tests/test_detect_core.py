@@ -16,6 +16,7 @@ import pytest
 
 from detectors import CameraSetup, DetectionCore, Event, Phase, StepResult
 from detectors.attention import Attention
+from detectors.background import BackgroundParams
 from ingest import BatchView
 from ingest.batch import chroma_shape
 from riverwatch.config import AnalysisConfig, ZoneConfig
@@ -56,11 +57,14 @@ def run(
     zones: Sequence[ZoneConfig] = (RIVER,),
     budget: int = 0,
     step_s: float = 1.0 / FPS,
+    learn_s: float = 0.0,
 ) -> Iterator[tuple[float, StepResult]]:
     """Feed each camera its frames (None: nothing new this tick); yield (time, result)."""
     n = len(cameras)
     setups = [CameraSetup(f"cam{i}", AnalysisConfig(), list(zones)) for i in range(n)]
-    core = DetectionCore(setups, SHAPE, full_rate_budget=budget)
+    core = DetectionCore(
+        setups, SHAPE, full_rate_budget=budget, background=BackgroundParams(learn_s=learn_s)
+    )
     view = BatchView.empty(n, SHAPE)
     for t in range(max(len(c) for c in cameras)):
         now = t * step_s
@@ -245,7 +249,12 @@ def test_a_ground_plane_lets_far_boats_be_small(
 ) -> None:
     analysis = AnalysisConfig.model_validate({"min_object_px": 1000, "ground": ground})
     rng = np.random.default_rng(4)
-    core = DetectionCore([CameraSetup("cam", analysis, [RIVER])], SHAPE, full_rate_budget=0)
+    core = DetectionCore(
+        [CameraSetup("cam", analysis, [RIVER])],
+        SHAPE,
+        full_rate_budget=0,
+        background=BackgroundParams(learn_s=0),
+    )
     view = BatchView.empty(1, SHAPE)
     seen = False
     for t in range(40):
@@ -257,3 +266,9 @@ def test_a_ground_plane_lets_far_boats_be_small(
         view.fresh_n[0] = True
         seen |= len(core.step(view, float(t)).regions) > 0
     assert seen is found
+
+
+def test_a_new_camera_learns_its_water_for_a_minute_before_it_speaks() -> None:
+    frames = scene("river_boat_crossing", loops=4)  # the boat crosses every 30 s
+    found = starts(run([frames], learn_s=60.0))
+    assert found and min(t for t, _ in found) >= 60.0

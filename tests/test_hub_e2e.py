@@ -142,6 +142,7 @@ def test_riverwatch_run_serves_cameras_over_http_without_leaking_credentials(
         "REDIS_URL": redis_server.url,
         "RIVERWATCH_DATA_DIR": str(tmp_path / "data"),
         "RIVERWATCH_LOG_LEVEL": "DEBUG",
+        "RIVERWATCH_LEARN_S": "5",  # a shorter learning minute, so the alert comes quickly
     }
     log = (tmp_path / "hub.log").open("w")
     proc = subprocess.Popen(

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from detectors import CameraSetup, CropModel, DetectionCore, ModelSpec, Phase, RegionModel
+from detectors.background import BackgroundParams
 from ingest import BatchView
 from riverwatch.cli import main
 from riverwatch.config import AnalysisConfig, ConfigError, ZoneConfig, parse_config
@@ -19,7 +20,13 @@ ZONE = ZoneConfig(id="water", kind="no_fishing", polygon=[(0, 0.3), (1, 0.3), (1
 
 def boat_events(model: RegionModel | None, hull: int) -> list[str]:
     """A boat of brightness `hull` crossing noisy water; the rules of the events it raised."""
-    core = DetectionCore([CameraSetup("cam", AnalysisConfig(), [ZONE])], SHAPE, 0, model=model)
+    core = DetectionCore(
+        [CameraSetup("cam", AnalysisConfig(), [ZONE])],
+        SHAPE,
+        0,
+        background=BackgroundParams(learn_s=0),
+        model=model,
+    )
     view = BatchView.empty(1, SHAPE)
     rng = np.random.default_rng(5)
     rules = []
