@@ -32,6 +32,7 @@ from riverwatch.config import AnalysisConfig, Severity, ZoneConfig, ZoneKind
 from riverwatch.types import DecodeMode
 
 _T = TypeVar("_T", bound=np.generic)
+_MARGIN = np.ones((5, 5), np.uint8)  # two cells (8 analysis pixels) around the zones
 _SEVERITY_RANK = {s: i + 1 for i, s in enumerate(Severity)}
 _CHROMA_ALPHA = 0.01
 _CHROMA_INTERVAL_S = 2.0
@@ -135,6 +136,15 @@ class DetectionCore:
         self._zone_any_nhw = np.zeros((n, *cells_hw), np.bool_)
         for z, spec in enumerate(specs):
             self._zone_any_nhw[spec.slot] |= zone_cells[z]
+        # Objects are looked for in the zones and a margin around them (a boat is tracked just
+        # before it enters); a bank, a sky or a quay outside every zone is never analysed.
+        self._watched_nhw = (
+            np.stack(
+                [cv2.dilate(m.view(np.uint8), _MARGIN).astype(np.bool_) for m in self._zone_any_nhw]
+            )
+            if n
+            else self._zone_any_nhw
+        )
         severity = np.zeros(n, np.int64)
         for spec in specs:
             rank = _SEVERITY_RANK[spec.zone.severity]
@@ -154,6 +164,7 @@ class DetectionCore:
             return StepResult([], Regions.empty(), self._attend(slot_m, None, now), 0)
         cells = self.background.step(view.frames_nhw, slot_m, view.ts_n)
         active = active_cells(cells, self.background.params.cell_on, self._active_nhw)
+        np.logical_and(active, self._watched_nhw[slot_m], out=active)
         regions = self._regions.find(cells, active)
         ghosts = find_ghosts(cells, regions)
         if ghosts.any():

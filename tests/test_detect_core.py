@@ -227,9 +227,9 @@ def test_a_faint_boat_in_fog_is_still_found() -> None:
     assert {e.rule for _, e in found} == {"vessel_in_zone"}
 
 
-# Heavy glint is not here: watched without pause at 2 frames/s, drifting sun-path patches still
-# make tracks (at keyframe rate with attention, `riverwatch evaluate` measures none in hours).
-# It is the open case of issue 3.
+# Heavy glint is not here: watched without pause at 2 frames/s, the drifting sun path still
+# makes a few tracks (3 in 90 s); at keyframe rate with attention, as the hub runs,
+# `riverwatch evaluate` measures none in hours. It is the open case of issue 3.
 @pytest.mark.parametrize("name", ["river_shake", "river_night_calm", "river_rain"])
 def test_hard_water_without_boats_gives_no_event_once_learned(name: str) -> None:
     frames = scene(name, loops=4)
