@@ -54,9 +54,13 @@ def per_camera_loop(frames_nhw: npt.NDArray[np.uint8], prev_nhw: npt.NDArray[np.
 
 
 def run_mix(
-    clips: list[Clip], scene_of: list[int], ticks: int
+    clips: list[Clip], scene_of: list[int], ticks: int, spread: int = 1
 ) -> tuple[list[float], list[float], float]:
-    """Time the core and the per-camera loop on cameras playing `scene_of[i]`."""
+    """Time the core and the per-camera loop on cameras playing `scene_of[i]`.
+
+    `spread` > 1 is the hub's cadence: each camera's keyframe (every 2 s) lands in one of
+    `spread` ticks, so a tick sees 1/spread of the cameras fresh.
+    """
     n = len(scene_of)
     shape = clips[0].luma_fhw.shape[1:]
     setups = [
@@ -70,22 +74,25 @@ def run_mix(
     core_ms: list[float] = []
     loop_ms: list[float] = []
     busy: list[int] = []
-    warm = 12  # ticks before timing: the cameras' learning period
-    for tick in range(warm + ticks):
-        np.copyto(prev, view.frames_nhw)
-        for i, s in enumerate(scene_of):
-            clip = clips[s]
-            index = (tick * clip.gop + i * 7) % clip.frames
+    warm = 12 * spread  # ticks before timing: the cameras' learning period
+    camera = np.arange(n)
+    for tick in range(warm + ticks * spread):
+        fresh = (tick + camera) % spread == 0
+        for i in np.flatnonzero(fresh):
+            clip = clips[scene_of[i]]
+            index = ((tick // spread) * clip.gop + i * 7) % clip.frames
+            prev[i] = view.frames_nhw[i]
             view.frames_nhw[i] = clip.luma_fhw[index]
             view.chroma_n2hw[i] = clip.chroma_f2hw[index]
-        view.seq_n += 1
-        view.ts_n[:] = tick * 2.0
-        view.fresh_n[:] = True
+        view.seq_n[fresh] += 1
+        now = tick * 2.0 / spread
+        view.ts_n[fresh] = now
+        view.fresh_n[:] = fresh
         started = time.perf_counter()
-        result = core.step(view, tick * 2.0)
+        result = core.step(view, now)
         elapsed = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
-        per_camera_loop(view.frames_nhw, prev)
+        per_camera_loop(view.frames_nhw[fresh], prev[fresh])
         classic = (time.perf_counter() - started) * 1000
         if tick >= warm:
             core_ms.append(elapsed)
@@ -114,22 +121,31 @@ def main() -> int:
             i % len(clips) if i % 10 == 0 else quiet[i % 2] for i in range(n)
         ],
     }
-    out(f"{n} cameras at {shape[1]}x{shape[0]}, every camera fresh every tick, {args.ticks} ticks")
+    out(
+        f"{n} cameras at {shape[1]}x{shape[0]}, {args.ticks} timed ticks; every camera fresh in "
+        "every tick unless the mix says hub cadence"
+    )
     out(
         "| mix | cameras with objects | core median ms (p95) | us per camera-frame "
         "| per-camera OpenCV loop median ms |"
     )
     out("|---|---|---|---|---|")
     medians = []
+    spreads = dict.fromkeys(mixes, 1)
+    mixes["one in ten busy, hub cadence (25 fresh per 0.2 s tick)"] = mixes[
+        "one camera in ten busy"
+    ]
+    spreads["one in ten busy, hub cadence (25 fresh per 0.2 s tick)"] = 10
     for label, scene_of in mixes.items():
-        core_ms, loop_ms, busy = run_mix(clips, scene_of, args.ticks)
+        core_ms, loop_ms, busy = run_mix(clips, scene_of, args.ticks, spreads[label])
         p50, p95 = np.percentile(core_ms, [50, 95])
         medians.append(p50)
         out(
-            f"| {label} | {busy:.0f} | {p50:.2f} ({p95:.2f}) | {p50 * 1000 / n:.1f} | "
+            f"| {label} | {busy:.0f} | {p50:.2f} ({p95:.2f}) | "
+            f"{p50 * 1000 * spreads[label] / n:.1f} | "
             f"{np.median(loop_ms):.2f} |"
         )
-    for label, p50 in zip(mixes, medians, strict=True):
+    for label, p50 in list(zip(mixes, medians, strict=True))[:2]:
         verdict = "meets" if p50 <= TARGET_MS else "misses"
         out(f"target <= {TARGET_MS:g} ms per tick, {label}: {p50:.2f} ms {verdict} it")
     return 0
