@@ -32,22 +32,19 @@ class ZoneGrid:
     slot_z: npt.NDArray[np.intp]
     weights_zc: npt.NDArray[np.float32]
     cells_z: npt.NDArray[np.float32]
-    masks_zhw: npt.NDArray[np.bool_]
 
     @classmethod
     def build(cls, specs: Sequence[ZoneSpec], shape_hw: tuple[int, int], cell: int) -> ZoneGrid:
-        """Rasterise every polygon at full analysis size and at cell size."""
+        """Rasterise every polygon at cell size."""
         h, w = shape_hw
         ch, cw = h // cell, w // cell
-        masks = np.zeros((len(specs), h, w), np.bool_)
         weights = np.zeros((len(specs), ch * cw), np.float32)
         for z, spec in enumerate(specs):
-            masks[z] = rasterise(spec.zone.polygon, (h, w))
             cells = rasterise(spec.zone.polygon, (ch, cw))
             weights[z] = cells.reshape(-1)
         cells_z = np.maximum(weights.sum(axis=1), 1.0).astype(np.float32)
         slot_z = np.array([s.slot for s in specs], np.intp)
-        return cls(tuple(specs), slot_z, weights, cells_z, masks)
+        return cls(tuple(specs), slot_z, weights, cells_z)
 
 
 def rasterise(

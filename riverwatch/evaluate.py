@@ -19,7 +19,6 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import av
 import cv2
@@ -372,8 +371,3 @@ def format_kinds(kinds: Sequence[KindScore], scores: Sequence[SceneScore]) -> It
         f"{water_false} in {water_hours:.2f} camera-hours "
         f"({_fmt(water_false / water_hours * 24 if water_hours else math.nan, 2)} per camera-day)"
     )
-
-
-def scene_cache(data_dir: Path) -> Path:
-    """Where evaluation keeps its rendered scenes."""
-    return data_dir / "scenes"
