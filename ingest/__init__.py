@@ -15,7 +15,7 @@ from ingest.errors import (
     StreamStalled,
     StreamUnusable,
 )
-from ingest.ring import PacketRing, RingPacket
+from ingest.ring import PacketRing, RingPacket, StreamInfo
 from ingest.supervisor import IngestSupervisor
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "IngestSupervisor",
     "PacketRing",
     "RingPacket",
+    "StreamInfo",
     "StreamEnded",
     "StreamOpenError",
     "StreamStalled",

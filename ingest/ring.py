@@ -9,6 +9,21 @@ from fractions import Fraction
 
 
 @dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """What a muxer or decoder needs besides the packets: the stream's codec parameters.
+
+    `extradata` is the codec's out-of-band setup (for H.264 from RTSP, the SPS/PPS of the
+    SDP in Annex B form; it may be empty when the camera sends them in-band only).
+    """
+
+    codec: str
+    width: int
+    height: int
+    time_base: Fraction
+    extradata: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class RingPacket:
     """One compressed video packet as received, with its timing."""
 
@@ -34,6 +49,7 @@ class PacketRing:
         self._bytes = 0
         self._evicted = 0
         self._lock = threading.Lock()
+        self.stream: StreamInfo | None = None  # set by the session when a stream opens
 
     def append(self, packet: RingPacket) -> None:
         """Add a packet and evict what no longer fits."""
@@ -59,6 +75,7 @@ class PacketRing:
         with self._lock:
             self._packets.clear()
             self._bytes = 0
+            self.stream = None
 
     @property
     def size_bytes(self) -> int:

@@ -30,7 +30,7 @@ from ingest.errors import (
     StreamStalled,
     StreamUnusable,
 )
-from ingest.ring import PacketRing, RingPacket
+from ingest.ring import PacketRing, RingPacket, StreamInfo
 from riverwatch.secrets import Redactor
 from riverwatch.types import DecodeMode
 
@@ -162,12 +162,33 @@ class StreamSession:
             raise StreamUnusable("the video track has no decodable codec")
         codec.thread_count = 1  # 250 cameras: one thread each already; frame threads add delay
         self._counters.codec = codec.name
+        self._describe_stream(stream)
         return stream
+
+    def _describe_stream(self, stream: Any) -> None:
+        codec = stream.codec_context
+        info = StreamInfo(
+            codec.name,
+            int(codec.width or 0),
+            int(codec.height or 0),
+            stream.time_base,
+            bytes(codec.extradata or b""),
+        )
+        previous = self._ring.stream
+        if previous is not None and (previous.codec, previous.width, previous.height) != (
+            info.codec,
+            info.width,
+            info.height,
+        ):
+            self._ring.clear()  # packets of another codec or size cannot share a clip
+        self._ring.stream = info
 
     def _pump(self, container: Any, stream: Any) -> None:
         counters, controls = self._counters, self._controls
         counters.streaming_since = time.monotonic()
         state = _DecodeState()
+        clock = _Clock()
+        time_base = stream.time_base  # constant per stream; per packet it costs a Fraction
         try:
             while not controls.stop.is_set():
                 pacer = _Pacer() if self._is_file else None
@@ -178,9 +199,13 @@ class StreamSession:
                         continue
                     if pacer is not None:
                         pacer.wait(packet, controls.stop)
-                    now = time.time()
-                    self._keep(packet, now)
-                    self._maybe_decode(stream, packet, state, now)
+                    # Everything per packet is read once: at 250 cameras this loop runs
+                    # thousands of times a second and each property access is a C call.
+                    pts, key = packet.pts, packet.is_keyframe
+                    mono = time.monotonic()
+                    now = clock.wall(mono, key)
+                    self._keep(packet, pts, key, time_base, now, mono)
+                    self._maybe_decode(stream, packet, pts, key, state, now)
                 if not self._is_file:
                     break
                 container.seek(0)  # a file source loops, like a camera that never ends
@@ -194,37 +219,46 @@ class StreamSession:
             raise StreamEnded(self._redactor.scrub(f"stream broke: {type(exc).__name__}")) from exc
         raise StreamEnded("end of stream")
 
-    def _keep(self, packet: Any, now: float) -> None:
+    def _keep(
+        self, packet: Any, pts: int | None, key: bool, time_base: Any, now: float, mono: float
+    ) -> None:
         data = bytes(packet)
         counters = self._counters
         counters.packets += 1
         counters.bytes += len(data)
-        counters.last_packet_at = time.monotonic()
-        self._ring.append(
-            RingPacket(
-                data, packet.pts, packet.dts, packet.time_base, bool(packet.is_keyframe), now
-            )
-        )
+        counters.last_packet_at = mono
+        self._ring.append(RingPacket(data, pts, packet.dts, time_base, key, now))
 
-    def _maybe_decode(self, stream: Any, packet: Any, state: _DecodeState, now: float) -> None:
+    def _maybe_decode(
+        self,
+        stream: Any,
+        packet: Any,
+        pts: int | None,
+        key: bool,
+        state: _DecodeState,
+        now: float,
+    ) -> None:
         mode = self._controls.mode
+        if mode is DecodeMode.KEYFRAMES and not key and state.held_pts is None:
+            state.synced = False  # the common case at 250 cameras: nothing to decode
+            return
         codec = stream.codec_context
-        if state.held_pts is not None and packet.pts != state.held_pts:
+        if state.held_pts is not None and pts != state.held_pts:
             # The keyframe is complete (cameras often send it as several slices, one packet
             # each, sharing a pts): drain the decoder now rather than one GOP later, then reset
             # it so the next keyframe starts clean.
             state.held_pts = None
             self._decode(codec, None, state, now, mode)
             codec.flush_buffers()
-        if packet.is_keyframe:
+        if key:
             state.synced = True
-        if mode is DecodeMode.KEYFRAMES and not packet.is_keyframe:
+        if mode is DecodeMode.KEYFRAMES and not key:
             state.synced = False  # the next full-rate decode must start from a keyframe
             return
         if not state.synced:
             return
         if mode is DecodeMode.KEYFRAMES:
-            state.held_pts = packet.pts
+            state.held_pts = pts
         self._decode(codec, packet, state, now, mode)
 
     def _decode(
@@ -291,6 +325,22 @@ class _DecodeState:
             return False
         self.next_due = max(self.next_due + 1.0 / detect_fps, now - 1.0 / detect_fps)
         return True
+
+
+class _Clock:
+    """Wall-clock time from one monotonic read per packet.
+
+    The offset between the two clocks is refreshed at every keyframe, so an NTP step shows
+    up within a GOP while most packets pay for a single clock call.
+    """
+
+    def __init__(self) -> None:
+        self._offset = time.time() - time.monotonic()
+
+    def wall(self, mono: float, refresh: bool) -> float:
+        if refresh:
+            self._offset = time.time() - mono
+        return mono + self._offset
 
 
 class _Pacer:

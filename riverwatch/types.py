@@ -56,12 +56,31 @@ class CameraHealth:
     last_error: str | None
 
 
+class AlertPhase(enum.StrEnum):
+    """Where an alert's message stands in its incident.
+
+    An incident yields one `open`, any number of `update`s while it lasts, at most one
+    `evidence` (snapshot and clip, written after the post-roll), and one `close`.
+    """
+
+    OPEN = "open"
+    UPDATE = "update"
+    EVIDENCE = "evidence"
+    CLOSE = "close"
+
+
+SCHEMA_VERSION = "1"
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """One alert on its way into the ticket queue.
+    """One message about an incident on its way into the ticket queue (schema 1).
 
-    `alert_id` is idempotent: the same incident observed again yields the same id, so a
-    consumer (or a retry after a Redis blink) can drop duplicates.
+    `alert_id` names the incident and is idempotent: the same incident observed again yields
+    the same id. `message_id` names this message (`<alert_id>:<phase>:<revision>`), so a
+    consumer, or a retry after a Redis blink, can drop a message it has already seen.
+    `source` is `camera` or `sensor`; a sensor alert has `sensor_id` set and may have an empty
+    `camera_id`. Evidence paths are relative to the hub's data directory.
     """
 
     alert_id: str
@@ -74,28 +93,58 @@ class Alert:
     frame_seq: int
     score: float
     box_xyxy: tuple[int, int, int, int]
+    phase: AlertPhase = AlertPhase.OPEN
+    revision: int = 0
+    ended_at: float | None = None
+    source: str = "camera"
+    sensor_id: str = ""
+    group: str = ""
+    note: str = ""
+    snapshot: str = ""
+    snapshot_sha256: str = ""
+    clip: str = ""
+    clip_sha256: str = ""
+
+    @property
+    def message_id(self) -> str:
+        """Idempotent id of this one message."""
+        return f"{self.alert_id}:{self.phase}:{self.revision}"
 
     def to_fields(self) -> dict[str, str]:
         """The flat string fields written with XADD (documented in the README)."""
         return {
+            "schema": SCHEMA_VERSION,
+            "message_id": self.message_id,
             "alert_id": self.alert_id,
+            "phase": str(self.phase),
+            "revision": str(self.revision),
+            "source": self.source,
             "camera_id": self.camera_id,
+            "sensor_id": self.sensor_id,
+            "group": self.group,
             "zone_id": self.zone_id,
             "rule": self.rule,
             "severity": self.severity,
             "started_at": f"{self.started_at:.3f}",
             "observed_at": f"{self.observed_at:.3f}",
+            "ended_at": "" if self.ended_at is None else f"{self.ended_at:.3f}",
             "frame_seq": str(self.frame_seq),
             "score": f"{self.score:.4f}",
             "box_xyxy": ",".join(str(v) for v in self.box_xyxy),
+            "note": self.note,
+            "snapshot": self.snapshot,
+            "snapshot_sha256": self.snapshot_sha256,
+            "clip": self.clip,
+            "clip_sha256": self.clip_sha256,
         }
 
     @classmethod
     def from_fields(cls, fields: dict[str, str]) -> Alert:
-        """Inverse of `to_fields`."""
+        """Inverse of `to_fields`; raises ValueError (or KeyError) on a malformed message."""
         box = tuple(int(v) for v in fields["box_xyxy"].split(","))
         if len(box) != 4:
             raise ValueError("box_xyxy needs four integers")
+        ended = fields.get("ended_at", "")
         return cls(
             alert_id=fields["alert_id"],
             camera_id=fields["camera_id"],
@@ -107,6 +156,17 @@ class Alert:
             frame_seq=int(fields["frame_seq"]),
             score=float(fields["score"]),
             box_xyxy=(box[0], box[1], box[2], box[3]),
+            phase=AlertPhase(fields.get("phase", "open")),
+            revision=int(fields.get("revision", "0")),
+            ended_at=float(ended) if ended else None,
+            source=fields.get("source", "camera"),
+            sensor_id=fields.get("sensor_id", ""),
+            group=fields.get("group", ""),
+            note=fields.get("note", ""),
+            snapshot=fields.get("snapshot", ""),
+            snapshot_sha256=fields.get("snapshot_sha256", ""),
+            clip=fields.get("clip", ""),
+            clip_sha256=fields.get("clip_sha256", ""),
         )
 
 
