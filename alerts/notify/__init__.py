@@ -1,0 +1,39 @@
+"""Notifications: signed webhooks with retries and a dead-letter list; field loudspeakers.
+
+Public surface: `Notifier` (`notify(alert)` sync and non-blocking, `stats()`,
+`dead_letters()`, `redrive()`), the config models (`NotifyConfig`, `WebhookConfig`,
+`SpeakerAction`, `RetryPolicy`, `resolve_secrets`), `verify` for receivers (see
+`alerts.notify.signing`), `DeadLetter`, `TargetStats` and the `NotifyError` tree.
+"""
+
+from alerts.notify.config import (
+    NotifyConfig,
+    ResolvedNotify,
+    RetryPolicy,
+    SpeakerAction,
+    WebhookConfig,
+    resolve_secrets,
+)
+from alerts.notify.deadletter import DeadLetter
+from alerts.notify.delivery import TargetStats
+from alerts.notify.dispatcher import DEAD_LETTER_FILE, Notifier
+from alerts.notify.errors import DeadLetterStoreError, NotifyError, SignatureError, UnknownTarget
+from alerts.notify.signing import verify
+
+__all__ = [
+    "DEAD_LETTER_FILE",
+    "DeadLetter",
+    "DeadLetterStoreError",
+    "Notifier",
+    "NotifyConfig",
+    "NotifyError",
+    "ResolvedNotify",
+    "RetryPolicy",
+    "SignatureError",
+    "SpeakerAction",
+    "TargetStats",
+    "UnknownTarget",
+    "WebhookConfig",
+    "resolve_secrets",
+    "verify",
+]

@@ -1,0 +1,412 @@
+"""The notifier: alerts in (sync, never blocking), HTTP calls out from per-target workers.
+
+    notify(alert) ─► per-target bounded queue ─► worker(s) ─► HTTP (timeout, retry, backoff)
+                      │ full: oldest dropped          │ given up (webhook)
+                      └───────────────┬───────────────┘
+                                      ▼
+                  dead-letter writer (bounded queue) ─► SQLite dead-letter list ─► redrive()
+
+`notify()` only puts jobs on in-memory queues, so a slow or dead receiver costs the hub
+nothing but its own queue. Each target has its own queue and workers, so one dead receiver
+never delays another. Only one task writes dead letters, so disk writes are never done by
+a delivery worker or by `notify()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+
+from alerts.notify.config import NotifyConfig
+from alerts.notify.deadletter import DeadLetter, DeadLetterStore
+from alerts.notify.delivery import Channel, Job, TargetStats, event_for
+from alerts.notify.errors import DeadLetterStoreError, NotifyError, UnknownTarget
+from alerts.notify.retry import Outcome, Verdict, backoff_s, classify_status, parse_retry_after
+from alerts.notify.speaker import SpeakerChannel
+from alerts.notify.webhook import WebhookChannel
+from riverwatch.secrets import Redactor
+from riverwatch.types import Alert
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_FILE = Path("notify") / "dead_letters.sqlite3"
+_WRITER_QUEUE = 10_000
+_FIELD = re.compile(r"\{[a-z_]+\}")
+_QUEUE_FULL = "queue full"
+_DEADLINE = "deadline passed"
+_SHUTDOWN = "undelivered at shutdown"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Letter:
+    job: Job
+    reason: str
+
+
+class _Target:
+    """One target's bounded queue, workers and counters."""
+
+    def __init__(
+        self,
+        channel: Channel,
+        queue_size: int,
+        workers: int,
+        owner: Notifier,
+    ) -> None:
+        self.channel = channel
+        self.stats = TargetStats(kind="webhook" if channel.durable else "speaker")
+        self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=queue_size)
+        self.inflight: set[Job] = set()
+        self.workers = workers
+        self._owner = owner
+
+    def offer(self, job: Job) -> None:
+        """Queue a job; when full, the oldest goes (dead-lettered if durable) and is counted."""
+        if self.queue.full():
+            oldest = self.queue.get_nowait()
+            self.queue.task_done()
+            self.stats.dropped += 1
+            self._owner.abandon(self, oldest, _QUEUE_FULL)
+        self.queue.put_nowait(job)
+
+    async def work_forever(self) -> None:
+        while True:
+            job = await self.queue.get()
+            self.inflight.add(job)
+            # Cancelled mid-delivery, the job stays in `inflight` for close() to dead-letter.
+            await self._deliver(job)
+            self.inflight.discard(job)
+            self.queue.task_done()
+
+    async def _deliver(self, job: Job) -> None:
+        policy = self.channel.policy
+        while True:
+            remaining = self._remaining(job)
+            if remaining is not None and remaining <= 0:
+                self._owner.abandon(self, job, _DEADLINE)
+                return
+            timeout = policy.timeout_s if remaining is None else min(policy.timeout_s, remaining)
+            job.attempts += 1
+            outcome = await self._owner.attempt(self.channel, job, timeout)
+            job.last_status, job.reason = outcome.status, outcome.reason
+            if outcome.verdict is Verdict.DELIVERED:
+                self.stats.delivered += 1
+                log.info("notify %s: delivered %s (%s)", self.channel.name, job.event, job.alert_id)
+                return
+            wait = self._next_wait(job, outcome)
+            remaining = self._remaining(job)
+            if wait is None or (remaining is not None and remaining < wait):
+                self._owner.abandon(self, job, job.reason)
+                return
+            self.stats.retried += 1
+            log.info(
+                "notify %s: %s for %s, attempt %d; retrying in %.1f s",
+                self.channel.name,
+                job.reason,
+                job.alert_id,
+                job.attempts,
+                wait,
+            )
+            await asyncio.sleep(wait)
+
+    def _remaining(self, job: Job) -> float | None:
+        return None if job.deadline is None else job.deadline - self._owner.clock()
+
+    def _next_wait(self, job: Job, outcome: Outcome) -> float | None:
+        policy = self.channel.policy
+        if outcome.verdict is Verdict.GIVE_UP or job.attempts >= policy.max_attempts:
+            return None
+        if outcome.retry_after_s is None:
+            return backoff_s(job.attempts, policy)
+        if outcome.retry_after_s > policy.max_retry_after_s:
+            job.reason += f", Retry-After {outcome.retry_after_s:g} s is too long"
+            return None
+        return outcome.retry_after_s
+
+
+class Notifier:
+    """Signed webhooks and field speakers for alerts; `notify()` is sync and never blocks.
+
+    >>> async with Notifier(config, data_dir, camera_names) as notifier:   # doctest: +SKIP
+    ...     notifier.notify(alert)                 # from the detection loop
+    ...     letters = await notifier.dead_letters()
+    ...     await notifier.redrive([letters[0].id])
+
+    `clock` (monotonic seconds) drives speaker cooldowns and deadlines; tests inject one.
+    """
+
+    def __init__(
+        self,
+        config: NotifyConfig,
+        data_dir: Path,
+        camera_names: Mapping[str, str] | None = None,
+        *,
+        redactor: Redactor | None = None,
+        client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.clock = clock
+        self._redactor = redactor if redactor is not None else Redactor()
+        for value in _secret_values(config):
+            self._redactor.add(value)
+        self._store = DeadLetterStore(data_dir / DEAD_LETTER_FILE, config.dead_letter_max)
+        self._client = client
+        self._owns_client = client is None
+        names = camera_names or {}
+        self._targets: dict[str, _Target] = {}
+        for hook in config.webhooks:
+            self._targets[hook.name] = _Target(
+                WebhookChannel(hook), hook.queue_size, hook.workers, self
+            )
+        for spk in config.speakers:
+            self._targets[spk.name] = _Target(SpeakerChannel(spk, names), spk.queue_size, 1, self)
+        self._letters: asyncio.Queue[_Letter] = asyncio.Queue(maxsize=_WRITER_QUEUE)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._open = False
+
+    async def __aenter__(self) -> Notifier:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Open the dead-letter store and start the workers; raises `DeadLetterStoreError`."""
+        await self._store.open()
+        if self._client is None:
+            limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+            self._client = httpx.AsyncClient(limits=limits, follow_redirects=False)
+        self._writer = asyncio.create_task(self._write_letters_forever(), name="notify:dead")
+        for name, target in self._targets.items():
+            for i in range(target.workers):
+                task = asyncio.create_task(target.work_forever(), name=f"notify:{name}:{i}")
+                self._tasks.append(task)
+        self._open = True
+
+    def notify(self, alert: Alert, event: str | None = None) -> None:
+        """Queue the alert for every target that wants it; never blocks, never raises.
+
+        `event` defaults to `alert.<phase>`; callers may pass others (`ticket.escalated`).
+        """
+        if not self._open:
+            log.warning("notify: not running; %s for %s ignored", event, alert.alert_id)
+            return
+        name = event or event_for(alert)
+        now = self.clock()
+        for target in self._targets.values():
+            job = target.channel.job(alert, name, now)
+            if job is not None:
+                target.offer(job)
+
+    def stats(self) -> dict[str, TargetStats]:
+        """A copy of every target's counters, by target name."""
+        out = {}
+        for name, target in self._targets.items():
+            snap = dataclasses.replace(target.stats, queued=target.queue.qsize())
+            if isinstance(target.channel, SpeakerChannel):
+                snap.cooldown_skipped = target.channel.cooldown_skipped
+            out[name] = snap
+        return out
+
+    async def dead_letters(self, target: str | None = None, limit: int = 100) -> list[DeadLetter]:
+        """Kept dead letters, oldest first (bodies hold alert fields, never secrets)."""
+        return await self._store.entries(target, limit)
+
+    async def redrive(self, ids: Sequence[int] | None = None, target: str | None = None) -> int:
+        """Queue dead letters again (these ids, or a target's, or all); returns how many.
+
+        Letters whose target is no longer configured, or that do not fit in its queue, stay.
+        A re-driven delivery keeps its delivery id, so a receiver can drop a duplicate.
+        """
+        if not self._open:
+            raise NotifyError("the notifier is not running")
+        if target is not None and target not in self._targets:
+            raise UnknownTarget(target)
+        if ids is not None:
+            letters = await self._store.get(ids)
+        else:
+            letters = await self._store.entries(target, limit=1_000_000)
+        taken = [letter.id for letter in letters if self._requeue(letter)]
+        await self._store.remove(taken)
+        log.info("notify: re-drove %d dead letter(s)", len(taken))
+        return len(taken)
+
+    def _requeue(self, letter: DeadLetter) -> bool:
+        target = self._targets.get(letter.target)
+        if target is None or target.queue.full() or not isinstance(target.channel, WebhookChannel):
+            return False
+        target.queue.put_nowait(target.channel.job_from_dead_letter(letter, self.clock()))
+        return True
+
+    async def close(self, drain_budget_s: float = 5.0) -> None:
+        """Stop intake, deliver what is queued within the budget, dead-letter the rest."""
+        if not self._open:
+            return
+        self._open = False
+        joins = [t.queue.join() for t in self._targets.values()]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*joins), drain_budget_s)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for target in self._targets.values():
+            self._abandon_pending(target)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._letters.join(), max(drain_budget_s, 5.0))
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _abandon_pending(self, target: _Target) -> None:
+        pending = list(target.inflight)
+        target.inflight.clear()
+        while not target.queue.empty():
+            pending.append(target.queue.get_nowait())
+            target.queue.task_done()
+        for job in pending:
+            last = f" (last: {job.reason})" if job.reason else ""
+            self.abandon(target, job, _SHUTDOWN + last)
+
+    # --- used by targets ----------------------------------------------------------------
+
+    async def attempt(self, channel: Channel, job: Job, timeout_s: float) -> Outcome:
+        """One HTTP call, bounded in total by `timeout_s`; never raises (but cancellation)."""
+        assert self._client is not None
+        policy = channel.policy
+        try:
+            call = channel.call(job)
+            timeout = httpx.Timeout(timeout_s, connect=min(policy.connect_timeout_s, timeout_s))
+            # asyncio.timeout bounds the whole call: httpx's timeouts are per read, and a
+            # receiver trickling bytes could otherwise hold a worker indefinitely.
+            async with asyncio.timeout(timeout_s):
+                request = self._client.build_request(
+                    call.method,
+                    call.url,
+                    headers=call.headers,
+                    content=call.content,
+                    timeout=timeout,
+                )
+                response = await self._client.send(
+                    request, auth=call.auth, stream=True, follow_redirects=False
+                )
+                await response.aclose()  # the answer's body is never read: bounded memory
+        except (TimeoutError, httpx.TimeoutException):
+            return Outcome(Verdict.RETRY, None, f"timeout after {timeout_s:g} s")
+        except httpx.TransportError as exc:
+            return Outcome(Verdict.RETRY, None, self._describe(exc))
+        except Exception as exc:  # a bad rendered request must not kill the worker
+            return Outcome(Verdict.GIVE_UP, None, self._describe(exc))
+        return _outcome_of(response)
+
+    def abandon(self, target: _Target, job: Job, reason: str) -> None:
+        """A job that will not be delivered: dead-lettered (webhooks) or counted (speakers)."""
+        job.reason = self._redactor.scrub(reason)
+        if not target.channel.durable:
+            self._count_unplayed(target, job, reason)
+            return
+        try:
+            self._letters.put_nowait(_Letter(job, job.reason))
+        except asyncio.QueueFull:
+            target.stats.lost += 1
+            log.error("notify %s: dead-letter queue full, %s lost", job.target, job.alert_id)
+
+    def _count_unplayed(self, target: _Target, job: Job, reason: str) -> None:
+        # "queue full" was counted as `dropped` by the queue itself.
+        if reason != _QUEUE_FULL:
+            late = reason in (_DEADLINE, _SHUTDOWN) or self.clock() >= (job.deadline or 0.0)
+            if late:
+                target.stats.expired += 1
+            else:
+                target.stats.failed += 1
+        log.warning(
+            "notify %s: warning for %s not played: %s", job.target, job.alert_id, job.reason
+        )
+
+    async def _write_letters_forever(self) -> None:
+        while True:
+            letter = await self._letters.get()
+            try:
+                await self._write_letter(letter)
+            finally:
+                self._letters.task_done()
+
+    async def _write_letter(self, letter: _Letter) -> None:
+        job = letter.job
+        target = self._targets[job.target]
+        try:
+            await self._store.add(
+                job.target,
+                job.delivery_id,
+                job.event,
+                job.body,
+                letter.reason,
+                job.attempts,
+                job.last_status,
+            )
+        except DeadLetterStoreError as exc:
+            target.stats.lost += 1
+            log.error("notify %s: %s for %s lost: %s", job.target, job.event, job.alert_id, exc)
+            return
+        target.stats.dead_lettered += 1
+        log.warning(
+            "notify %s: %s for %s dead-lettered after %d attempt(s): %s",
+            job.target,
+            job.event,
+            job.alert_id,
+            job.attempts,
+            letter.reason,
+        )
+
+    def _describe(self, exc: BaseException) -> str:
+        text = str(exc)
+        detail = f": {text}" if text else ""
+        return self._redactor.scrub(f"{type(exc).__name__}{detail}")[:300]
+
+
+def _outcome_of(response: httpx.Response) -> Outcome:
+    status = response.status_code
+    retry_after = None
+    if status in (429, 503):
+        retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())
+    return Outcome(classify_status(status), status, f"http {status}", retry_after)
+
+
+def _secret_values(config: NotifyConfig) -> list[str]:
+    """Every secret in the config, so nothing the notifier logs can carry one.
+
+    URLs are added whole and in parts (the password of the user info, query values), since a
+    rendered speaker URL differs from its template and a token may show up on its own.
+    """
+    urls = [h.url.get_secret_value() for h in config.webhooks]
+    urls += [s.url.get_secret_value() for s in config.speakers]
+    values = [h.secret.get_secret_value() for h in config.webhooks]
+    for spk in config.speakers:
+        values += [v.get_secret_value() for v in spk.headers.values()]
+        if spk.password is not None:
+            values.append(spk.password.get_secret_value())
+    for url in urls:
+        parts = urlsplit(url)
+        values += [url, parts.password or ""]
+        values += [v for _, v in parse_qsl(parts.query) if not _FIELD.fullmatch(v)]
+    return [v for v in values if v]
