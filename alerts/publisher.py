@@ -1,43 +1,70 @@
-"""Publishing alerts into the ticket queue: a Redis stream, written with an idempotent id.
+"""Publishing alerts into the ticket queue: spool first, then a Redis stream, idempotently.
 
-Every alert goes through one Lua script that claims `riverwatch:alert-ids:<alert_id>` with
-`SET NX` and only then `XADD`s the alert (bounded with `MAXLEN ~`). A retry after a timeout,
-or the same incident published twice, therefore yields one stream entry.
+`publish(alert)` only appends to a bounded in-memory intake and returns: it never blocks the
+detection loop and never raises. Two tasks then move the message on:
 
-Alerts wait in a bounded in-memory queue while Redis is unreachable and are retried with
-backoff, in order. (A durable on-disk spool, so that nothing is lost when the hub itself dies,
-is the next step: issue 4.)
+    publish() ─► intake (bounded) ─► writer task ─► spool (SQLite, fsynced) ─► delivery task ─► XADD
+
+- The writer task stores whatever has arrived in one spool transaction (one fsync per batch).
+  A message is *accepted* once `spooled` counts it: from then on it survives a SIGKILL.
+- The delivery task sends the oldest undelivered spool rows, in order, through one Lua script
+  per batch: for each message it claims `riverwatch:alert-ids:<message_id>` with `SET NX` and
+  only then `XADD`s the fields (bounded with `MAXLEN ~`). A retry after a timeout, a restart
+  after a crash between `XADD` and marking the row delivered, or the same message published
+  twice therefore yields one stream entry. While Redis is unreachable or restarting it
+  retries with exponential backoff and jitter; rows stay in the spool meanwhile.
+- On start-up, rows left undelivered by a previous run (a crash, a shutdown while Redis was
+  down) are delivered first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
+from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
+from alerts.spool import AlertSpool, SpooledMessage, SpoolLimits
 from riverwatch.types import Alert
 
 log = logging.getLogger(__name__)
 
 ID_KEY_PREFIX = "riverwatch:alert-ids:"
-_PUBLISH = """
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
-  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+
+# KEYS: the stream, then one id key per message. ARGV: id ttl, maxlen, then per message the
+# number of field/value strings followed by them. Returns one entry id (or false) per message.
+_PUBLISH_BATCH = """
+local ttl, maxlen, at = ARGV[1], ARGV[2], 3
+local out = {}
+for i = 2, #KEYS do
+  local n = tonumber(ARGV[at])
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
+    out[#out + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*',
+                               unpack(ARGV, at + 1, at + n))
+  else
+    out[#out + 1] = false
+  end
+  at = at + n + 1
 end
-return false
+return out
 """
 
 
 class AlertPublisher:
-    """Owns the delivery task; `publish()` never blocks the detector and never raises.
+    """Owns the spool and the delivery task; `publish()` never blocks and never raises.
 
-    >>> async with AlertPublisher(redis, "riverwatch:alerts") as publisher:   # doctest: +SKIP
-    ...     publisher.publish(alert)
+    >>> async with AlertPublisher(redis, "riverwatch:alerts",
+    ...                           spool_path=data_dir / "spool" / "alerts.sqlite3") as pub:
+    ...     pub.publish(alert)   # doctest: +SKIP
+
+    Without `spool_path` the spool lives in memory (alerts are then lost if the process dies).
+    Counters: `spooled`, `published`, `duplicates`, `failures`, `dropped`, and `pending`.
     """
 
     def __init__(
@@ -47,50 +74,97 @@ class AlertPublisher:
         maxlen: int = 100_000,
         id_ttl_s: int = 7 * 24 * 3600,
         queue_size: int = 10_000,
+        *,
+        spool_path: Path | None = None,
+        spool_limits: SpoolLimits | None = None,
+        batch_size: int = 100,
+        retry_base_s: float = 0.2,
+        retry_max_s: float = 10.0,
     ) -> None:
         self._redis = redis
         self._stream = stream
         self._maxlen = maxlen
         self._id_ttl_s = id_ttl_s
-        self._queue: asyncio.Queue[Alert] = asyncio.Queue(maxsize=queue_size)
-        self._script = redis.register_script(_PUBLISH)
-        self._task: asyncio.Task[None] | None = None
+        self._batch_size = batch_size
+        self._retry = (retry_base_s, retry_max_s)
+        self._spool = AlertSpool(spool_path, spool_limits)
+        self._intake: collections.deque[Alert] = collections.deque()
+        self._intake_size = queue_size
+        self._intake_ready = asyncio.Event()
+        self._work = asyncio.Event()
+        self._closing = False
+        self._writing = False
+        self._progress = asyncio.Event()  # set after every spool write and delivery attempt
+        self._script = redis.register_script(_PUBLISH_BATCH)
+        self._writer: asyncio.Task[None] | None = None
+        self._delivery: asyncio.Task[None] | None = None
+        self._intake_dropped = 0
+        self.spooled = 0
         self.published = 0
         self.duplicates = 0
-        self.dropped = 0
         self.failures = 0
 
     async def __aenter__(self) -> AlertPublisher:
-        self._task = asyncio.create_task(self._deliver_forever(), name="alerts:publisher")
+        await self._spool.open()
+        self._writer = asyncio.create_task(self._write_forever(), name="alerts:spool-writer")
+        self._delivery = asyncio.create_task(self._deliver_forever(), name="alerts:publisher")
+        self._work.set()  # rows left by a previous run
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     def publish(self, alert: Alert) -> None:
-        """Queue an alert; when the queue is full the oldest is dropped and counted."""
-        if self._queue.full():
-            self._queue.get_nowait()
-            self._queue.task_done()
-            self.dropped += 1
-            log.error("alerts: queue full, dropped the oldest alert")
-        self._queue.put_nowait(alert)
+        """Accept an alert; if the intake is full (spool stalled) the oldest is dropped, counted."""
+        if self._closing:
+            self._intake_dropped += 1
+            log.error("alerts: publisher closed, dropped alert %s", alert.message_id)
+            return
+        if len(self._intake) >= self._intake_size:
+            old = self._intake.popleft()
+            self._intake_dropped += 1
+            log.error("alerts: intake full (spool stalled), dropped alert %s", old.message_id)
+        self._intake.append(alert)
+        self._intake_ready.set()
 
     @property
     def pending(self) -> int:
-        """Alerts not yet in Redis."""
-        return self._queue.qsize()
+        """Alerts accepted but not yet in Redis (in the intake or undelivered in the spool)."""
+        return len(self._intake) + self._spool.undelivered
+
+    @property
+    def dropped(self) -> int:
+        """Alerts given up to stay within bounds (intake full, spool full, or after close)."""
+        return self._intake_dropped + self._spool.dropped
+
+    @property
+    def durable(self) -> bool:
+        """Whether accepted alerts are on disk; False when the spool fell back to memory."""
+        return self._spool.durable
+
+    @property
+    def spool_error(self) -> str | None:
+        """Why the spool is not durable (names the file), or None."""
+        return self._spool.error
 
     async def close(self, drain_budget_s: float = 5.0) -> None:
-        """Deliver what is queued within the budget, then stop the delivery task."""
+        """Deliver what is pending within the budget, then stop; undelivered rows stay spooled."""
+        if self._writer is None:
+            return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._queue.join(), drain_budget_s)
-        if self._queue.qsize():
-            log.warning("alerts: %d alerts undelivered at shutdown", self._queue.qsize())
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+            await asyncio.wait_for(self._until_drained(), drain_budget_s)
+        self._closing = True
+        self._intake_ready.set()
+        await self._writer  # writes the intake's last alerts to the spool, then returns
+        if self._delivery is not None:
+            self._delivery.cancel()
+            await asyncio.gather(self._delivery, return_exceptions=True)
+        if self.pending:
+            log.warning(
+                "alerts: %d alerts undelivered at shutdown, kept in the spool", self.pending
+            )
+        await self._spool.close()
+        self._writer = self._delivery = None
 
     async def recent(self, count: int) -> list[tuple[str, Alert]]:
         """The newest `count` alerts in the stream, newest first, with their stream ids."""
@@ -103,44 +177,93 @@ class AlertPublisher:
             out.append((_text(entry_id), Alert.from_fields(decoded)))
         return out
 
+    async def _until_drained(self) -> None:
+        while self.pending or self._writing:
+            self._progress.clear()
+            await self._progress.wait()
+
+    async def _write_forever(self) -> None:
+        while True:
+            await self._intake_ready.wait()
+            self._intake_ready.clear()
+            while self._intake:
+                batch = list(self._intake)
+                self._intake.clear()
+                self._writing = True
+                result = await self._spool.put([(a.message_id, a.to_fields()) for a in batch])
+                self._writing = False
+                self.spooled += result.stored
+                self.duplicates += result.ignored  # already spooled: never sent twice
+                self._work.set()
+                self._progress.set()
+            if self._closing:
+                return
+
     async def _deliver_forever(self) -> None:
         attempt = 0
         while True:
-            alert = await self._queue.get()
-            while True:
-                try:
-                    await self._deliver(alert)
-                    attempt = 0
-                    self._queue.task_done()
-                    break
-                except (RedisError, OSError, TimeoutError) as exc:
-                    self.failures += 1
-                    attempt += 1
-                    delay = min(10.0, 0.2 * 2 ** min(attempt, 6)) * (0.5 + random.random() / 2)
-                    log.warning(
-                        "alerts: Redis unavailable (%s); retrying in %.1f s",
-                        type(exc).__name__,
-                        delay,
-                    )
-                    await asyncio.sleep(delay)
+            self._work.clear()  # cleared before reading, so a put meanwhile is not missed
+            batch = await self._spool.undelivered_messages(self._batch_size)
+            if not batch:
+                await self._work.wait()
+                continue
+            try:
+                entry_ids = await self._send(batch)
+            except (RedisError, OSError, TimeoutError) as exc:
+                self.failures += 1
+                attempt += 1
+                delay = self._backoff(attempt)
+                log.warning(
+                    "alerts: Redis unavailable (%s); %d alerts wait in the spool, retry in %.1f s",
+                    _describe(exc),
+                    self.pending,
+                    delay,
+                )
+                self._progress.set()
+                await asyncio.sleep(delay)
+                continue
+            attempt = 0
+            await self._spool.mark_delivered([m.seq for m in batch])
+            self._count(batch, entry_ids)
+            self._progress.set()
 
-    async def _deliver(self, alert: Alert) -> None:
+    def _backoff(self, attempt: int) -> float:
+        base, cap = self._retry
+        return min(cap, base * 2.0 ** min(attempt - 1, 10)) * (0.5 + random.random() / 2)
+
+    async def _send(self, batch: list[SpooledMessage]) -> list[Any]:
+        keys = [self._stream] + [ID_KEY_PREFIX + m.message_id for m in batch]
         args: list[str | int] = [self._id_ttl_s, self._maxlen]
-        for key, value in alert.to_fields().items():
-            args += [key, value]
-        entry = await self._script(keys=[self._stream, ID_KEY_PREFIX + alert.alert_id], args=args)
-        if entry is None:
-            self.duplicates += 1
-        else:
+        for message in batch:
+            args.append(2 * len(message.fields))
+            for key, value in message.fields.items():
+                args += [key, value]
+        result = await self._script(keys=keys, args=args)
+        return list(result)
+
+    def _count(self, batch: list[SpooledMessage], entry_ids: list[Any]) -> None:
+        for message, entry_id in zip(batch, entry_ids, strict=True):
+            if entry_id is None:
+                self.duplicates += 1
+                continue
             self.published += 1
+            fields = message.fields
             log.info(
                 "alert %s: camera %s zone %s rule %s -> %s",
-                alert.alert_id,
-                alert.camera_id,
-                alert.zone_id,
-                alert.rule,
+                message.message_id,
+                fields.get("camera_id", ""),
+                fields.get("zone_id", ""),
+                fields.get("rule", ""),
                 self._stream,
             )
+
+
+def _describe(exc: BaseException) -> str:
+    # A server's error reply says what is wrong (OOM, WRONGTYPE) and carries no secret; a
+    # connection error's text may name the host, so only its type is logged.
+    if isinstance(exc, ResponseError):
+        return f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__
 
 
 def _text(value: Any) -> str:
