@@ -1,0 +1,51 @@
+"""Sensors: readings over MQTT and HTTP, validated, stored with retention, rules raise alerts.
+
+Public surface: `SensorHub` (the one path every reading takes), `SensorsConfig` and its parts,
+`Reading`, `reading_from_obj`/`parse_ts` (for the HTTP route), `SensorStats`, and the
+`SensorError` tree with `RejectReason`. The MQTT payload format is documented in
+`ingest.sensors.mqtt`.
+"""
+
+from ingest.sensors.config import (
+    KIND_UNITS,
+    CameraLink,
+    LinkageConfig,
+    MqttConfig,
+    RateRule,
+    SensorConfig,
+    SensorKind,
+    SensorsConfig,
+    ThresholdRule,
+)
+from ingest.sensors.errors import (
+    BatchRejected,
+    ReadingRejected,
+    RejectReason,
+    SensorError,
+    SensorStoreError,
+)
+from ingest.sensors.hub import IngestReport, SensorHub, SensorStats
+from ingest.sensors.reading import Reading, parse_ts, reading_from_obj
+
+__all__ = [
+    "KIND_UNITS",
+    "BatchRejected",
+    "CameraLink",
+    "IngestReport",
+    "LinkageConfig",
+    "MqttConfig",
+    "RateRule",
+    "Reading",
+    "ReadingRejected",
+    "RejectReason",
+    "SensorConfig",
+    "SensorError",
+    "SensorHub",
+    "SensorKind",
+    "SensorStats",
+    "SensorStoreError",
+    "SensorsConfig",
+    "ThresholdRule",
+    "parse_ts",
+    "reading_from_obj",
+]
