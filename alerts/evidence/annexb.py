@@ -1,0 +1,72 @@
+"""H.264 bitstream framing: Annex B (start codes, as RTSP delivers) and AVCC (length prefixes).
+
+Only framing is touched here, never a picture: the same NAL units in, the same NAL units out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+_START = b"\x00\x00\x01"
+SPS, PPS = 7, 8
+
+
+def is_annexb(data: bytes) -> bool:
+    """True when `data` begins with a start code (3 or 4 bytes)."""
+    return data.startswith(_START) or data.startswith(b"\x00" + _START)
+
+
+def nal_units(data: bytes) -> Iterator[bytes]:
+    """The NAL units of an Annex B buffer, without start codes or trailing zero bytes."""
+    begin = data.find(_START)
+    while begin >= 0:
+        begin += len(_START)
+        end = data.find(_START, begin)
+        unit = data[begin:] if end < 0 else data[begin:end]
+        unit = unit.rstrip(b"\x00")  # the zero that makes the next start code four bytes long
+        if unit:
+            yield unit
+        begin = end
+
+
+def nal_type(unit: bytes) -> int:
+    """The H.264 nal_unit_type of one NAL unit."""
+    return unit[0] & 0x1F
+
+
+def has_parameter_sets(data: bytes) -> bool:
+    """True when an Annex B buffer carries both an SPS and a PPS."""
+    kinds = {nal_type(u) for u in nal_units(data)}
+    return SPS in kinds and PPS in kinds
+
+
+def avcc_units(data: bytes, length_size: int = 4) -> Iterator[bytes]:
+    """The NAL units of a length-prefixed (AVCC, MP4-style) buffer."""
+    pos = 0
+    while pos + length_size <= len(data):
+        size = int.from_bytes(data[pos : pos + length_size], "big")
+        pos += length_size
+        yield data[pos : pos + size]
+        pos += size
+
+
+def to_annexb(units: Iterator[bytes] | list[bytes]) -> bytes:
+    """NAL units joined with four-byte start codes."""
+    return b"".join(b"\x00" + _START + u for u in units)
+
+
+def avcc_config_to_annexb(extradata: bytes) -> tuple[bytes, int]:
+    """An avcC record (ISO 14496-15) as Annex B parameter sets, and its NAL length size."""
+    if len(extradata) < 7 or extradata[0] != 1:
+        raise ValueError("not an avcC record")
+    length_size = (extradata[4] & 0x03) + 1
+    units: list[bytes] = []
+    pos = 5
+    for mask in (0x1F, 0xFF):  # SPS count has 5 bits, PPS count a whole byte
+        count = extradata[pos] & mask
+        pos += 1
+        for _ in range(count):
+            size = int.from_bytes(extradata[pos : pos + 2], "big")
+            units.append(extradata[pos + 2 : pos + 2 + size])
+            pos += 2 + size
+    return to_annexb(units), length_size
