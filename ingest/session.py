@@ -186,7 +186,7 @@ class StreamSession:
     def _pump(self, container: Any, stream: Any) -> None:
         counters, controls = self._counters, self._controls
         counters.streaming_since = time.monotonic()
-        state = _DecodeState()
+        state = _DecodeState(keyframe_decoder(stream))
         clock = _Clock()
         time_base = stream.time_base  # constant per stream; per packet it costs a Fraction
         try:
@@ -210,6 +210,7 @@ class StreamSession:
                     break
                 container.seek(0)  # a file source loops, like a camera that never ends
                 stream.codec_context.flush_buffers()
+                state.keyframes.flush_buffers()
                 state.synced, state.held_pts = False, None
         except (av.error.ExitError, TimeoutError) as exc:
             raise StreamStalled(f"no packet for {self._limits.read_timeout_s:g} s") from exc
@@ -238,28 +239,24 @@ class StreamSession:
         state: _DecodeState,
         now: float,
     ) -> None:
-        mode = self._controls.mode
-        if mode is DecodeMode.KEYFRAMES and not key and state.held_pts is None:
-            state.synced = False  # the common case at 250 cameras: nothing to decode
-            return
-        codec = stream.codec_context
         if state.held_pts is not None and pts != state.held_pts:
             # The keyframe is complete (cameras often send it as several slices, one packet
             # each, sharing a pts): drain the decoder now rather than one GOP later, then reset
             # it so the next keyframe starts clean.
             state.held_pts = None
-            self._decode(codec, None, state, now, mode)
-            codec.flush_buffers()
+            self._decode(state.keyframes, None, state, now, DecodeMode.KEYFRAMES)
+            state.keyframes.flush_buffers()
+        mode = self._controls.mode
+        if mode is DecodeMode.KEYFRAMES:
+            state.synced = False  # a later full-rate decode must start from a keyframe
+            if key:
+                state.held_pts = pts
+                self._decode(state.keyframes, packet, state, now, mode)
+            return
         if key:
             state.synced = True
-        if mode is DecodeMode.KEYFRAMES and not key:
-            state.synced = False  # the next full-rate decode must start from a keyframe
-            return
-        if not state.synced:
-            return
-        if mode is DecodeMode.KEYFRAMES:
-            state.held_pts = pts
-        self._decode(codec, packet, state, now, mode)
+        if state.synced:
+            self._decode(stream.codec_context, packet, state, now, mode)
 
     def _decode(
         self, codec: Any, packet: Any, state: _DecodeState, now: float, mode: DecodeMode
@@ -313,7 +310,8 @@ class StreamSession:
 class _DecodeState:
     """Per-session decoder bookkeeping: reference sync, errors, full-rate sampling."""
 
-    def __init__(self) -> None:
+    def __init__(self, keyframes: Any) -> None:
+        self.keyframes = keyframes
         self.synced = False
         self.held_pts: int | None = None
         self.last_pts: int | None = None
@@ -360,6 +358,23 @@ class _Pacer:
         delay = self._origin + (pts_s - self._first_pts) - time.monotonic()
         if delay > 0:
             stop.wait(min(delay, 1.0))
+
+
+def keyframe_decoder(stream: Any) -> Any:
+    """A second decoder for keyframe-only analysis, with the deblocking filter off.
+
+    Each keyframe is decoded on its own and nothing references it afterwards, so skipping the
+    loop filter cannot drift; the blocking it leaves is averaged away by the downscale to the
+    analysis size, and it saves about a quarter of the decode. Full-rate decoding keeps the
+    stream's own decoder, where skipped deblocking would drift over the GOP.
+    """
+    source = stream.codec_context
+    decoder = av.CodecContext.create(source.name, "r")
+    if source.extradata:
+        decoder.extradata = source.extradata
+    decoder.thread_count = 1
+    decoder.options = {"skip_loop_filter": "all"}
+    return decoder
 
 
 def chroma_planes(frame: Any, out_2hw: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:

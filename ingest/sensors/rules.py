@@ -52,10 +52,13 @@ class ThresholdState:
         return "close" if cleared else None
 
     def describe(self, value: float, unit: str) -> str:
-        """Why it opened, for the alert's note."""
-        if self.rule.above is not None and value > self.rule.above:
-            return f"{value:g} {unit} above {self.rule.above:g} {unit}"
-        return f"{value:g} {unit} below {self.rule.below:g} {unit}"
+        """Where the value stands against the rule, for the alert's note."""
+        rule = self.rule
+        if rule.above is not None and value > rule.above:
+            return f"{value:g} {unit} above {rule.above:g} {unit}"
+        if rule.below is not None and value < rule.below:
+            return f"{value:g} {unit} below {rule.below:g} {unit}"
+        return f"{value:g} {unit} back inside"
 
 
 class RateState:
