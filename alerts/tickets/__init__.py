@@ -1,0 +1,57 @@
+"""Tickets: alerts from the queue become tickets that follow the city's closed loop.
+
+Public surface: `TicketStore` (apply alerts, move tickets, read them), the loop's
+`TicketState` and transition table, `SlaPolicy` / `Escalator` / `EscalationRunner` (the
+one-hour intervention rule), `loop_figures` (the published figures), the engine helpers
+`open_engine` / `default_url` / `create_schema`, the records it returns, and the
+`TicketsError` tree.
+"""
+
+from alerts.tickets.attachments import AttachmentStore
+from alerts.tickets.db import create_schema, default_url, open_engine, safe_url
+from alerts.tickets.errors import (
+    AttachmentRejected,
+    IllegalTransition,
+    InvalidInput,
+    StaleTicket,
+    TicketNotFound,
+    TicketsError,
+    TransitionRejected,
+)
+from alerts.tickets.loop import CLOSED_STATES, TRANSITIONS, TicketState, allowed_from
+from alerts.tickets.records import AttachmentRecord, Escalation, Photo, Ticket, TransitionRecord
+from alerts.tickets.sla import EscalationRunner, Escalator, Notifier, SlaPolicy
+from alerts.tickets.stats import GroupFigures, LoopFigures, loop_figures
+from alerts.tickets.store import TicketStore
+
+__all__ = [
+    "CLOSED_STATES",
+    "TRANSITIONS",
+    "AttachmentRecord",
+    "AttachmentRejected",
+    "AttachmentStore",
+    "Escalation",
+    "EscalationRunner",
+    "Escalator",
+    "GroupFigures",
+    "IllegalTransition",
+    "InvalidInput",
+    "LoopFigures",
+    "Notifier",
+    "Photo",
+    "SlaPolicy",
+    "StaleTicket",
+    "Ticket",
+    "TicketNotFound",
+    "TicketState",
+    "TicketStore",
+    "TicketsError",
+    "TransitionRecord",
+    "TransitionRejected",
+    "allowed_from",
+    "create_schema",
+    "default_url",
+    "loop_figures",
+    "open_engine",
+    "safe_url",
+]

@@ -1,0 +1,118 @@
+"""Database fixtures: a private PostgreSQL 15 cluster per session, and an `engine` fixture
+parametrised over SQLite and PostgreSQL with a fresh database per test.
+
+Load with `pytest_plugins = ["tests.db_fixtures"]` in a test module. PostgreSQL refuses to
+run as root, so initdb and pg_ctl run as the `postgres` system user, in a temporary
+directory that user owns, listening on 127.0.0.1 on a free port with trust authentication
+(the cluster is private to the test run and gone when it ends). Durability is switched off
+(fsync, synchronous_commit): these tests are about concurrency and SQL, not crash safety.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from alerts.tickets import create_schema, default_url, open_engine
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_USER = "postgres"
+
+
+@dataclass(frozen=True)
+class PostgresCluster:
+    """A running private cluster; databases are created and dropped per test."""
+
+    port: int
+    root: Path
+
+    def url(self, database: str) -> str:
+        return f"postgresql+asyncpg://{PG_USER}@127.0.0.1:{self.port}/{database}"
+
+    async def _admin(self, sql: str) -> None:
+        conn = await asyncpg.connect(
+            host="127.0.0.1", port=self.port, user=PG_USER, database="postgres", timeout=30
+        )
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    async def create_database(self) -> str:
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        await self._admin(f'CREATE DATABASE "{name}"')
+        return name
+
+    async def drop_database(self, name: str) -> None:
+        await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _as_postgres(*args: str) -> None:
+    cmd = ["runuser", "-u", PG_USER, "--", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed: {done.stdout}\n{done.stderr}")
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """initdb + pg_ctl start as the postgres user; stopped and deleted after the session."""
+    root = Path(tempfile.mkdtemp(prefix="riverwatch-pg-"))
+    os.chmod(root, 0o755)
+    shutil.chown(root, PG_USER, PG_USER)
+    data, sockets, log = root / "data", root / "sock", root / "postgres.log"
+    _as_postgres("mkdir", "-p", str(sockets))
+    _as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-U", PG_USER, "--auth=trust",
+                 "-E", "UTF8", "--no-locale", "--no-sync")  # fmt: skip
+    port = _free_port()
+    options = (
+        f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60"
+    )
+    _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options,
+                 "-w", "-t", "60", "start")  # fmt: skip
+    try:
+        yield PostgresCluster(port=port, root=root)
+    finally:
+        _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "60",
+                     "stop")  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A ticket database with the schema created: SQLite under tmp_path, or a fresh
+    PostgreSQL database in the session's cluster."""
+    cluster: PostgresCluster | None = None
+    database = ""
+    if request.param == "sqlite":
+        url = default_url(tmp_path / "data")
+    else:
+        cluster = request.getfixturevalue("postgres_cluster")
+        database = await cluster.create_database()
+        url = cluster.url(database)
+    engine = open_engine(url, timeout_s=10.0)
+    try:
+        await create_schema(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+        if cluster is not None:
+            await cluster.drop_database(database)
