@@ -49,7 +49,8 @@ MIN_SECRET_CHARS = 16
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Inputs stay out of error text: a rejected URL may carry a token.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class RetryPolicy(_Strict):

@@ -34,7 +34,7 @@ from alerts.notify.errors import DeadLetterStoreError, NotifyError, UnknownTarge
 from alerts.notify.retry import Outcome, Verdict, backoff_s, classify_status, parse_retry_after
 from alerts.notify.speaker import SpeakerChannel
 from alerts.notify.webhook import WebhookChannel
-from riverwatch.secrets import Redactor
+from riverwatch.secrets import RedactingFilter, Redactor
 from riverwatch.types import Alert
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 DEAD_LETTER_FILE = Path("notify") / "dead_letters.sqlite3"
 _WRITER_QUEUE = 10_000
 _FIELD = re.compile(r"\{[a-z_]+\}")
+_HTTP_LOGGERS = ("httpx", "httpcore")
 _QUEUE_FULL = "queue full"
 _DEADLINE = "deadline passed"
 _SHUTDOWN = "undelivered at shutdown"
@@ -104,9 +105,12 @@ class _Target:
                 log.info("notify %s: delivered %s (%s)", self.channel.name, job.event, job.alert_id)
                 return
             wait = self._next_wait(job, outcome)
-            remaining = self._remaining(job)
-            if wait is None or (remaining is not None and remaining < wait):
+            if wait is None:
                 self._owner.abandon(self, job, job.reason)
+                return
+            remaining = self._remaining(job)
+            if remaining is not None and remaining < wait:
+                self._owner.abandon(self, job, f"{_DEADLINE} (last: {job.reason})")
                 return
             self.stats.retried += 1
             log.info(
@@ -159,6 +163,7 @@ class Notifier:
         self._redactor = redactor if redactor is not None else Redactor()
         for value in _secret_values(config):
             self._redactor.add(value)
+        self._log_filter = RedactingFilter(self._redactor)
         self._store = DeadLetterStore(data_dir / DEAD_LETTER_FILE, config.dead_letter_max)
         self._client = client
         self._owns_client = client is None
@@ -190,6 +195,9 @@ class Notifier:
     async def start(self) -> None:
         """Open the dead-letter store and start the workers; raises `DeadLetterStoreError`."""
         await self._store.open()
+        # httpx logs every request's full URL (tokens, user info) at INFO: scrub at the source.
+        for name in _HTTP_LOGGERS:
+            logging.getLogger(name).addFilter(self._log_filter)
         if self._client is None:
             limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
             self._client = httpx.AsyncClient(limits=limits, follow_redirects=False)
@@ -277,6 +285,8 @@ class Notifier:
         if self._owns_client and self._client is not None:
             await self._client.aclose()
             self._client = None
+        for name in _HTTP_LOGGERS:
+            logging.getLogger(name).removeFilter(self._log_filter)
 
     def _abandon_pending(self, target: _Target) -> None:
         pending = list(target.inflight)
@@ -334,8 +344,7 @@ class Notifier:
     def _count_unplayed(self, target: _Target, job: Job, reason: str) -> None:
         # "queue full" was counted as `dropped` by the queue itself.
         if reason != _QUEUE_FULL:
-            late = reason in (_DEADLINE, _SHUTDOWN) or self.clock() >= (job.deadline or 0.0)
-            if late:
+            if reason.startswith((_DEADLINE, _SHUTDOWN)):
                 target.stats.expired += 1
             else:
                 target.stats.failed += 1
