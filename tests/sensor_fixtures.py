@@ -1,0 +1,161 @@
+"""Helpers for the sensor tests: a real Mosquitto broker, a settable clock, a publisher."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiomqtt
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from ingest.sensors import SensorsConfig
+from riverwatch.types import Alert
+from simulator.server import free_port
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+PREFIX = "rw-test/sensors"
+T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z: tests run on their own clock
+
+
+class Mosquitto:
+    """A real Mosquitto broker on a fixed local port; can be stopped and started again."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self._dir = workdir
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._proc: subprocess.Popen[bytes] | None = None
+        conf = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "persistence false"]
+        if os.geteuid() == 0:
+            conf.append("user root")  # otherwise it drops to a `mosquitto` user that may not exist
+        self._conf = self._dir / "mosquitto.conf"
+        self._conf.write_text("\n".join(conf) + "\n")
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        """Start the broker and wait until it accepts connections."""
+        log = (self._dir / "mosquitto.log").open("ab")
+        with log:
+            self._proc = subprocess.Popen(
+                [MOSQUITTO, "-c", str(self._conf)], stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"mosquitto exited: {(self._dir / 'mosquitto.log').read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start listening")
+
+    def stop(self) -> None:
+        """Stop the broker (SIGTERM, then SIGKILL after 5 s) and reap it."""
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(5)
+        self._proc = None
+
+    def __enter__(self) -> Mosquitto:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class Clock:
+    """A clock the test moves by hand (time is an input of validation and retention)."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class AlertSink:
+    """Collects the alerts a hub publishes (the real callback seam, no mock)."""
+
+    def __init__(self) -> None:
+        self.alerts: list[Alert] = []
+
+    def __call__(self, alert: Alert) -> None:
+        self.alerts.append(alert)
+
+    def phases(self) -> list[tuple[str, str, str]]:
+        """(sensor, rule, phase) in publish order."""
+        return [(a.sensor_id, a.rule, a.phase.value) for a in self.alerts]
+
+
+def sensors_config(mqtt_port: int | None = None, **overrides: Any) -> SensorsConfig:
+    """The sensors the tests use: a water level, two turbidity sensors, a noise meter."""
+    raw: dict[str, Any] = {
+        "sensors": [
+            {
+                "id": "lvl-1",
+                "kind": "water_level",
+                "range": [-5, 30],
+                "thresholds": [{"id": "level_high", "above": 5.0, "hysteresis": 0.5}],
+                "rates": [{"id": "level_jump", "window_s": 600, "rise": 1.0, "hysteresis": 0.2}],
+            },
+            {
+                "id": "turb-down",
+                "kind": "turbidity",
+                "cameras": [{"camera_id": "cam-1", "position": "downstream"}],
+            },
+            {
+                "id": "turb-up",
+                "kind": "turbidity",
+                "cameras": [{"camera_id": "cam-2", "position": "upstream"}],
+            },
+            {"id": "noise-1", "kind": "noise", "thresholds": [{"id": "loud", "above": 85}]},
+        ],
+        "max_future_skew_s": 30,
+        "max_age_s": 7 * 86_400,
+        "retention_s": 86_400,
+    }
+    if mqtt_port is not None:
+        raw["mqtt"] = {
+            "port": mqtt_port,
+            "topic_prefix": PREFIX,
+            "client_id": f"rw-test-{mqtt_port}",
+            "max_payload_bytes": 1024,
+            "backoff_base_s": 0.1,
+            "backoff_max_s": 0.5,
+            "connect_timeout_s": 3,
+            "keepalive_s": 5,
+        }
+    raw.update(overrides)
+    return SensorsConfig.model_validate(raw)
+
+
+@asynccontextmanager
+async def sqlite_engine(path: Path) -> AsyncIterator[AsyncEngine]:
+    """An async SQLite engine on a file, disposed at the end."""
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def publish(port: int, messages: Sequence[tuple[str, bytes]], qos: int = 1) -> None:
+    """Publish (topic suffix, payload) pairs under the test prefix, in order, then disconnect."""
+    async with aiomqtt.Client("127.0.0.1", port, timeout=5) as client:
+        for suffix, payload in messages:
+            await client.publish(f"{PREFIX}/{suffix}", payload, qos=qos)
