@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 _START = b"\x00\x00\x01"
-SPS, PPS = 7, 8
+SLICE, IDR, SPS, PPS, AUD = 1, 5, 7, 8, 9
 
 
 def is_annexb(data: bytes) -> bool:
@@ -38,6 +38,23 @@ def has_parameter_sets(data: bytes) -> bool:
     """True when an Annex B buffer carries both an SPS and a PPS."""
     kinds = {nal_type(u) for u in nal_units(data)}
     return SPS in kinds and PPS in kinds
+
+
+def continues_picture(data: bytes) -> bool:
+    """True when an Annex B packet holds a later slice of the picture before it.
+
+    A picture's first slice has first_mb_in_slice = 0, coded ue(v) as a single 1 bit right
+    after the NAL header; an access unit delimiter always starts a new picture.
+    """
+    if not is_annexb(data):
+        return False
+    for unit in nal_units(data):
+        kind = nal_type(unit)
+        if kind == AUD:
+            return False
+        if kind in (SLICE, IDR) and len(unit) > 1:
+            return not unit[1] & 0x80
+    return False
 
 
 def avcc_units(data: bytes, length_size: int = 4) -> Iterator[bytes]:

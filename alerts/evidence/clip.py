@@ -8,6 +8,7 @@ browser can scrub before the whole file arrives), through a temporary file and a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 from collections.abc import Sequence
@@ -122,7 +123,8 @@ def write_clip(packets: Sequence[RingPacket], stream: StreamInfo, path: Path) ->
         _fsync(tmp)  # the rename must not publish a file whose bytes are still in the cache
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise
     span = samples[-1].pts or 0
     return ClipInfo(
@@ -172,7 +174,8 @@ def _samples(packets: Sequence[RingPacket], stream: StreamInfo) -> list[_Sample]
         if length_size:
             data = annexb.to_annexb(list(annexb.avcc_units(data, length_size)))
         last = samples[-1] if samples else None
-        if last is not None and packet.pts is not None and packet.pts == last.pts:
+        same_pts = last is not None and packet.pts is not None and packet.pts == last.pts
+        if last is not None and (same_pts or annexb.continues_picture(data)):
             last.data += data  # another slice of the same picture: one MP4 sample
             last.key = last.key or packet.is_keyframe
             continue

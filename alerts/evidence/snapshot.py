@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from alerts.evidence import annexb
 from alerts.evidence.errors import MediaError, NoVideo
 from ingest.ring import RingPacket, StreamInfo
 
@@ -36,8 +37,8 @@ class Snapshot:
 def keyframe_packets(packets: Sequence[RingPacket], at: float) -> list[RingPacket]:
     """The packets of the keyframe received at or before `at` (else the first one after).
 
-    A camera may send a keyframe as several slices, one packet each with the same pts; all of
-    them are needed for a whole picture.
+    A camera may send a keyframe as several slices, one packet each (sharing a pts, or
+    untimed); all of them are needed for a whole picture.
     """
     keys = [i for i, p in enumerate(packets) if p.is_keyframe]
     if not keys:
@@ -47,7 +48,8 @@ def keyframe_packets(packets: Sequence[RingPacket], at: float) -> list[RingPacke
     pts = packets[first].pts
     run = [packets[first]]
     for packet in packets[first + 1 :]:
-        if pts is None or packet.pts != pts:
+        same_pts = pts is not None and packet.pts == pts
+        if not (same_pts or annexb.continues_picture(packet.data)):
             break
         run.append(packet)
     return run

@@ -6,6 +6,7 @@ start in UTC. Every method blocks on the disk: call them in a worker thread.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -79,7 +80,8 @@ class EvidenceStore:
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # the directory may be what failed
+                tmp.unlink(missing_ok=True)
             raise from_os_error(exc, relative) from exc
         return StoredFile(relative, hashlib.sha256(jpeg).hexdigest(), len(jpeg))
 
