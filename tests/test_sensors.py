@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -131,9 +131,7 @@ def test_config_refuses_bad_sensors_with_every_problem() -> None:
 
 def test_config_names_links_to_unknown_cameras() -> None:
     config = sensors_config()
-    assert config.camera_problems(["cam-1"]) == [
-        "sensor turb-up: cameras: unknown camera cam-2"
-    ]
+    assert config.camera_problems(["cam-1"]) == ["sensor turb-up: cameras: unknown camera cam-2"]
 
 
 def test_mqtt_password_is_never_shown() -> None:
@@ -146,8 +144,10 @@ def test_mqtt_password_is_never_shown() -> None:
 # ---------------------------------------------------------------- rules (sequence in, out)
 
 
-def _feed(engine: RuleEngine, sensor: str, points: list[tuple[float, float]]) -> list[tuple]:
-    out = []
+def _feed(
+    engine: RuleEngine, sensor: str, points: Sequence[tuple[float, float]]
+) -> list[tuple[float, str, str]]:
+    out: list[tuple[float, str, str]] = []
     for ts, value in points:
         for alert in engine.feed(Reading(sensor, T0 + ts, value, "m")):
             out.append((ts, alert.rule, alert.phase.value))
@@ -376,7 +376,9 @@ async def http(
     app.dependency_overrides[sensors_route.get_sensor_hub] = lambda: hub
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", ws="none", log_level="warning")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, lifespan="off", ws="none", log_level="warning"
+        )
     )
     task = asyncio.create_task(server.serve())
     await eventually(lambda: server.started, 15, "uvicorn to start")
@@ -409,10 +411,14 @@ async def test_http_post_and_get(http: tuple[httpx.AsyncClient, SensorHub]) -> N
     assert [r["value"] for r in default.json()["readings"]] == [55.0]
 
 
-async def test_http_refuses_bad_input_with_reasons(http: tuple[httpx.AsyncClient, SensorHub]) -> None:
+async def test_http_refuses_bad_input_with_reasons(
+    http: tuple[httpx.AsyncClient, SensorHub],
+) -> None:
     client, hub = http
     url = "/api/sensors/readings"
-    bad_json = await client.post(url, content=b"{nope", headers={"content-type": "application/json"})
+    bad_json = await client.post(
+        url, content=b"{nope", headers={"content-type": "application/json"}
+    )
     assert bad_json.status_code == 400 and "not JSON" in bad_json.json()["detail"]
     mixed = [
         _item("lvl-1", 3.0, "m", T0 - 5),
@@ -441,8 +447,12 @@ async def test_http_refuses_bad_input_with_reasons(http: tuple[httpx.AsyncClient
     assert (await client.post(url, json=[])).status_code == 422
     assert (await client.post(url, json=[_item("lvl-1", 3.0, "m")] * 1001)).status_code == 413
     assert (await client.get("/api/sensors/ghost/readings")).status_code == 404
-    assert (await client.get("/api/sensors/lvl-1/readings", params={"since": "soon"})).status_code == 422
-    assert (await client.get("/api/sensors/lvl-1/readings", params={"since": "nan"})).status_code == 422
+    assert (
+        await client.get("/api/sensors/lvl-1/readings", params={"since": "soon"})
+    ).status_code == 422
+    assert (
+        await client.get("/api/sensors/lvl-1/readings", params={"since": "nan"})
+    ).status_code == 422
     rejected = hub.stats().rejected
     assert rejected["bad_json"] == 1 and rejected["wrong_unit"] == 1 and rejected["too_large"] == 1
 
