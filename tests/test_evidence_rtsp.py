@@ -1,0 +1,144 @@
+"""Evidence from a live camera: the real RTSP simulator, the real ingest ring, real files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Sequence
+
+import cv2
+import numpy as np
+
+from alerts.evidence import EvidencePolicy, EvidenceRecorder, EvidenceStore
+from ingest import CameraSpec, IngestSupervisor
+from ingest.ring import PacketRing
+from riverwatch.secrets import Redactor, redact_url
+from riverwatch.settings import Settings
+from riverwatch.types import Alert, CameraState, DecodeMode
+from simulator.server import RtspSimulator
+from tests.conftest import eventually
+from tests.evidence_fixtures import mp4_samples, probe, slice_units
+
+BOX = (40, 30, 100, 70)  # analysis pixels (the settings fixture analyses at 160x96)
+GOP_S = 1.0  # the test scenes' GOP
+
+
+@contextlib.asynccontextmanager
+async def live_camera(rtsp: RtspSimulator, settings: Settings) -> AsyncIterator[PacketRing]:
+    url = rtsp.url("/boat", with_credentials=True)
+    spec = CameraSpec("boat", lambda: url, redact_url(url), DecodeMode.KEYFRAMES, detect_fps=5.0)
+    async with IngestSupervisor([spec], settings, Redactor()) as ingest:
+        await eventually(
+            lambda: ingest.camera_health("boat").state is CameraState.STREAMING, what="streaming"
+        )
+        ring = ingest.ring("boat")
+        await eventually(lambda: seconds_held(ring) >= 5.0, what="five seconds in the ring")
+        yield ring
+
+
+def seconds_held(ring: PacketRing) -> float:
+    packets = ring.snapshot()
+    return packets[-1].received_at - packets[0].received_at if packets else 0.0
+
+
+def alert_now(at: float) -> Alert:
+    return Alert(
+        alert_id="00c0ffee00c0ffee00c0ffee",
+        camera_id="boat",
+        zone_id="ban",
+        rule="vessel_in_zone",
+        severity="high",
+        started_at=at,
+        observed_at=at,
+        frame_seq=1,
+        score=0.9,
+        box_xyxy=BOX,
+    )
+
+
+def recorder_for(settings: Settings, **overrides: float) -> EvidenceRecorder:
+    store = EvidenceStore(settings.data_dir, max_age_s=3600, max_total_bytes=10**9)
+    values: dict[str, object] = {
+        "pre_roll_s": 3.0,
+        "post_roll_s": 3.0,
+        "analysis_wh": (settings.analysis_width, settings.analysis_height),
+        "poll_s": 1.0,
+        "jpeg_quality": 95,
+    }
+    values.update(overrides)
+    return EvidenceRecorder(store, EvidencePolicy(**values))  # type: ignore[arg-type]
+
+
+def is_contiguous_part(part: Sequence[bytes], whole: Sequence[bytes]) -> bool:
+    """True when `part` appears in `whole` in order with nothing between."""
+    if not part:
+        return False
+    starts = [i for i, item in enumerate(whole) if item == part[0]]
+    return any(list(whole[i : i + len(part)]) == list(part) for i in starts)
+
+
+def ring_pictures(ring: PacketRing) -> list[bytes]:
+    """The ring's pictures as the MP4 holds them: slices only, one entry per packet."""
+    from alerts.evidence.annexb import to_annexb
+
+    return [to_annexb(slice_units(p.data)) for p in ring.snapshot()]
+
+
+async def test_live_camera_snapshot_and_clip(rtsp: RtspSimulator, settings: Settings) -> None:
+    recorder = recorder_for(settings)
+    async with live_camera(rtsp, settings) as ring:
+        alert = alert_now(time.time())
+        evidence = await recorder.capture(alert, ring)
+        pictures = ring_pictures(ring)  # the ring still holds the whole clip (15 s)
+    assert evidence.problems == ()
+    assert evidence.snapshot is not None and evidence.clip is not None
+
+    image = cv2.imread(str(settings.data_dir / evidence.snapshot.path), cv2.IMREAD_COLOR)
+    assert image is not None and image.shape == (180, 320, 3)  # the camera's, not 160x96
+    sx, sy = 320 / settings.analysis_width, 180 / settings.analysis_height
+    x0, y0, x1, y1 = (
+        round(BOX[0] * sx),
+        round(BOX[1] * sy),
+        round(BOX[2] * sx),
+        round(BOX[3] * sy),
+    )
+    mid_x, mid_y = (x0 + x1) // 2, (y0 + y1) // 2
+    for x, y in [(mid_x, y0), (mid_x, y1), (x0, mid_y), (x1, mid_y)]:
+        b, g, r = (int(v) for v in image[y, x])
+        assert r > 180 and g < 90 and b < 90, (x, y, (b, g, r))
+    assert np.ptp(image[y0 + 5 : y1 - 5, x0 + 5 : x1 - 5]) > 10  # the river inside, not paint
+
+    clip_path = settings.data_dir / evidence.clip.path
+    decoded, duration, width, height, codec = probe(clip_path)
+    assert (width, height, codec) == (320, 180, "h264")
+    # 3 s before the alert from the keyframe at or before it, 3 s after: 6 s plus up to a GOP.
+    assert 6.0 - GOP_S <= duration <= 6.0 + 2 * GOP_S, duration
+    samples = mp4_samples(clip_path)
+    assert decoded == len(samples) >= 5 * 15 - 15
+    assert is_contiguous_part(samples, pictures)  # the camera's own bytes: nothing re-encoded
+    assert evidence.clip.path.startswith("evidence/") and evidence.clip.path.endswith(".mp4")
+
+
+async def test_clip_ends_at_a_reconnect_and_stays_playable(
+    rtsp: RtspSimulator, settings: Settings
+) -> None:
+    recorder = recorder_for(settings, pre_roll_s=2.0, post_roll_s=60.0, poll_s=0.5)
+    async with live_camera(rtsp, settings) as ring:
+        first_stream = ring.stream
+        alert = alert_now(time.time())
+        capture = asyncio.create_task(recorder.capture(alert, ring))
+        await asyncio.sleep(1.5)
+        await asyncio.to_thread(rtsp.stop)
+        stopped_at = time.time()
+        await asyncio.to_thread(rtsp.start)
+        await eventually(lambda: ring.stream is not first_stream, what="a new session")
+        evidence = await asyncio.wait_for(capture, timeout=20)  # not the 60 s post-roll
+        pictures = ring_pictures(ring)
+    assert evidence.clip is not None, evidence.problems
+    clip_path = settings.data_dir / evidence.clip.path
+    decoded, duration, *_ = probe(clip_path)
+    samples = mp4_samples(clip_path)
+    assert decoded == len(samples)
+    assert duration <= stopped_at - alert.started_at + 2.0 + GOP_S + 0.5
+    assert is_contiguous_part(samples, pictures)  # one session's run, in order
