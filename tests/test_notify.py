@@ -457,3 +457,13 @@ def test_config_refuses_bad_entries(section: dict[str, Any], message: str) -> No
         NotifyConfig.model_validate(section)
     assert message in str(info.value)
     assert "T0P" not in str(info.value)
+
+
+async def test_unusable_data_dir_refuses_to_start_with_a_clear_error(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.write_text("a file where the data directory should be")
+    notifier = Notifier(config(webhooks=[hook("http://127.0.0.1:9")]), data_dir)
+    with pytest.raises(DeadLetterStoreError, match="dead-letter store"):
+        await notifier.start()
+    notifier.notify(make_alert())  # not running: ignored, never raises
+    await notifier.close()

@@ -77,6 +77,12 @@ class _Target:
             oldest = self.queue.get_nowait()
             self.queue.task_done()
             self.stats.dropped += 1
+            if self.stats.dropped % 100 == 1:  # a dead receiver must not flood the log
+                log.warning(
+                    "notify %s: queue full, %d dropped so far",
+                    self.channel.name,
+                    self.stats.dropped,
+                )
             self._owner.abandon(self, oldest, _QUEUE_FULL)
         self.queue.put_nowait(job)
 
@@ -173,8 +179,14 @@ class Notifier:
             self._targets[hook.name] = _Target(
                 WebhookChannel(hook), hook.queue_size, hook.workers, self
             )
+        self._webhooks = list(self._targets.values())
+        # Speakers indexed by camera: a city has hundreds, an alert concerns one camera.
+        self._speakers_at: dict[str, list[_Target]] = {}
         for spk in config.speakers:
-            self._targets[spk.name] = _Target(SpeakerChannel(spk, names), spk.queue_size, 1, self)
+            target = _Target(SpeakerChannel(spk, names), spk.queue_size, 1, self)
+            self._targets[spk.name] = target
+            for camera_id in spk.cameras:
+                self._speakers_at.setdefault(camera_id, []).append(target)
         self._letters: asyncio.Queue[_Letter] = asyncio.Queue(maxsize=_WRITER_QUEUE)
         self._tasks: list[asyncio.Task[None]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -218,7 +230,7 @@ class Notifier:
             return
         name = event or event_for(alert)
         now = self.clock()
-        for target in self._targets.values():
+        for target in self._webhooks + self._speakers_at.get(alert.camera_id, []):
             job = target.channel.job(alert, name, now)
             if job is not None:
                 target.offer(job)
@@ -275,8 +287,9 @@ class Notifier:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        for target in self._targets.values():
-            self._abandon_pending(target)
+        pending = sum(self._abandon_pending(t) for t in self._targets.values())
+        if pending:
+            log.warning("notify: %d deliveries pending at shutdown kept as dead letters", pending)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._letters.join(), max(drain_budget_s, 5.0))
         if self._writer is not None:
@@ -288,7 +301,7 @@ class Notifier:
         for name in _HTTP_LOGGERS:
             logging.getLogger(name).removeFilter(self._log_filter)
 
-    def _abandon_pending(self, target: _Target) -> None:
+    def _abandon_pending(self, target: _Target) -> int:
         pending = list(target.inflight)
         target.inflight.clear()
         while not target.queue.empty():
@@ -297,6 +310,7 @@ class Notifier:
         for job in pending:
             last = f" (last: {job.reason})" if job.reason else ""
             self.abandon(target, job, _SHUTDOWN + last)
+        return len(pending) if target.channel.durable else 0
 
     # --- used by targets ----------------------------------------------------------------
 
@@ -342,12 +356,12 @@ class Notifier:
             log.error("notify %s: dead-letter queue full, %s lost", job.target, job.alert_id)
 
     def _count_unplayed(self, target: _Target, job: Job, reason: str) -> None:
-        # "queue full" was counted as `dropped` by the queue itself.
-        if reason != _QUEUE_FULL:
-            if reason.startswith((_DEADLINE, _SHUTDOWN)):
-                target.stats.expired += 1
-            else:
-                target.stats.failed += 1
+        if reason == _QUEUE_FULL:
+            return  # counted as `dropped` (and logged) by the queue itself
+        if reason.startswith((_DEADLINE, _SHUTDOWN)):
+            target.stats.expired += 1
+        else:
+            target.stats.failed += 1
         log.warning(
             "notify %s: warning for %s not played: %s", job.target, job.alert_id, job.reason
         )
@@ -378,7 +392,9 @@ class Notifier:
             log.error("notify %s: %s for %s lost: %s", job.target, job.event, job.alert_id, exc)
             return
         target.stats.dead_lettered += 1
-        log.warning(
+        bulk = letter.reason.startswith((_QUEUE_FULL, _SHUTDOWN))  # summarised elsewhere
+        log.log(
+            logging.DEBUG if bulk else logging.WARNING,
             "notify %s: %s for %s dead-lettered after %d attempt(s): %s",
             job.target,
             job.event,
