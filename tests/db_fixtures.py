@@ -1,7 +1,8 @@
 """Database fixtures: a private PostgreSQL 15 cluster per session, and an `engine` fixture
-parametrised over SQLite and PostgreSQL with a fresh database per test.
+parametrised over SQLite and PostgreSQL.
 
-Load with `pytest_plugins = ["tests.db_fixtures"]` in a test module. PostgreSQL refuses to
+Load with `pytest_plugins = ["tests.db_fixtures"]` in a test module. PostgreSQL tests share
+one database, emptied (TRUNCATE ... RESTART IDENTITY) after each test. PostgreSQL refuses to
 run as root, so initdb and pg_ctl run as the `postgres` system user, in a temporary
 directory that user owns, listening on 127.0.0.1 on a free port with trust authentication
 (the cluster is private to the test run and gone when it ends). Durability is switched off
@@ -22,17 +23,21 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.tickets import create_schema, default_url, open_engine
+from alerts.tickets.models import metadata
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_USER = "postgres"
+SHARED_DB = "riverwatch"  # the `engine` fixture's database, emptied after every test
 
 
 @dataclass(frozen=True)
 class PostgresCluster:
-    """A running private cluster; databases are created and dropped per test."""
+    """A running private cluster with the database `riverwatch`; tests that need a database
+    of their own can create and drop one."""
 
     port: int
     root: Path
@@ -89,6 +94,8 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options,
                  "-w", "-t", "60", "start")  # fmt: skip
     try:
+        _as_postgres(str(PG_BIN / "createdb"), "-h", str(sockets), "-p", str(port),
+                     "-U", PG_USER, SHARED_DB)  # fmt: skip
         yield PostgresCluster(port=port, root=root)
     finally:
         _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "60",
@@ -98,21 +105,22 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    """A ticket database with the schema created: SQLite under tmp_path, or a fresh
-    PostgreSQL database in the session's cluster."""
-    cluster: PostgresCluster | None = None
-    database = ""
-    if request.param == "sqlite":
-        url = default_url(tmp_path / "data")
+    """A ticket database with the schema created: SQLite under tmp_path, or the session
+    cluster's shared PostgreSQL database, truncated after the test (cheaper than a new
+    database per test on a busy machine)."""
+    postgres = request.param == "postgresql"
+    if postgres:
+        cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+        url = cluster.url(SHARED_DB)
     else:
-        cluster = request.getfixturevalue("postgres_cluster")
-        database = await cluster.create_database()
-        url = cluster.url(database)
+        url = default_url(tmp_path / "data")
     engine = open_engine(url, timeout_s=10.0)
     try:
         await create_schema(engine)
         yield engine
+        if postgres:
+            names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+            async with engine.begin() as conn:
+                await conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     finally:
         await engine.dispose()
-        if cluster is not None:
-            await cluster.drop_database(database)

@@ -39,14 +39,17 @@ def alert(alert_id: str, rule: str = "no_fishing", severity: str = "medium") -> 
 class Recorder:
     """A notifier that keeps what it was told (and can be made to fail)."""
 
-    def __init__(self, fail_for: set[str] | None = None) -> None:
+    def __init__(self, fail_for: set[str] | None = None, hang_for: set[str] | None = None) -> None:
         self.seen: list[Escalation] = []
         self._fail_for = fail_for or set()
+        self._hang_for = hang_for or set()
 
     async def __call__(self, escalation: Escalation) -> None:
         self.seen.append(escalation)
         if escalation.alert_id in self._fail_for:
             raise ConnectionError("webhook receiver down")
+        if escalation.alert_id in self._hang_for:
+            await asyncio.Event().wait()
 
 
 async def open_ticket(engine: AsyncEngine, tmp_path: Path, alert_id: str, **kw: str) -> int:
@@ -172,6 +175,20 @@ async def test_a_failing_notifier_neither_undoes_nor_stops_escalation(
     assert escalator.notify_failures == 1
     assert len(await escalation_rows(engine)) == 3
     assert await escalator.escalate_due(T0 + HOUR + 1) == []  # recorded: not redone
+
+
+async def test_a_hung_notifier_is_cut_off_by_its_timeout(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    for name in ("a", "b"):
+        await open_ticket(engine, tmp_path, name)
+    notifier = Recorder(hang_for={"a"})
+    escalator = Escalator(engine, POLICY, notifier, notify_timeout_s=0.2)
+    done = await asyncio.wait_for(escalator.escalate_due(T0 + HOUR), timeout=30)
+    assert (
+        sorted(e.alert_id for e in done) == ["a", "b"] == sorted(e.alert_id for e in notifier.seen)
+    )
+    assert escalator.notify_failures == 1
 
 
 async def test_the_runner_scans_on_its_period_and_stops_cleanly(

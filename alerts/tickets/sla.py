@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alerts.tickets.db import reader
 from alerts.tickets.loop import TicketState
 from alerts.tickets.models import escalations, tickets
 from alerts.tickets.records import Escalation
@@ -89,9 +90,18 @@ class Escalator:
     """Finds overdue tickets, escalates them once per level and notifies after commit."""
 
     def __init__(
-        self, engine: AsyncEngine, policy: SlaPolicy, notifier: Notifier, batch: int = 500
+        self,
+        engine: AsyncEngine,
+        policy: SlaPolicy,
+        notifier: Notifier,
+        batch: int = 500,
+        notify_timeout_s: float = 10.0,
     ) -> None:
+        if batch < 1 or notify_timeout_s <= 0:
+            raise ValueError("batch and notify_timeout_s must be positive")
         self._engine = engine
+        self._reader = reader(engine)
+        self._notify_timeout_s = notify_timeout_s
         self._policy = policy
         self._notifier = notifier
         self._batch = batch
@@ -128,7 +138,7 @@ class Escalator:
             .order_by(tickets.c.due_at)
             .limit(self._batch)
         )
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_Candidate(*row) for row in rows]
 
@@ -164,10 +174,12 @@ class Escalator:
         )
 
     async def _notify(self, escalation: Escalation) -> None:
-        # The escalation is already recorded; a failed notification must not undo it or stop
-        # the others. The notifier (webhooks) owns its own retries and dead letters.
+        # The escalation is already recorded; a failed or hung notification must not undo it
+        # or stop the others. The notifier should only enqueue (the webhook sender owns its
+        # retries and dead letters); the timeout bounds one that does more.
         try:
-            await self._notifier(escalation)
+            async with asyncio.timeout(self._notify_timeout_s):
+                await self._notifier(escalation)
         except asyncio.CancelledError:
             raise
         except Exception:
