@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from alerts.evidence import EvidencePolicy, EvidenceRecorder, EvidenceStore
+from alerts.evidence.annexb import to_annexb
 from ingest import CameraSpec, IngestSupervisor
 from ingest.ring import PacketRing
 from riverwatch.secrets import Redactor, redact_url
@@ -80,8 +81,6 @@ def is_contiguous_part(part: Sequence[bytes], whole: Sequence[bytes]) -> bool:
 
 def ring_pictures(ring: PacketRing) -> list[bytes]:
     """The ring's pictures as the MP4 holds them: slices only, one entry per packet."""
-    from alerts.evidence.annexb import to_annexb
-
     return [to_annexb(slice_units(p.data)) for p in ring.snapshot()]
 
 

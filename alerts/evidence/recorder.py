@@ -81,7 +81,7 @@ class Evidence:
 class RecorderStats:
     """Counters since start; every dropped or failed piece of evidence is in one of them."""
 
-    in_flight: int
+    in_flight: int  # captures running now
     snapshots: int
     clips: int
     dropped_snapshots: int
@@ -104,21 +104,11 @@ class EvidenceRecorder:
         self._policy = policy
         self._clip_slots = asyncio.Semaphore(policy.max_in_flight)
         self._snapshots_busy = 0
+        self._active = 0  # captures running, whoever started them
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_sweep = 0.0
-        self._counts = dict.fromkeys(
-            (
-                "snapshots",
-                "clips",
-                "dropped_snapshots",
-                "dropped_clips",
-                "failures",
-                "storage_errors",
-                "callback_errors",
-            ),
-            0,
-        )
+        self._counts = _Counts()
 
     def start(self, alert: Alert, ring: PacketRing, on_evidence: OnEvidence) -> bool:
         """Capture in a task the recorder owns, then await `on_evidence(evidence_alert)`.
@@ -126,7 +116,7 @@ class EvidenceRecorder:
         False (and counted) when the recorder is closing.
         """
         if self._stopping.is_set():
-            self._counts["dropped_clips"] += 1
+            self._counts.dropped_clips += 1
             return False
         task = asyncio.create_task(
             self._run(alert, ring, on_evidence), name=f"evidence:{alert.alert_id}"
@@ -143,14 +133,18 @@ class EvidenceRecorder:
         """
         stream = ring.stream
         if stream is None:
-            self._counts["failures"] += 1
+            self._counts.failures += 1
             return Evidence(alert.alert_id, problems=("no video from the camera yet",))
         held = ring.snapshot()
         problems: list[str] = []
-        snapshot = await self._take_snapshot(alert, held, stream, problems)
-        clip, info = await self._take_clip(alert, ring, stream, held, problems)
+        self._active += 1
+        try:
+            snapshot = await self._take_snapshot(alert, held, stream, problems)
+            clip, info = await self._take_clip(alert, ring, stream, held, problems)
+        finally:
+            self._active -= 1
         if self._due_for_sweep():
-            await self.sweep()
+            await self._sweep_quietly()
         return Evidence(alert.alert_id, snapshot, clip, info, tuple(problems))
 
     async def sweep(self) -> SweepResult:
@@ -166,12 +160,23 @@ class EvidenceRecorder:
             )
         return result
 
+    async def _sweep_quietly(self) -> None:
+        try:
+            await self.sweep()
+        except StorageError as exc:  # retention failing must not cost the alert its evidence
+            self._counts.storage_errors += 1
+            log.warning("evidence: retention sweep failed: %s", exc)
+
     def stats(self) -> RecorderStats:
         """A copy of the counters."""
-        return RecorderStats(in_flight=len(self._tasks), **self._counts)
+        return RecorderStats(in_flight=self._active, **dataclasses.asdict(self._counts))
 
     async def close(self) -> None:
-        """Stop intake, let clips end their post-roll now and write, cancel what overruns."""
+        """Stop intake, let clips end their post-roll now and write, cancel what overruns.
+
+        Returns within about twice `drain_budget_s`: one budget for the captures to finish
+        and deliver, one for those cancelled to write what they hold.
+        """
         self._stopping.set()
         if not self._tasks:
             return
@@ -188,7 +193,7 @@ class EvidenceRecorder:
         try:
             await on_evidence(evidence.apply(alert))
         except Exception:  # the task's owner boundary: one bad delivery must not go unseen
-            self._counts["callback_errors"] += 1
+            self._counts.callback_errors += 1
             log.exception("evidence: delivering evidence of alert %s failed", alert.alert_id)
 
     async def _take_snapshot(
@@ -199,7 +204,7 @@ class EvidenceRecorder:
         problems: list[str],
     ) -> StoredFile | None:
         if self._snapshots_busy >= self._policy.max_in_flight:
-            self._counts["dropped_snapshots"] += 1
+            self._counts.dropped_snapshots += 1
             problems.append("snapshot dropped: too many in flight")
             return None
         self._snapshots_busy += 1
@@ -210,7 +215,7 @@ class EvidenceRecorder:
             return None
         finally:
             self._snapshots_busy -= 1
-        self._counts["snapshots"] += 1
+        self._counts.snapshots += 1
         return stored
 
     def _snapshot_job(
@@ -236,7 +241,7 @@ class EvidenceRecorder:
         problems: list[str],
     ) -> tuple[StoredFile | None, ClipInfo | None]:
         if self._clip_slots.locked():
-            self._counts["dropped_clips"] += 1
+            self._counts.dropped_clips += 1
             problems.append(f"clip dropped: {self._policy.max_in_flight} clips already in flight")
             return None, None
         async with self._clip_slots:
@@ -292,7 +297,7 @@ class EvidenceRecorder:
         except EvidenceError as exc:
             self._failed(alert, "clip", exc, problems)
             return None, None
-        self._counts["clips"] += 1
+        self._counts.clips += 1
         return stored, info
 
     def _clip_job(
@@ -309,8 +314,10 @@ class EvidenceRecorder:
         )
 
     def _failed(self, alert: Alert, what: str, exc: EvidenceError, problems: list[str]) -> None:
-        key = "storage_errors" if isinstance(exc, StorageError) else "failures"
-        self._counts[key] += 1
+        if isinstance(exc, StorageError):
+            self._counts.storage_errors += 1
+        else:
+            self._counts.failures += 1
         problems.append(f"no {what}: {exc}")
         log.warning(
             "evidence: camera %s alert %s: no %s: %s", alert.camera_id, alert.alert_id, what, exc
@@ -318,6 +325,17 @@ class EvidenceRecorder:
 
     def _due_for_sweep(self) -> bool:
         return time.monotonic() - self._last_sweep >= self._policy.sweep_interval_s
+
+
+@dataclass(slots=True)
+class _Counts:
+    snapshots: int = 0
+    clips: int = 0
+    dropped_snapshots: int = 0
+    dropped_clips: int = 0
+    failures: int = 0
+    storage_errors: int = 0
+    callback_errors: int = 0
 
 
 class _Gathered:

@@ -105,8 +105,17 @@ class EvidenceStore:
         return StoredFile(relative, digest, size), result
 
     def sweep(self, now: float | None = None) -> SweepResult:
-        """Remove files older than the age limit, then the oldest until under the size limit."""
+        """Remove files older than the age limit, then the oldest until under the size limit.
+
+        Raises a `StorageError` when the evidence directory cannot be read or changed.
+        """
         now = time.time() if now is None else now
+        try:
+            return self._sweep(now)
+        except OSError as exc:
+            raise from_os_error(exc, "evidence/") from exc
+
+    def _sweep(self, now: float) -> SweepResult:
         files = sorted(self._files(), key=lambda f: f[0])  # oldest first
         removed = freed = 0
         total = sum(size for _, size, _ in files)
