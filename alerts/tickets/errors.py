@@ -1,19 +1,22 @@
-"""Errors of the ticket store:
+"""Errors of the ticket store (a branch of the alerts package's tree):
 
-TicketsError
- ├── TicketNotFound        no ticket with that id
- ├── TransitionRejected    a state change was refused; the ticket is unchanged
- │    ├── IllegalTransition    the loop does not allow from -> to (or its data is missing)
- │    └── StaleTicket          someone else moved the ticket first (optimistic version check)
- ├── AttachmentRejected    a field photo was refused (size, type, magic bytes, count)
- └── InvalidInput          an actor, note or satisfaction score out of bounds
+AlertsError (alerts.errors)
+ └── TicketsError
+      ├── TicketNotFound        no ticket with that id
+      ├── TransitionRejected    a state change was refused; the ticket is unchanged
+      │    ├── IllegalTransition    the loop does not allow from -> to (or its data is missing)
+      │    └── StaleTicket          someone else moved the ticket first (version check)
+      ├── AttachmentRejected    a field photo was refused (size, type, magic bytes, count)
+      └── InvalidInput          an actor, note or satisfaction score out of bounds
 
 Database failures are not wrapped: they surface as `sqlalchemy.exc.SQLAlchemyError`, which
 callers (the stream consumer, the SLA runner) treat as "retry later".
 """
 
+from alerts.errors import AlertsError
 
-class TicketsError(Exception):
+
+class TicketsError(AlertsError):
     """Base of every ticket-store failure."""
 
 
