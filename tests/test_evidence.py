@@ -397,32 +397,50 @@ def test_read_only_data_dir_is_a_clear_error(tmp_path: Path) -> None:
 
 
 async def feed_live(
-    ring: PacketRing, encoded: list[tuple[bytes, int, bool]], stop: asyncio.Event
-) -> int:
-    """Append packets as a camera would, one frame period apart, looping the GOPs."""
-    n = 0
+    ring: PacketRing,
+    encoded: list[tuple[bytes, int, bool]],
+    stop: asyncio.Event,
+    fed: list[RingPacket],
+) -> None:
+    """Append packets as a camera would, a frame period apart, looping the GOPs.
+
+    Timestamps follow the wall clock, so a late wake-up on a busy machine shows as a longer
+    frame, as it would from a camera, never as a shorter clip.
+    """
+    n, origin = 0, time.time()
     while not stop.is_set():
-        data, pts, key = encoded[n % len(encoded)]
-        pts = n * STEP
-        ring.append(RingPacket(data, pts, pts, TIME_BASE, key, time.time()))
+        data, _, key = encoded[n % len(encoded)]
+        now = time.time()
+        pts = round((now - origin) * 90000)
+        packet = RingPacket(data, pts, pts, TIME_BASE, key, now)
+        ring.append(packet)
+        fed.append(packet)
         n += 1
         await asyncio.sleep(1 / FPS)
-    return n
 
 
 @contextlib.asynccontextmanager
 async def live_ring(
-    encoded: list[tuple[bytes, int, bool]], ring_seconds: float
+    encoded: list[tuple[bytes, int, bool]],
+    ring_seconds: float,
+    fed: list[RingPacket] | None = None,
 ) -> AsyncIterator[PacketRing]:
     ring = PacketRing(ring_seconds, 50_000_000)
     ring.stream = stream_info()
     stop = asyncio.Event()
-    feeder = asyncio.create_task(feed_live(ring, encoded, stop))
+    feeder = asyncio.create_task(feed_live(ring, encoded, stop, [] if fed is None else fed))
     try:
         yield ring
     finally:
         stop.set()
         await feeder
+
+
+def mp4_pts(path: Path) -> list[int]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.time_base == TIME_BASE  # the camera's clock kept, no rescaling loss
+        return [int(p.pts or 0) for p in container.demux(stream) if p.size]
 
 
 def policy(**overrides: float) -> EvidencePolicy:
@@ -442,7 +460,8 @@ async def test_recorder_gathers_a_post_roll_longer_than_the_ring(
 ) -> None:
     store = EvidenceStore(tmp_path, 3600, 10**9)
     recorder = EvidenceRecorder(store, policy())
-    async with live_ring(encoded, ring_seconds=2.0) as ring:
+    fed: list[RingPacket] = []
+    async with live_ring(encoded, ring_seconds=2.0, fed=fed) as ring:
         await asyncio.sleep(2.5)  # one full GOP and more before the alert
         alert = make_alert(time.time())
         evidence = await recorder.capture(alert, ring)
@@ -451,10 +470,20 @@ async def test_recorder_gathers_a_post_roll_longer_than_the_ring(
     clip_path = tmp_path / evidence.clip.path
     assert hashlib.sha256(clip_path.read_bytes()).hexdigest() == evidence.clip.sha256
     decoded, duration, *_ = probe(clip_path)
-    # 1 s pre-roll from a keyframe (up to one GOP earlier) plus 4 s post-roll, no frame lost
-    # although the ring only ever held 2 s.
-    assert 5.0 - 0.3 <= duration <= 6.0 + 0.3
-    assert decoded == round(duration * FPS)
+    # 1 s pre-roll from the keyframe at or before it, plus 4 s post-roll ...
+    keys = [p.received_at for p in fed if p.is_keyframe]
+    gop_s = max(b - a for a, b in zip(keys, keys[1:], strict=False))
+    assert 5.0 - 0.3 <= duration <= 5.0 + gop_s + 0.3
+    # ... and not one frame lost in between, although the ring only ever held 2 s.
+    pts = mp4_pts(clip_path)
+    relative = [p - pts[0] for p in pts]
+    runs = (
+        [(f.pts or 0) - (fed[k].pts or 0) for f in fed[k : k + len(pts)]]
+        for k in range(len(fed))
+        if fed[k].is_keyframe
+    )
+    assert relative in runs
+    assert decoded == len(pts)
     message = evidence.apply(alert)
     assert message.phase is AlertPhase.EVIDENCE and message.message_id.endswith(":evidence:0")
     assert message.clip == evidence.clip.path and message.snapshot_sha256
