@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import shutil
 import signal
 import sqlite3
@@ -101,7 +102,7 @@ class RedisProcess:
 
     def client(self) -> Redis:
         """An asyncio client with short timeouts (longer than any consumer's block)."""
-        return Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=1)
+        return Redis.from_url(self.url, socket_timeout=10, socket_connect_timeout=5)
 
     def _end(self, sig: signal.Signals) -> None:
         if self._proc is None:
@@ -199,16 +200,28 @@ def start_publishing_child(
 
 
 def wait_ready(child: subprocess.Popen[str], timeout_s: float = 60.0) -> int:
-    """Block until the child reports READY; returns how many it had published by then."""
+    """Wait (bounded, even if the child goes silent) for READY; returns its published count."""
     assert child.stdout is not None
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        line = child.stdout.readline()
+    while (left := deadline - time.monotonic()) > 0:
+        readable, _, _ = select.select([child.stdout], [], [], left)
+        if not readable:
+            break
+        line = child.stdout.readline()  # the child writes whole lines and flushes
         if line.startswith("READY"):
             return int(line.split()[1])
-        if not line and child.poll() is not None:
-            raise AssertionError(f"child exited with {child.returncode} before READY")
-    raise AssertionError("child not READY in time")
+        if not line:
+            raise AssertionError(f"child exited with {child.wait(5)} before READY")
+    raise AssertionError(f"child not READY within {timeout_s:g} s")
+
+
+def sigkill(child: subprocess.Popen[str]) -> int:
+    """SIGKILL the child, reap it and close its pipe; returns its return code."""
+    child.send_signal(signal.SIGKILL)
+    code = child.wait(timeout=15)
+    if child.stdout is not None:
+        child.stdout.close()
+    return code
 
 
 async def _child(redis_url: str, spool: Path, stream: str, count: int, ready_at: int) -> None:
