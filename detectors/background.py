@@ -4,9 +4,13 @@ Per camera row, preallocated once, at half the analysis size (2x2 means: a quart
 memory traffic, and a boat is still four of them across):
 
     short_nhw   uint8 fast background: absorbs what stays for a few observations
-    spread_nhw  uint8 each pixel's usual |frame - short| (ripples, glint, leaves): its own noise
-    thr_nhw     uint8 sensitivity * spread + floor, refreshed whenever spread is
+    thr_nhw     uint8 sensitivity * spread + floor, where spread is the pixel's usual
+                |frame - short| (ripples, glint, leaves): its own noise
     long_nhw    float32 cell means of a slow background, updated only where nothing new is
+
+The threshold is learned directly rather than derived from a stored spread: an exponential
+mean is linear, so `thr' = (1-b) thr + b (sensitivity * min(diff, thr) + floor)` is exactly
+`sensitivity * spread' + floor`, one pass over the pixels instead of three.
 
 One `step` handles every camera with a new frame, in a few whole-batch OpenCV calls when all
 are new, or on a gathered copy of just those rows otherwise:
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
     from detectors.regions import Regions
 
 CELL = 4
+_START_SPREAD = 4  # grey levels of noise assumed for a pixel before it has been seen
 _FEW = 16  # rows learned one by one; more are gathered and learned in one call
 
 _T = TypeVar("_T", bound=np.generic)
@@ -119,7 +124,6 @@ class BackgroundModel:
         self._n = n
         ph, pw = h // 2, w // 2  # the pixel model runs on 2x2 means: a quarter of the bytes
         self._short = np.zeros((n, ph, pw), np.uint8)
-        self._spread = np.full((n, ph, pw), 4, np.uint8)
         self._thr = np.zeros((n, ph, pw), np.uint8)
         self._long = np.zeros((n, *self.cells_hw), np.float32)
         self._long_spread = np.full((n, *self.cells_hw), 2.0, np.float32)
@@ -127,6 +131,9 @@ class BackgroundModel:
         self._limit = np.full((n, *self.cells_hw), self.params.new_floor, np.float32)
         self._sens_n = np.asarray(sensitivity_n if sensitivity_n is not None else [2.5] * n)
         self._floor_n = np.asarray(floor_n if floor_n is not None else [14] * n)
+        # The usual setting, learned in whole-batch calls; cameras that differ go row by row.
+        self._sens0 = float(np.median(self._sens_n))
+        self._floor0 = float(np.median(self._floor_n))
         self._observed_n = np.zeros(n, np.int64)
         self._began_n = np.zeros(n, np.float64)
         self._learns_n = np.zeros(n, np.int64)
@@ -134,7 +141,8 @@ class BackgroundModel:
         self._keep_chw = self._keep_cells(ignore_nhw)
         self._scratch = _Scratch(n, shape_hw)
         self._low_n = np.zeros(n, np.bool_)
-        self._refresh_thresholds(np.arange(n))
+        start = self._sens_n * _START_SPREAD + self._floor_n
+        self._thr[:] = np.clip(np.rint(start), 0, 255).astype(np.uint8)[:, None, None]
 
     def _keep_cells(self, ignore_nhw: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.bool_]:
         keep = np.ones((self._n, *self.cells_hw), np.bool_)
@@ -228,30 +236,29 @@ class BackgroundModel:
         if not due.any():
             return
         self._learned_at_n[slot_m[due]] = ts_n[slot_m[due]]
-        short, spread = rows.take(self._short, "short"), rows.take(self._spread, "spread")
-        thr = rows.take(self._thr, "thr")
+        short, thr = rows.take(self._short, "short"), rows.take(self._thr, "thr")
         learns = self._learns_n[slot_m]
         learning = due & ~reset
         young = learning & (learns < p.young_learns)
         d = np.flatnonzero(learning & ~young)
+        sens_m, floor_m = self._sens_n[slot_m], self._floor_now(slot_m)
         if len(d) == len(due):  # one call each for the whole set (the busy, all-fresh case)
-            self._learn_rows(frames, diff, short, spread, thr)
+            self._learn_rows(frames, diff, short, thr, sens_m, floor_m)
         elif len(d) > _FEW:
-            sub_short, sub_spread = short[d], spread[d]
-            self._learn_rows(frames[d], diff[d], sub_short, sub_spread, thr[d])
-            short[d], spread[d] = sub_short, sub_spread
+            sub_short, sub_thr = short[d], thr[d]
+            self._learn_rows(frames[d], diff[d], sub_short, sub_thr, sens_m[d], floor_m[d])
+            short[d], thr[d] = sub_short, sub_thr
         else:
             for j in d:
-                self._learn_rows(frames[j], diff[j], short[j], spread[j], thr[j])
+                self._learn_row(frames[j], diff[j], short[j], thr[j], sens_m[j], floor_m[j])
         for j in np.flatnonzero(young):  # a running mean: a new camera learns its noise fast
             rate = 1.0 / (learns[j] + 1)
-            self._learn_rows(frames[j], diff[j], short[j], spread[j], None, rate)
+            self._learn_row(frames[j], diff[j], short[j], thr[j], sens_m[j], floor_m[j], rate)
         short[reset] = frames[reset]
         self._learns_n[slot_m[due]] += 1
         self._learns_n[slot_m[restart]] = 1
         rows.put(self._short, short, due)
-        rows.put(self._spread, spread, due)
-        self._refresh_thresholds(slot_m[due])
+        rows.put(self._thr, thr, due)
         # Fog comes in over minutes: each camera's contrast is judged every eighth learn, the
         # cameras taking turns.
         judge = due & ((self._learns_n[slot_m] + slot_m) % 8 == 0)
@@ -263,33 +270,52 @@ class BackgroundModel:
             self._learn_long(slot_m[due], luma[due], new[due], restart[due], learns[due])
 
     def _learn_rows(
-        self, frames: U8, diff: U8, short: U8, spread: U8, thr: U8 | None, rate: float = 0.0
+        self,
+        frames: U8,
+        diff: U8,
+        short: U8,
+        thr: U8,
+        sens_m: npt.NDArray[np.float64],
+        floor_m: npt.NDArray[np.float64],
     ) -> None:
-        """Move short towards the frame and spread towards |frame - short| (clipped at thr)."""
+        """Learn many rows with the usual setting in one call, then redo the few that differ."""
+        odd = np.flatnonzero((sens_m != self._sens0) | (floor_m != self._floor0))
+        before = thr[odd].copy()
+        clipped = self._learn_row(frames, diff, short, thr, self._sens0, self._floor0)
+        b = self.params.spread_alpha
+        for j, k in enumerate(odd):
+            sens, floor = float(sens_m[k]), float(floor_m[k])
+            cv2.addWeighted(clipped[k], b * sens, before[j], 1 - b, b * floor, dst=thr[k])
+
+    def _learn_row(
+        self,
+        frames: U8,
+        diff: U8,
+        short: U8,
+        thr: U8,
+        sensitivity: float,
+        floor: float,
+        rate: float = 0.0,
+    ) -> U8:
+        """Move short towards the frame and thr towards sensitivity * |frame - short| + floor;
+        returns the clipped difference it learned from."""
         a = max(rate, self.params.short_alpha)
         b = max(rate, self.params.spread_alpha)
         cv2.addWeighted(_flat(frames), a, _flat(short), 1 - a, 0, dst=_flat(short))
         clipped = diff
-        if thr is not None:  # a passing boat must not teach the pixel that it is noisy
+        if rate == 0.0:  # a passing boat must not teach the pixel that it is noisy
             clipped = self._scratch.clip.reshape(-1)[: diff.size].reshape(diff.shape)
             cv2.min(_flat(diff), _flat(thr), dst=_flat(clipped))
-        cv2.addWeighted(_flat(clipped), b, _flat(spread), 1 - b, 0, dst=_flat(spread))
+        cv2.addWeighted(
+            _flat(clipped), b * sensitivity, _flat(thr), 1 - b, b * floor, dst=_flat(thr)
+        )
+        return clipped
 
-    def _refresh_thresholds(self, slots: npt.NDArray[np.intp]) -> None:
-        """thr = sensitivity * spread + floor: one whole-batch call for the usual setting when
-        every camera is refreshed, then row by row for the few that differ (fog, own config)."""
-        floor_n = self._floor_n * np.where(self._low_n, self.params.low_contrast_floor, 1.0)
-        todo = slots
-        if len(slots) == self._n:
-            sens0, floor0 = float(np.median(self._sens_n)), float(np.median(floor_n))
-            self._refresh(np.s_[:], sens0, floor0)
-            todo = np.flatnonzero((self._sens_n != sens0) | (floor_n != floor0))
-        for i in todo:
-            self._refresh(int(i), float(self._sens_n[i]), float(floor_n[i]))
-
-    def _refresh(self, rows: int | slice, sensitivity: float, floor: float) -> None:
-        spread, thr = self._spread[rows], self._thr[rows]
-        cv2.addWeighted(_flat(spread), sensitivity, _flat(spread), 0.0, floor, dst=_flat(thr))
+    def _floor_now(self, slots: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
+        """Each camera's floor, lowered while it is in fog."""
+        low = np.where(self._low_n[slots], self.params.low_contrast_floor, 1.0)
+        floor: npt.NDArray[np.float64] = self._floor_n[slots] * low
+        return floor
 
     def _judge_contrast(self, luma: F32, slot_m: npt.NDArray[np.intp]) -> None:
         """Fog or haze: the whole picture's contrast (std / mean of its cells) is low; such a
@@ -297,9 +323,18 @@ class BackgroundModel:
         flat = luma.reshape(len(slot_m), -1)
         ratio = flat.std(axis=1) / np.maximum(flat.mean(axis=1), 1.0)
         low = ratio < self.params.low_contrast
-        if np.any(low != self._low_n[slot_m]):
-            self._low_n[slot_m] = low
-            self._refresh_thresholds(slot_m)
+        flips = np.flatnonzero(low != self._low_n[slot_m])
+        if not len(flips):
+            return
+        before = self._floor_now(slot_m[flips])
+        self._low_n[slot_m] = low
+        shift = self._floor_now(slot_m[flips]) - before
+        for slot, step in zip(slot_m[flips].tolist(), shift.tolist(), strict=True):
+            row = self._thr[slot]  # the floor is part of the learned threshold: move it
+            if step >= 0:
+                cv2.add(row, round(step), dst=row)
+            else:
+                cv2.subtract(row, round(-step), dst=row)
 
     def _learn_long(
         self,
@@ -380,7 +415,6 @@ class _Scratch:
         self.frames = np.empty((n, h, w), np.uint8)
         self.half = np.empty((n, h // 2, w // 2), np.uint8)
         self.short = np.empty((n, h // 2, w // 2), np.uint8)
-        self.spread = np.empty((n, h // 2, w // 2), np.uint8)
         self.thr = np.empty((n, h // 2, w // 2), np.uint8)
         self.diff = np.empty((n, h // 2, w // 2), np.uint8)
         self.fg = np.empty((n, h // 2, w // 2), np.uint8)
