@@ -8,7 +8,7 @@ from typing import TypedDict
 
 from fastapi import FastAPI
 
-from api.routes import alerts, cameras, health
+from api.routes import alerts, cameras, health, stats, suppressions, tickets
 from riverwatch import __version__
 from riverwatch.hubview import HubView
 
@@ -31,6 +31,7 @@ def create_app(hub_factory: HubFactory) -> FastAPI:
             yield {"hub": hub}
 
     app = FastAPI(title="riverwatch", version=__version__, lifespan=lifespan)
-    for router in (health.router, cameras.router, alerts.router):
+    routers = (health, cameras, alerts, tickets, stats, suppressions)
+    for router in (r.router for r in routers):
         app.include_router(router)
     return app

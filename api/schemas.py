@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from alerts.tickets import AttachmentRecord, Ticket, TransitionRecord
 from riverwatch.types import Alert, CameraInfo, CameraState, DecodeMode
 
 
@@ -104,3 +105,11 @@ class AlertOut(BaseModel):
             score=alert.score,
             box_xyxy=alert.box_xyxy,
         )
+
+
+class TicketDetail(BaseModel):
+    """A ticket with its recorded moves and its field photos."""
+
+    ticket: Ticket
+    history: list[TransitionRecord]
+    attachments: list[AttachmentRecord]

@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from riverwatch.notify_config import NotifyConfig, resolve_secrets
 from riverwatch.secrets import Redactor, redact_url
 from riverwatch.types import DecodeMode
 
@@ -211,6 +212,7 @@ class HubConfig(_Strict):
     defaults: AnalysisConfig = AnalysisConfig()
     model: ModelConfig | None = None
     secrets_file: str | None = None
+    notify: NotifyConfig = NotifyConfig()
     cameras: list[CameraConfig] = Field(min_length=1)
 
     @field_validator("cameras")
@@ -289,9 +291,17 @@ def parse_config(
         hub = HubConfig.model_validate(raw)
     except ValidationError as exc:
         problems = _format_validation(exc, raw) + problems
+    notify_secrets: list[str] = []
+    if hub is not None:
+        resolved = resolve_secrets(hub.notify, lookup)
+        problems += resolved.problems
+        notify_secrets = list(resolved.secret_values)
+        hub = hub.model_copy(update={"notify": resolved.config})
     if hub is None or problems:
         raise ConfigError(source, problems)
     cameras, redactor, warnings = _resolve_cameras(hub, lookup)
+    for value in notify_secrets:
+        redactor.add(value)
     return LoadedConfig(source, hub, cameras, redactor, warnings, base_dir)
 
 

@@ -1,8 +1,9 @@
-"""The composition root: wires ingest -> detectors -> alerts and exposes a `HubView`.
+"""The composition root: wires ingest -> detectors -> incidents and exposes a `HubView`.
 
-Start-up and shutdown are phased, as uvicorn's server does: Redis first, then the publisher,
-then the cameras, then the detection loop; on the way out, stop the detection loop (no new
-alerts), stop the cameras, drain the publisher within a budget, close Redis.
+Start-up and shutdown are phased, as uvicorn's server does: Redis first, then the incident
+desk (tickets, queue, notifications, evidence: `riverwatch.incidents`), then the cameras, then
+the detection loop; on the way out, stop the detection loop and close its open incidents,
+stop the cameras, let the desk finish evidence and drain the spool within budgets, close Redis.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from types import TracebackType
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from alerts import AlertPublisher, AlertRaiser, EmbeddedRedis, QueueUnavailable
+from alerts import EmbeddedRedis, QueueUnavailable, Suppressions
+from alerts.tickets import TicketStore
 from detectors import CameraSetup, CropModel, DetectionCore, ModelSpec, RegionModel, StepResult
 from detectors.background import BackgroundParams
-from ingest import BatchView, CameraSpec, IngestSupervisor
+from ingest import BatchView, CameraSpec, IngestSupervisor, PacketRing
 from riverwatch.config import LoadedConfig
 from riverwatch.hubview import UnknownCamera
+from riverwatch.incidents import IncidentDesk
 from riverwatch.settings import Settings
 from riverwatch.types import Alert, CameraInfo, DecodeMode
 
@@ -38,7 +41,7 @@ class Hub:
         self._by_id = {c.id: c for c in config.cameras}
         self._stack = AsyncExitStack()
         self._redis: Redis | None = None
-        self._publisher: AlertPublisher | None = None
+        self._desk: IncidentDesk | None = None
         self._ingest: IngestSupervisor | None = None
         self._detect_task: asyncio.Task[None] | None = None
         self._region_model: RegionModel | None = None
@@ -58,8 +61,8 @@ class Hub:
         self._region_model = await asyncio.to_thread(load_region_model, self._config)
         self._redis = await self._connect_redis()
         self._stack.push_async_callback(self._redis.aclose)
-        self._publisher = await self._stack.enter_async_context(
-            AlertPublisher(self._redis, settings.alert_stream, settings.alert_stream_maxlen)
+        self._desk = await self._stack.enter_async_context(
+            IncidentDesk(settings, self._config, self._redis, self._ring_of)
         )
         specs = [
             CameraSpec(
@@ -114,6 +117,13 @@ class Hub:
         if self._detect_task is not None:
             self._detect_task.cancel()
             await asyncio.gather(self._detect_task, return_exceptions=True)
+        if self._desk is not None:
+            self._desk.close_incidents()
+
+    def _ring_of(self, camera_id: str) -> PacketRing | None:
+        if self._ingest is None or camera_id not in self._by_id:
+            return None
+        return self._ingest.ring(camera_id)
 
     async def _detect_forever(self) -> None:
         assert self._ingest is not None
@@ -128,25 +138,22 @@ class Hub:
             background=BackgroundParams(learn_s=self._settings.learn_s),
             model=self._region_model,
         )
-        raiser = AlertRaiser(self._settings.alert_cooldown_s)
         view = BatchView.empty(len(setups), shape)
         while True:
             await asyncio.sleep(self._settings.tick_interval_s)
             started = time.perf_counter()
             self._ingest.batch.read_into(view)
-            result = core.step(view, time.time())
-            self._apply(result, raiser)
+            now = time.time()
+            result = core.step(view, now)
+            self._apply(result, now)
             if result.observed:
                 self.last_tick_ms = (time.perf_counter() - started) * 1000
                 self.ticks += 1
 
-    def _apply(self, result: StepResult, raiser: AlertRaiser) -> None:
-        """Publish new alerts and switch decode modes as the core asks."""
-        assert self._ingest is not None and self._publisher is not None
-        for event in result.events:
-            alert = raiser.raise_for(event)
-            if alert is not None:
-                self._publisher.publish(alert)
+    def _apply(self, result: StepResult, now: float) -> None:
+        """Hand events to the incident desk and switch decode modes as the core asks."""
+        assert self._ingest is not None and self._desk is not None
+        self._desk.take(result.events, now)
         ids = self._ingest.camera_ids()
         for slot in result.modes.promote_p:
             self._ingest.set_mode(ids[slot], DecodeMode.FULL)
@@ -183,8 +190,26 @@ class Hub:
 
     async def recent_alerts(self, count: int) -> list[tuple[str, Alert]]:
         """The newest alerts in the ticket queue."""
-        assert self._publisher is not None
-        return await self._publisher.recent(count)
+        return await self.desk.publisher.recent(count)
+
+    @property
+    def desk(self) -> IncidentDesk:
+        """Where alerts go: policy, queue, tickets, evidence, notifications."""
+        assert self._desk is not None, "the hub is not started"
+        return self._desk
+
+    def tickets(self) -> TicketStore:
+        """The closed loop's ticket store."""
+        return self.desk.tickets
+
+    def suppressions(self) -> Suppressions:
+        """The operators' suppression windows."""
+        return self.desk.suppressions
+
+    @property
+    def data_dir(self) -> Path:
+        """Where evidence, attachments and the spool live."""
+        return self._settings.data_dir
 
     async def ready(self) -> dict[str, bool]:
         """Whether Redis answers."""

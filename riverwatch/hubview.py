@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from riverwatch.types import Alert, CameraInfo, DecodeMode
+
+if TYPE_CHECKING:
+    from alerts import Suppressions
+    from alerts.tickets import TicketStore
 
 
 class UnknownCamera(KeyError):
@@ -32,4 +37,17 @@ class HubView(Protocol):
 
     async def ready(self) -> dict[str, bool]:
         """Readiness of each dependency (e.g. {"redis": True})."""
+        ...
+
+    def tickets(self) -> TicketStore:
+        """The closed loop's ticket store."""
+        ...
+
+    def suppressions(self) -> Suppressions:
+        """The operators' suppression windows."""
+        ...
+
+    @property
+    def data_dir(self) -> Path:
+        """Where evidence and attachments live (paths in tickets are relative to it)."""
         ...

@@ -57,7 +57,31 @@ class Settings(BaseSettings):
     alert_stream: str = Field(default="riverwatch:alerts", min_length=1)
     alert_stream_maxlen: int = Field(default=100_000, ge=100)
     redis_timeout_s: float = Field(default=2.0, gt=0, le=60)
-    alert_cooldown_s: float = Field(default=60.0, ge=0)
+    alert_cooldown_s: float = Field(default=60.0, ge=0)  # an incident closes this long after
+    alert_update_interval_s: float = Field(default=15.0, gt=0)  # at most one update this often
+
+    # Tickets: the closed loop and its one-hour rule.
+    ticket_db_url: SecretStr | None = Field(
+        default=None, description="SQLAlchemy URL; SQLite under the data dir when unset"
+    )
+    ticket_db_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    ticket_sla_s: float = Field(default=3600.0, gt=0)
+    ticket_sla_by_rule: dict[str, float] = Field(default_factory=dict)
+    ticket_sla_by_severity: dict[str, float] = Field(default_factory=dict)
+    ticket_escalation_period_s: float = Field(default=3600.0, gt=0)
+    ticket_escalation_max_level: int = Field(default=3, ge=1)
+    ticket_scan_period_s: float = Field(default=30.0, gt=0)
+    attachment_max_bytes: int = Field(default=10_000_000, ge=1)
+    consumer_group: str = Field(default="riverwatch-tickets", min_length=1)
+
+    # Evidence: snapshot and clip per alert.
+    evidence_pre_roll_s: float = Field(default=10.0, ge=0, le=60)
+    evidence_post_roll_s: float = Field(default=20.0, ge=0, le=120)
+    evidence_jpeg_quality: int = Field(default=85, ge=1, le=100)
+    evidence_max_in_flight: int = Field(default=16, ge=1)
+    evidence_max_age_s: float = Field(default=30 * 86400.0, gt=0)
+    evidence_max_bytes: int = Field(default=20 * 2**30, ge=10**6)
+    evidence_drain_budget_s: float = Field(default=10.0, gt=0)
 
     @property
     def analysis_shape_hw(self) -> tuple[int, int]:

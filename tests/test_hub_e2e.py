@@ -95,7 +95,7 @@ async def test_same_alert_published_twice_lands_once(redis_server: EmbeddedRedis
         recent = await publisher.recent(10)
     assert publisher.published == 1 and publisher.duplicates == 1
     assert [a for _, a in recent] == [alert]
-    assert await client.exists(ID_KEY_PREFIX + alert.alert_id) == 1
+    assert await client.exists(ID_KEY_PREFIX + alert.message_id) == 1
     await client.aclose()
 
 

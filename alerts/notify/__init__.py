@@ -6,7 +6,12 @@ Public surface: `Notifier` (`notify(alert)` sync and non-blocking, `stats()`,
 `alerts.notify.signing`), `DeadLetter`, `TargetStats` and the `NotifyError` tree.
 """
 
-from alerts.notify.config import (
+from alerts.notify.deadletter import DeadLetter
+from alerts.notify.delivery import TargetStats
+from alerts.notify.dispatcher import DEAD_LETTER_FILE, Notifier
+from alerts.notify.errors import DeadLetterStoreError, NotifyError, SignatureError, UnknownTarget
+from alerts.notify.signing import verify
+from riverwatch.notify_config import (
     NotifyConfig,
     ResolvedNotify,
     RetryPolicy,
@@ -14,11 +19,6 @@ from alerts.notify.config import (
     WebhookConfig,
     resolve_secrets,
 )
-from alerts.notify.deadletter import DeadLetter
-from alerts.notify.delivery import TargetStats
-from alerts.notify.dispatcher import DEAD_LETTER_FILE, Notifier
-from alerts.notify.errors import DeadLetterStoreError, NotifyError, SignatureError, UnknownTarget
-from alerts.notify.signing import verify
 
 __all__ = [
     "DEAD_LETTER_FILE",

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import httpx
 
-from alerts.notify.config import RetryPolicy
+from riverwatch.notify_config import RetryPolicy
 from riverwatch.types import Alert
 
 # Fixed namespace: the same (target, event, message) always yields the same delivery id,

@@ -27,13 +27,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from alerts.notify.config import NotifyConfig
 from alerts.notify.deadletter import DeadLetter, DeadLetterStore
 from alerts.notify.delivery import Channel, Job, TargetStats, event_for
 from alerts.notify.errors import DeadLetterStoreError, NotifyError, UnknownTarget
 from alerts.notify.retry import Outcome, Verdict, backoff_s, classify_status, parse_retry_after
 from alerts.notify.speaker import SpeakerChannel
 from alerts.notify.webhook import WebhookChannel
+from riverwatch.notify_config import NotifyConfig
 from riverwatch.secrets import RedactingFilter, Redactor
 from riverwatch.types import Alert
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-from alerts.notify.config import RetryPolicy
+from riverwatch.notify_config import RetryPolicy
 
 
 class Verdict(enum.StrEnum):

@@ -15,8 +15,8 @@ from xml.sax.saxutils import escape as xml_escape
 
 import httpx
 
-from alerts.notify.config import RetryPolicy, SpeakerAction
 from alerts.notify.delivery import HttpCall, Job, delivery_id_for
+from riverwatch.notify_config import RetryPolicy, SpeakerAction
 from riverwatch.types import Alert, AlertPhase
 
 _FIELD = re.compile(r"\{([a-z_]+)\}")

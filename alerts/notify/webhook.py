@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from alerts.notify.config import RetryPolicy, WebhookConfig
 from alerts.notify.deadletter import DeadLetter
 from alerts.notify.delivery import HttpCall, Job, delivery_id_for
 from alerts.notify.signing import canonical_json, signed_headers
+from riverwatch.notify_config import RetryPolicy, WebhookConfig
 from riverwatch.types import Alert
 
 

@@ -33,6 +33,7 @@ from alerts.tickets.loop import CLOSED_STATES, TicketState, check_transition, is
 from alerts.tickets.models import applied_messages, attachments, feedback, tickets, transitions
 from alerts.tickets.records import AttachmentRecord, Photo, Ticket, TransitionRecord
 from alerts.tickets.sla import SlaPolicy
+from alerts.tickets.stats import LoopFigures, loop_figures
 from riverwatch.types import Alert, AlertPhase
 
 log = logging.getLogger(__name__)
@@ -213,6 +214,10 @@ class TicketStore:
             raise StaleTicket(f"ticket {current.id} was moved by someone else; reload it")
 
     # ---- reading -----------------------------------------------------------------------------
+
+    async def figures(self, since: float, until: float) -> LoopFigures:
+        """The loop's published figures for tickets received in [since, until)."""
+        return await loop_figures(self._engine, since, until)
 
     async def get(self, ticket_id: int) -> Ticket:
         """The ticket with this id (TicketNotFound if none)."""

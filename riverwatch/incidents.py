@@ -1,0 +1,234 @@
+"""Where an alert goes: from the detectors' events to a ticket, with evidence and notices.
+
+    events ─► AlertPolicy ─► messages ─► AlertPublisher (spool ─► Redis stream)
+                                 │            └► AlertConsumer (group) ─► TicketStore.apply
+                                 ├► Notifier (webhooks, field speakers)
+                                 └► EvidenceRecorder (open only) ─► evidence message ─► same path
+    TicketStore ◄── EscalationRunner (the one-hour rule) ─► Notifier
+
+`IncidentDesk` owns all of it and is started and stopped in phases by the hub: the ticket
+store and consumer first (so the queue drains into them), the publisher, then notifications
+and evidence; on the way out evidence finishes within its budget before the publisher drains.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from types import TracebackType
+
+from redis.asyncio import Redis
+
+from alerts import AlertPolicy, AlertPublisher, Suppressions
+from alerts.consumer import AlertConsumer
+from alerts.evidence import EvidencePolicy, EvidenceRecorder, EvidenceStore
+from alerts.notify import Notifier
+from alerts.tickets import (
+    AttachmentStore,
+    Escalation,
+    EscalationRunner,
+    Escalator,
+    SlaPolicy,
+    TicketStore,
+    create_schema,
+    default_url,
+    open_engine,
+    safe_url,
+)
+from detectors import Event
+from ingest import PacketRing
+from riverwatch.config import LoadedConfig
+from riverwatch.settings import Settings
+from riverwatch.types import Alert, AlertPhase
+
+log = logging.getLogger(__name__)
+
+RingOf = Callable[[str], PacketRing | None]
+
+
+class IncidentDesk:
+    """`async with IncidentDesk(settings, config, redis, ring_of) as desk: desk.take(events)`."""
+
+    def __init__(
+        self, settings: Settings, config: LoadedConfig, redis: Redis, ring_of: RingOf
+    ) -> None:
+        self._settings = settings
+        self._config = config
+        self._redis = redis
+        self._ring_of = ring_of
+        self._stack = AsyncExitStack()
+        self.suppressions = Suppressions(settings.data_dir)
+        self.policy = AlertPolicy(
+            settings.alert_cooldown_s,
+            settings.alert_update_interval_s,
+            self.suppressions,
+            groups={c.id: c.config.group for c in config.cameras},
+        )
+        self.sla = SlaPolicy(
+            default_s=settings.ticket_sla_s,
+            by_severity=dict(settings.ticket_sla_by_severity),
+            by_rule=dict(settings.ticket_sla_by_rule),
+            escalation_period_s=settings.ticket_escalation_period_s,
+            max_level=settings.ticket_escalation_max_level,
+        )
+        self._tickets: TicketStore | None = None
+        self._publisher: AlertPublisher | None = None
+        self._notifier: Notifier | None = None
+        self._recorder: EvidenceRecorder | None = None
+        self.consumer: AlertConsumer | None = None
+
+    async def __aenter__(self) -> IncidentDesk:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+
+    @property
+    def tickets(self) -> TicketStore:
+        """The closed loop's store."""
+        assert self._tickets is not None, "the desk is not started"
+        return self._tickets
+
+    @property
+    def publisher(self) -> AlertPublisher:
+        """The spool and stream writer."""
+        assert self._publisher is not None, "the desk is not started"
+        return self._publisher
+
+    @property
+    def notifier(self) -> Notifier:
+        """Webhooks and field speakers."""
+        assert self._notifier is not None, "the desk is not started"
+        return self._notifier
+
+    @property
+    def recorder(self) -> EvidenceRecorder:
+        """Snapshots and clips."""
+        assert self._recorder is not None, "the desk is not started"
+        return self._recorder
+
+    def take(self, events: list[Event], now: float) -> None:
+        """Fold a tick's events into incidents and send what they call for."""
+        for event in events:
+            for message in self.policy.on_event(event):
+                self.send(message)
+        for message in self.policy.due(now):
+            self.send(message)
+
+    def send(self, message: Alert) -> None:
+        """Spool and publish one message, notify, and start evidence for a camera's open."""
+        self.publisher.publish(message)
+        self.notifier.notify(message)
+        if message.phase is AlertPhase.OPEN and message.source == "camera":
+            ring = self._ring_of(message.camera_id)
+            if ring is not None:
+                self.recorder.start(message, ring, self._evidence_ready)
+
+    def close_incidents(self, note: str = "hub stopping") -> None:
+        """Close every open incident: nothing will end them once detection stops."""
+        for message in self.policy.close_all(time.time(), note):
+            self.send(message)
+
+    async def _evidence_ready(self, message: Alert) -> None:
+        self.publisher.publish(message)
+        self.notifier.notify(message)
+
+    async def _start(self) -> None:
+        settings, stack = self._settings, self._stack
+        url = (
+            settings.ticket_db_url.get_secret_value()
+            if settings.ticket_db_url is not None
+            else default_url(settings.data_dir)
+        )
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = open_engine(url, settings.ticket_db_timeout_s)
+        stack.push_async_callback(engine.dispose)
+        await create_schema(engine)
+        log.info("tickets: database %s", safe_url(url))
+        self._tickets = TicketStore(
+            engine,
+            settings.data_dir,
+            self.sla,
+            attachment_store=AttachmentStore(settings.data_dir, settings.attachment_max_bytes),
+        )
+        self.consumer = await stack.enter_async_context(
+            AlertConsumer(
+                self._redis,
+                settings.alert_stream,
+                settings.consumer_group,
+                f"hub-{socket.gethostname()}",
+                self._apply,
+            )
+        )
+        self._publisher = await stack.enter_async_context(
+            AlertPublisher(
+                self._redis,
+                settings.alert_stream,
+                settings.alert_stream_maxlen,
+                spool_path=settings.data_dir / "spool" / "alerts.sqlite3",
+            )
+        )
+        names = {c.id: c.config.name for c in self._config.cameras}
+        self._notifier = await stack.enter_async_context(
+            Notifier(
+                self._config.hub.notify, settings.data_dir, names, redactor=self._config.redactor
+            )
+        )
+        escalator = Escalator(engine, self.sla, self._escalated)
+        await stack.enter_async_context(EscalationRunner(escalator, settings.ticket_scan_period_s))
+        self._recorder = self._make_recorder()
+        stack.push_async_callback(self._recorder.close)
+
+    def _make_recorder(self) -> EvidenceRecorder:
+        s = self._settings
+        store = EvidenceStore(s.data_dir, s.evidence_max_age_s, s.evidence_max_bytes)
+        policy = EvidencePolicy(
+            pre_roll_s=s.evidence_pre_roll_s,
+            post_roll_s=s.evidence_post_roll_s,
+            analysis_wh=(s.analysis_width, s.analysis_height),
+            jpeg_quality=s.evidence_jpeg_quality,
+            max_in_flight=s.evidence_max_in_flight,
+            poll_s=min(2.0, s.ring_seconds / 4),
+            drain_budget_s=s.evidence_drain_budget_s,
+        )
+        return EvidenceRecorder(store, policy)
+
+    async def _apply(self, entry_id: str, message: Alert) -> None:
+        await self.tickets.apply(message)
+
+    async def _escalated(self, escalation: Escalation) -> None:
+        """Tell the webhooks; the revision is the level, so each level is its own delivery."""
+        ticket = await self.tickets.get(escalation.ticket_id)
+        notice = Alert(
+            alert_id=escalation.alert_id,
+            camera_id=ticket.camera_id,
+            zone_id=ticket.zone_id,
+            rule=ticket.rule,
+            severity=ticket.severity,
+            started_at=ticket.started_at,
+            observed_at=escalation.at,
+            frame_seq=ticket.frame_seq,
+            score=ticket.score,
+            box_xyxy=ticket.box_xyxy,
+            phase=AlertPhase.UPDATE,
+            revision=escalation.level,
+            source=ticket.source,
+            sensor_id=ticket.sensor_id,
+            group=ticket.group,
+            note=f"ticket {escalation.ticket_id} not picked up within its SLA: "
+            f"escalated to level {escalation.level}, priority {escalation.priority}",
+        )
+        self.notifier.notify(notice, event="ticket.escalated")
