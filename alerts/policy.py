@@ -5,8 +5,8 @@ track. Operators want one alert per incident, so `AlertPolicy` folds them:
 
 - Every track doing the same rule in the same zone joins one incident (two boats fishing in
   one ban zone are one job for the enforcement team, with the boxes of both).
-- An incident opens with an `open` message, sends an `update` when its severity rises or at
-  most every `update_interval_s` while it lasts, and sends `close` once its last track has
+- An incident opens with an `open` message, sends an `update` when another track joins it or
+  its severity rises, else at most every `update_interval_s` while it lasts, and sends `close` once its last track has
   ended and `cooldown_s` have passed with no new start in that zone for that rule. A boat that
   drifts out of a zone and back in within the cooldown is the same incident, not a new alert.
 - Severity is the zone's, raised to the rule's own floor (dredging is never low).
@@ -142,7 +142,7 @@ class AlertPolicy:
             incident.tracks.add(event.track_id)
             incident.quiet_since = None
             self.stats.merged_starts += 1
-            return self._update(incident, event)
+            return self._update(incident, event, news=True)
         if self._suppressions is not None and self._suppressions.covers(
             event.camera_id, event.zone_id, event.rule, event.observed_at
         ):
@@ -165,10 +165,12 @@ class AlertPolicy:
         self.stats.opened += 1
         return [alert]
 
-    def _update(self, incident: _Incident, event: Event) -> list[Alert]:
+    def _update(self, incident: _Incident, event: Event, news: bool = False) -> list[Alert]:
+        """An update when there is news (another boat, a higher severity) or it is due."""
         severity = severity_for(event.severity, event.rule)
         rises = _rank(severity) > _rank(incident.alert.severity)
-        if not rises and event.observed_at - incident.last_sent_at < self._update_interval_s:
+        due = event.observed_at - incident.last_sent_at >= self._update_interval_s
+        if not (news or rises or due):
             return []
         incident.alert = replace(
             incident.alert,
