@@ -6,8 +6,9 @@ track. Operators want one alert per incident, so `AlertPolicy` folds them:
 - Every track doing the same rule in the same zone joins one incident (two boats fishing in
   one ban zone are one job for the enforcement team, with the boxes of both).
 - An incident opens with an `open` message, sends an `update` when another track joins it or
-  its severity rises, else at most every `update_interval_s` while it lasts, and sends `close` once its last track has
-  ended and `cooldown_s` have passed with no new start in that zone for that rule. A boat that
+  its severity rises, else at most every `update_interval_s` while it lasts, and sends `close`
+  once its last track has ended and `cooldown_s` have passed with no new start in that zone
+  for that rule. A boat that
   drifts out of a zone and back in within the cooldown is the same incident, not a new alert.
 - Severity is the zone's, raised to the rule's own floor (dredging is never low).
 - An operator's suppression window (`Suppressions`) swallows starts that it covers; the count
