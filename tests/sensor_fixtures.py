@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -162,3 +164,38 @@ async def publish(port: int, messages: Sequence[tuple[str, bytes]], qos: int = 1
     async with aiomqtt.Client("127.0.0.1", port, timeout=5) as client:
         for suffix, payload in messages:
             await client.publish(f"{PREFIX}/{suffix}", payload, qos=qos)
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _as_postgres(*args: str) -> None:
+    # PostgreSQL refuses to run as root: every cluster command runs as the `postgres` user.
+    cmd = ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else list(args)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed: {done.stdout}\n{done.stderr}")
+
+
+@contextmanager
+def postgres_cluster() -> Iterator[str]:
+    """A private PostgreSQL 15 cluster on a free port; yields its asyncpg URL."""
+    root = Path(tempfile.mkdtemp(prefix="rw-sensors-pg-"))
+    try:
+        os.chmod(root, 0o755)
+        if os.geteuid() == 0:
+            shutil.chown(root, "postgres", "postgres")
+        data, sockets = root / "data", root / "sock"
+        _as_postgres("mkdir", "-p", str(sockets))
+        _as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                     "--no-locale", "--no-sync")  # fmt: skip
+        port = free_port()
+        options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+        _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "pg.log"),
+                     "-o", options, "-w", "-t", "60", "start")  # fmt: skip
+        try:
+            yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
+        finally:
+            _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

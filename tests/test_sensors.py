@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -14,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from api.routes import sensors as sensors_route
 from ingest.sensors import (
@@ -28,9 +29,17 @@ from ingest.sensors import (
 )
 from ingest.sensors.reading import ReadingValidator, parse_mqtt
 from ingest.sensors.rules import RuleEngine
+from ingest.sensors.store import SensorStore, metadata
 from simulator.server import free_port
 from tests.conftest import eventually
-from tests.sensor_fixtures import T0, AlertSink, Clock, sensors_config, sqlite_engine
+from tests.sensor_fixtures import (
+    T0,
+    AlertSink,
+    Clock,
+    postgres_cluster,
+    sensors_config,
+    sqlite_engine,
+)
 
 # ---------------------------------------------------------------- validation (table tests)
 
@@ -326,6 +335,60 @@ async def test_store_failure_still_raises_alerts_and_publish_failure_keeps_stori
                 await hub.ingest(Reading("noise-1", T0 + 1, 60.0, "dBA"))  # closes the alert
             assert published == ["tried", "tried"]
             assert (hub.stats().store_errors, hub.stats().lost) == (1, 1)
+
+
+# ---------------------------------------------------------------- SQLite and PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    with postgres_cluster() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    postgres = request.param == "postgresql"
+    url = request.getfixturevalue("pg_url") if postgres else f"sqlite+aiosqlite:///{tmp_path}/s.db"
+    engine = create_async_engine(url)
+    try:
+        yield engine
+        if postgres:  # the cluster is shared by the session: leave it empty
+            async with engine.begin() as conn:
+                await conn.run_sync(metadata.drop_all)
+    finally:
+        await engine.dispose()
+
+
+async def test_store_on_sqlite_and_postgresql(any_engine: AsyncEngine) -> None:
+    store = SensorStore(any_engine)
+    await store.create()
+    await store.create()  # idempotent
+    readings = [Reading("lvl-1", T0 + i + 0.25, 3.0 + i, "m") for i in range(5)]
+    readings.append(Reading("noise-1", T0 + 2, 60.0, "dBA"))
+    await store.insert(readings, received_at=T0 + 10)
+    await store.insert(readings[:3], received_at=T0 + 11)  # a redelivery is stored once
+    assert await store.recent("lvl-1", since=T0 + 2) == readings[2:5]
+    assert await store.recent("lvl-1", since=0, limit=2) == readings[:2]
+    assert [r.sensor_id for r in await store.since(T0 + 2)] == [
+        "noise-1",
+        "lvl-1",
+        "lvl-1",
+        "lvl-1",
+    ]
+    assert await store.purge(before=T0 + 3) == 4
+    assert await store.since(0) == readings[3:5]
+
+
+async def test_hub_on_sqlite_and_postgresql(any_engine: AsyncEngine) -> None:
+    sink, clock = AlertSink(), Clock(T0 + 100)
+    async with SensorHub(sensors_config(), any_engine, sink, clock=clock) as hub:
+        for ts, db in [(0, 70.0), (10, 90.0), (20, 92.0)]:
+            await hub.ingest(Reading("noise-1", T0 + ts, db, "dBA"))
+    async with SensorHub(sensors_config(), any_engine, sink, clock=clock) as hub:
+        await hub.ingest(Reading("noise-1", T0 + 30, 70.0, "dBA"))
+        assert [r.value for r in await hub.recent("noise-1", since=0)] == [70, 90, 92, 70]
+    assert sink.phases() == [("noise-1", "loud", "open"), ("noise-1", "loud", "close")]
 
 
 # ---------------------------------------------------------------- linkage
