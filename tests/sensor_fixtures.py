@@ -29,16 +29,32 @@ T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z: tests run on their own clock
 class Mosquitto:
     """A real Mosquitto broker on a fixed local port; can be stopped and started again."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(
+        self, workdir: Path, port: int | None = None, users: dict[str, str] | None = None
+    ) -> None:
         self.port = port or free_port()
         self._dir = workdir
         self._dir.mkdir(parents=True, exist_ok=True)
         self._proc: subprocess.Popen[bytes] | None = None
-        conf = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "persistence false"]
+        conf = [f"listener {self.port} 127.0.0.1", "persistence false"]
+        conf += self._auth(users) if users else ["allow_anonymous true"]
         if os.geteuid() == 0:
             conf.append("user root")  # otherwise it drops to a `mosquitto` user that may not exist
         self._conf = self._dir / "mosquitto.conf"
         self._conf.write_text("\n".join(conf) + "\n")
+
+    def _auth(self, users: dict[str, str]) -> list[str]:
+        passwords = self._dir / "passwords"
+        for user, password in users.items():
+            create = [] if passwords.exists() else ["-c"]
+            subprocess.run(
+                ["mosquitto_passwd", *create, "-b", str(passwords), user, password],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
+        passwords.chmod(0o600)
+        return ["allow_anonymous false", f"password_file {passwords}"]
 
     def start(self, timeout_s: float = 10.0) -> None:
         """Start the broker and wait until it accepts connections."""

@@ -7,11 +7,13 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiomqtt
 import pytest
 
 from ingest.sensors import SensorHub
 from tests.conftest import eventually
 from tests.sensor_fixtures import (
+    PREFIX,
     T0,
     AlertSink,
     Clock,
@@ -162,3 +164,34 @@ async def test_threshold_and_rate_alerts_over_mqtt(
 def _connected(sensors: SensorHub) -> bool:
     status = sensors.stats().mqtt
     return status is not None and status.connected
+
+
+async def test_broker_credentials_are_used_and_never_shown(tmp_path: Path) -> None:
+    with Mosquitto(tmp_path / "auth-broker", users={"hub": "s3cret-MQ"}) as broker:
+        async with sqlite_engine(tmp_path / "s.db") as engine:
+            good = sensors_config(broker.port)
+            assert good.mqtt is not None
+            mqtt = {**good.mqtt.model_dump(), "username": "hub", "password": "s3cret-MQ"}
+            config = sensors_config(broker.port, mqtt=mqtt)
+            async with SensorHub(config, engine, AlertSink(), clock=Clock(T0)) as sensors:
+                await asyncio.wait_for(sensors.mqtt_ready(), 15)
+                async with aiomqtt.Client(
+                    "127.0.0.1", broker.port, username="hub", password="s3cret-MQ", timeout=5
+                ) as client:
+                    await client.publish(f"{PREFIX}/lvl-1", level(3.0, T0), qos=1)
+                await eventually(lambda: sensors.stats().stored == 1, 30, "a reading stored")
+
+            wrong = {**mqtt, "password": "not-the-password", "client_id": "rw-test-wrong"}
+            config = sensors_config(broker.port, mqtt=wrong)
+            async with SensorHub(config, engine, AlertSink(), clock=Clock(T0)) as sensors:
+
+                def refused() -> bool:
+                    status = sensors.stats().mqtt
+                    return status is not None and status.connection_errors >= 2
+
+                await eventually(refused, 30, "the broker to refuse a wrong password")
+                status = sensors.stats().mqtt
+                assert status is not None and not status.connected and status.connects == 0
+                assert status.last_error is not None
+                assert "not-the-password" not in status.last_error
+                assert "not-the-password" not in repr(config)
