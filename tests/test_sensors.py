@@ -248,6 +248,18 @@ def test_late_and_repeated_readings_do_not_reopen() -> None:
     assert engine.skipped_late == 3
 
 
+def test_silent_sensor_closes_its_excursion() -> None:
+    engine = RuleEngine(sensors_config().sensors)
+    opened = engine.feed(Reading("noise-1", T0, 90.0, "dBA"))
+    assert engine.expire(T0 + 3599, silence_s=3600) == []
+    (closed,) = engine.expire(T0 + 3600, silence_s=3600)
+    assert closed.alert_id == opened[0].alert_id and closed.phase.value == "close"
+    assert closed.note == "no reading for 3600 s" and closed.ended_at == T0 + 3600
+    assert engine.expire(T0 + 9999, silence_s=3600) == []  # closed once
+    (again,) = engine.feed(Reading("noise-1", T0 + 4000, 91.0, "dBA"))  # back, still loud
+    assert again.phase.value == "open" and again.alert_id != closed.alert_id
+
+
 # ---------------------------------------------------------------- the hub on SQLite
 
 
@@ -295,6 +307,17 @@ async def test_hub_restores_an_open_excursion_after_restart(tmp_path: Path) -> N
     opened, closed = sink.alerts
     assert (opened.phase.value, closed.phase.value) == ("open", "close")
     assert opened.alert_id == closed.alert_id
+
+
+async def test_hub_closes_the_alert_of_a_silent_sensor(tmp_path: Path) -> None:
+    sink, clock = AlertSink(), Clock()
+    config = sensors_config(silence_close_s=0.4)
+    async with sqlite_engine(tmp_path / "sensors.db") as engine:
+        async with SensorHub(config, engine, sink, clock=clock) as hub:
+            await hub.ingest(Reading("noise-1", T0, 90.0, "dBA"))
+            clock.now = T0 + 5
+            await eventually(lambda: len(sink.alerts) == 2, 15, "the silent excursion closed")
+    assert sink.phases() == [("noise-1", "loud", "open"), ("noise-1", "loud", "close")]
 
 
 async def test_retention_deletes_old_rows(tmp_path: Path) -> None:

@@ -217,6 +217,8 @@ class SensorsConfig(_Strict):
     max_age_s: float = Field(default=86_400.0, gt=0.0, le=366 * 86_400.0)
     retention_s: float = Field(default=30 * 86_400.0, gt=0.0)
     retention_interval_s: float = Field(default=600.0, gt=0.0)
+    # An excursion whose sensor stops reporting is closed after this long, noted as silent.
+    silence_close_s: float = Field(default=3600.0, gt=0.0)
     store_timeout_s: float = Field(default=5.0, gt=0.0, le=120.0)
     queue_size: int = Field(default=10_000, ge=1, le=1_000_000)
     batch_size: int = Field(default=500, ge=1, le=10_000)

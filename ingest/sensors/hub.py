@@ -112,6 +112,7 @@ class SensorHub:
         self._tasks = [
             asyncio.create_task(self._write_forever(), name="sensors-writer"),
             asyncio.create_task(self._purge_forever(), name="sensors-retention"),
+            asyncio.create_task(self._expire_forever(), name="sensors-silence"),
         ]
         if self._mqtt is not None:
             self._mqtt_task = asyncio.create_task(self._mqtt.run(), name="sensors-mqtt")
@@ -274,6 +275,14 @@ class SensorHub:
             finally:
                 for _ in batch:
                     self._queue.task_done()
+
+    async def _expire_forever(self) -> None:
+        silence = self.config.silence_close_s
+        while True:
+            await asyncio.sleep(min(silence / 4, 60.0))
+            for alert in self._rules.expire(self._clock(), silence):
+                log.warning("sensor %s: silent, alert %s closed", alert.sensor_id, alert.alert_id)
+                self._emit(alert)
 
     async def _purge_forever(self) -> None:
         while True:

@@ -3,7 +3,8 @@
 Rules are fed one sensor's readings in time order (`RuleEngine.feed`); a reading not newer than
 the last one fed for its sensor (a redelivery, a late arrival) is skipped, so replays cannot
 open an excursion twice. Each rule keeps a tiny state machine, quiet -> excursion -> quiet, and
-hysteresis keeps a value hovering at the line from flapping.
+hysteresis keeps a value hovering at the line from flapping. A sensor that falls silent during
+an excursion has it closed by `RuleEngine.expire` (noted "no reading for N s").
 
 Alerts are `riverwatch.types.Alert` with `source="sensor"`, `sensor_id` set, `camera_id` empty,
 `rule` the configured rule id, and an `alert_id` derived from the sensor, the rule and the time
@@ -34,6 +35,10 @@ class ThresholdState:
 
     def __init__(self, rule: ThresholdRule) -> None:
         self.rule = rule
+        self.active = False
+
+    def reset(self) -> None:
+        """Forget the excursion."""
         self.active = False
 
     def step(self, value: float) -> str | None:
@@ -73,6 +78,12 @@ class RateState:
         self._mins: deque[tuple[float, float]] = deque(maxlen=_MAX_WINDOW_POINTS)
         self._maxs: deque[tuple[float, float]] = deque(maxlen=_MAX_WINDOW_POINTS)
         self.change = 0.0
+
+    def reset(self) -> None:
+        """Forget the excursion and the window (the sensor was silent past it anyway)."""
+        self.active = False
+        self._mins.clear()
+        self._maxs.clear()
 
     def step(self, ts: float, value: float) -> str | None:
         """`open`, `close` or None for the next reading (readings come in time order)."""
@@ -145,26 +156,39 @@ class RuleEngine:
         rules.last_ts = reading.ts
         alerts: list[Alert] = []
         unit = rules.sensor.canonical_unit
+        back = f"back to {reading.value:g} {unit}"
         for th in rules.thresholds:
             step = th.step(reading.value)
             if step is not None:
-                alerts.append(
-                    self._alert(
-                        rules,
-                        th.rule.id,
-                        th.rule.severity,
-                        step,
-                        reading,
-                        th.describe(reading.value, unit),
-                    )
-                )
+                note = th.describe(reading.value, unit) if step == "open" else back
+                alerts.append(_alert(rules, th.rule.id, th.rule.severity, step, reading.ts, note))
         for rate in rules.rates:
             step = rate.step(reading.ts, reading.value)
             if step is not None:
-                note = f"{rate.change:+g} {unit} within {rate.rule.window_s:g} s"
+                change = f"{rate.change:+g} {unit} within {rate.rule.window_s:g} s"
+                note = change if step == "open" else back
                 alerts.append(
-                    self._alert(rules, rate.rule.id, rate.rule.severity, step, reading, note)
+                    _alert(rules, rate.rule.id, rate.rule.severity, step, reading.ts, note)
                 )
+        return alerts
+
+    def expire(self, now: float, silence_s: float) -> list[Alert]:
+        """Close the excursions of sensors silent for `silence_s`, so no alert stays open forever.
+
+        The rule starts afresh: if the sensor comes back still out of bounds, that is a new
+        excursion with a new alert.
+        """
+        alerts: list[Alert] = []
+        for rules in self._sensors.values():
+            if not rules.started or rules.last_ts is None or now - rules.last_ts < silence_s:
+                continue
+            note = f"no reading for {now - rules.last_ts:.0f} s"
+            states: list[ThresholdState | RateState] = [*rules.thresholds, *rules.rates]
+            for state in states:
+                if state.active:
+                    state.reset()
+                    rule = state.rule
+                    alerts.append(_alert(rules, rule.id, rule.severity, "close", now, note))
         return alerts
 
     def open_excursions(self) -> list[tuple[str, str, float]]:
@@ -175,33 +199,32 @@ class RuleEngine:
             for rule_id, started in rules.started.items()
         ]
 
-    @staticmethod
-    def _alert(
-        rules: _SensorRules, rule_id: str, severity: str, step: str, reading: Reading, note: str
-    ) -> Alert:
-        if step == "open":
-            rules.started[rule_id] = reading.ts
-        started = rules.started.pop(rule_id) if step == "close" else rules.started[rule_id]
-        sensor = rules.sensor
-        unit = sensor.canonical_unit
-        return Alert(
-            alert_id=sensor_alert_id(sensor.id, rule_id, started),
-            camera_id="",
-            zone_id="",
-            rule=rule_id,
-            severity=str(severity),
-            started_at=started,
-            observed_at=reading.ts,
-            frame_seq=0,
-            score=1.0,
-            box_xyxy=(0, 0, 0, 0),
-            phase=AlertPhase.OPEN if step == "open" else AlertPhase.CLOSE,
-            ended_at=reading.ts if step == "close" else None,
-            source="sensor",
-            sensor_id=sensor.id,
-            group=sensor.group,
-            note=note if step == "open" else f"back to {reading.value:g} {unit}",
-        )
+
+def _alert(
+    rules: _SensorRules, rule_id: str, severity: str, step: str, at: float, note: str
+) -> Alert:
+    if step == "open":
+        rules.started[rule_id] = at
+    started = rules.started.pop(rule_id) if step == "close" else rules.started[rule_id]
+    sensor = rules.sensor
+    return Alert(
+        alert_id=sensor_alert_id(sensor.id, rule_id, started),
+        camera_id="",
+        zone_id="",
+        rule=rule_id,
+        severity=str(severity),
+        started_at=started,
+        observed_at=at,
+        frame_seq=0,
+        score=1.0,
+        box_xyxy=(0, 0, 0, 0),
+        phase=AlertPhase.OPEN if step == "open" else AlertPhase.CLOSE,
+        ended_at=at if step == "close" else None,
+        source="sensor",
+        sensor_id=sensor.id,
+        group=sensor.group,
+        note=note,
+    )
 
 
 def sensor_alert_id(sensor_id: str, rule_id: str, started_at: float) -> str:
