@@ -9,8 +9,10 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from sqlalchemy import text
 
 from ingest.sensors import SensorHub
+from ingest.sensors.store import metadata
 from tests.conftest import eventually
 from tests.sensor_fixtures import (
     PREFIX,
@@ -44,6 +46,10 @@ async def hub(
 
 def level(value: float, ts: float, unit: str = "m") -> bytes:
     return json.dumps({"value": value, "unit": unit, "ts": ts}).encode()
+
+
+def noise(value: float, ts: float) -> bytes:
+    return json.dumps({"value": value, "unit": "dBA", "ts": ts}).encode()
 
 
 async def stored(hub: SensorHub, sensor_id: str) -> list[float]:
@@ -139,6 +145,29 @@ async def test_hub_shuts_down_promptly_while_the_broker_is_down(
         await eventually(lambda: not _connected(sensors), 30, "the broker to be gone")
         async with asyncio.timeout(10):
             await sensors.close()
+
+
+async def test_database_failure_mid_stream_loses_rows_not_alerts(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    sink = AlertSink()
+    async with sqlite_engine(tmp_path / "s.db") as engine:
+        config = sensors_config(broker.port)
+        async with SensorHub(config, engine, sink, clock=Clock(T0 + 60)) as sensors:
+            await asyncio.wait_for(sensors.mqtt_ready(), 15)
+            async with engine.begin() as conn:
+                await conn.execute(text("DROP TABLE sensor_readings"))
+            loud = [("noise-1", noise(v, T0 + i)) for i, v in enumerate([70, 90, 91])]
+            await publish(broker.port, loud)
+            await eventually(lambda: sensors.stats().lost == 3, 30, "three readings lost")
+            assert sink.phases() == [("noise-1", "loud", "open")]  # the alert still went out
+
+            async with engine.begin() as conn:  # the database is back
+                await conn.run_sync(metadata.create_all)
+            await publish(broker.port, [("noise-1", noise(60, T0 + 10))])
+            await eventually(lambda: sensors.stats().stored == 1, 30, "the writer to recover")
+            assert sink.phases()[-1] == ("noise-1", "loud", "close")
+            assert sensors.stats().store_errors >= 1
 
 
 async def test_threshold_and_rate_alerts_over_mqtt(
