@@ -8,7 +8,8 @@ from typing import TypedDict
 
 from fastapi import FastAPI
 
-from api.routes import alerts, cameras, health, stats, suppressions, tickets
+from api.routes import alerts, cameras, health, sensors, stats, suppressions, tickets
+from ingest.sensors import SensorHub
 from riverwatch import __version__
 from riverwatch.hubview import HubView
 
@@ -17,6 +18,7 @@ class State(TypedDict):
     """What the lifespan hands to every request (`request.state.hub`)."""
 
     hub: HubView
+    sensors: SensorHub
 
 
 HubFactory = Callable[[], AbstractAsyncContextManager[HubView]]
@@ -28,10 +30,10 @@ def create_app(hub_factory: HubFactory) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         async with hub_factory() as hub:
-            yield {"hub": hub}
+            yield {"hub": hub, "sensors": hub.sensors()}
 
     app = FastAPI(title="riverwatch", version=__version__, lifespan=lifespan)
-    routers = (health, cameras, alerts, tickets, stats, suppressions)
+    routers = (health, cameras, alerts, tickets, stats, suppressions, sensors)
     for router in (r.router for r in routers):
         app.include_router(router)
     return app

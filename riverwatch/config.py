@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from ingest.sensors.config import SensorsConfig
 from riverwatch.notify_config import NotifyConfig, resolve_secrets
 from riverwatch.secrets import Redactor, redact_url
 from riverwatch.types import DecodeMode
@@ -213,6 +214,7 @@ class HubConfig(_Strict):
     model: ModelConfig | None = None
     secrets_file: str | None = None
     notify: NotifyConfig = NotifyConfig()
+    sensors: SensorsConfig = Field(default_factory=SensorsConfig)
     cameras: list[CameraConfig] = Field(min_length=1)
 
     @field_validator("cameras")
@@ -296,7 +298,11 @@ def parse_config(
         resolved = resolve_secrets(hub.notify, lookup)
         problems += resolved.problems
         notify_secrets = list(resolved.secret_values)
-        hub = hub.model_copy(update={"notify": resolved.config})
+        problems += hub.sensors.camera_problems(c.id for c in hub.cameras)
+        sensors, mqtt_problems, mqtt_secret = _resolve_mqtt(hub.sensors, lookup)
+        problems += mqtt_problems
+        notify_secrets += mqtt_secret
+        hub = hub.model_copy(update={"notify": resolved.config, "sensors": sensors})
     if hub is None or problems:
         raise ConfigError(source, problems)
     cameras, redactor, warnings = _resolve_cameras(hub, lookup)
@@ -453,6 +459,19 @@ def _check_url(url: str) -> str | None:
     if parts.scheme != "file" and not parts.hostname:
         return "has no host"
     return None
+
+
+def _resolve_mqtt(
+    sensors: SensorsConfig, lookup: Mapping[str, str]
+) -> tuple[SensorsConfig, list[str], list[str]]:
+    """Fill `${NAME}` in the MQTT password like a camera URL's."""
+    mqtt = sensors.mqtt
+    if mqtt is None or mqtt.password is None:
+        return sensors, [], []
+    value, missing, used = _resolve(mqtt.password.get_secret_value(), lookup)
+    problems = [f"sensors.mqtt.password: ${{{m}}} is not set" for m in missing]
+    filled = mqtt.model_copy(update={"password": SecretStr(value)})
+    return sensors.model_copy(update={"mqtt": filled}), problems, [*used, value]
 
 
 def _resolve_cameras(

@@ -23,6 +23,7 @@ from alerts.tickets import TicketStore
 from detectors import CameraSetup, CropModel, DetectionCore, ModelSpec, RegionModel, StepResult
 from detectors.background import BackgroundParams
 from ingest import BatchView, CameraSpec, IngestSupervisor, PacketRing
+from ingest.sensors import SensorHub
 from riverwatch.config import LoadedConfig
 from riverwatch.hubview import UnknownCamera
 from riverwatch.incidents import IncidentDesk
@@ -201,6 +202,10 @@ class Hub:
     def tickets(self) -> TicketStore:
         """The closed loop's ticket store."""
         return self.desk.tickets
+
+    def sensors(self) -> SensorHub:
+        """Sensor readings and their rules."""
+        return self.desk.sensors
 
     def suppressions(self) -> Suppressions:
         """The operators' suppression windows."""

@@ -10,6 +10,7 @@ from riverwatch.types import Alert, CameraInfo, DecodeMode
 if TYPE_CHECKING:
     from alerts import Suppressions
     from alerts.tickets import TicketStore
+    from ingest.sensors import SensorHub
 
 
 class UnknownCamera(KeyError):
@@ -41,6 +42,10 @@ class HubView(Protocol):
 
     def tickets(self) -> TicketStore:
         """The closed loop's ticket store."""
+        ...
+
+    def sensors(self) -> SensorHub:
+        """Sensor readings and their rules."""
         ...
 
     def suppressions(self) -> Suppressions:

@@ -5,6 +5,8 @@
                                  ├► Notifier (webhooks, field speakers)
                                  └► EvidenceRecorder (open only) ─► evidence message ─► same path
     TicketStore ◄── EscalationRunner (the one-hour rule) ─► Notifier
+    sensor readings (MQTT, HTTP) ─► SensorHub ─► threshold / rate alerts ─► same path
+                                        └► turbidity downstream raises a dredging alert's score
 
 `IncidentDesk` owns all of it and is started and stopped in phases by the hub: the ticket
 store and consumer first (so the queue drains into them), the publisher, then notifications
@@ -18,6 +20,7 @@ import socket
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from types import TracebackType
 
 from redis.asyncio import Redis
@@ -40,6 +43,7 @@ from alerts.tickets import (
 )
 from detectors import Event
 from ingest import PacketRing
+from ingest.sensors import SensorHub
 from riverwatch.config import LoadedConfig
 from riverwatch.settings import Settings
 from riverwatch.types import Alert, AlertPhase
@@ -78,6 +82,7 @@ class IncidentDesk:
         self._publisher: AlertPublisher | None = None
         self._notifier: Notifier | None = None
         self._recorder: EvidenceRecorder | None = None
+        self._sensors: SensorHub | None = None
         self.consumer: AlertConsumer | None = None
 
     async def __aenter__(self) -> IncidentDesk:
@@ -115,6 +120,12 @@ class IncidentDesk:
         return self._notifier
 
     @property
+    def sensors(self) -> SensorHub:
+        """Sensor readings, their rules and the camera links."""
+        assert self._sensors is not None, "the desk is not started"
+        return self._sensors
+
+    @property
     def recorder(self) -> EvidenceRecorder:
         """Snapshots and clips."""
         assert self._recorder is not None, "the desk is not started"
@@ -123,6 +134,11 @@ class IncidentDesk:
     def take(self, events: list[Event], now: float) -> None:
         """Fold a tick's events into incidents and send what they call for."""
         for event in events:
+            if event.rule == "dredging":  # a turbid river downstream backs the camera up
+                score = self.sensors.dredging_confidence(
+                    event.camera_id, event.observed_at, event.confidence
+                )
+                event = replace(event, confidence=score)
             for message in self.policy.on_event(event):
                 self.send(message)
         for message in self.policy.due(now):
@@ -191,6 +207,9 @@ class IncidentDesk:
         await stack.enter_async_context(EscalationRunner(escalator, settings.ticket_scan_period_s))
         self._recorder = self._make_recorder()
         stack.push_async_callback(self._recorder.close)
+        self._sensors = await stack.enter_async_context(
+            SensorHub(self._config.hub.sensors, engine, self.send)
+        )
 
     def _make_recorder(self) -> EvidenceRecorder:
         s = self._settings

@@ -19,6 +19,7 @@ import numpy as np
 from alerts.notify import verify
 from api import create_app
 from api.deps import get_hub
+from api.routes.sensors import get_sensor_hub
 from riverwatch.config import parse_config
 from riverwatch.hub import Hub
 from riverwatch.settings import Settings
@@ -33,6 +34,12 @@ groups:
 notify:
   webhooks:
     - {{name: ops, url: "{hook}/hook", secret: "${{HOOK_SECRET}}"}}
+sensors:
+  sensors:
+    - id: jinsha-turbidity-1
+      kind: turbidity
+      cameras: [{{camera_id: boat, position: downstream}}]
+      thresholds: [{{id: turbid, above: 100, hysteresis: 10, severity: high}}]
 cameras:
   - id: boat
     name: Boat crossing
@@ -65,6 +72,7 @@ async def test_a_boat_becomes_one_ticket_with_evidence_walked_through_the_loop(
         async with Hub(settings, loaded) as hub:
             app = create_app(lambda: contextlib.nullcontext(hub))
             app.dependency_overrides[get_hub] = lambda: hub
+            app.dependency_overrides[get_sensor_hub] = hub.sensors
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
                 ticket = await _ticket_with_evidence(client)
@@ -72,14 +80,19 @@ async def test_a_boat_becomes_one_ticket_with_evidence_walked_through_the_loop(
                 await eventually(_escalated(client, ticket["id"]), timeout_s=30, what="escalation")
                 await eventually(lambda: _hook_saw(hook, "ticket.escalated"), what="webhook")
                 await _walk_the_loop(client, ticket["id"])
+                await _turbid_water_raises_a_sensor_ticket(client)
                 tickets = (await client.get("/api/tickets")).json()
                 figures = (await client.get("/api/stats/loop")).json()
-    assert [(t["camera_id"], t["rule"]) for t in tickets] == [("boat", "vessel_in_zone")]
-    assert figures["received"] == 1 and figures["closed"] == 1
-    assert figures["closure_rate"] == 1.0 and figures["sla_met"] == 0
+    by_source = sorted((t["source"], t["camera_id"] or t["sensor_id"], t["rule"]) for t in tickets)
+    assert by_source == [
+        ("camera", "boat", "vessel_in_zone"),
+        ("sensor", "jinsha-turbidity-1", "turbid"),
+    ]
+    assert figures["received"] == 2 and figures["closed"] == 1
+    assert figures["closure_rate"] == 0.5 and figures["sla_met"] == 0
     assert figures["satisfaction_rate"] == 1.0 and figures["false_alarms"] == 0
     opened = [r for r in hook.requests if r.headers["x-riverwatch-event"] == "alert.open"]
-    assert len(opened) == 1
+    assert len(opened) == 2  # the boat's and the turbid water's
     verify(SECRET, opened[0].headers, opened[0].body)  # raises SignatureError if forged
 
 
@@ -111,6 +124,23 @@ async def _evidence_plays(client: Client, ticket_id: int) -> None:
     assert part.status_code == 206 and len(part.content) == 100
     escape = await client.get(f"/api/tickets/{ticket_id}/evidence/..%2F..%2Fetc%2Fpasswd")
     assert escape.status_code == 404
+
+
+async def _turbid_water_raises_a_sensor_ticket(client: Client) -> None:
+    now = time.time()
+    readings = [
+        {"sensor_id": "jinsha-turbidity-1", "value": v, "unit": "NTU", "ts": now - 10 + i}
+        for i, v in enumerate((20.0, 25.0, 140.0, 150.0))
+    ]
+    bad = await client.post("/api/sensors/readings", json=[{**readings[0], "unit": "mg/L"}])
+    assert bad.status_code == 422 and "unit" in bad.text
+    good = await client.post("/api/sensors/readings", json=readings)
+    assert good.status_code == 200, good.text
+
+    async def sensor_ticket() -> bool:
+        return any(t["source"] == "sensor" for t in (await client.get("/api/tickets")).json())
+
+    await eventually(sensor_ticket, what="a ticket for the turbidity excursion")
 
 
 def _escalated(client: Client, ticket_id: int) -> Callable[[], Awaitable[bool]]:
