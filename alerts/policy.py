@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 
 from alerts.suppress import Suppressions
 from detectors import Event, Phase
-from riverwatch.types import Alert, AlertPhase
+from riverwatch.types import TRACK_POINTS, Alert, AlertPhase
 
 _SEVERITY_ORDER = ("low", "medium", "high", "critical")
 # The least a rule's alert can be, whatever the zone says.
@@ -49,6 +49,14 @@ def severity_for(zone_severity: str, rule: str) -> str:
     """The zone's severity raised to the rule's floor."""
     floor = RULE_SEVERITY_FLOOR.get(rule, "low")
     return max(zone_severity, floor, key=_rank)
+
+
+def track_of(event: Event) -> tuple[tuple[float, int, int, int, int], ...]:
+    """The event's last boxes over time, as the alert message carries them."""
+    rows = event.boxes_t5[-TRACK_POINTS:]
+    return tuple(
+        (float(t), int(x1), int(y1), int(x2), int(y2)) for t, x1, y1, x2, y2 in rows.tolist()
+    )
 
 
 def _rank(severity: str) -> int:
@@ -161,6 +169,7 @@ class AlertPolicy:
             score=event.confidence,
             box_xyxy=event.box_xyxy,
             group=self._groups.get(event.camera_id, ""),
+            track=track_of(event),
         )
         self._open[key] = _Incident(alert, {event.track_id}, event.observed_at)
         self.stats.opened += 1
@@ -179,6 +188,7 @@ class AlertPolicy:
             frame_seq=event.seq,
             score=max(incident.alert.score, event.confidence),
             box_xyxy=event.box_xyxy,
+            track=track_of(event),
         )
         return [self._send(incident, AlertPhase.UPDATE, event.observed_at)]
 

@@ -17,8 +17,10 @@ from types import TracebackType
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts import EmbeddedRedis, QueueUnavailable, Suppressions
+from alerts.feed import AlertFeed
 from alerts.tickets import TicketStore
 from detectors import CameraSetup, CropModel, DetectionCore, ModelSpec, RegionModel, StepResult
 from detectors.background import BackgroundParams
@@ -202,6 +204,16 @@ class Hub:
     def tickets(self) -> TicketStore:
         """The closed loop's ticket store."""
         return self.desk.tickets
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The SQL engine (tickets, sensor readings; users and audit may add tables)."""
+        return self.desk.engine
+
+    @property
+    def feed(self) -> AlertFeed:
+        """Live alert messages for pages (server-sent events)."""
+        return self.desk.feed
 
     def sensors(self) -> SensorHub:
         """Sensor readings and their rules."""

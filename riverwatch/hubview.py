@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING, Protocol
 from riverwatch.types import Alert, CameraInfo, DecodeMode
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from alerts import Suppressions
+    from alerts.feed import AlertFeed
     from alerts.tickets import TicketStore
     from ingest.sensors import SensorHub
 
@@ -42,6 +45,16 @@ class HubView(Protocol):
 
     def tickets(self) -> TicketStore:
         """The closed loop's ticket store."""
+        ...
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The SQL engine of tickets and sensor readings (users and audit add tables)."""
+        ...
+
+    @property
+    def feed(self) -> AlertFeed:
+        """Live alert messages for pages (server-sent events)."""
         ...
 
     def sensors(self) -> SensorHub:

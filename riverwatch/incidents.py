@@ -24,10 +24,12 @@ from dataclasses import replace
 from types import TracebackType
 
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts import AlertPolicy, AlertPublisher, Suppressions
 from alerts.consumer import AlertConsumer
 from alerts.evidence import EvidencePolicy, EvidenceRecorder, EvidenceStore
+from alerts.feed import AlertFeed
 from alerts.notify import Notifier
 from alerts.tickets import (
     AttachmentStore,
@@ -84,6 +86,8 @@ class IncidentDesk:
         self._recorder: EvidenceRecorder | None = None
         self._sensors: SensorHub | None = None
         self.consumer: AlertConsumer | None = None
+        self.feed = AlertFeed()
+        self._engine: AsyncEngine | None = None
 
     async def __aenter__(self) -> IncidentDesk:
         try:
@@ -106,6 +110,12 @@ class IncidentDesk:
         """The closed loop's store."""
         assert self._tickets is not None, "the desk is not started"
         return self._tickets
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The SQL engine of tickets and sensor readings (other stores may add tables)."""
+        assert self._engine is not None, "the desk is not started"
+        return self._engine
 
     @property
     def publisher(self) -> AlertPublisher:
@@ -148,6 +158,7 @@ class IncidentDesk:
         """Spool and publish one message, notify, and start evidence for a camera's open."""
         self.publisher.publish(message)
         self.notifier.notify(message)
+        self.feed.publish(message)
         if message.phase is AlertPhase.OPEN and message.source == "camera":
             ring = self._ring_of(message.camera_id)
             if ring is not None:
@@ -161,6 +172,7 @@ class IncidentDesk:
     async def _evidence_ready(self, message: Alert) -> None:
         self.publisher.publish(message)
         self.notifier.notify(message)
+        self.feed.publish(message)
 
     async def _start(self) -> None:
         settings, stack = self._settings, self._stack
@@ -170,7 +182,7 @@ class IncidentDesk:
             else default_url(settings.data_dir)
         )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = open_engine(url, settings.ticket_db_timeout_s)
+        engine = self._engine = open_engine(url, settings.ticket_db_timeout_s)
         stack.push_async_callback(engine.dispose)
         await create_schema(engine)
         log.info("tickets: database %s", safe_url(url))

@@ -70,6 +70,16 @@ class AlertPhase(enum.StrEnum):
 
 
 SCHEMA_VERSION = "1"
+TRACK_POINTS = 50
+
+
+def _parse_track(text: str) -> tuple[tuple[float, int, int, int, int], ...]:
+    """Inverse of the `track` field: "t,x1,y1,x2,y2;..."; raises ValueError if malformed."""
+    points = []
+    for item in filter(None, text.split(";")):
+        t, x1, y1, x2, y2 = item.split(",")
+        points.append((float(t), int(x1), int(y1), int(x2), int(y2)))
+    return tuple(points[-TRACK_POINTS:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +90,9 @@ class Alert:
     the same id. `message_id` names this message (`<alert_id>:<phase>:<revision>`), so a
     consumer, or a retry after a Redis blink, can drop a message it has already seen.
     `source` is `camera` or `sensor`; a sensor alert has `sensor_id` set and may have an empty
-    `camera_id`. Evidence paths are relative to the hub's data directory.
+    `camera_id`. Evidence paths are relative to the hub's data directory. `track` holds the
+    incident's recent boxes, (epoch seconds, x1, y1, x2, y2) in analysis pixels, at most
+    `TRACK_POINTS` of them, so a replay can draw the path.
     """
 
     alert_id: str
@@ -104,6 +116,7 @@ class Alert:
     snapshot_sha256: str = ""
     clip: str = ""
     clip_sha256: str = ""
+    track: tuple[tuple[float, int, int, int, int], ...] = ()
 
     @property
     def message_id(self) -> str:
@@ -136,6 +149,7 @@ class Alert:
             "snapshot_sha256": self.snapshot_sha256,
             "clip": self.clip,
             "clip_sha256": self.clip_sha256,
+            "track": ";".join(f"{t:.2f},{x1},{y1},{x2},{y2}" for t, x1, y1, x2, y2 in self.track),
         }
 
     @classmethod
@@ -167,6 +181,7 @@ class Alert:
             snapshot_sha256=fields.get("snapshot_sha256", ""),
             clip=fields.get("clip", ""),
             clip_sha256=fields.get("clip_sha256", ""),
+            track=_parse_track(fields.get("track", "")),
         )
 
 
