@@ -7,9 +7,9 @@ One `run_once()` round:
    a consumer that died holding messages, or a handler that failed here or elsewhere. An entry
    already delivered more than `max_deliveries` times goes to the dead-letter stream instead.
 2. `XREADGROUP >` new entries (blocking up to `block_ms`, or not at all in burst mode).
-3. For each entry: parse it (a malformed one is dead-lettered at once, with the reason), call
-   the handler (with a timeout), and `XACK` only after it succeeded. A failed entry stays
-   pending and comes back through step 1.
+3. For each entry: parse it (a malformed one is dead-lettered at once, with the reason) and
+   call the handler (with a timeout); then one `XACK` for the entries whose handler succeeded.
+   A failed entry stays pending and comes back through step 1.
 
 Dead-lettering copies the entry's fields plus `dead_reason`, `dead_entry_id`, `dead_group`,
 `dead_consumer`, `dead_deliveries` and `dead_at` into `<stream>:dead` and acknowledges the
@@ -91,6 +91,7 @@ class AlertConsumer:
         self.dead_letter_stream = dead_letter_stream or f"{stream}:dead"
         _check_block_below_socket_timeout(redis, self._opts.block_ms)
         self._group_ready = False
+        self._stopping = False
         self._claim_cursor = "0-0"
         self._last_error: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._task: asyncio.Task[None] | None = None
@@ -109,16 +110,25 @@ class AlertConsumer:
         await self.close()
 
     async def close(self) -> None:
-        """Stop the task; an entry being handled stays pending and is reclaimed later."""
-        if self._task is not None:
+        """Stop after the current round (bounded by `block_ms` and the handler timeout), then
+        cancel if it overruns; an entry being handled stays pending and is reclaimed later."""
+        if self._task is None:
+            return
+        self._stopping = True
+        # A round ends within one blocking read plus one batch of handler timeouts; cancelling
+        # a blocking read outright has been seen to leave redis-py's reply reader waiting.
+        budget = self._opts.block_ms / 1000 + self._opts.handler_timeout_s + 1.0
+        done, _ = await asyncio.wait({self._task}, timeout=budget)
+        if not done:
+            log.warning("alerts consumer %s: round overran %.1f s; cancelling", self._name, budget)
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+            await asyncio.wait({self._task}, timeout=budget)
+        self._task = None
 
     async def run(self) -> None:
-        """Consume forever; Redis failures back off with jitter and never end the loop."""
+        """Consume until `close()`; Redis failures back off with jitter and never end the loop."""
         attempt = 0
-        while True:
+        while not self._stopping:
             try:
                 await self.run_once()
                 attempt = 0
@@ -150,8 +160,8 @@ class AlertConsumer:
             await self._ensure_group()
             seen = await self._reclaim()
             entries = await self._read(block and seen == 0)
-            for entry_id, fields in entries:
-                await self._process(entry_id, fields, deliveries=1)
+            done = [eid for eid, fields in entries if await self._process(eid, fields, 1)]
+            await self._ack(done)
             return seen + len(entries)
         except ResponseError as exc:
             if "NOGROUP" in str(exc):  # Redis lost the group (restarted without its data)
@@ -207,9 +217,18 @@ class AlertConsumer:
             return gone
         self.claimed += len(entries)
         counts = await self._delivery_counts([eid for eid, _ in entries])
-        for entry_id, fields in entries:
-            await self._process(entry_id, fields, counts.get(entry_id, 1))
+        done = [
+            eid for eid, fields in entries if await self._process(eid, fields, counts.get(eid, 1))
+        ]
+        await self._ack(done)
         return len(entries) + gone
+
+    async def _ack(self, entry_ids: list[str]) -> None:
+        # One XACK per round. Should it be lost (Redis gone), the entries come back through
+        # XAUTOCLAIM and the idempotent handler absorbs the repeat.
+        if entry_ids:
+            await self._redis.xack(self._stream, self._group, *entry_ids)
+            self.handled += len(entry_ids)
 
     async def _delivery_counts(self, entry_ids: list[str]) -> dict[str, int]:
         pipe = self._redis.pipeline(transaction=False)
@@ -223,17 +242,18 @@ class AlertConsumer:
 
     async def _process(
         self, entry_id: str, fields: dict[bytes | str, Any], deliveries: int
-    ) -> None:
+    ) -> bool:
+        """Handle one entry; True when it is to be acknowledged (dead letters ack themselves)."""
         if deliveries > self._opts.max_deliveries:
             last = self._last_error.pop(entry_id, "no acknowledgement")
             reason = f"failed {deliveries - 1} deliveries; last: {last}"
             await self._dead_letter(entry_id, fields, "max_deliveries", reason, deliveries)
-            return
+            return False
         try:
             alert = parse_entry(fields)
         except MalformedMessage as exc:
             await self._dead_letter(entry_id, fields, "malformed", str(exc), deliveries)
-            return
+            return False
         try:
             await asyncio.wait_for(self._handler(entry_id, alert), self._opts.handler_timeout_s)
         except Exception as exc:  # the handler is foreign code: contain it, retry via reclaim
@@ -247,10 +267,9 @@ class AlertConsumer:
                 deliveries,
                 self._opts.max_deliveries,
             )
-            return
-        await self._redis.xack(self._stream, self._group, entry_id)
+            return False
         self._last_error.pop(entry_id, None)
-        self.handled += 1
+        return True
 
     def _remember_error(self, entry_id: str, error: str) -> None:
         self._last_error[entry_id] = error
