@@ -183,6 +183,13 @@ class Hub:
             self._ingest.camera_health(camera_id),
         )
 
+    def ring(self, camera_id: str) -> PacketRing:
+        """The camera's packet ring (live view, snapshots); raises UnknownCamera."""
+        ring = self._ring_of(camera_id)
+        if ring is None:
+            raise UnknownCamera(camera_id)
+        return ring
+
     def set_decode_mode(self, camera_id: str, mode: DecodeMode) -> None:
         """Switch a camera's decode mode."""
         assert self._ingest is not None

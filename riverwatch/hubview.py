@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from alerts import Suppressions
     from alerts.feed import AlertFeed
     from alerts.tickets import TicketStore
+    from ingest import PacketRing
     from ingest.sensors import SensorHub
 
 
@@ -29,6 +30,10 @@ class HubView(Protocol):
 
     def camera(self, camera_id: str) -> CameraInfo:
         """One camera; raises `UnknownCamera`."""
+        ...
+
+    def ring(self, camera_id: str) -> PacketRing:
+        """The camera's packet ring (live view, snapshots); raises `UnknownCamera`."""
         ...
 
     def set_decode_mode(self, camera_id: str, mode: DecodeMode) -> None:
