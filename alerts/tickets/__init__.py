@@ -1,7 +1,8 @@
 """Tickets: alerts from the queue become tickets that follow the city's closed loop.
 
 Public surface: `TicketStore` (apply alerts, move tickets, read them), the loop's
-`TicketState` and transition table, `SlaPolicy` / `Escalator` / `EscalationRunner` (the
+`TicketState` and transition table, reviewers' `Verdict`s, the incident `TrackPoint`s and the
+replay list's `TicketQuery`, `SlaPolicy` / `Escalator` / `EscalationRunner` (the
 one-hour intervention rule), `loop_figures` (the published figures), the engine helpers
 `open_engine` / `default_url` / `create_schema`, the records it returns, and the
 `TicketsError` tree.
@@ -20,12 +21,16 @@ from alerts.tickets.errors import (
 )
 from alerts.tickets.loop import CLOSED_STATES, TRANSITIONS, TicketState, allowed_from
 from alerts.tickets.records import AttachmentRecord, Escalation, Photo, Ticket, TransitionRecord
+from alerts.tickets.review import Verdict, VerdictRecord
+from alerts.tickets.search import TicketPage, TicketQuery
 from alerts.tickets.sla import EscalationRunner, Escalator, Notifier, SlaPolicy
 from alerts.tickets.stats import GroupFigures, LoopFigures, loop_figures
 from alerts.tickets.store import TicketStore
+from alerts.tickets.track import MAX_TRACK_POINTS, TrackPoint
 
 __all__ = [
     "CLOSED_STATES",
+    "MAX_TRACK_POINTS",
     "TRANSITIONS",
     "AttachmentRecord",
     "AttachmentRejected",
@@ -43,11 +48,16 @@ __all__ = [
     "StaleTicket",
     "Ticket",
     "TicketNotFound",
+    "TicketPage",
+    "TicketQuery",
     "TicketState",
     "TicketStore",
     "TicketsError",
+    "TrackPoint",
     "TransitionRecord",
     "TransitionRejected",
+    "Verdict",
+    "VerdictRecord",
     "allowed_from",
     "create_schema",
     "default_url",

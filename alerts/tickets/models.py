@@ -53,6 +53,8 @@ tickets = sa.Table(
     sa.Column("clip", sa.String(500), nullable=False, default=""),
     sa.Column("clip_sha256", sa.String(64), nullable=False, default=""),
     sa.Index("ix_tickets_state_due", "state", "due_at"),
+    # The replay list filters and orders by when the incident started.
+    sa.Index("ix_tickets_started_at", "started_at"),
 )
 
 # One row per stream message ever applied: the primary key is the idempotency guard.
@@ -113,4 +115,44 @@ escalations = sa.Table(
     sa.Column("priority", sa.Integer, nullable=False),
     # A level is escalated once per ticket, whoever runs the scanner.
     sa.UniqueConstraint("ticket_id", "level", name="uq_escalations_ticket_level"),
+)
+
+# The incident's path over time, from the `track` of its messages: one row per observation
+# time (centiseconds, as the queue carries them), so a redelivered or overlapping message adds
+# nothing. Bounded per ticket by `track.MAX_TRACK_POINTS` (the oldest go first).
+ticket_track = sa.Table(
+    "ticket_track",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ticket_id", sa.ForeignKey("tickets.id"), nullable=False),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.Column("x1", sa.Integer, nullable=False),
+    sa.Column("y1", sa.Integer, nullable=False),
+    sa.Column("x2", sa.Integer, nullable=False),
+    sa.Column("y2", sa.Integer, nullable=False),
+    sa.UniqueConstraint("ticket_id", "at", name="uq_ticket_track_at"),
+)
+
+# A reviewer's current verdict on a ticket (at most one); every verdict ever given is kept in
+# `verdict_history`, so a changed mind is visible and the figures of a past period can use
+# what was known by its end.
+verdicts = sa.Table(
+    "verdicts",
+    metadata,
+    sa.Column("ticket_id", sa.ForeignKey("tickets.id"), primary_key=True),
+    sa.Column("verdict", sa.String(20), nullable=False, index=True),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.Column("note", sa.Text, nullable=False, default=""),
+)
+
+verdict_history = sa.Table(
+    "verdict_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ticket_id", sa.ForeignKey("tickets.id"), nullable=False, index=True),
+    sa.Column("verdict", sa.String(20), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.Column("note", sa.Text, nullable=False, default=""),
 )

@@ -13,7 +13,11 @@ as its tickets are worked on later:
   backends give the same answer; PostgreSQL's percentile_cont is not used.
 - satisfaction: follow-up calls (feedback rows) of the cohort before `until`; the share with a
   score of 4 or 5, and the mean score.
-- false-alarm rate: tickets closed as false_alarm / received, overall, per camera, per rule.
+- false alarms: a reviewer's verdict decides when one was given before `until` (the latest
+  such verdict: `false_alarm` counts, `confirmed` does not, even for a ticket the field team
+  closed as a false alarm, since the reviewer replayed the evidence); a ticket without a
+  verdict counts if it was moved to the false_alarm state before `until`. A false alarm need
+  not be closed. False-alarm rate = false alarms / received, overall, per camera, per rule.
   (Sensor-only tickets have an empty camera id and are grouped under "".)
 """
 
@@ -28,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from alerts.tickets.db import reader
 from alerts.tickets.loop import TicketState
 from alerts.tickets.models import feedback, tickets
+from alerts.tickets.review import Verdict, verdict_as_of
 
 SATISFIED_SCORE = 4
 
@@ -81,7 +86,12 @@ class _Cohort:
         c = tickets.c
         self.member = sa.and_(c.created_at >= since, c.created_at < until)
         self.closed = sa.and_(c.closed_at.is_not(None), c.closed_at < until)
-        self.false_alarm = sa.and_(self.closed, c.state == TicketState.FALSE_ALARM.value)
+        closed_as_false_alarm = sa.and_(self.closed, c.state == TicketState.FALSE_ALARM.value)
+        judged = sa.func.coalesce(
+            verdict_as_of(c.id, until),
+            sa.case((closed_as_false_alarm, Verdict.FALSE_ALARM.value), else_=""),
+        )
+        self.false_alarm = judged == Verdict.FALSE_ALARM.value
         self.sla_met = sa.and_(
             c.first_response_at.is_not(None),
             c.first_response_at < until,

@@ -32,8 +32,17 @@ from alerts.tickets.errors import InvalidInput, StaleTicket, TicketNotFound
 from alerts.tickets.loop import CLOSED_STATES, TicketState, check_transition, is_first_response
 from alerts.tickets.models import applied_messages, attachments, feedback, tickets, transitions
 from alerts.tickets.records import AttachmentRecord, Photo, Ticket, TransitionRecord
+from alerts.tickets.review import (
+    Verdict,
+    VerdictRecord,
+    current_verdicts,
+    record_verdict,
+    verdicts_given,
+)
+from alerts.tickets.search import TicketPage, TicketQuery, search
 from alerts.tickets.sla import SlaPolicy
 from alerts.tickets.stats import LoopFigures, loop_figures
+from alerts.tickets.track import MAX_TRACK_POINTS, TrackPoint, append_track, read_track
 from riverwatch.types import Alert, AlertPhase
 
 log = logging.getLogger(__name__)
@@ -59,8 +68,10 @@ class TicketStore:
         policy: SlaPolicy | None = None,
         clock: Callable[[], float] = time.time,
         attachment_store: AttachmentStore | None = None,
+        track_limit: int = MAX_TRACK_POINTS,
     ) -> None:
         self._engine = engine
+        self._track_limit = track_limit
         self._reader = reader(engine)
         self._policy = policy or SlaPolicy()
         self._clock = clock
@@ -85,6 +96,7 @@ class TicketStore:
                 await conn.execute(
                     tickets.update().where(tickets.c.id == ticket_id).values(**phase_values)
                 )
+            await append_track(conn, ticket_id, alert.track, self._track_limit)
             row = await _ticket_row(conn, ticket_id)
         self.applied += 1
         return Ticket.from_row(row)
@@ -212,6 +224,45 @@ class TicketStore:
         )
         if (await conn.execute(update)).first() is None:
             raise StaleTicket(f"ticket {current.id} was moved by someone else; reload it")
+
+    # ---- review ------------------------------------------------------------------------------
+
+    async def set_verdict(
+        self, ticket_id: int, verdict: Verdict, actor: str, note: str = ""
+    ) -> VerdictRecord:
+        """Record a reviewer's verdict; it replaces the ticket's current one, and the old one
+        stays in the history. Raises TicketNotFound or InvalidInput; the ticket does not move."""
+        _check_inputs(actor, note, None)
+        record = VerdictRecord(ticket_id, Verdict(verdict), actor, self._clock(), note)
+        async with self._engine.begin() as conn:
+            await _ticket_row(conn, ticket_id)
+            await record_verdict(conn, record)
+        log.info("ticket %d: verdict %s by %s", ticket_id, record.verdict, actor)
+        return record
+
+    async def verdict(self, ticket_id: int) -> VerdictRecord | None:
+        """The ticket's current verdict, if a reviewer has given one."""
+        return (await self.verdicts_of([ticket_id])).get(ticket_id)
+
+    async def verdicts_of(self, ticket_ids: Sequence[int]) -> dict[int, VerdictRecord]:
+        """The current verdicts of these tickets, by ticket id (tickets without one left out)."""
+        async with self._reader.connect() as conn:
+            return await current_verdicts(conn, ticket_ids)
+
+    async def verdict_history(self, ticket_id: int) -> list[VerdictRecord]:
+        """Every verdict given on the ticket, oldest first."""
+        async with self._reader.connect() as conn:
+            return await verdicts_given(conn, ticket_id)
+
+    async def track(self, ticket_id: int) -> list[TrackPoint]:
+        """The incident's boxes over time, oldest first (analysis pixels)."""
+        async with self._reader.connect() as conn:
+            return await read_track(conn, ticket_id)
+
+    async def search(self, query: TicketQuery) -> TicketPage:
+        """A page of tickets matching the filters, newest incident first."""
+        async with self._reader.connect() as conn:
+            return await search(conn, query)
 
     # ---- reading -----------------------------------------------------------------------------
 
