@@ -43,6 +43,11 @@ class AlertFeed:
             self._subscribers.discard(queue)
 
     @property
+    def max_subscribers(self) -> int:
+        """How many pages may listen at once."""
+        return self._max_subscribers
+
+    @property
     def subscribers(self) -> int:
         """Pages listening now."""
         return len(self._subscribers)

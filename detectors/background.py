@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from detectors.regions import Regions
 
 CELL = 4
+WIDE_BLOCK = 5  # cells (20 px): the local mean that cancels cloud shadows and exposure
 _START_SPREAD = 4  # grey levels of noise assumed for a pixel before it has been seen
 _FEW = 16  # rows learned one by one; more are gathered and learned in one call
 
@@ -157,8 +158,12 @@ class BackgroundModel:
         frames_nhw: U8,
         slot_m: npt.NDArray[np.intp],
         ts_n: npt.NDArray[np.float64],
+        hold_nhw: npt.NDArray[np.bool_] | None = None,
     ) -> CellMasks:
-        """Compare the cameras in `slot_m` with their backgrounds, then let them learn."""
+        """Compare the cameras in `slot_m` with their backgrounds, then let them learn.
+
+        `hold_nhw` marks cells the long term must not learn this time (where believed objects
+        are: a stopped vessel is not water, however still it sits)."""
         m = len(slot_m)
         whole = m == self._n and bool(np.all(slot_m == np.arange(self._n)))
         rows = _Rows(slot_m, whole, self._scratch)
@@ -188,7 +193,13 @@ class BackgroundModel:
         self._began_n[slot_m[starting]] = ts_n[slot_m[starting]]
         learning = ts_n[slot_m] - self._began_n[slot_m] < self.params.learn_s
         muted = global_m | (self._observed_n[slot_m] <= self.params.warmup) | learning
-        self._learn(frames, diff, rows, slot_m, luma, new, ts_n, global_m)
+        # The long term learns only water: nothing new there, and nothing the tracker believes
+        # in. A vessel that stops is otherwise learned as water where the wide mean hides the
+        # inside of its hull, and stops standing out.
+        water = np.logical_not(new, out=sc.water[:m])
+        if hold_nhw is not None:
+            water &= ~hold_nhw[slot_m]
+        self._learn(frames, diff, rows, slot_m, luma, new, water, ts_n, global_m)
         return CellMasks(
             slot_m.copy(), motion, new, luma, muted, self._scratch.delta[:m], self._low_n[slot_m]
         )
@@ -221,6 +232,7 @@ class BackgroundModel:
         slot_m: npt.NDArray[np.intp],
         luma: F32,
         new: npt.NDArray[np.bool_],
+        water: npt.NDArray[np.bool_],
         ts_n: npt.NDArray[np.float64],
         global_m: npt.NDArray[np.bool_],
     ) -> None:
@@ -265,9 +277,11 @@ class BackgroundModel:
         if judge.any():
             self._judge_contrast(luma[judge], slot_m[judge])
         if due.all():
-            self._learn_long(slot_m, luma, new, restart, learns)
+            self._learn_long(slot_m, luma, new, water, restart, learns)
         else:
-            self._learn_long(slot_m[due], luma[due], new[due], restart[due], learns[due])
+            self._learn_long(
+                slot_m[due], luma[due], new[due], water[due], restart[due], learns[due]
+            )
 
     def _learn_rows(
         self,
@@ -341,6 +355,7 @@ class BackgroundModel:
         slots: npt.NDArray[np.intp],
         luma: F32,
         new: npt.NDArray[np.bool_],
+        water: npt.NDArray[np.bool_],
         restart: npt.NDArray[np.bool_],
         learns: npt.NDArray[np.int64],
     ) -> None:
@@ -348,7 +363,9 @@ class BackgroundModel:
         young = learns < p.young_learns
         if young.any():  # running means while the camera is new, like the pixel model
             self._learn_long_young(slots[young], luma[young], learns[young])
-            slots, luma, new, restart = slots[~young], luma[~young], new[~young], restart[~young]
+            old = ~young
+            slots, luma, new, water = slots[old], luma[old], new[old], water[old]
+            restart = restart[old]
         if not len(slots):
             return
         whole = len(slots) == self._n
@@ -359,7 +376,7 @@ class BackgroundModel:
         long, spread = _flat(long3), _flat(spread3)
         luma2 = _flat(luma)
         new2 = _flat(new.view(np.uint8))
-        old2 = _flat(np.logical_not(new, out=sc.old[:k]).view(np.uint8))
+        old2 = _flat(water.view(np.uint8))
         dev = _flat(sc.dev[:k])
         cv2.absdiff(luma2, long, dst=dev)
         # Clipped at the cell's own limit: what stands out must not teach the cell it is wild.
@@ -427,7 +444,7 @@ class _Scratch:
         self.new = np.empty(cells, np.bool_)
         self.raw_new = np.empty(cells, np.bool_)
         self.new_before = np.empty(cells, np.bool_)
-        self.old = np.empty(cells, np.bool_)
+        self.water = np.empty(cells, np.bool_)
         self.luma = np.empty(cells, np.float32)
         self.long = np.empty(cells, np.float32)
         self.limit = np.empty(cells, np.float32)
@@ -505,4 +522,5 @@ def _wide_mean(a_mhw: F32, out_mhw: F32) -> F32:
 
 def _block(cells: int) -> int:
     """The divisor of `cells` nearest to 5 (a 20-pixel block)."""
-    return min((d for d in range(2, cells + 1) if cells % d == 0), key=lambda d: abs(d - 5))
+    divisors = (d for d in range(2, cells + 1) if cells % d == 0)
+    return min(divisors, key=lambda d: abs(d - WIDE_BLOCK))

@@ -154,6 +154,7 @@ class DetectionCore:
         self._chroma_base = np.full((n, 2, *cells_hw), 128.0, np.float32)
         self._chroma_seen_n = np.zeros(n, np.bool_)
         self._active_nhw = np.zeros((n, *cells_hw), np.bool_)
+        self._hold_nhw = np.zeros((n, *cells_hw), np.bool_)
         self._chroma_mask = np.zeros((n, 2, *cells_hw), np.uint8)
         self._chroma_learned_at_n = np.full(n, -np.inf)
 
@@ -162,7 +163,7 @@ class DetectionCore:
         slot_m = np.flatnonzero(view.fresh_n & self._enabled_n)
         if not len(slot_m):
             return StepResult([], Regions.empty(), self._attend(slot_m, None, now), 0)
-        cells = self.background.step(view.frames_nhw, slot_m, view.ts_n)
+        cells = self.background.step(view.frames_nhw, slot_m, view.ts_n, self._hold_nhw)
         active = active_cells(cells, self.background.params.cell_on, self._active_nhw)
         np.logical_and(active, self._watched_nhw[slot_m], out=active)
         regions = self._regions.find(cells, active)
@@ -173,6 +174,7 @@ class DetectionCore:
         if self._model is not None:
             regions = self._model.confirm(view.frames_nhw, regions)
         ended = self.tracker.update(slot_m[~cells.muted_m], view.seq_n, view.ts_n, regions)
+        self._hold_tracks(slot_m)
         views = camera_views(
             cells,
             active,
@@ -185,6 +187,24 @@ class DetectionCore:
         events = self.rules.update(views, self.tracker, ended)
         self._learn_chroma(slot_m, view.chroma_n2hw, active, view.ts_n)
         return StepResult(events, regions, self._attend(slot_m, cells, now, active), len(slot_m))
+
+    def _hold_tracks(self, slot_m: npt.NDArray[np.intp]) -> None:
+        """Mark the cells under believed tracks (a cell around them too), for the long-term
+        background to leave alone on the next step."""
+        hold = self._hold_nhw
+        hold[slot_m] = False
+        h, w = hold.shape[1:]
+        c = CELL
+        for slot in slot_m.tolist():
+            for track in self.tracker.tracks(slot):
+                if not self.tracker.confirmed(track):
+                    continue
+                x1, y1, x2, y2 = track.last.xyxy
+                hold[
+                    slot,
+                    max(0, y1 // c - 1) : min(h, y2 // c + 1),
+                    max(0, x1 // c - 1) : min(w, x2 // c + 1),
+                ] = True
 
     def _attend(
         self,

@@ -53,7 +53,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-SCENE_VERSION = 1
+SCENE_VERSION = 2  # bump when a renderer changes: cached files are rebuilt
+DREDGER_LEAVES = 0.8  # share of the dredger scene after which it sails off
 BANK_FRACTION = 0.25  # the river bank occupies the top quarter of river scenes
 
 Frame = npt.NDArray[np.uint8]
@@ -279,18 +280,23 @@ def _river_loitering(g: _Geometry) -> Iterator[tuple[Frame, list[TruthBox]]]:
 
 
 def _river_dredger(g: _Geometry) -> Iterator[tuple[Frame, list[TruthBox]]]:
+    """It sails in, stops and works (its plume growing), then sails off before the loop ends:
+    a vessel does not vanish on the spot, and a looped clip must not make it do so."""
     water = _Water(g, (115, 110, 85))
     w, h = max(24, g.width * 3 // 16), max(10, g.height // 8)
     y = g.bank_h + (g.height - g.bank_h) * 0.35
-    stop_at = int(g.frames * 0.25)
+    stop_at, leave_at = int(g.frames * 0.25), int(g.frames * DREDGER_LEAVES)
     x_stop = g.width * 0.4
     plume_brown = np.array((40, 90, 140), np.float32)  # BGR brown
     for t in range(g.frames):
         frame = water.render(t)
         x = -w + (x_stop + w) * min(t, stop_at) / stop_at
-        if t > stop_at:  # the plume grows behind the working dredger
+        if t > leave_at:
+            x = x_stop + (g.width - x_stop) * (t - leave_at) / (g.frames - 1 - leave_at)
+        if t > stop_at:  # the plume grows behind the working dredger, and fades once it goes
             grow = min(1.0, (t - stop_at) / (g.fps * 8))
-            cx, cy = x + w * 0.5, y + h * 1.6
+            grow *= 1.0 - max(0.0, (t - leave_at) / (g.frames - leave_at))
+            cx, cy = x_stop + w * 0.5, y + h * 1.6
             rx, ry = w * (0.4 + 0.8 * grow), h * (0.6 + 1.2 * grow)
             d = ((g.xx - cx) / rx) ** 2 + ((g.yy - cy) / ry) ** 2
             alpha = (np.clip(1.0 - d, 0, 1) * 0.7 * grow)[..., None]
@@ -686,7 +692,7 @@ def _events(
                     "kind": "dredging",
                     "object_id": object_id,
                     "start_frame": int(frames * 0.25) + fps * 2,
-                    "end_frame": last,
+                    "end_frame": int(frames * DREDGER_LEAVES),
                 }
             )
         if object_id.startswith("light"):
