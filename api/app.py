@@ -1,17 +1,45 @@
-"""The FastAPI application; the hub is made in the lifespan and handed on as typed state."""
+"""The FastAPI application; the hub is made in the lifespan and handed on as typed state.
+
+The lifespan also opens the security services on the hub's database (users, tokens, audit;
+the first admin from `SecurityConfig`), so every route can check who is calling.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TypedDict
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 
-from api.routes import alerts, cameras, health, sensors, stats, suppressions, tickets
+from api.routes import (
+    alerts,
+    audit,
+    auth,
+    cameras,
+    health,
+    sensors,
+    stats,
+    suppressions,
+    tickets,
+    users,
+)
+from api.security import Security, SecurityConfig
 from ingest.sensors import SensorHub
 from riverwatch import __version__
 from riverwatch.hubview import HubView
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """The river city's monitoring hub: cameras, alerts, the ticket loop, sensors.
+
+Sign in with `POST /api/auth/login` and send `Authorization: Bearer <token>` on every other
+call (GET calls also take `?token=` for video, images and server-sent events). Roles:
+operator, enforcement, reviewer, admin, sensor-gateway; see each operation's 403.
+"""
 
 
 class State(TypedDict):
@@ -19,21 +47,35 @@ class State(TypedDict):
 
     hub: HubView
     sensors: SensorHub
+    security: Security
 
 
 HubFactory = Callable[[], AbstractAsyncContextManager[HubView]]
 
 
-def create_app(hub_factory: HubFactory) -> FastAPI:
-    """An app whose lifespan runs the hub that `hub_factory` makes."""
+def create_app(hub_factory: HubFactory, security: SecurityConfig | None = None) -> FastAPI:
+    """An app whose lifespan runs the hub that `hub_factory` makes; `security` sets token
+    lifetime, login limits and the first admin (defaults: 12 h tokens, no admin)."""
+    config = security if security is not None else SecurityConfig()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         async with hub_factory() as hub:
-            yield {"hub": hub, "sensors": hub.sensors()}
+            opened = await Security.open(hub.engine, config)
+            yield {"hub": hub, "sensors": hub.sensors(), "security": opened}
 
-    app = FastAPI(title="riverwatch", version=__version__, lifespan=lifespan)
-    routers = (health, cameras, alerts, tickets, stats, suppressions, sensors)
+    app = FastAPI(
+        title="riverwatch", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
+    routers = (health, auth, users, audit, cameras, alerts, tickets, stats, suppressions, sensors)
     for router in (r.router for r in routers):
         app.include_router(router)
+    app.add_exception_handler(SQLAlchemyError, _database_unavailable)
     return app
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # A database that fails mid-request is an outage to report, not a bug to show as 500.
+    log.warning("api: database error on %s %s: %s", request.method, request.url.path,
+                type(exc).__name__)  # fmt: skip
+    return JSONResponse({"detail": "the database is unavailable; try again"}, status_code=503)

@@ -5,12 +5,29 @@ from redis.exceptions import RedisError
 
 from api.deps import HubDep
 from api.schemas import AlertOut
+from api.security.deps import AUTH_RESPONSES, Operator
 
-router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+router = APIRouter(prefix="/api/alerts", tags=["alerts"], responses=AUTH_RESPONSES)
+
+ALERT_EXAMPLE = {
+    "stream_id": "1767225600123-0", "alert_id": "jinsha-001:ban:vessel_in_zone:1767225590",
+    "camera_id": "jinsha-001", "zone_id": "ban", "rule": "vessel_in_zone", "severity": "high",
+    "started_at": 1767225590.0, "observed_at": 1767225600.0, "frame_seq": 1520, "score": 0.87,
+    "box_xyxy": [112, 60, 168, 92],
+}  # fmt: skip
 
 
-@router.get("", responses={503: {"description": "the ticket queue is unreachable"}})
-async def list_alerts(hub: HubDep, limit: int = Query(default=50, ge=1, le=1000)) -> list[AlertOut]:
+@router.get(
+    "",
+    summary="Recent alerts",
+    responses={
+        200: {"content": {"application/json": {"example": [ALERT_EXAMPLE]}}},
+        503: {"description": "the ticket queue is unreachable"},
+    },
+)
+async def list_alerts(
+    _: Operator, hub: HubDep, limit: int = Query(default=50, ge=1, le=1000)
+) -> list[AlertOut]:
     """The newest alerts, newest first."""
     try:
         entries = await hub.recent_alerts(limit)

@@ -1,4 +1,4 @@
-"""Liveness and readiness."""
+"""Liveness and readiness (open: load balancers and probes carry no token)."""
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -8,13 +8,35 @@ from api.deps import HubDep
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get(
+    "/healthz",
+    summary="Liveness",
+    responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
+)
 async def healthz() -> dict[str, str]:
     """The process answers."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.get(
+    "/readyz",
+    response_model=None,
+    summary="Readiness",
+    responses={
+        200: {
+            "description": "every dependency answers",
+            "content": {
+                "application/json": {"example": {"ready": True, "checks": {"redis": True}}}
+            },
+        },
+        503: {
+            "description": "a dependency does not answer",
+            "content": {
+                "application/json": {"example": {"ready": False, "checks": {"redis": False}}}
+            },
+        },
+    },
+)
 async def readyz(hub: HubDep) -> JSONResponse:
     """Every dependency answers (503 otherwise)."""
     checks = await hub.ready()

@@ -4,7 +4,8 @@
 `{"sensor_id": "heng-turb-02", "value": 37.5, "unit": "NTU", "ts": 1767225600}` (payload rules
 in `ingest.sensors.reading`). A batch is all or nothing: if any reading is refused, none is
 stored and the 422 answer lists every problem by index, so a gateway can fix and resend it.
-Sending a reading twice stores it once.
+Sending a reading twice stores it once. Gateways sign in as users with the `sensor-gateway`
+role and send their token; each accepted batch is audited (user, count, sensors).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
+from api.security.deps import AUTH_RESPONSES, AuditDep, Operator, SensorGateway
 from ingest.sensors import (
     BatchRejected,
     Reading,
@@ -26,7 +28,7 @@ from ingest.sensors import (
     reading_from_obj,
 )
 
-router = APIRouter(prefix="/api/sensors", tags=["sensors"])
+router = APIRouter(prefix="/api/sensors", tags=["sensors"], responses=AUTH_RESPONSES)
 
 _DEFAULT_LOOKBACK_S = 3600.0
 
@@ -43,6 +45,8 @@ SensorHubDep = Annotated[SensorHub, Depends(get_sensor_hub)]
 class IngestOut(BaseModel):
     """How many readings were accepted (all of them: a batch is all or nothing)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"accepted": 12}]})
+
     accepted: int
 
 
@@ -56,13 +60,48 @@ class ReadingOut(BaseModel):
 class ReadingsOut(BaseModel):
     """A sensor's readings, oldest first."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "sensor_id": "heng-turb-02",
+                    "unit": "NTU",
+                    "readings": [
+                        {"ts": 1767225600.0, "value": 37.5},
+                        {"ts": 1767225660.0, "value": 41.0},
+                    ],
+                }  # fmt: skip
+            ]
+        }
+    )
+
     sensor_id: str
     unit: str
     readings: list[ReadingOut]
 
 
+_READING_EXAMPLE = {"sensor_id": "heng-turb-02", "value": 37.5, "unit": "NTU", "ts": 1767225600}
+
+
 @router.post(
     "/readings",
+    summary="Post sensor readings (gateways)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            {"type": "object"},
+                            {"type": "array", "items": {"type": "object"}},
+                        ]
+                    },
+                    "example": [_READING_EXAMPLE],
+                }
+            },
+        }
+    },
     responses={
         400: {"description": "the body is not JSON"},
         413: {"description": "the body or the batch is too large"},
@@ -70,7 +109,9 @@ class ReadingsOut(BaseModel):
         503: {"description": "the readings database is unavailable"},
     },
 )
-async def post_readings(request: Request, hub: SensorHubDep) -> IngestOut:
+async def post_readings(
+    request: Request, hub: SensorHubDep, _: SensorGateway, trail: AuditDep
+) -> IngestOut:
     """Store one reading or a batch and run the sensors' rules on them."""
     body = await _read_body(request, hub)
     items = _decode(body, hub)
@@ -81,11 +122,15 @@ async def post_readings(request: Request, hub: SensorHubDep) -> IngestOut:
         raise HTTPException(422, _problems(exc.problems)) from None
     except SensorStoreError as exc:
         raise HTTPException(503, str(exc)) from None
+    sensors = sorted({r.sensor_id for r in readings})
+    detail = {"accepted": len(report.accepted), "sensors": sensors[:20]}
+    await trail.record("sensor.readings", f"sensors:{len(sensors)}", detail)
     return IngestOut(accepted=len(report.accepted))
 
 
 @router.get(
     "/{sensor_id}/readings",
+    summary="A sensor's recent readings",
     responses={
         404: {"description": "no such sensor"},
         422: {"description": "`since` is not a time"},
@@ -94,6 +139,7 @@ async def post_readings(request: Request, hub: SensorHubDep) -> IngestOut:
 )
 async def get_readings(
     sensor_id: str,
+    _: Operator,
     hub: SensorHubDep,
     since: Annotated[str | None, Query(max_length=40, description="epoch s or ISO-8601")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,

@@ -1,15 +1,17 @@
 """Tickets: the closed loop received -> assigned -> handled -> feedback -> verified.
 
 Moves are multipart forms so field photos can travel with them; `expected_version` (from the
-ticket as last read) makes a move fail with 409 if someone else moved the ticket first.
+ticket as last read) makes a move fail with 409 if someone else moved the ticket first. The
+move's actor is the signed-in user (the old `actor` form field is accepted and ignored);
+which role may move a ticket into which state is `api.security.policy.TRANSITION_ROLES`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import pathlib
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Path, Query, UploadFile
 from fastapi.responses import FileResponse
 
 from alerts.tickets import (
@@ -26,16 +28,53 @@ from alerts.tickets import (
 )
 from api.deps import HubDep
 from api.schemas import TicketDetail
+from api.security.deps import AUTH_RESPONSES, AuditDep, TicketMover, TicketReader
+from api.security.policy import may_move_to
 
-router = APIRouter(prefix="/api/tickets", tags=["tickets"])
+router = APIRouter(prefix="/api/tickets", tags=["tickets"], responses=AUTH_RESPONSES)
 
 _MAX_PHOTOS = 10
 _READ_LIMIT = 64 * 2**20  # a photo past the store's own limit is refused; this bounds memory
 _EVIDENCE_TYPES = {"snapshot": "image/jpeg", "clip": "video/mp4"}
+# Ids past 64-bit range would overflow the database driver: refuse them as input.
+TicketId = Annotated[int, Path(ge=1, le=2**62)]
+
+TICKET_EXAMPLE = {
+    "id": 12, "alert_id": "jinsha-001:ban:vessel_in_zone:1767225590", "source": "camera",
+    "camera_id": "jinsha-001", "sensor_id": "", "group": "jinsha", "zone_id": "ban",
+    "rule": "vessel_in_zone", "severity": "high", "priority": 2, "state": "assigned",
+    "version": 2, "created_at": 1767225601.0, "due_at": 1767229201.0,
+    "first_response_at": 1767225900.0, "assigned_at": 1767225900.0, "closed_at": None,
+    "escalated_at": None, "escalation_level": 0, "started_at": 1767225590.0,
+    "observed_at": 1767225640.0, "ended_at": 1767225700.0, "revision": 3, "frame_seq": 1520,
+    "score": 0.87, "box_xyxy": [112, 60, 168, 92], "note": "",
+    "snapshot": "evidence/2026-01-01/jinsha-001-1767225590.jpg", "snapshot_sha256": "9f2c...",
+    "clip": "evidence/2026-01-01/jinsha-001-1767225590.mp4", "clip_sha256": "41ab...",
+}  # fmt: skip
+_DETAIL_EXAMPLE = {
+    "ticket": TICKET_EXAMPLE,
+    "history": [
+        {"id": 30, "ticket_id": 12, "from_state": None, "to_state": "received",
+         "actor": "hub", "at": 1767225601.0, "note": ""},
+        {"id": 31, "ticket_id": 12, "from_state": "received", "to_state": "assigned",
+         "actor": "li.wei", "at": 1767225900.0, "note": "on my way"},
+    ],
+    "attachments": [
+        {"id": 5, "ticket_id": 12, "transition_id": 31, "filename": "5.jpg",
+         "original_name": "pier.jpg", "content_type": "image/jpeg", "size": 81234,
+         "sha256": "c0ff...", "path": "attachments/12/5.jpg"},
+    ],
+}  # fmt: skip
+_ERR = {"application/json": {"example": {"detail": "a message saying what was wrong"}}}
 
 
-@router.get("")
+def _ok(example: object) -> dict[str, object]:
+    return {"content": {"application/json": {"example": example}}}
+
+
+@router.get("", summary="List tickets", responses={200: _ok([TICKET_EXAMPLE])})
 async def list_tickets(
+    _: TicketReader,
     hub: HubDep,
     state: TicketState | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
@@ -44,8 +83,12 @@ async def list_tickets(
     return await hub.tickets().list_tickets(state, limit)
 
 
-@router.get("/{ticket_id}", responses={404: {"description": "no such ticket"}})
-async def get_ticket(hub: HubDep, ticket_id: int) -> TicketDetail:
+@router.get(
+    "/{ticket_id}",
+    summary="One ticket with its history",
+    responses={200: _ok(_DETAIL_EXAMPLE), 404: {"description": "no such ticket", "content": _ERR}},
+)
+async def get_ticket(_: TicketReader, hub: HubDep, ticket_id: TicketId) -> TicketDetail:
     """One ticket with its transitions and attachments."""
     store = hub.tickets()
     try:
@@ -59,25 +102,38 @@ async def get_ticket(hub: HubDep, ticket_id: int) -> TicketDetail:
 
 @router.post(
     "/{ticket_id}/transitions",
+    summary="Move a ticket in the loop",
     responses={
-        404: {"description": "no such ticket"},
-        409: {"description": "not allowed from the ticket's state, or moved by someone else"},
-        413: {"description": "a photo is too large"},
-        415: {"description": "a photo is not JPEG or PNG"},
-        422: {"description": "bad input"},
+        200: _ok(TICKET_EXAMPLE),
+        403: {"description": "the user's role may not move a ticket into that state",
+              "content": _ERR},
+        404: {"description": "no such ticket", "content": _ERR},
+        409: {"description": "not allowed from the ticket's state, or moved by someone else",
+              "content": _ERR},
+        413: {"description": "a photo is too large", "content": _ERR},
+        415: {"description": "a photo is not JPEG or PNG", "content": _ERR},
+        422: {"description": "bad input", "content": _ERR},
     },
-)
+)  # fmt: skip
 async def move_ticket(
+    user: TicketMover,
     hub: HubDep,
-    ticket_id: int,
+    trail: AuditDep,
+    ticket_id: TicketId,
     to: Annotated[TicketState, Form()],
-    actor: Annotated[str, Form(min_length=1, max_length=100)],
+    actor: Annotated[
+        str | None, Form(max_length=100, deprecated=True, description="ignored: the signed-in user")
+    ] = None,
     note: Annotated[str, Form(max_length=4000)] = "",
     expected_version: Annotated[int | None, Form()] = None,
     satisfaction: Annotated[int | None, Form(ge=1, le=5)] = None,
     photos: Annotated[list[UploadFile] | None, File()] = None,
 ) -> Ticket:
-    """Move a ticket in the loop with a note and field photos."""
+    """Move a ticket in the loop with a note and field photos, as the signed-in user.
+    Enforcement moves to assigned, handled and feedback; reviewers give the verdicts
+    (verified, false_alarm, rejected); admins may do both."""
+    if not may_move_to(user.role, to):
+        raise HTTPException(403, f"the {user.role} role may not move a ticket to {to}")
     if photos is not None and len(photos) > _MAX_PHOTOS:
         raise HTTPException(413, f"at most {_MAX_PHOTOS} photos per move")
     attachments = [
@@ -85,8 +141,8 @@ async def move_ticket(
         for upload in photos or []
     ]
     try:
-        return await hub.tickets().transition(
-            ticket_id, to, actor, note, attachments, expected_version, satisfaction
+        ticket = await hub.tickets().transition(
+            ticket_id, to, user.username, note, attachments, expected_version, satisfaction
         )
     except TicketNotFound:
         raise HTTPException(404, f"no ticket {ticket_id}") from None
@@ -98,14 +154,29 @@ async def move_ticket(
         raise HTTPException(status, reason) from None
     except InvalidInput as exc:
         raise HTTPException(422, str(exc)) from None
+    detail = {"to": to.value, "version": ticket.version, "photos": len(attachments)}
+    await trail.record("ticket.transition", f"ticket:{ticket_id}", detail)
+    return ticket
 
 
 @router.get(
     "/{ticket_id}/evidence/{kind}",
-    responses={404: {"description": "no such ticket or no such evidence yet"}},
+    summary="A ticket's snapshot or clip",
+    responses={
+        200: {
+            "description": "the file; clips answer HTTP range requests (206)",
+            "content": {
+                "image/jpeg": {"example": "(JPEG bytes)"},
+                "video/mp4": {"example": "(MP4 bytes)"},
+            },
+        },
+        404: {"description": "no such ticket or no such evidence yet", "content": _ERR},
+    },  # fmt: skip
     response_class=FileResponse,
 )
-async def evidence(hub: HubDep, ticket_id: int, kind: str) -> FileResponse:
+async def evidence(
+    _: TicketReader, hub: HubDep, ticket_id: TicketId, kind: Annotated[str, Path(max_length=16)]
+) -> FileResponse:
     """The ticket's snapshot (JPEG) or clip (MP4, with HTTP range requests for scrubbing)."""
     if kind not in _EVIDENCE_TYPES:
         raise HTTPException(404, "evidence is `snapshot` or `clip`")
@@ -120,7 +191,7 @@ async def evidence(hub: HubDep, ticket_id: int, kind: str) -> FileResponse:
     return FileResponse(path, media_type=_EVIDENCE_TYPES[kind])
 
 
-def _inside(root: Path, relative: str) -> Path | None:
+def _inside(root: pathlib.Path, relative: str) -> pathlib.Path | None:
     """The file `relative` names under `root`, or None if it is missing or would escape it."""
     if not relative:
         return None

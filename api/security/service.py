@@ -1,0 +1,63 @@
+"""The security services one running API holds: users, tokens, the login limiter, audit."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.security.audit import AuditLog
+from api.security.bootstrap import admin_from_settings, ensure_admin
+from api.security.ratelimit import LimitRule, LoginLimiter
+from api.security.tables import create_security_schema
+from api.security.tokens import TokenStore
+from api.security.users import UserStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    """Token lifetime, login limits and the optional first admin (from the environment)."""
+
+    token_ttl_s: float = 12 * 3600.0  # one shift
+    per_user: LimitRule = LimitRule(attempts=5, window_s=300.0)
+    per_client: LimitRule = LimitRule(attempts=30, window_s=300.0)
+    admin_user: str | None = None
+    admin_password: SecretStr | None = field(default=None, repr=False)
+    clock: Callable[[], float] = time.time
+
+
+@dataclass(frozen=True)
+class Security:
+    """Users, tokens, the login limiter and the audit log over one engine."""
+
+    users: UserStore
+    tokens: TokenStore
+    limiter: LoginLimiter
+    audit: AuditLog
+
+    @classmethod
+    async def open(cls, engine: AsyncEngine, config: SecurityConfig) -> Security:
+        """Create the tables if needed and the first admin if configured and none exists;
+        raises BootstrapError on an unusable admin setting."""
+        admin = admin_from_settings(config.admin_user, config.admin_password)
+        await create_security_schema(engine)
+        security = cls(
+            UserStore(engine, config.clock),
+            TokenStore(engine, config.token_ttl_s, config.clock),
+            LoginLimiter(config.per_user, config.per_client, config.clock),
+            AuditLog(engine, config.clock),
+        )
+        if admin is not None:
+            await ensure_admin(security.users, *admin)
+        elif not await security.users.has_admin():
+            log.warning(
+                "security: no admin user; create one with `riverwatch users add NAME --role "
+                "admin` or RIVERWATCH_ADMIN_USER and RIVERWATCH_ADMIN_PASSWORD"
+            )
+        return security
