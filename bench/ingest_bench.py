@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -51,8 +52,25 @@ def out(text: str) -> None:
     sys.stdout.flush()
 
 
+ADMIN = ("bench", secrets.token_urlsafe(18))
+_HEADERS: dict[str, str] = {}
+
+
+def log_in(api: str) -> None:
+    """Sign in as the admin the bench gave the hub through its environment."""
+    answer = httpx.post(
+        f"{api}/api/auth/login", json={"username": ADMIN[0], "password": ADMIN[1]}, timeout=30
+    )
+    answer.raise_for_status()
+    _HEADERS["Authorization"] = f"Bearer {answer.json()['token']}"
+
+
 def cameras(api: str) -> list[dict[str, object]]:
-    answer: list[dict[str, object]] = httpx.get(f"{api}/api/cameras", timeout=10).json()
+    if not _HEADERS:
+        log_in(api)
+    reply = httpx.get(f"{api}/api/cameras", headers=_HEADERS, timeout=30)
+    reply.raise_for_status()
+    answer: list[dict[str, object]] = reply.json()
     return answer
 
 
@@ -68,7 +86,7 @@ def wait_streaming(api: str, n: int, hub: subprocess.Popen[bytes], limit_s: floa
         try:
             if sum(c["state"] == "streaming" for c in cameras(api)) == n:
                 return time.monotonic() - start
-        except httpx.TransportError:
+        except (httpx.TransportError, httpx.HTTPStatusError):
             pass
         time.sleep(1)
     return float("nan")
@@ -105,6 +123,7 @@ def measure(
 
 
 def run_one(n: int, seconds: float, promote: int, data_dir: Path) -> tuple[Window, Window, float]:
+    _HEADERS.clear()  # a new hub, a new admin token
     fleet = plan_fleet(n)
     files = ensure_scenes(data_dir / "scenes", {c.scene for c in fleet}, gop_seconds=GOP_S)
     with RtspSimulator(mounts_for(fleet, files)) as sim, tempfile.TemporaryDirectory() as tmp:
@@ -118,6 +137,8 @@ def run_one(n: int, seconds: float, promote: int, data_dir: Path) -> tuple[Windo
             # Attention would promote busy cameras on its own; this bench measures the two
             # modes as set by hand.
             "RIVERWATCH_FULL_RATE_BUDGET": "0",
+            "RIVERWATCH_ADMIN_USER": ADMIN[0],
+            "RIVERWATCH_ADMIN_PASSWORD": ADMIN[1],
         }
         hub = subprocess.Popen(
             [
@@ -141,7 +162,12 @@ def run_one(n: int, seconds: float, promote: int, data_dir: Path) -> tuple[Windo
             keyframes = measure(api, proc, sim_proc, seconds)
             promoted = [c.camera_id for c in fleet[:promote]]
             for cam in promoted:
-                httpx.put(f"{api}/api/cameras/{cam}/decode-mode", json={"mode": "full"}, timeout=10)
+                httpx.put(
+                    f"{api}/api/cameras/{cam}/decode-mode",
+                    json={"mode": "full"},
+                    headers=_HEADERS,
+                    timeout=30,
+                )
             time.sleep(GOP_S + 3)
             full = measure(api, proc, sim_proc, seconds, subset=promoted)
         finally:

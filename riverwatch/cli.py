@@ -74,10 +74,24 @@ def serve(settings: Settings, loaded: LoadedConfig) -> int:
     import uvicorn
 
     from api import create_app
+    from api.security import BootstrapError, SecurityConfig
+    from api.security.bootstrap import admin_from_settings
     from riverwatch.hub import Hub
 
     setup_logging(settings.log_level, loaded.redactor)
-    app = create_app(lambda: Hub(settings, loaded))
+    try:
+        admin_from_settings(settings.admin_user, settings.admin_password)
+    except BootstrapError as exc:
+        _err(f"riverwatch: refusing to start: {exc}")
+        return EXIT_BAD_CONFIG
+    if settings.admin_password is not None:
+        loaded.redactor.add(settings.admin_password.get_secret_value())
+    security = SecurityConfig(
+        token_ttl_s=settings.token_ttl_s,
+        admin_user=settings.admin_user,
+        admin_password=settings.admin_password,
+    )
+    app = create_app(lambda: Hub(settings, loaded), security)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=10
     )

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     attachment_max_bytes: int = Field(default=10_000_000, ge=1)
     consumer_group: str = Field(default="riverwatch-tickets", min_length=1)
 
+    # People: the first admin (created only when no admin exists) and sign-in tokens.
+    admin_user: str | None = Field(default=None, max_length=64)
+    admin_password: SecretStr | None = None
+    token_ttl_s: float = Field(default=12 * 3600.0, gt=60, le=7 * 86400)
+
     # Evidence: snapshot and clip per alert.
     evidence_pre_roll_s: float = Field(default=10.0, ge=0, le=60)
     evidence_post_roll_s: float = Field(default=20.0, ge=0, le=120)
