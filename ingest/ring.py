@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from itertools import islice, takewhile
+from itertools import islice
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +115,11 @@ class PacketRing:
             for back, packet in enumerate(reversed(packets)):
                 if packet.is_keyframe:
                     index = len(packets) - 1 - back
-                    following = islice(packets, index, None)
-                    run = list(takewhile(lambda p, pts=packet.pts: p.pts == pts, following))
+                    run = []
+                    for later in islice(packets, index, None):
+                        if later.pts != packet.pts:
+                            break
+                        run.append(later)
                     return self._appended - len(packets) + index, run
             return -1, []
 

@@ -1,0 +1,148 @@
+"""Live view: WebRTC offers answered with the camera's H.264 (no re-encoding), JPEG snapshots
+of the newest keyframe for tiles, and viewer figures."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.live import (
+    BadOffer,
+    LiveService,
+    NoPicture,
+    NotForwardable,
+    SetupTimeout,
+    ViewerLimit,
+)
+from riverwatch.hubview import UnknownCamera
+
+router = APIRouter(prefix="/api/live", tags=["live"])
+
+_SDP_EXAMPLE = (
+    "v=0\r\no=- 4611 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\n..."
+)
+
+
+def get_live(request: Request) -> LiveService:
+    """The live service the lifespan made (`request.state.live`)."""
+    live: LiveService = request.state.live
+    return live
+
+
+LiveDep = Annotated[LiveService, Depends(get_live)]
+
+
+class OfferIn(BaseModel):
+    """A browser's SDP offer (it adds a recvonly video transceiver)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sdp: str = Field(min_length=1, max_length=64_000, examples=[_SDP_EXAMPLE])
+    type: Literal["offer"]
+
+
+class AnswerOut(BaseModel):
+    """The hub's SDP answer: one H.264 video track, the camera's own bitstream."""
+
+    sdp: str = Field(examples=[_SDP_EXAMPLE])
+    type: Literal["answer"] = "answer"
+
+
+class LiveViewerOut(BaseModel):
+    """One viewer of a camera's relay."""
+
+    sent_packets: int
+    dropped_packets: int
+
+
+class LiveCameraOut(BaseModel):
+    """One camera being watched: its viewers and its relay's figures."""
+
+    viewers: int = Field(examples=[2])
+    forwarded_packets: int
+    missed_packets: int = Field(description="evicted from the ring before the relay read them")
+    tracks: list[LiveViewerOut]
+
+
+class LiveStatsOut(BaseModel):
+    """Viewers per camera and in total, with the caps in force."""
+
+    total_viewers: int = Field(examples=[3])
+    max_viewers_total: int
+    max_viewers_per_camera: int
+    relays_started: int
+    cameras: dict[str, LiveCameraOut]
+
+
+def _not_found(camera_id: str) -> HTTPException:
+    return HTTPException(404, f"no camera with id {camera_id!r}")
+
+
+@router.post(
+    "/{camera_id}/offer",
+    responses={
+        404: {"description": "no such camera"},
+        409: {"description": "the camera's codec cannot be forwarded"},
+        422: {"description": "the SDP offer is malformed or cannot receive H.264"},
+        503: {"description": "viewer cap reached, or the connection could not be set up"},
+    },
+)
+async def offer(camera_id: str, body: OfferIn, live: LiveDep) -> AnswerOut:
+    """Answer a WebRTC offer with the camera's live H.264, forwarded without re-encoding."""
+    try:
+        viewer = await live.answer(camera_id, body.sdp)
+    except UnknownCamera:
+        raise _not_found(camera_id) from None
+    except BadOffer as exc:
+        raise HTTPException(422, str(exc)) from None
+    except NotForwardable as exc:
+        raise HTTPException(409, str(exc)) from None
+    except (ViewerLimit, SetupTimeout) as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
+    return AnswerOut(sdp=viewer.sdp)
+
+
+@router.get(
+    "/{camera_id}/snapshot.jpg",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "the newest keyframe"},
+        404: {"description": "no such camera"},
+        503: {"description": "no keyframe yet"},
+    },
+)
+async def snapshot(camera_id: str, live: LiveDep) -> Response:
+    """The camera's newest keyframe as JPEG at the camera's resolution (tile fallback)."""
+    try:
+        jpeg = await live.snapshots.jpeg(camera_id)
+    except UnknownCamera:
+        raise _not_found(camera_id) from None
+    except NoPicture as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from None
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/stats")
+async def stats(live: LiveDep) -> LiveStatsOut:
+    """Viewers per camera, relay figures and the caps."""
+    figures = live.stats()
+    cameras = {
+        relay.camera_id: LiveCameraOut(
+            viewers=figures.viewers.get(relay.camera_id, 0),
+            forwarded_packets=relay.forwarded,
+            missed_packets=relay.missed,
+            tracks=[
+                LiveViewerOut(sent_packets=v.sent, dropped_packets=v.dropped) for v in relay.viewers
+            ],
+        )
+        for relay in figures.relays
+    }
+    return LiveStatsOut(
+        total_viewers=figures.total_viewers,
+        max_viewers_total=live.limits.max_viewers_total,
+        max_viewers_per_camera=live.limits.max_viewers_per_camera,
+        relays_started=figures.relays_started,
+        cameras=cameras,
+    )
