@@ -205,10 +205,15 @@ def api_server_fixture(
     server, stop = start_server(tmp_path_factory.mktemp("api") / "data", module_rtsp,
                                 default_security)  # fmt: skip
     try:
-        for role in ROLES:
-            name = f"{role.value}-1"
-            server.add_user(name, role)
-            server.tokens[role] = server.token(name)
+        sign_in_roles(server)
         yield server
     finally:
         stop()
+
+
+def sign_in_roles(server: ApiServer) -> None:
+    """One user per role, `<role>-1`, signed in (`server.tokens[role]`)."""
+    for role in ROLES:
+        name = f"{role.value}-1"
+        server.add_user(name, role)
+        server.tokens[role] = server.token(name)
