@@ -98,7 +98,10 @@ def _inside(root: Path, relative: str) -> Path | None:
 
 
 def _file(path: Path, request: Request) -> Response:
-    response = FileResponse(path, media_type=_media_type(path), headers=_HEADERS)
+    # With the stat given, FileResponse sets ETag and Last-Modified now, not when sent.
+    response = FileResponse(
+        path, media_type=_media_type(path), headers=_HEADERS, stat_result=path.stat()
+    )
     etag = response.headers.get("etag", "")
     if etag and etag in _etags(request.headers.get("if-none-match", "")):
         return Response(status_code=304, headers={**_HEADERS, "ETag": etag})

@@ -215,8 +215,10 @@ function actions(t) {
     else if (to === "verified") parts.push(plainButton(t, to, "Verify", "primary"));
     else parts.push(plainButton(t, to, to === "false_alarm" ? "False alarm" : "Reject", "danger"));
   }
-  if (parts.length === 0) {
-    const why = OPEN_STATES.includes(t.state) ? "waiting for a reviewer to verify" : "closed";
+  if (t.state === "feedback" && !moves.includes("verified")) {
+    parts.unshift(h("p", { class: "muted" }, "Follow-up recorded: waiting for a reviewer to verify."));
+  } else if (parts.length === 0) {
+    const why = OPEN_STATES.includes(t.state) ? "Waiting for a reviewer." : "Closed.";
     parts.push(h("p", { class: "muted" }, why));
   }
   return h("div", { class: "actions" }, h("p", { class: "error", id: "move-error", hidden: true }), parts);
