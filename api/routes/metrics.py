@@ -1,0 +1,22 @@
+"""Prometheus metrics of the running hub (`GET /metrics`)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from api.deps import HubDep
+from api.metrics import CONTENT_TYPE, render
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}},
+)
+async def metrics(hub: HubDep) -> Response:
+    """Camera health, decode modes, core tick time, alerts, queue, spool, evidence,
+    notifications, sensors and live pages, read at scrape time."""
+    return Response(await render(hub), media_type=CONTENT_TYPE)

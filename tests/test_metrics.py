@@ -1,0 +1,156 @@
+"""`/metrics` of a real hub on the RTSP simulator: the text parses with prometheus_client's own
+parser, each camera has its state and decode mode series (a streaming camera and one whose
+stream does not exist), the core's tick figures move, the alert counters move after a boat
+raises an alert, and no label or value carries the cameras' URLs or credentials."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
+
+from api.deps import get_hub
+from api.metrics import CONTENT_TYPE
+from api.routes import metrics
+from riverwatch.config import parse_config
+from riverwatch.hub import Hub
+from riverwatch.settings import Settings
+from simulator.server import RtspSimulator
+from tests.conftest import eventually
+
+CONFIG = """
+groups:
+  - {{id: jinsha, name: Jinsha, kind: river}}
+  - {{id: city, name: City, kind: street}}
+cameras:
+  - id: boat
+    name: Boat crossing
+    group: jinsha
+    url: rtsp://${{CAM_USER}}:${{CAM_PASS}}@127.0.0.1:{port}/boat
+    zones:
+      - {{id: ban, kind: no_fishing, severity: high,
+          polygon: [[0, 0.3], [1, 0.3], [1, 1], [0, 1]]}}
+  - id: gone
+    name: A camera that is not there
+    group: city
+    url: rtsp://${{CAM_USER}}:${{CAM_PASS}}@127.0.0.1:{port}/nowhere
+"""
+ENV = {"CAM_USER": "viewer", "CAM_PASS": "s3cret-Pa55"}
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse(text: str) -> Samples:
+    """Every sample by (name, labels); raises if the text is not valid exposition format."""
+    out: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return out
+
+
+def value(samples: Samples, name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
+
+
+async def scrape(client: httpx.AsyncClient) -> tuple[str, Samples]:
+    answer = await client.get("/metrics")
+    assert answer.status_code == 200 and answer.headers["content-type"] == CONTENT_TYPE
+    return answer.text, parse(answer.text)
+
+
+def holds(
+    client: httpx.AsyncClient, check: Callable[[Samples], bool]
+) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        return check((await scrape(client))[1])
+
+    return probe
+
+
+@pytest.mark.timeout(240)
+async def test_metrics_of_a_running_hub(rtsp: RtspSimulator, settings: Settings) -> None:
+    settings = settings.model_copy(update={"evidence_pre_roll_s": 1.0, "evidence_post_roll_s": 1.0})
+    loaded = parse_config(CONFIG.format(port=rtsp.port), env=ENV)
+    async with Hub(settings, loaded) as hub:
+        app = FastAPI()
+        app.include_router(metrics.router)
+        app.dependency_overrides[get_hub] = lambda: hub
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+            await _camera_states(client)
+            await _core_ticks(client)
+            before = (await scrape(client))[1]
+            await eventually(
+                holds(client, lambda s: (value(s, "riverwatch_tickets_applied_total") or 0) >= 1),
+                timeout_s=150,
+                what="the boat's alert applied to a ticket",
+            )
+            text, after = await scrape(client)
+    _alert_counters_moved(before, after)
+    _nothing_secret(text, after)
+
+
+async def _camera_states(client: httpx.AsyncClient) -> None:
+    def states(s: Samples) -> bool:
+        boat = value(s, "riverwatch_camera_state", camera="boat", group="jinsha", state="streaming")
+        gone = value(s, "riverwatch_camera_state", camera="gone", group="city", state="streaming")
+        fps = value(s, "riverwatch_camera_input_fps", camera="boat", group="jinsha") or 0
+        return boat == 1.0 and gone == 0.0 and fps > 0
+
+    await eventually(holds(client, states), timeout_s=60, what="boat streaming, gone not")
+    _, s = await scrape(client)
+    for camera, group in (("boat", "jinsha"), ("gone", "city")):
+        one_hot = [
+            value(s, "riverwatch_camera_state", camera=camera, group=group, state=state)
+            for state in ("connecting", "streaming", "stalled", "backing_off", "failed", "stopped")
+        ]
+        assert sorted(one_hot) == [0.0] * 5 + [1.0]
+        modes = [
+            value(s, "riverwatch_camera_decode_mode", camera=camera, group=group, mode=mode)
+            for mode in ("keyframes", "full")
+        ]
+        assert sorted(modes) == [0.0, 1.0]
+    assert value(s, "riverwatch_camera_last_frame_age_seconds", camera="boat", group="jinsha") >= 0
+    assert value(s, "riverwatch_camera_last_frame_age_seconds", camera="gone", group="city") is None
+    assert value(s, "riverwatch_cameras", state="streaming") == 1.0
+    assert value(s, "riverwatch_camera_reconnects_total", camera="gone", group="city") is not None
+
+
+async def _core_ticks(client: httpx.AsyncClient) -> None:
+    def ticking(s: Samples) -> bool:
+        return (value(s, "riverwatch_core_ticks_total") or 0) >= 3
+
+    await eventually(holds(client, ticking), what="detection ticks")
+    _, s = await scrape(client)
+    assert (value(s, "riverwatch_core_tick_seconds") or 0) > 0
+
+
+def _alert_counters_moved(before: Samples, after: Samples) -> None:
+    for name in (
+        "riverwatch_alerts_spooled_total",
+        "riverwatch_alerts_published_total",
+        "riverwatch_alerts_consumed_total",
+        "riverwatch_tickets_applied_total",
+    ):
+        assert (value(after, name) or 0) > (value(before, name) or 0), name
+    assert value(after, "riverwatch_alerts_dropped_total") == 0.0
+    assert value(after, "riverwatch_alert_spool_durable") == 1.0
+    assert (value(after, "riverwatch_alert_spool_bytes") or 0) > 0
+    assert value(after, "riverwatch_live_feed_subscribers") == 0.0
+    assert value(after, "riverwatch_alerts_pending") is not None
+    assert value(after, "riverwatch_evidence_in_flight") is not None
+    assert (value(after, "process_resident_memory_bytes") or 0) > 0
+
+
+def _nothing_secret(text: str, samples: Samples) -> None:
+    assert "s3cret" not in text and "viewer" not in text and "rtsp" not in text
+    label_values = {v for _, labels in samples for _, v in labels}
+    assert label_values <= {
+        "boat", "gone", "jinsha", "city",
+        "connecting", "streaming", "stalled", "backing_off", "failed", "stopped",
+        "keyframes", "full",
+    }  # fmt: skip
