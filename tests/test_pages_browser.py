@@ -50,11 +50,24 @@ cameras:
     name: Heng calm water
     group: heng
     url: rtsp://${{CAM_USER}}:${{CAM_PASS}}@127.0.0.1:{port}/calm
+sensors:
+  sensors:
+    - id: heng-turbidity-1
+      kind: turbidity
+      cameras: [{{camera_id: calm, position: downstream}}]
+      thresholds: [{{id: turbid, above: 100, hysteresis: 10, severity: high}}]
 """
 ENV = {"CAM_USER": "viewer", "CAM_PASS": "s3cret-Pa55"}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 PNG = cv2.imencode(".png", np.full((16, 16, 3), 90, np.uint8))[1].tobytes()
 WAIT_MS = 90_000
+# Where the live picture sits in the large tile (object-fit: contain), in CSS pixels.
+CONTENT_RECT = """() => {
+    const v = document.querySelector('#focus-tile video');
+    const s = Math.min(v.clientWidth / v.videoWidth, v.clientHeight / v.videoHeight);
+    const w = v.videoWidth * s, h = v.videoHeight * s;
+    return {x: (v.clientWidth - w) / 2, y: (v.clientHeight - h) / 2, w, h};
+}"""
 # The most opaque overlay pixel across the box's 3 px left stroke at (x, y) CSS pixels.
 STROKE_PIXEL = """([x, y]) => {
     const c = document.querySelector('#focus-tile canvas.overlay');
@@ -242,7 +255,8 @@ def test_an_alert_pops_its_camera_into_the_large_tile_with_the_box(
     wall.wait_for_selector("#alarm .alarm-item", timeout=WAIT_MS)
     wall.wait_for_selector("#focus-tile[data-camera='boat']")
     assert "alarm" in (wall.get_attribute("#focus-tile", "class") or "")
-    drawn = wall.get_attribute("#focus-tile canvas.overlay", "data-box")
+    overlay = "#focus-tile canvas.overlay"
+    drawn = wall.get_attribute(overlay, "data-box")
     assert drawn, "no box drawn over the large tile"
     x1, y1, x2, y2 = (int(v) for v in drawn.split(","))
     assert x2 > x1 and y2 > y1
@@ -250,6 +264,12 @@ def test_an_alert_pops_its_camera_into_the_large_tile_with_the_box(
     assert red[0] > 200 and red[1] < 80 and red[3] > 200, red  # the box's red stroke
     assert int(wall.get_attribute("body", "data-beeps") or 0) >= 1
     assert wall.locator("#ticker li[data-phase='open'][data-camera='boat']").count() >= 1
+    # Once the boat's live video plays in the large tile, the box sits on the picture.
+    wall.wait_for_selector("#focus-tile[data-live='live']", timeout=WAIT_MS)
+    x1, y1, x2, y2 = (int(v) for v in (wall.get_attribute(overlay, "data-box") or "").split(","))
+    inside = wall.evaluate(CONTENT_RECT)
+    assert inside["x"] - 1 <= x1 < x2 <= inside["x"] + inside["w"] + 1, (drawn, inside)
+    assert inside["y"] - 1 <= y1 < y2 <= inside["y"] + inside["h"] + 1, (drawn, inside)
     _shot(wall, "wall-alarm")
     # The alert stays until acknowledged, whatever else happens on the wall.
     wall.click("#layouts button[data-layout='9']")
@@ -259,6 +279,41 @@ def test_an_alert_pops_its_camera_into_the_large_tile_with_the_box(
     assert "alarm" not in (wall.get_attribute("#focus-tile", "class") or "")
 
 
+def test_the_sensor_panel_charts_a_sensor_that_raised_an_alert(
+    served: ServedHub, wall: Page
+) -> None:
+    now = time.time()
+    readings = [
+        {"sensor_id": "heng-turbidity-1", "value": v, "unit": "NTU", "ts": now - 20 + i}
+        for i, v in enumerate((20.0, 24.0, 31.0, 140.0, 155.0, 150.0))
+    ]
+    answer = httpx.post(
+        served.base_url + "/api/sensors/readings",
+        json=readings,
+        headers={"Authorization": "Bearer " + served.token("gateway")},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    wall.wait_for_selector(
+        "#ticker li[data-phase='open'][data-alert-id]:has-text('heng-turbidity-1')",
+        timeout=WAIT_MS,
+    )
+    panel = "#sensors .sensor[data-sensor='heng-turbidity-1']"
+    wall.wait_for_selector(panel, timeout=WAIT_MS)
+    assert "150 NTU" in (wall.text_content(f"{panel} .value") or "")
+    drawn = wall.evaluate(
+        """(sel) => { const c = document.querySelector(sel + ' canvas');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n += 1;
+            return n; }""",
+        panel,
+    )
+    assert drawn > 20, "the sparkline drew nothing"
+    _shot(wall, "wall-sensors")
+    while wall.locator("#alarm .alarm-item").count():
+        wall.click("#alarm .alarm-item button.ack")
+
+
 def test_enforcement_walks_the_boat_ticket_through_the_loop_on_a_phone(
     served: ServedHub, browser: Browser, tmp_path: Path
 ) -> None:
@@ -266,7 +321,7 @@ def test_enforcement_walks_the_boat_ticket_through_the_loop_on_a_phone(
     page = _page(context, served.base_url + "/login")
     _log_in(page, "li.wei")
     page.wait_for_url("**/inbox")
-    card = "#tickets li.ticket[data-state='received']"
+    card = "#tickets li.ticket[data-state='received'][data-source='boat']"
     page.wait_for_selector(card, timeout=WAIT_MS)
     assert "due in" in (page.text_content(f"{card} .sla") or "")
     _shot(page, "inbox-phone")

@@ -63,7 +63,7 @@ function renderList() {
       h("li", {
         class: "ticket" + (t.id === inbox.selected ? " selected" : "") +
           (inbox.fresh.has(t.id) ? " new" : ""),
-        dataset: { ticketId: t.id, state: t.state },
+        dataset: { ticketId: t.id, state: t.state, source: t.camera_id || t.sensor_id },
         onclick: () => select(t.id),
       },
         h("span", { class: "title" }, `#${t.id} ${where(t)}`),

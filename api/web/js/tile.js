@@ -55,6 +55,7 @@ export class Tile {
     this.camera = camera;
     this.el.dataset.camera = id || "";
     this.empty.hidden = Boolean(camera);
+    this.mode.hidden = !camera;
     this.name.textContent = camera ? camera.name || camera.id : "";
     this.status();
   }
