@@ -43,11 +43,18 @@ class FramedHub(Protocol):
         ...
 
 
+def frame_size(hub: object) -> tuple[int, int] | None:
+    """(width, height) of the frames the hub's boxes are in, if the hub says."""
+    return hub.analysis_wh if isinstance(hub, FramedHub) else None
+
+
 def get_analysis_wh(hub: HubDep) -> tuple[int, int]:
-    """The analysis frame size the alert boxes refer to."""
-    if not isinstance(hub, FramedHub):
+    """The analysis frame size the alert boxes refer to (503 if the hub cannot say: a box
+    without its frame would be drawn in the wrong place)."""
+    wh = frame_size(hub)
+    if wh is None:
         raise HTTPException(503, "the hub does not report its analysis frame size")
-    return hub.analysis_wh
+    return wh
 
 
 def get_keepalive_s() -> float:

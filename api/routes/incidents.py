@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -25,6 +25,8 @@ from alerts.tickets import (
     VerdictRecord,
 )
 from api.deps import HubDep
+from api.routes.events import frame_size
+from api.security.deps import CurrentUser
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 
@@ -101,6 +103,9 @@ class IncidentDetail(BaseModel):
     evidence: EvidenceLinks
     transitions: list[TransitionRecord]
     track: list[TrackPointOut]
+    analysis_wh: tuple[int, int] | None = Field(
+        examples=[[320, 180]], description="the frame the track's boxes are in (width, height)"
+    )
     verdict: VerdictOut | None
     verdicts: list[VerdictOut] = Field(description="every verdict given, oldest first")
     attachments: list[AttachmentRecord]
@@ -118,13 +123,9 @@ class VerdictIn(BaseModel):
     note: str = Field(default="", max_length=4000)
 
 
-def get_actor(request: Request) -> str:
-    """Who is giving the verdict: the signed-in user the auth guard put in
-    `request.state.username` (401 without one)."""
-    name = getattr(request.state, "username", None)
-    if not isinstance(name, str) or not name:
-        raise HTTPException(401, "sign in to give a verdict")
-    return name
+def get_actor(user: CurrentUser) -> str:
+    """Who is giving the verdict: the signed-in user (never a name from the body)."""
+    return user.username
 
 
 ActorDep = Annotated[str, Depends(get_actor)]
@@ -185,6 +186,7 @@ async def get_incident(hub: HubDep, incident_id: IncidentId) -> IncidentDetail:
             evidence=EvidenceLinks.of(ticket),
             transitions=await store.history(incident_id),
             track=[TrackPointOut.of(p) for p in await store.track(incident_id)],
+            analysis_wh=frame_size(hub),
             verdict=VerdictOut.of(current) if current is not None else None,
             verdicts=[VerdictOut.of(v) for v in history],
             attachments=await store.attachments(incident_id),
