@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Protocol, runtime_checkable
 
@@ -30,6 +31,9 @@ from riverwatch.types import Alert
 router = APIRouter(prefix="/api", tags=["events"])
 
 KEEPALIVE_S = 15.0
+# A stream ends after this long and the page reconnects by itself (after `retry`): the
+# reconnect checks the caller's token again, so a stream never outlives its sign-in by more.
+MAX_STREAM_S = 3600.0
 KEEPALIVE = b": keep-alive\n\n"
 
 
@@ -80,7 +84,8 @@ async def _stream(
     try:
         async with feed.subscribe() as queue:
             yield b"retry: 3000\n\n"  # how soon EventSource reconnects
-            while True:
+            deadline = time.monotonic() + MAX_STREAM_S
+            while time.monotonic() < deadline:
                 try:
                     message = await asyncio.wait_for(queue.get(), keepalive_s)
                 except TimeoutError:
