@@ -166,6 +166,10 @@ class AlertPublisher:
         await self._spool.close()
         self._writer = self._delivery = None
 
+    async def stream_length(self) -> int:
+        """Entries in the alert stream (XLEN)."""
+        return int(await self._redis.xlen(self._stream))
+
     async def recent(self, count: int) -> list[tuple[str, Alert]]:
         """The newest `count` alerts in the stream, newest first, with their stream ids."""
         entries = await self._redis.xrevrange(self._stream, count=count)

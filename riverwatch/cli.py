@@ -78,7 +78,7 @@ def serve(settings: Settings, loaded: LoadedConfig) -> int:
     from api.security.bootstrap import admin_from_settings
     from riverwatch.hub import Hub
 
-    setup_logging(settings.log_level, loaded.redactor)
+    setup_logging(settings.log_level, loaded.redactor, settings.log_format)
     try:
         admin_from_settings(settings.admin_user, settings.admin_password)
     except BootstrapError as exc:
@@ -110,7 +110,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     redactor = Redactor()
-    setup_logging(settings.log_level, redactor)
+    setup_logging(settings.log_level, redactor, settings.log_format)
     with start_demo_cameras(settings.data_dir, args.cameras) as cameras:
         _out(f"riverwatch demo: {cameras.description}")
         text = demo_config_text(cameras.config)

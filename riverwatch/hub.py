@@ -231,6 +231,11 @@ class Hub:
         return self.desk.suppressions
 
     @property
+    def analysis_wh(self) -> tuple[int, int]:
+        """(width, height) of the analysis frames alert boxes are drawn in."""
+        return (self._settings.analysis_width, self._settings.analysis_height)
+
+    @property
     def data_dir(self) -> Path:
         """Where evidence, attachments and the spool live."""
         return self._settings.data_dir

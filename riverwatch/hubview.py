@@ -71,6 +71,11 @@ class HubView(Protocol):
         ...
 
     @property
+    def analysis_wh(self) -> tuple[int, int]:
+        """(width, height) of the analysis frames alert boxes are drawn in."""
+        ...
+
+    @property
     def data_dir(self) -> Path:
         """Where evidence and attachments live (paths in tickets are relative to it)."""
         ...
