@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -71,7 +72,29 @@ def create_app(hub_factory: HubFactory, security: SecurityConfig | None = None) 
     for router in (r.router for r in routers):
         app.include_router(router)
     app.add_exception_handler(SQLAlchemyError, _database_unavailable)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema plus the answers every body-taking operation can give: 400 for a body
+    that cannot be parsed, and 503 when the database fails mid-request."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                             routes=app.routes)  # fmt: skip
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                _add_common_answers(operation)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def _add_common_answers(operation: dict[str, Any]) -> None:
+    answers = operation.setdefault("responses", {})
+    error = {"application/json": {"example": {"detail": "what was wrong"}}}
+    if "requestBody" in operation:
+        answers.setdefault("400", {"description": "the body cannot be parsed", "content": error})
+    answers.setdefault("503", {"description": "a dependency is unavailable", "content": error})
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:

@@ -46,6 +46,7 @@ async def get_camera(camera_id: str, _: CameraReader, hub: HubDep) -> CameraOut:
     "/{camera_id}/decode-mode",
     summary="Switch a camera's decode mode",
     responses=ok(CAMERA_EXAMPLE) | _NOT_FOUND,
+    openapi_extra={"requestBody": {"content": {"application/json": {"example": {"mode": "full"}}}}},
 )
 async def set_decode_mode(
     camera_id: str, body: DecodeModeIn, _: Operator, hub: HubDep, trail: AuditDep

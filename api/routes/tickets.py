@@ -100,9 +100,15 @@ async def get_ticket(_: TicketReader, hub: HubDep, ticket_id: TicketId) -> Ticke
     return TicketDetail(ticket=ticket, history=history, attachments=files)
 
 
+_MOVE_EXAMPLE = {"to": "handled", "note": "boat towed to the pier", "expected_version": "2"}
+
+
 @router.post(
     "/{ticket_id}/transitions",
     summary="Move a ticket in the loop",
+    openapi_extra={
+        "requestBody": {"content": {"multipart/form-data": {"example": _MOVE_EXAMPLE}}}
+    },
     responses={
         200: _ok(TICKET_EXAMPLE),
         403: {"description": "the user's role may not move a ticket into that state",
