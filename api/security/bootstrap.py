@@ -104,15 +104,14 @@ def users_add_command(
     prompt: Callable[[str], str] = getpass.getpass,
 ) -> int:
     """`riverwatch users add NAME --role ROLE`; the exit code. The password is never echoed."""
+    if role not in {r.value for r in Role}:
+        err(f"riverwatch: unknown role {role!r}; roles: {', '.join(r.value for r in Role)}")
+        return EXIT_REFUSED
     try:
-        chosen = Role(role)
         check_username(username)
         password = read_password(stdin, prompt)
         check_password(password)
-        user = asyncio.run(add_user(settings, username, chosen, password))
-    except ValueError:
-        err(f"riverwatch: unknown role {role!r}; roles: {', '.join(r.value for r in Role)}")
-        return EXIT_REFUSED
+        user = asyncio.run(add_user(settings, username, Role(role), password))
     except SecurityError as exc:
         err(f"riverwatch: {exc}")
         return EXIT_REFUSED
