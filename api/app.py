@@ -29,6 +29,7 @@ from api.routes import (
     users,
 )
 from api.security import Security, SecurityConfig
+from api.security.logfilter import install_token_filter
 from ingest.sensors import SensorHub
 from riverwatch import __version__
 from riverwatch.hubview import HubView
@@ -72,6 +73,7 @@ def create_app(hub_factory: HubFactory, security: SecurityConfig | None = None) 
     for router in (r.router for r in routers):
         app.include_router(router)
     app.add_exception_handler(SQLAlchemyError, _database_unavailable)
+    install_token_filter()  # `?token=` must not reach the access log
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

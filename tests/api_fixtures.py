@@ -104,14 +104,16 @@ class ApiServer:
         token: str = answer.json()["token"]
         return token
 
-    def ticket(self, state: TicketState = TicketState.RECEIVED, **evidence: str) -> int:
+    def ticket(
+        self, state: TicketState = TicketState.RECEIVED, snapshot: str = "", clip: str = ""
+    ) -> int:
         """A new ticket, moved through the loop into `state`; its id."""
         self._alerts += 1
         now = time.time()
         alert = Alert(
             f"calm:ban:vessel_in_zone:{now:.6f}:{self._alerts}", "calm", "ban", "vessel_in_zone",
             "high", now, now, 1, 0.9, (10, 10, 40, 30), phase=AlertPhase.EVIDENCE, group="jinsha",
-            **evidence,
+            snapshot=snapshot, clip=clip,
         )  # fmt: skip
         ticket = self.run(self.hub.tickets().apply(alert))
         assert ticket is not None
