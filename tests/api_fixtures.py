@@ -22,10 +22,12 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.tickets import TicketState
 from api import create_app
-from api.security import Role, SecurityConfig
+from api.security import Role, Security, SecurityConfig
+from api.security.deps import get_security
 from api.security.ratelimit import LimitRule
 from api.security.users import UserStore
 from riverwatch.config import parse_config
@@ -130,6 +132,19 @@ _PATH_TO: dict[TicketState, tuple[TicketState, ...]] = {
     S.HANDLED: (S.ASSIGNED, S.HANDLED),
     S.FEEDBACK: (S.ASSIGNED, S.HANDLED, S.FEEDBACK),
 }
+
+
+async def sign_in(
+    app: FastAPI, engine: AsyncEngine, role: Role = Role.ADMIN, username: str = "tester"
+) -> dict[str, str]:
+    """For tests that drive the app without its lifespan (`httpx.ASGITransport`): open the
+    security services on `engine`, hand them to the app, create `username` with `role` and
+    return its `Authorization` header."""
+    security = await Security.open(engine, SecurityConfig())
+    app.dependency_overrides[get_security] = lambda: security
+    user = await security.users.create(username, PASSWORD, role)
+    issued = await security.tokens.issue(user)
+    return {"Authorization": f"Bearer {issued.token}"}
 
 
 def _free_port() -> int:
