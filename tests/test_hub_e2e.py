@@ -16,11 +16,13 @@ import redis
 from alerts import ID_KEY_PREFIX, EmbeddedRedis
 from api import create_app
 from api.deps import get_hub
+from api.security import Role
 from riverwatch.config import parse_config
 from riverwatch.hub import Hub
 from riverwatch.settings import Settings
 from riverwatch.types import Alert
 from simulator.server import RtspSimulator, free_port
+from tests.api_fixtures import sign_in
 from tests.conftest import eventually
 
 CONFIG = """
@@ -40,6 +42,7 @@ cameras:
     url: rtsp://${{CAM_USER}}:${{CAM_PASS}}@127.0.0.1:{port}/calm
 """
 ENV = {"CAM_USER": "viewer", "CAM_PASS": "s3cret-Pa55"}
+ADMIN_PASSWORD = "first admin's long passphrase"
 
 
 async def test_boat_raises_an_alert_in_the_redis_stream_and_the_api(
@@ -49,8 +52,11 @@ async def test_boat_raises_an_alert_in_the_redis_stream_and_the_api(
     async with Hub(settings, loaded) as hub:  # no REDIS_URL: the embedded Redis starts
         app = create_app(lambda: contextlib.nullcontext(hub))
         app.dependency_overrides[get_hub] = lambda: hub
+        headers = await sign_in(app, hub.engine, Role.OPERATOR)
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://hub", headers=headers
+        ) as client:
 
             async def alerts_listed() -> bool:
                 answer = await client.get("/api/alerts")
@@ -143,6 +149,8 @@ def test_riverwatch_run_serves_cameras_over_http_without_leaking_credentials(
         "RIVERWATCH_DATA_DIR": str(tmp_path / "data"),
         "RIVERWATCH_LOG_LEVEL": "DEBUG",
         "RIVERWATCH_LEARN_S": "5",  # a shorter learning minute, so the alert comes quickly
+        "RIVERWATCH_ADMIN_USER": "first-admin",
+        "RIVERWATCH_ADMIN_PASSWORD": ADMIN_PASSWORD,
     }
     log = (tmp_path / "hub.log").open("w")
     proc = subprocess.Popen(
@@ -170,6 +178,7 @@ def test_riverwatch_run_serves_cameras_over_http_without_leaking_credentials(
     assert proc.returncode in (0, -15), output  # uvicorn re-raises SIGTERM after shutting down
     assert {c["id"] for c in cameras} == {"boat", "calm"}
     assert "s3cret-Pa55" not in output and "s3cret-Pa55" not in repr(cameras)
+    assert ADMIN_PASSWORD not in output
     assert "hub: stopped" in output  # shutdown ran its phases
     stream = redis.Redis.from_url(redis_server.url).xlen("riverwatch:alerts")
     assert stream >= 1
@@ -177,13 +186,21 @@ def test_riverwatch_run_serves_cameras_over_http_without_leaking_credentials(
 
 def _wait_for_streaming(port: int, proc: subprocess.Popen[bytes]) -> list[dict[str, object]]:
     deadline = time.monotonic() + 120
+    base = f"http://127.0.0.1:{port}"
+    headers: dict[str, str] = {}
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the hub exited early"
         try:
+            if not headers:  # the first admin, made from the environment at start
+                login = {"username": "first-admin", "password": ADMIN_PASSWORD}
+                token = httpx.post(f"{base}/api/auth/login", json=login, timeout=5).json()
+                headers = {"Authorization": f"Bearer {token['token']}"}
+            anonymous = httpx.get(f"{base}/api/cameras", timeout=5)
+            assert anonymous.status_code == 401
             cameras: list[dict[str, object]] = httpx.get(
-                f"http://127.0.0.1:{port}/api/cameras", timeout=2
+                f"{base}/api/cameras", headers=headers, timeout=5
             ).json()
-            alerts = httpx.get(f"http://127.0.0.1:{port}/api/alerts", timeout=2).json()
+            alerts = httpx.get(f"{base}/api/alerts", headers=headers, timeout=5).json()
             if all(c["state"] == "streaming" for c in cameras) and alerts:
                 return cameras
         except httpx.TransportError:

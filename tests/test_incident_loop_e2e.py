@@ -15,15 +15,18 @@ import av
 import cv2
 import httpx
 import numpy as np
+from fastapi import FastAPI
 
 from alerts.notify import verify
 from api import create_app
 from api.deps import get_hub
 from api.routes.sensors import get_sensor_hub
+from api.security import Role
 from riverwatch.config import parse_config
 from riverwatch.hub import Hub
 from riverwatch.settings import Settings
 from simulator.server import RtspSimulator
+from tests.api_fixtures import sign_in
 from tests.conftest import eventually
 from tests.notify_fixtures import Receiver
 
@@ -73,16 +76,25 @@ async def test_a_boat_becomes_one_ticket_with_evidence_walked_through_the_loop(
             app = create_app(lambda: contextlib.nullcontext(hub))
             app.dependency_overrides[get_hub] = lambda: hub
             app.dependency_overrides[get_sensor_hub] = hub.sensors
+            people = await _sign_in_everyone(app, hub)
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+            async with (
+                httpx.AsyncClient(transport=transport, base_url="http://hub") as client,
+                httpx.AsyncClient(transport=transport, base_url="http://hub") as li,
+                httpx.AsyncClient(transport=transport, base_url="http://hub") as chen,
+                httpx.AsyncClient(transport=transport, base_url="http://hub") as gateway,
+            ):
+                for person, who in ((client, "admin"), (li, "li"), (chen, "chen")):
+                    person.headers.update(people[who])
+                gateway.headers.update(people["gateway"])
                 ticket = await _ticket_with_evidence(client)
-                await _evidence_plays(client, ticket["id"])
+                await _evidence_plays(li, ticket["id"])
                 await eventually(_escalated(client, ticket["id"]), timeout_s=30, what="escalation")
                 await eventually(lambda: _hook_saw(hook, "ticket.escalated"), what="webhook")
-                await _walk_the_loop(client, ticket["id"])
-                await _turbid_water_raises_a_sensor_ticket(client)
+                await _walk_the_loop(li, chen, ticket["id"])
+                await _turbid_water_raises_a_sensor_ticket(gateway, client)
                 tickets = (await client.get("/api/tickets")).json()
-                figures = (await client.get("/api/stats/loop")).json()
+                figures = (await chen.get("/api/stats/loop")).json()
     by_source = sorted((t["source"], t["camera_id"] or t["sensor_id"], t["rule"]) for t in tickets)
     assert by_source == [
         ("camera", "boat", "vessel_in_zone"),
@@ -94,6 +106,19 @@ async def test_a_boat_becomes_one_ticket_with_evidence_walked_through_the_loop(
     opened = [r for r in hook.requests if r.headers["x-riverwatch-event"] == "alert.open"]
     assert len(opened) == 2  # the boat's and the turbid water's
     verify(SECRET, opened[0].headers, opened[0].body)  # raises SignatureError if forged
+
+
+async def _sign_in_everyone(app: FastAPI, hub: Hub) -> dict[str, dict[str, str]]:
+    """An admin to watch, li of the enforcement team, chen the reviewer, a sensor gateway."""
+    people = {}
+    for who, role in (
+        ("admin", Role.ADMIN),
+        ("li", Role.ENFORCEMENT),
+        ("chen", Role.REVIEWER),
+        ("gateway", Role.SENSOR_GATEWAY),
+    ):
+        people[who] = await sign_in(app, hub.engine, role, username=who)
+    return people
 
 
 async def _ticket_with_evidence(client: Client) -> dict[str, Any]:
@@ -126,15 +151,15 @@ async def _evidence_plays(client: Client, ticket_id: int) -> None:
     assert escape.status_code == 404
 
 
-async def _turbid_water_raises_a_sensor_ticket(client: Client) -> None:
+async def _turbid_water_raises_a_sensor_ticket(gateway: Client, client: Client) -> None:
     now = time.time()
     readings = [
         {"sensor_id": "jinsha-turbidity-1", "value": v, "unit": "NTU", "ts": now - 10 + i}
         for i, v in enumerate((20.0, 25.0, 140.0, 150.0))
     ]
-    bad = await client.post("/api/sensors/readings", json=[{**readings[0], "unit": "mg/L"}])
+    bad = await gateway.post("/api/sensors/readings", json=[{**readings[0], "unit": "mg/L"}])
     assert bad.status_code == 422 and "unit" in bad.text
-    good = await client.post("/api/sensors/readings", json=readings)
+    good = await gateway.post("/api/sensors/readings", json=readings)
     assert good.status_code == 200, good.text
 
     async def sensor_ticket() -> bool:
@@ -155,45 +180,41 @@ def _hook_saw(hook: Receiver, event: str) -> bool:
     return any(r.headers.get("x-riverwatch-event") == event for r in hook.requests)
 
 
-async def _walk_the_loop(client: Client, ticket_id: int) -> None:
+async def _walk_the_loop(li: Client, chen: Client, ticket_id: int) -> None:
     url = f"/api/tickets/{ticket_id}/transitions"
-    version = (await client.get(f"/api/tickets/{ticket_id}")).json()["ticket"]["version"]
-    illegal = await client.post(url, data={"to": "verified", "actor": "li"})
-    assert illegal.status_code == 409, illegal.text
-    assigned = await client.post(
-        url, data={"to": "assigned", "actor": "li", "expected_version": str(version)}
-    )
+    version = (await li.get(f"/api/tickets/{ticket_id}")).json()["ticket"]["version"]
+    not_hers = await li.post(url, data={"to": "verified"})
+    assert not_hers.status_code == 403, not_hers.text  # verifying is the reviewer's move
+    illegal = await chen.post(url, data={"to": "verified"})
+    assert illegal.status_code == 409, illegal.text  # not from `received`
+    assigned = await li.post(url, data={"to": "assigned", "expected_version": str(version)})
     assert assigned.status_code == 200, assigned.text
-    stale = await client.post(
-        url, data={"to": "handled", "actor": "wang", "expected_version": str(version)}
-    )
+    stale = await li.post(url, data={"to": "handled", "expected_version": str(version)})
     assert stale.status_code == 409
-    not_a_photo = await client.post(
+    not_a_photo = await li.post(
         url,
-        data={"to": "handled", "actor": "li"},
+        data={"to": "handled"},
         files={"photos": ("boat.png", b"not a png", "image/png")},
     )
     assert not_a_photo.status_code == 415
-    handled = await client.post(
+    handled = await li.post(
         url,
-        data={"to": "handled", "actor": "li", "note": "boat towed to the pier"},
+        data={"to": "handled", "note": "boat towed to the pier"},
         files={"photos": ("../../boat.png", PNG, "image/png")},
     )
     assert handled.status_code == 200, handled.text
-    no_score = await client.post(url, data={"to": "feedback", "actor": "desk"})
+    no_score = await li.post(url, data={"to": "feedback"})
     assert no_score.status_code == 409 and "satisfaction" in no_score.json()["detail"]
-    for move in (
-        {"to": "feedback", "actor": "desk", "satisfaction": "5", "note": "reporter satisfied"},
-        {"to": "verified", "actor": "chen"},
-    ):
-        answer = await client.post(url, data=move)
-        assert answer.status_code == 200, answer.text
-    detail = (await client.get(f"/api/tickets/{ticket_id}")).json()
+    feedback = {"to": "feedback", "satisfaction": "5", "note": "reporter satisfied"}
+    assert (await li.post(url, data=feedback)).status_code == 200
+    verified = await chen.post(url, data={"to": "verified"})
+    assert verified.status_code == 200, verified.text
+    detail = (await chen.get(f"/api/tickets/{ticket_id}")).json()
     moves = [(h["from_state"], h["to_state"], h["actor"]) for h in detail["history"]]
     assert moves[1:] == [
         ("received", "assigned", "li"),
         ("assigned", "handled", "li"),
-        ("handled", "feedback", "desk"),
+        ("handled", "feedback", "li"),
         ("feedback", "verified", "chen"),
     ]
     (photo,) = detail["attachments"]
