@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from api.routes import sensors as sensors_route
+from api.security import Role
 from ingest.sensors import (
     Reading,
     ReadingRejected,
@@ -31,6 +32,7 @@ from ingest.sensors.reading import ReadingValidator, parse_mqtt
 from ingest.sensors.rules import RuleEngine
 from ingest.sensors.store import SensorStore, metadata
 from simulator.server import free_port
+from tests.api_fixtures import sign_in
 from tests.conftest import eventually
 from tests.sensor_fixtures import (
     T0,
@@ -454,12 +456,22 @@ async def test_steady_or_falling_turbidity_leaves_confidence(
 
 @pytest.fixture
 async def http(
-    hub_parts: tuple[SensorHub, AlertSink, Clock],
+    hub_parts: tuple[SensorHub, AlertSink, Clock], tmp_path: Path
 ) -> AsyncIterator[tuple[httpx.AsyncClient, SensorHub]]:
     hub, _, _ = hub_parts
     app = FastAPI()
     app.include_router(sensors_route.router)
     app.dependency_overrides[sensors_route.get_sensor_hub] = lambda: hub
+    async with sqlite_engine(tmp_path / "people.db") as people:
+        # An admin may both post (as a gateway does) and read (as an operator does).
+        headers = await sign_in(app, people, Role.ADMIN)
+        async for served in _serve(app, headers, hub):
+            yield served
+
+
+async def _serve(
+    app: FastAPI, headers: dict[str, str], hub: SensorHub
+) -> AsyncIterator[tuple[httpx.AsyncClient, SensorHub]]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -468,7 +480,8 @@ async def http(
     )
     task = asyncio.create_task(server.serve())
     await eventually(lambda: server.started, 15, "uvicorn to start")
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+    base = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=base, timeout=10, headers=headers) as client:
         yield client, hub
     server.should_exit = True
     await asyncio.wait_for(task, 10)
