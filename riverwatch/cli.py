@@ -181,6 +181,13 @@ def _evaluate_footage(folder: Path) -> None:
         _out(line)
 
 
+def cmd_users_add(args: argparse.Namespace) -> int:
+    """Add an API user; the password comes from a prompt (twice) or stdin's first line."""
+    from api.security.bootstrap import users_add_command
+
+    return users_add_command(_settings(args), args.name, args.role, sys.stdin, _out, _err)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(prog="riverwatch", description=__doc__)
@@ -215,6 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--footage", help="folder of real footage with ground truth (e.g. ../shared/data)"
     )
     evaluate.set_defaults(func=cmd_evaluate)
+    users = sub.add_parser("users", help="manage API users")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    add = users_sub.add_parser("add", help="add a user; password from a prompt or stdin")
+    add.add_argument("name", help="1-64 letters, digits, '.', '_' or '-'")
+    add.add_argument(
+        "--role", required=True, help="operator, enforcement, reviewer, admin or sensor-gateway"
+    )
+    add.set_defaults(func=cmd_users_add)
     check = sub.add_parser("check-config", help="validate a config file, list every problem")
     check.add_argument("file")
     check.set_defaults(func=cmd_check_config)
