@@ -26,11 +26,13 @@ from fastapi import FastAPI
 from api.live import LiveLimits, LiveService, NoPicture
 from api.live.relay import Relays, _Timeline
 from api.routes import live as live_routes
+from api.security.users import Role
 from ingest import PacketRing, RingPacket
 from riverwatch.config import parse_config
 from riverwatch.hub import Hub
 from riverwatch.settings import Settings
 from simulator.server import RtspSimulator
+from tests.api_fixtures import sign_in
 from tests.conftest import eventually
 
 CONFIG = """
@@ -117,7 +119,10 @@ async def running(
         app.include_router(live_routes.router)
         app.dependency_overrides[live_routes.get_live] = lambda: live
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as http:
+        headers = await sign_in(app, hub.engine, Role.OPERATOR)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://hub", headers=headers
+        ) as http:
             await eventually(
                 lambda: (
                     hub.ring("calm").newest_keyframe()[0] >= 0
@@ -205,6 +210,11 @@ async def test_caps_unknown_cameras_bad_offers_and_unconnected_viewers_are_refus
         await eventually(lambda: live.stats().total_viewers == 0, what="unconnected viewers")
         await eventually(lambda: live.relay_count == 0, what="relays of nobody to stop")
 
+        anonymous = await http.post(
+            "/api/live/calm/offer", json=offer, headers={"Authorization": ""}
+        )
+        assert anonymous.status_code == 401
+        assert (await http.get("/api/live/stats", headers={"Authorization": ""})).status_code == 401
         unknown = await http.post("/api/live/nope/offer", json=offer)
         assert unknown.status_code == 404 and "nope" in unknown.json()["detail"]
         assert (await http.get("/api/live/nope/snapshot.jpg")).status_code == 404

@@ -77,12 +77,24 @@ class LiveStats:
     relays_started: int
 
 
+# What aiortc's SDP parser and `setRemoteDescription` raise on malformed text besides their
+# own errors (found by fuzzing offers: a browser's offer with lines cut, dropped or added).
+_MALFORMED = (ValueError, AssertionError, AttributeError, IndexError, KeyError, TypeError)
+
+
 def check_offer(sdp: str) -> None:
-    """Raise `BadOffer` unless `sdp` parses and has a video section that can receive H.264."""
+    """Raise `BadOffer` unless `sdp` parses and has a video section that can receive H.264,
+    with the ICE credentials and DTLS fingerprint a connection needs."""
     try:
         parsed = SessionDescription.parse(sdp)
-    except (ValueError, AssertionError, IndexError, KeyError, TypeError) as exc:
+    except (*_MALFORMED, StopIteration) as exc:
         raise BadOffer(f"the offer is not valid SDP ({type(exc).__name__})") from None
+    for media in parsed.media:
+        ice = media.ice
+        if media.kind in ("audio", "video") and not (ice and ice.usernameFragment and ice.password):
+            raise BadOffer(f"the offer's {media.kind} section has no ICE credentials")
+        if media.kind in ("audio", "video") and not (media.dtls and media.dtls.fingerprints):
+            raise BadOffer(f"the offer's {media.kind} section has no DTLS fingerprint")
     videos = [m for m in parsed.media if m.kind == "video"]
     if not videos:
         raise BadOffer("the offer has no video section")
@@ -186,8 +198,8 @@ class LiveService:
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             await pc.setLocalDescription(await pc.createAnswer())
-        except (ValueError, InvalidAccessError, InvalidStateError, OperationError) as exc:
-            raise BadOffer(f"the offer cannot be answered: {exc}") from None
+        except (*_MALFORMED, InvalidAccessError, InvalidStateError, OperationError) as exc:
+            raise BadOffer(f"the offer cannot be answered ({type(exc).__name__}: {exc})") from None
         local = pc.localDescription
         assert local is not None  # set just above
         return local.sdp

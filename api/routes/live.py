@@ -16,9 +16,10 @@ from api.live import (
     SetupTimeout,
     ViewerLimit,
 )
+from api.security.deps import AUTH_RESPONSES, Operator
 from riverwatch.hubview import UnknownCamera
 
-router = APIRouter(prefix="/api/live", tags=["live"])
+router = APIRouter(prefix="/api/live", tags=["live"], responses=AUTH_RESPONSES)
 
 _SDP_EXAMPLE = (
     "v=0\r\no=- 4611 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\n..."
@@ -77,7 +78,7 @@ class LiveStatsOut(BaseModel):
 
 
 def _not_found(camera_id: str) -> HTTPException:
-    return HTTPException(404, f"no camera with id {camera_id!r}")
+    return HTTPException(404, f"no camera with id {camera_id[:64]!r}")
 
 
 @router.post(
@@ -89,7 +90,7 @@ def _not_found(camera_id: str) -> HTTPException:
         503: {"description": "viewer cap reached, or the connection could not be set up"},
     },
 )
-async def offer(camera_id: str, body: OfferIn, live: LiveDep) -> AnswerOut:
+async def offer(camera_id: str, body: OfferIn, _: Operator, live: LiveDep) -> AnswerOut:
     """Answer a WebRTC offer with the camera's live H.264, forwarded without re-encoding."""
     try:
         viewer = await live.answer(camera_id, body.sdp)
@@ -113,7 +114,7 @@ async def offer(camera_id: str, body: OfferIn, live: LiveDep) -> AnswerOut:
         503: {"description": "no keyframe yet"},
     },
 )
-async def snapshot(camera_id: str, live: LiveDep) -> Response:
+async def snapshot(camera_id: str, _: Operator, live: LiveDep) -> Response:
     """The camera's newest keyframe as JPEG at the camera's resolution (tile fallback)."""
     try:
         jpeg = await live.snapshots.jpeg(camera_id)
@@ -125,7 +126,7 @@ async def snapshot(camera_id: str, live: LiveDep) -> Response:
 
 
 @router.get("/stats")
-async def stats(live: LiveDep) -> LiveStatsOut:
+async def stats(_: Operator, live: LiveDep) -> LiveStatsOut:
     """Viewers per camera, relay figures and the caps."""
     figures = live.stats()
     cameras = {
