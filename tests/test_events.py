@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,12 +19,15 @@ from fastapi import FastAPI
 from alerts.feed import AlertFeed
 from api.deps import get_hub
 from api.routes import events
+from api.security import Role
 from riverwatch.config import parse_config
 from riverwatch.hub import Hub
 from riverwatch.settings import Settings
 from riverwatch.types import Alert
 from simulator.server import RtspSimulator
+from tests.api_fixtures import sign_in
 from tests.conftest import eventually
+from tests.sensor_fixtures import sqlite_engine
 
 CONFIG = """
 groups:
@@ -101,7 +105,11 @@ async def test_alert_events_from_a_real_hub(rtsp: RtspSimulator, settings: Setti
         # The hub does not yet report its frame size itself (see the report); the settings do.
         app.dependency_overrides[events.get_analysis_wh] = lambda: wh
         app.dependency_overrides[events.get_keepalive_s] = lambda: KEEPALIVE_S
-        async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+        headers = await sign_in(app, hub.engine, Role.OPERATOR)
+        async with (
+            serve(app) as url,
+            httpx.AsyncClient(base_url=url, timeout=30, headers=headers) as client,
+        ):
             async with client.stream("GET", "/api/events") as response:
                 assert response.status_code == 200
                 assert response.headers["content-type"].startswith("text/event-stream")
@@ -142,22 +150,30 @@ class FullFeed:
         self.feed = AlertFeed(max_subscribers=0)
 
 
-async def test_a_full_feed_is_503_with_a_message() -> None:
+async def test_a_full_feed_is_503_with_a_message(tmp_path: Path) -> None:
     app = FastAPI()
     app.include_router(events.router)
     app.dependency_overrides[get_hub] = FullFeed
     app.dependency_overrides[events.get_analysis_wh] = lambda: (320, 180)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+    async with (
+        sqlite_engine(tmp_path / "people.db") as people,
+        httpx.AsyncClient(transport=transport, base_url="http://hub") as client,
+    ):
+        client.headers.update(await sign_in(app, people, Role.OPERATOR))
         answer = await client.get("/api/events")
     assert answer.status_code == 503 and "too many" in answer.json()["detail"]
 
 
-async def test_without_a_frame_size_the_stream_is_refused_not_wrong() -> None:
+async def test_without_a_frame_size_the_stream_is_refused_not_wrong(tmp_path: Path) -> None:
     app = FastAPI()
     app.include_router(events.router)
     app.dependency_overrides[get_hub] = FullFeed
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+    async with (
+        sqlite_engine(tmp_path / "people.db") as people,
+        httpx.AsyncClient(transport=transport, base_url="http://hub") as client,
+    ):
+        client.headers.update(await sign_in(app, people, Role.OPERATOR))
         answer = await client.get("/api/events")
     assert answer.status_code == 503 and "frame size" in answer.json()["detail"]

@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alerts.tickets import TicketState, TicketStore
 from api.deps import get_hub
 from api.routes import incidents
+from api.security import Role
 from riverwatch.types import Alert, AlertPhase
+from tests.api_fixtures import sign_in
 
 pytest_plugins = ["tests.db_fixtures"]
 
@@ -89,9 +91,9 @@ async def env(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Env]:
     app = FastAPI()
     app.include_router(incidents.router)
     app.dependency_overrides[get_hub] = lambda: StoreOnly(store)
-    app.dependency_overrides[incidents.get_actor] = lambda: "zhao.min"
+    headers = await sign_in(app, engine, Role.REVIEWER, username="zhao.min")
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://hub") as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub", headers=headers) as c:
         yield Env(app, store, c)
 
 
@@ -196,8 +198,9 @@ async def test_detail_has_the_track_over_time_transitions_and_evidence(
     app = FastAPI()
     app.include_router(incidents.router)
     app.dependency_overrides[get_hub] = lambda: StoreOnly(store)
+    headers = await sign_in(app, engine, Role.REVIEWER)
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://hub"
+        transport=httpx.ASGITransport(app=app), base_url="http://hub", headers=headers
     ) as client:
         detail = (await client.get(f"/api/incidents/{ticket.id}")).json()
         missing = await client.get("/api/incidents/999")

@@ -26,9 +26,10 @@ from fastapi.responses import StreamingResponse
 
 from alerts.feed import AlertFeed
 from api.deps import HubDep
+from api.security.deps import AUTH_RESPONSES, EventListener
 from riverwatch.types import Alert
 
-router = APIRouter(prefix="/api", tags=["events"])
+router = APIRouter(prefix="/api", tags=["events"], responses=AUTH_RESPONSES)
 
 KEEPALIVE_S = 15.0
 # A stream ends after this long and the page reconnects by itself (after `retry`): the
@@ -105,6 +106,7 @@ async def _stream(
     },
 )
 async def events(
+    _: EventListener,
     hub: HubDep,
     analysis_wh: Annotated[tuple[int, int], Depends(get_analysis_wh)],
     keepalive_s: Annotated[float, Depends(get_keepalive_s)],

@@ -26,9 +26,9 @@ from alerts.tickets import (
 )
 from api.deps import HubDep
 from api.routes.events import frame_size
-from api.security.deps import CurrentUser
+from api.security.deps import AUTH_RESPONSES, Reviewer
 
-router = APIRouter(prefix="/api/incidents", tags=["incidents"])
+router = APIRouter(prefix="/api/incidents", tags=["incidents"], responses=AUTH_RESPONSES)
 
 _UNREACHABLE = "the ticket database is unreachable"
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such incident"}}
@@ -123,8 +123,8 @@ class VerdictIn(BaseModel):
     note: str = Field(default="", max_length=4000)
 
 
-def get_actor(user: CurrentUser) -> str:
-    """Who is giving the verdict: the signed-in user (never a name from the body)."""
+def get_actor(user: Reviewer) -> str:
+    """Who is giving the verdict: the signed-in reviewer (never a name from the body)."""
     return user.username
 
 
@@ -139,6 +139,7 @@ ActorDep = Annotated[str, Depends(get_actor)]
     },
 )
 async def list_incidents(
+    _: Reviewer,
     hub: HubDep,
     camera: str | None = Query(default=None, min_length=1, max_length=200),
     group: str | None = Query(default=None, min_length=1, max_length=200),
@@ -173,7 +174,7 @@ async def list_incidents(
 
 
 @router.get("/{incident_id}", responses={**_NOT_FOUND, 503: {"description": _UNREACHABLE}})
-async def get_incident(hub: HubDep, incident_id: IncidentId) -> IncidentDetail:
+async def get_incident(_: Reviewer, hub: HubDep, incident_id: IncidentId) -> IncidentDetail:
     """One incident: the ticket, its transitions, its track over time, its evidence links,
     its field photos and its verdicts."""
     store = hub.tickets()
