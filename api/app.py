@@ -16,12 +16,18 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from api.live import LiveService
 from api.routes import (
     alerts,
     audit,
     auth,
     cameras,
+    events,
     health,
+    incidents,
+    live,
+    metrics,
+    pages,
     sensors,
     stats,
     suppressions,
@@ -50,6 +56,7 @@ class State(TypedDict):
     hub: HubView
     sensors: SensorHub
     security: Security
+    live: LiveService
 
 
 HubFactory = Callable[[], AbstractAsyncContextManager[HubView]]
@@ -64,12 +71,22 @@ def create_app(hub_factory: HubFactory, security: SecurityConfig | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         async with hub_factory() as hub:
             opened = await Security.open(hub.engine, config)
-            yield {"hub": hub, "sensors": hub.sensors(), "security": opened}
+            async with LiveService(hub.ring) as live_service:
+                yield {
+                    "hub": hub,
+                    "sensors": hub.sensors(),
+                    "security": opened,
+                    "live": live_service,
+                }
 
     app = FastAPI(
         title="riverwatch", version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
-    routers = (health, auth, users, audit, cameras, alerts, tickets, stats, suppressions, sensors)
+    routers = (
+        *(health, auth, users, audit, cameras, alerts, tickets, stats, suppressions, sensors),
+        *(incidents, live, events, metrics),
+        pages,  # last: its page routes must not shadow the API's
+    )
     for router in (r.router for r in routers):
         app.include_router(router)
     app.add_exception_handler(SQLAlchemyError, _database_unavailable)
