@@ -101,7 +101,16 @@ async def _stream(
     "/events",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"text/event-stream": {}}, "description": "alert events"},
+        200: {
+            "content": {
+                "text/event-stream": {
+                    "example": 'event: alert\nid: 3f9c…:open:0\ndata: {"alert_id": "3f9c…", '
+                    '"phase": "open", "camera_id": "jinsha-001", "box": [40, 60, 88, 92], '
+                    '"analysis_wh": [320, 180]}\n\n'
+                }
+            },
+            "description": "alert events",
+        },
         503: {"description": "too many live pages, or the hub cannot say its frame size"},
     },
 )

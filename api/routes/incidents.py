@@ -56,6 +56,14 @@ class EvidenceLinks(BaseModel):
 class VerdictOut(BaseModel):
     """A reviewer's verdict: who gave it, when (epoch seconds) and why."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"verdict": "confirmed", "actor": "zhao.min", "at": 1764030000.0, "note": ""}
+            ]
+        }
+    )
+
     verdict: Verdict
     actor: str = Field(examples=["zhao.min"])
     at: float
@@ -78,6 +86,10 @@ class IncidentSummary(BaseModel):
 class IncidentPage(BaseModel):
     """One page of the incident list and how many incidents match in all."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"total": 0, "limit": 50, "offset": 0, "items": []}]}
+    )
+
     total: int
     limit: int
     offset: int
@@ -97,7 +109,22 @@ class TrackPointOut(BaseModel):
 
 
 class IncidentDetail(BaseModel):
-    """Everything the replay page shows of one incident."""
+    """Everything the replay page shows of one incident (see `Ticket` for its fields)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "track": [{"at": 1764028800.5, "box": [40, 60, 88, 92]}],
+                    "analysis_wh": [320, 180],
+                    "verdict": None,
+                    "verdicts": [],
+                    "transitions": [],
+                    "attachments": [],
+                }
+            ]
+        }
+    )
 
     ticket: Ticket
     evidence: EvidenceLinks

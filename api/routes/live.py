@@ -38,7 +38,10 @@ LiveDep = Annotated[LiveService, Depends(get_live)]
 class OfferIn(BaseModel):
     """A browser's SDP offer (it adds a recvonly video transceiver)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"sdp": _SDP_EXAMPLE, "type": "offer"}]},
+    )
 
     sdp: str = Field(min_length=1, max_length=64_000, examples=[_SDP_EXAMPLE])
     type: Literal["offer"]
@@ -46,6 +49,10 @@ class OfferIn(BaseModel):
 
 class AnswerOut(BaseModel):
     """The hub's SDP answer: one H.264 video track, the camera's own bitstream."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"sdp": _SDP_EXAMPLE, "type": "answer"}]}
+    )
 
     sdp: str = Field(examples=[_SDP_EXAMPLE])
     type: Literal["answer"] = "answer"
@@ -69,6 +76,27 @@ class LiveCameraOut(BaseModel):
 
 class LiveStatsOut(BaseModel):
     """Viewers per camera and in total, with the caps in force."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "total_viewers": 1,
+                    "max_viewers_total": 64,
+                    "max_viewers_per_camera": 8,
+                    "relays_started": 1,
+                    "cameras": {
+                        "jinsha-001": {
+                            "viewers": 1,
+                            "forwarded_packets": 1520,
+                            "missed_packets": 0,
+                            "tracks": [{"sent_packets": 1490, "dropped_packets": 0}],
+                        }
+                    },
+                }
+            ]
+        }
+    )
 
     total_viewers: int = Field(examples=[3])
     max_viewers_total: int
@@ -109,7 +137,10 @@ async def offer(camera_id: str, body: OfferIn, _: Operator, live: LiveDep) -> An
     "/{camera_id}/snapshot.jpg",
     response_class=Response,
     responses={
-        200: {"content": {"image/jpeg": {}}, "description": "the newest keyframe"},
+        200: {
+            "content": {"image/jpeg": {"example": "(JPEG bytes)"}},
+            "description": "the newest keyframe",
+        },
         404: {"description": "no such camera"},
         503: {"description": "no keyframe yet"},
     },

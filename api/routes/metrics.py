@@ -14,7 +14,17 @@ router = APIRouter(tags=["operations"])
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}},
+    responses={
+        200: {
+            "content": {
+                CONTENT_TYPE: {
+                    "example": 'riverwatch_camera_state{camera="jinsha-001",'
+                    'group="jinsha",state="streaming"} 1.0\n'
+                }
+            },
+            "description": "Prometheus text format (open: it carries no secrets)",
+        }
+    },
 )
 async def metrics(hub: HubDep) -> Response:
     """Camera health, decode modes, core tick time, alerts, queue, spool, evidence,
