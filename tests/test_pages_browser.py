@@ -11,6 +11,7 @@ Screenshots of each page land in test-output/screenshots/.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -179,7 +180,8 @@ def test_login_refuses_a_wrong_password_and_lands_each_role_on_its_page(
         "enforcement"
     )
     page.click("#logout")
-    page.wait_for_url("**/login")
+    # On the login page; a poll that met the revoked token may have added `?next=` first.
+    page.wait_for_url(re.compile(r".*/login(\?next=.*)?$"))
     page.goto(served.base_url + "/inbox")  # no session: back to the login page, then here
     page.wait_for_url("**/login?next=%2Finbox")
     _log_in(page, "zhao.min")
@@ -277,6 +279,15 @@ def test_an_alert_pops_its_camera_into_the_large_tile_with_the_box(
     while wall.locator("#alarm .alarm-item").count():
         wall.click("#alarm .alarm-item button.ack")
     assert "alarm" not in (wall.get_attribute("#focus-tile", "class") or "")
+    # ... and the acknowledgement is on record: who, which alert.
+    def acked() -> bool:
+        rows = served.get("/api/audit?action=alert.ack", "zhao.min")
+        return any(e["username"] == "olga" for e in rows)
+
+    deadline = time.monotonic() + 20
+    while not acked():
+        assert time.monotonic() < deadline, "no alert.ack in the audit log"
+        time.sleep(0.5)
 
 
 def test_the_sensor_panel_charts_a_sensor_that_raised_an_alert(
@@ -299,8 +310,8 @@ def test_the_sensor_panel_charts_a_sensor_that_raised_an_alert(
         timeout=WAIT_MS,
     )
     panel = "#sensors .sensor[data-sensor='heng-turbidity-1']"
-    wall.wait_for_selector(panel, timeout=WAIT_MS)
-    assert "150 NTU" in (wall.text_content(f"{panel} .value") or "")
+    # The panel may list the sensor before its alert; the alert makes it chart the reading.
+    wall.wait_for_selector(f"{panel} .value:has-text('150 NTU')", timeout=WAIT_MS)
     drawn = wall.evaluate(
         """(sel) => { const c = document.querySelector(sel + ' canvas');
             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -373,6 +384,7 @@ def test_a_reviewer_replays_the_clip_gives_a_verdict_and_closes_the_loop(
     page.select_option("#f-camera", "boat")
     page.select_option("#f-state", "feedback")
     page.click("#search")
+    page.wait_for_selector("#incidents[data-query*='state=feedback']")  # the filtered answer
     row = "#incidents tbody tr[data-ticket-id]"
     page.wait_for_selector(row)
     assert page.locator(row).count() == 1

@@ -1,11 +1,13 @@
 """Alerts in the ticket queue."""
 
-from fastapi import APIRouter, HTTPException, Query
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
 from redis.exceptions import RedisError
 
 from api.deps import HubDep
 from api.schemas import AlertOut
-from api.security.deps import AUTH_RESPONSES, Operator
+from api.security.deps import AUTH_RESPONSES, AuditDep, Operator
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"], responses=AUTH_RESPONSES)
 
@@ -34,3 +36,19 @@ async def list_alerts(
     except (RedisError, OSError):
         raise HTTPException(503, "the ticket queue (Redis) is unreachable") from None
     return [AlertOut.of(stream_id, alert) for stream_id, alert in entries]
+
+
+@router.post(
+    "/{alert_id}/ack",
+    summary="Acknowledge an alert on the wall",
+    status_code=204,
+    responses={422: {"description": "not an alert id"}},
+)
+async def acknowledge(
+    alert_id: Annotated[str, Path(pattern=r"^[0-9a-f]{8,64}$")],
+    _: Operator,
+    audit: AuditDep,
+) -> None:
+    """Record that the signed-in operator has seen the alert (the wall then stops calling
+    attention to it). The acknowledgement is kept in the audit log, with who and when."""
+    await audit.record("alert.ack", alert_id)

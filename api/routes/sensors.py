@@ -128,6 +128,48 @@ async def post_readings(
     return IngestOut(accepted=len(report.accepted))
 
 
+class SensorOut(BaseModel):
+    """A configured sensor, as the sensor panel lists it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "jinsha-turbidity-1",
+                    "name": "Jinsha turbidity below the bridge",
+                    "kind": "turbidity",
+                    "unit": "NTU",
+                    "group": "jinsha",
+                    "cameras": ["jinsha-001"],
+                }
+            ]
+        }
+    )
+
+    id: str
+    name: str
+    kind: str
+    unit: str
+    group: str
+    cameras: list[str]
+
+
+@router.get("", summary="The configured sensors")
+async def list_sensors(_: Operator, hub: SensorHubDep) -> list[SensorOut]:
+    """Every sensor in the config, with its kind, unit and linked cameras."""
+    return [
+        SensorOut(
+            id=s.id,
+            name=s.name,
+            kind=str(s.kind),
+            unit=s.canonical_unit,
+            group=s.group,
+            cameras=[link.camera_id for link in s.cameras],
+        )
+        for s in hub.sensors()
+    ]
+
+
 @router.get(
     "/{sensor_id}/readings",
     summary="A sensor's recent readings",

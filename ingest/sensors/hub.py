@@ -134,6 +134,10 @@ class SensorHub:
         """The hub's clock (epoch seconds)."""
         return self._clock()
 
+    def sensors(self) -> list[SensorConfig]:
+        """Every configured sensor, in config order."""
+        return list(self._sensors.values())
+
     def knows(self, sensor_id: str) -> bool:
         """Whether the sensor is configured."""
         return sensor_id in self._sensors

@@ -28,15 +28,21 @@ function query() {
   return params;
 }
 
+let searches = 0; // an answer to an older search must not replace a newer one
+
 async function search() {
+  const mine = ++searches;
+  const params = query();
   let page;
   try {
-    page = await api("/api/incidents?" + query());
+    page = await api("/api/incidents?" + params);
     showError("#error", null);
   } catch (error) {
-    showError("#error", error);
+    if (mine === searches) showError("#error", error);
     return;
   }
+  if (mine !== searches) return;
+  $("#incidents").dataset.query = String(params);
   const body = clear($("#incidents tbody"));
   for (const item of page.items) body.append(row(item));
   const last = Math.min(page.total, offset + page.items.length);
@@ -44,7 +50,7 @@ async function search() {
     ? `${offset + 1}–${last} of ${page.total} incidents` : "No incident matches.";
   $("#prev").disabled = offset === 0;
   $("#next").disabled = last >= page.total;
-  history.replaceState(null, "", "?" + query());
+  history.replaceState(null, "", "?" + params);
 }
 
 function row({ ticket: t, evidence, verdict }) {

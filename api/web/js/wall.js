@@ -154,7 +154,11 @@ function onAlert(message) {
 }
 
 async function acknowledge(alertId) {
-  // No acknowledgement endpoint in the API yet: it is kept in this page only.
+  // Recorded in the audit log (who saw it, when); the wall lets go of it either way, and says
+  // so if the record failed.
+  api(`/api/alerts/${encodeURIComponent(alertId)}/ack`, { method: "POST" }).catch((error) =>
+    showError("#error", new Error(`acknowledgement not recorded: ${error.message}`)),
+  );
   wall.pending.delete(alertId);
   if (![...wall.pending.values()].some((m) => m.camera_id === wall.focusId)) wall.pinned = false;
   renderAlarms();
@@ -202,7 +206,7 @@ async function loadTicker() {
 // ---- sensors ----
 
 function addSensor(id) {
-  if (wall.sensors.has(id)) return;
+  // A sensor alert is news: chart the reading that raised it now, not at the next refresh.
   wall.sensors.add(id);
   refreshSensors();
 }
@@ -212,7 +216,7 @@ async function listSensors() {
     const answer = await api("/api/sensors");
     for (const s of Array.isArray(answer) ? answer : []) wall.sensors.add(s.id || s.sensor_id || s);
   } catch {
-    // No list endpoint: sensors appear as they raise alerts.
+    // The list could not be read: sensors still appear as they raise alerts.
   }
 }
 
