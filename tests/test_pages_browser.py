@@ -279,6 +279,7 @@ def test_an_alert_pops_its_camera_into_the_large_tile_with_the_box(
     while wall.locator("#alarm .alarm-item").count():
         wall.click("#alarm .alarm-item button.ack")
     assert "alarm" not in (wall.get_attribute("#focus-tile", "class") or "")
+
     # ... and the acknowledgement is on record: who, which alert.
     def acked() -> bool:
         rows = served.get("/api/audit?action=alert.ack", "zhao.min")
