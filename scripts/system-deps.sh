@@ -2,10 +2,12 @@
 # Install the Debian packages riverwatch needs, only those missing.
 #   python3-venv: the project's virtualenv;  python3-gi + gst-rtsp-server + plugins: the
 #   camera simulator's real RTSP server (runs under the system python3); postgresql and
-#   mosquitto: the real PostgreSQL and MQTT broker the tests start on private ports.
+#   mosquitto: the real PostgreSQL and MQTT broker the tests start on private ports;
+#   chromium: the real browser the page tests drive (through Playwright, no download).
 set -euo pipefail
 packages=(python3-venv python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
-          gstreamer1.0-plugins-good gstreamer1.0-plugins-bad postgresql mosquitto)
+          gstreamer1.0-plugins-good gstreamer1.0-plugins-bad postgresql mosquitto
+          chromium)
 missing=()
 if command -v dpkg >/dev/null 2>&1; then
   for p in "${packages[@]}"; do
