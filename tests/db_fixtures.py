@@ -1,7 +1,7 @@
 """Database fixtures: a private PostgreSQL 15 cluster per session, and an `engine` fixture
 parametrised over SQLite and PostgreSQL.
 
-Load with `pytest_plugins = ["tests.db_fixtures"]` in a test module. PostgreSQL tests share
+`tests/conftest.py` makes `engine` and `postgres_cluster` available to every test. PostgreSQL tests share
 one database, emptied (TRUNCATE ... RESTART IDENTITY) after each test. PostgreSQL refuses to
 run as root, so initdb and pg_ctl run as the `postgres` system user, in a temporary
 directory that user owns, listening on 127.0.0.1 on a free port with trust authentication

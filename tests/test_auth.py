@@ -39,7 +39,7 @@ from tests.api_fixtures import (  # noqa: F401  (the *_fixture names register fi
     sign_in_roles,
     start_server,
 )
-from tests.db_fixtures import PostgresCluster, postgres_cluster  # noqa: F401
+from tests.db_fixtures import PostgresCluster
 
 ADMIN, ADMIN_PASSWORD = "root-admin", "a first admin passphrase"
 TTL_S = 3600.0

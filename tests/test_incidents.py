@@ -21,8 +21,6 @@ from api.security import Role
 from riverwatch.types import Alert, AlertPhase
 from tests.api_fixtures import sign_in
 
-pytest_plugins = ["tests.db_fixtures"]
-
 T = 3_000_000.0
 
 

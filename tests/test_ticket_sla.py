@@ -23,8 +23,6 @@ from alerts.tickets.models import escalations
 from riverwatch.types import Alert
 from tests.conftest import eventually
 
-pytest_plugins = ["tests.db_fixtures"]
-
 T0 = 1_000_000.0
 HOUR = 3600.0
 POLICY = SlaPolicy(

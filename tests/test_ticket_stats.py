@@ -12,8 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alerts.tickets import GroupFigures, SlaPolicy, TicketState, TicketStore, loop_figures
 from riverwatch.types import Alert
 
-pytest_plugins = ["tests.db_fixtures"]
-
 S = TicketState
 T = 2_000_000.0  # the period is [T, T + DAY)
 DAY = 86_400.0

@@ -29,8 +29,6 @@ from alerts.tickets import (
 from alerts.tickets.models import applied_messages, attachments, tickets, transitions
 from riverwatch.types import Alert, AlertPhase
 
-pytest_plugins = ["tests.db_fixtures"]
-
 S = TicketState
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 4
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(64)
