@@ -1,12 +1,12 @@
 """Database fixtures: a private PostgreSQL 15 cluster per session, and an `engine` fixture
 parametrised over SQLite and PostgreSQL.
 
-`tests/conftest.py` makes `engine` and `postgres_cluster` available to every test. PostgreSQL tests share
-one database, emptied (TRUNCATE ... RESTART IDENTITY) after each test. PostgreSQL refuses to
-run as root, so initdb and pg_ctl run as the `postgres` system user, in a temporary
-directory that user owns, listening on 127.0.0.1 on a free port with trust authentication
-(the cluster is private to the test run and gone when it ends). Durability is switched off
-(fsync, synchronous_commit): these tests are about concurrency and SQL, not crash safety.
+`tests/conftest.py` makes `engine` and `postgres_cluster` available to every test. PostgreSQL
+tests share one database, emptied (TRUNCATE ... RESTART IDENTITY) after each test. PostgreSQL
+refuses to run as root, so initdb and pg_ctl run as the `postgres` system user, in a temporary
+directory that user owns, listening on 127.0.0.1 on a free port with trust authentication (the
+cluster is private to the test run and gone when it ends). Durability is switched off (fsync,
+synchronous_commit): these tests are about concurrency and SQL, not crash safety.
 """
 
 from __future__ import annotations
