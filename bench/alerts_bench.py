@@ -53,7 +53,7 @@ def _alert(run: str, i: int) -> Alert:
 
 async def _run(redis: Redis, work: Path, run: str, count: int, rate: float | None) -> str:
     engine = open_engine(default_url(work / f"tickets-{run}"))
-    (work / f"tickets-{run}").mkdir()
+    (work / f"tickets-{run}").mkdir(exist_ok=True)
     await create_schema(engine)
     sink = Sink(TicketStore(engine, work / f"tickets-{run}"))
     sink.expected = count
