@@ -116,7 +116,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
         text = demo_config_text(cameras.config)
         loaded = parse_config(text, "demo", env=cameras.env)
         (settings.data_dir / "demo.yaml").write_text(text, encoding="utf-8")
+        people = _demo_people(settings)
+        base = f"http://{settings.host}:{settings.port}"
+        _out(f"riverwatch demo: sign in at {base}/login as one of (passwords are random, kept")
+        _out(f"  in {settings.data_dir / DEMO_PEOPLE}):")
+        for name, password in people.items():
+            _out(f"    {name:<12} {password}")
         return serve(settings, loaded)
+
+
+DEMO_PEOPLE = "demo-people.json"
+
+
+def _demo_people(settings: Settings) -> dict[str, str]:
+    """One user per role for the demo, with random passwords made on its first run."""
+    import json
+    import secrets
+
+    from api.security import Role
+    from api.security.bootstrap import add_user
+
+    path = settings.data_dir / DEMO_PEOPLE
+    if path.exists():
+        people: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+        return people
+    people = {r.value: secrets.token_urlsafe(12) for r in (Role.OPERATOR, Role.ENFORCEMENT,
+                                                           Role.REVIEWER, Role.ADMIN)}  # fmt: skip
+    for name, password in people.items():
+        asyncio.run(add_user(settings, name, Role(name), password))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(people), encoding="utf-8")
+    return people
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
