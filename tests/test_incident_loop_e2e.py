@@ -114,6 +114,7 @@ async def _sign_in_everyone(app: FastAPI, hub: Hub) -> dict[str, dict[str, str]]
     for who, role in (
         ("admin", Role.ADMIN),
         ("li", Role.ENFORCEMENT),
+        ("wang", Role.ENFORCEMENT),
         ("chen", Role.REVIEWER),
         ("gateway", Role.SENSOR_GATEWAY),
     ):
@@ -187,8 +188,15 @@ async def _walk_the_loop(li: Client, chen: Client, ticket_id: int) -> None:
     assert not_hers.status_code == 403, not_hers.text  # verifying is the reviewer's move
     illegal = await chen.post(url, data={"to": "verified"})
     assert illegal.status_code == 409, illegal.text  # not from `received`
-    assigned = await li.post(url, data={"to": "assigned", "expected_version": str(version)})
+    nobody = await li.post(url, data={"to": "assigned", "assignee": "nobody"})
+    assert nobody.status_code == 422 and "nobody" in nobody.text
+    reviewer = await li.post(url, data={"to": "assigned", "assignee": "chen"})
+    assert reviewer.status_code == 422  # tickets go to the enforcement team
+    assigned = await li.post(
+        url, data={"to": "assigned", "assignee": "wang", "expected_version": str(version)}
+    )
     assert assigned.status_code == 200, assigned.text
+    assert assigned.json()["assignee"] == "wang"
     stale = await li.post(url, data={"to": "handled", "expected_version": str(version)})
     assert stale.status_code == 409
     not_a_photo = await li.post(

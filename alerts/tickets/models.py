@@ -33,6 +33,7 @@ tickets = sa.Table(
     sa.Column("due_at", sa.Double, nullable=False),
     sa.Column("first_response_at", sa.Double),
     sa.Column("assigned_at", sa.Double),
+    sa.Column("assignee", sa.String(100)),  # the team member the ticket was given to
     sa.Column("closed_at", sa.Double),
     sa.Column("escalated_at", sa.Double),
     sa.Column("escalation_level", sa.Integer, nullable=False, default=0),

@@ -34,6 +34,7 @@ class Ticket:
     due_at: float
     first_response_at: float | None
     assigned_at: float | None
+    assignee: str | None
     closed_at: float | None
     escalated_at: float | None
     escalation_level: int

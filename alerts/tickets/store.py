@@ -165,14 +165,17 @@ class TicketStore:
         attachments: Sequence[Photo] = (),
         expected_version: int | None = None,
         satisfaction: int | None = None,
+        assignee: str | None = None,
     ) -> Ticket:
-        """Move a ticket in the loop, recording who, when, a note and field photos.
+        """Move a ticket in the loop, recording who, when, a note and field photos; a move to
+        `assigned` gives the ticket to `assignee` (the actor when not named).
 
         Raises TicketNotFound, IllegalTransition, StaleTicket (someone moved it first, or
         `expected_version` is not the current one), AttachmentRejected or InvalidInput;
         in each case nothing is written.
         """
         _check_inputs(actor, note, satisfaction)
+        _check_assignee(to, assignee)
         photos = tuple(attachments)
         self._files.check(photos)
         current = await self.get(ticket_id)
@@ -183,7 +186,7 @@ class TicketStore:
         stored = await self._files.write(ticket_id, photos) if photos else []
         try:
             async with self._engine.begin() as conn:
-                await self._move(conn, current, version, to)
+                await self._move(conn, current, version, to, assignee or actor)
                 transition_id = await _record_transition(
                     conn, ticket_id, current.state, to, actor, note, self._clock()
                 )
@@ -206,14 +209,16 @@ class TicketStore:
         return Ticket.from_row(row)
 
     async def _move(
-        self, conn: AsyncConnection, current: Ticket, version: int, to: TicketState
+        self, conn: AsyncConnection, current: Ticket, version: int, to: TicketState, assignee: str
     ) -> None:
         now = self._clock()
         values: dict[str, Any] = {"state": to.value, "version": version + 1}
         if is_first_response(current.state):
             values["first_response_at"] = now
-        if to is TicketState.ASSIGNED and current.assigned_at is None:
-            values["assigned_at"] = now
+        if to is TicketState.ASSIGNED:
+            values["assignee"] = assignee
+            if current.assigned_at is None:
+                values["assigned_at"] = now
         if to in CLOSED_STATES:
             values["closed_at"] = now
         update = (
@@ -440,6 +445,15 @@ def _check_inputs(actor: str, note: str, satisfaction: int | None) -> None:
         raise InvalidInput(f"a note may have at most {MAX_NOTE_CHARS} characters")
     if satisfaction is not None and (type(satisfaction) is not int or not 1 <= satisfaction <= 5):
         raise InvalidInput("satisfaction is a whole number from 1 to 5")
+
+
+def _check_assignee(to: TicketState, assignee: str | None) -> None:
+    if assignee is None:
+        return
+    if to is not TicketState.ASSIGNED:
+        raise InvalidInput("only a move to `assigned` names an assignee")
+    if not assignee.strip() or len(assignee) > MAX_ACTOR_CHARS:
+        raise InvalidInput(f"an assignee name of 1 to {MAX_ACTOR_CHARS} characters is required")
 
 
 def _transition_record(row: sa.RowMapping) -> TransitionRecord:

@@ -28,7 +28,9 @@ from alerts.tickets import (
 )
 from api.deps import HubDep
 from api.schemas import TicketDetail
-from api.security.deps import AUTH_RESPONSES, AuditDep, TicketMover, TicketReader
+from api.security import Role, Security
+from api.security.deps import AUTH_RESPONSES, AuditDep, SecurityDep, TicketMover, TicketReader
+from api.security.errors import UnknownUser
 from api.security.policy import may_move_to
 
 router = APIRouter(prefix="/api/tickets", tags=["tickets"], responses=AUTH_RESPONSES)
@@ -44,7 +46,8 @@ TICKET_EXAMPLE = {
     "camera_id": "jinsha-001", "sensor_id": "", "group": "jinsha", "zone_id": "ban",
     "rule": "vessel_in_zone", "severity": "high", "priority": 2, "state": "assigned",
     "version": 2, "created_at": 1767225601.0, "due_at": 1767229201.0,
-    "first_response_at": 1767225900.0, "assigned_at": 1767225900.0, "closed_at": None,
+    "first_response_at": 1767225900.0, "assigned_at": 1767225900.0, "assignee": "li.wei",
+    "closed_at": None,
     "escalated_at": None, "escalation_level": 0, "started_at": 1767225590.0,
     "observed_at": 1767225640.0, "ended_at": 1767225700.0, "revision": 3, "frame_seq": 1520,
     "score": 0.87, "box_xyxy": [112, 60, 168, 92], "note": "",
@@ -125,6 +128,7 @@ async def move_ticket(
     user: TicketMover,
     hub: HubDep,
     trail: AuditDep,
+    security: SecurityDep,
     ticket_id: TicketId,
     to: Annotated[TicketState, Form()],
     actor: Annotated[
@@ -133,6 +137,10 @@ async def move_ticket(
     note: Annotated[str, Form(max_length=4000)] = "",
     expected_version: Annotated[int | None, Form()] = None,
     satisfaction: Annotated[int | None, Form(ge=1, le=5)] = None,
+    assignee: Annotated[
+        str | None,
+        Form(max_length=64, description="with `to=assigned`: the team member (default: you)"),
+    ] = None,
     photos: Annotated[list[UploadFile] | None, File()] = None,
 ) -> Ticket:
     """Move a ticket in the loop with a note and field photos, as the signed-in user.
@@ -142,13 +150,22 @@ async def move_ticket(
         raise HTTPException(403, f"the {user.role} role may not move a ticket to {to}")
     if photos is not None and len(photos) > _MAX_PHOTOS:
         raise HTTPException(413, f"at most {_MAX_PHOTOS} photos per move")
+    if assignee:
+        await _check_assignee(security, assignee)
     attachments = [
         Photo(await upload.read(_READ_LIMIT), upload.content_type or "", upload.filename or "")
         for upload in photos or []
     ]
     try:
         ticket = await hub.tickets().transition(
-            ticket_id, to, user.username, note, attachments, expected_version, satisfaction
+            ticket_id,
+            to,
+            user.username,
+            note,
+            attachments,
+            expected_version,
+            satisfaction,
+            assignee or None,
         )
     except TicketNotFound:
         raise HTTPException(404, f"no ticket {ticket_id}") from None
@@ -161,6 +178,8 @@ async def move_ticket(
     except InvalidInput as exc:
         raise HTTPException(422, str(exc)) from None
     detail = {"to": to.value, "version": ticket.version, "photos": len(attachments)}
+    if ticket.assignee and to is TicketState.ASSIGNED:
+        detail["assignee"] = ticket.assignee
     await trail.record("ticket.transition", f"ticket:{ticket_id}", detail)
     return ticket
 
@@ -206,3 +225,13 @@ def _inside(root: pathlib.Path, relative: str) -> pathlib.Path | None:
     if not path.is_relative_to(base) or not path.is_file():
         return None
     return path
+
+
+async def _check_assignee(security: Security, assignee: str) -> None:
+    """An assignee is an enabled member of the enforcement team (or an admin)."""
+    try:
+        member = await security.users.get(assignee)
+    except UnknownUser:
+        raise HTTPException(422, f"no user named {assignee[:64]!r} to assign to") from None
+    if member.disabled or member.role not in (Role.ENFORCEMENT, Role.ADMIN):
+        raise HTTPException(422, f"{assignee!r} is not an active member of the enforcement team")

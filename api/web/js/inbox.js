@@ -156,10 +156,9 @@ function acceptForm(t) {
     h("button", { class: "primary", type: "submit", id: "accept" }, "Accept"));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    // The ticket store has no assignee column: the assignment is written in the move's note.
     const name = who.value.trim() || me.username;
     const note = name === me.username ? `accepted by ${name}` : `assigned to ${name} by ${me.username}`;
-    move(t, "assigned", { note }, form);
+    move(t, "assigned", { note, assignee: name }, form);
   });
   return form;
 }
@@ -234,7 +233,8 @@ function renderDetail(detail) {
       `#${t.id} ${where(t)} · ${label(t.rule)}`),
     h("p", {}, h("span", { class: "state " + t.state, id: "detail-state" }, label(t.state)), " ",
       h("span", { class: "sev-" + t.severity }, t.severity), " · zone ", t.zone_id || "–", " · ",
-      h("span", { class: "sla " + clockNow.cls, id: "detail-sla", dataset: { due: t.due_at } }, clockNow.text)),
+      h("span", { class: "sla " + clockNow.cls, id: "detail-sla", dataset: { due: t.due_at } }, clockNow.text),
+      t.assignee ? h("span", { id: "detail-assignee" }, " · with ", t.assignee) : ""),
     evidence(t),
     actions(t),
     h("h3", {}, "Timeline"),

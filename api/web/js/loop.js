@@ -42,7 +42,8 @@ export function sla(ticket, now = Date.now() / 1000) {
 }
 
 // Move a ticket: multipart, with the version last seen so a concurrent move answers 409.
-export function moveForm(ticket, to, { note = "", photos = [], satisfaction = null, actor = "" } = {}) {
+export function moveForm(ticket, to,
+  { note = "", photos = [], satisfaction = null, actor = "", assignee = "" } = {}) {
   const form = new FormData();
   form.append("to", to);
   form.append("note", note);
@@ -50,6 +51,7 @@ export function moveForm(ticket, to, { note = "", photos = [], satisfaction = nu
   // The server takes the actor from the token; older servers read this field.
   if (actor) form.append("actor", actor);
   if (satisfaction !== null) form.append("satisfaction", String(satisfaction));
+  if (assignee) form.append("assignee", assignee);
   for (const file of photos) form.append("photos", file, file.name);
   return form;
 }
