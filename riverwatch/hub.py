@@ -110,10 +110,17 @@ class Hub:
         try:
             await redis.ping()
         except (RedisError, OSError) as exc:
-            await redis.aclose()
-            raise QueueUnavailable(
-                f"cannot reach Redis for the ticket queue: {type(exc).__name__}"
-            ) from None
+            if settings.redis_url is None:  # our own Redis did not come up: nothing to wait for
+                await redis.aclose()
+                raise QueueUnavailable(
+                    f"cannot reach Redis for the ticket queue: {type(exc).__name__}"
+                ) from None
+            # A hub that refused to start while Redis restarts would watch no camera at all;
+            # it starts, spools its alerts, and delivers them once Redis answers.
+            log.error(
+                "hub: Redis does not answer (%s); starting anyway, alerts wait in the spool",
+                type(exc).__name__,
+            )
         return redis
 
     async def _stop_detecting(self) -> None:
