@@ -199,9 +199,6 @@ class BackgroundModel:
         water = np.logical_not(new, out=sc.water[:m])
         if hold_nhw is not None:
             water &= ~hold_nhw[slot_m]
-        young_m = self._learns_n[slot_m] < self.params.young_learns
-        if young_m.any():  # a new camera's first picture of the water must not hold a boat
-            water[young_m] &= ~on[young_m]
         self._learn(frames, diff, rows, slot_m, luma, new, water, ts_n, global_m)
         return CellMasks(
             slot_m.copy(), motion, new, luma, muted, self._scratch.delta[:m], self._low_n[slot_m]
@@ -365,7 +362,7 @@ class BackgroundModel:
         p = self.params
         young = learns < p.young_learns
         if young.any():  # running means while the camera is new, like the pixel model
-            self._learn_long_young(slots[young], luma[young], learns[young], water[young])
+            self._learn_long_young(slots[young], luma[young], learns[young])
             old = ~young
             slots, luma, new, water = slots[old], luma[old], new[old], water[old]
             restart = restart[old]
@@ -408,14 +405,9 @@ class BackgroundModel:
             )
 
     def _learn_long_young(
-        self,
-        slots: npt.NDArray[np.intp],
-        luma: F32,
-        learns: npt.NDArray[np.int64],
-        water: npt.NDArray[np.bool_],
+        self, slots: npt.NDArray[np.intp], luma: F32, learns: npt.NDArray[np.int64]
     ) -> None:
-        # Cells where something moves keep what they had: what passes is not the water.
-        rate = (1.0 / (learns + 1.0)).astype(np.float32)[:, None, None] * water
+        rate = (1.0 / (learns + 1.0)).astype(np.float32)[:, None, None]
         long = self._long[slots]
         first = learns == 0
         long[first] = luma[first]
