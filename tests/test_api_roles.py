@@ -154,6 +154,9 @@ TABLE: list[Row] = [
         )
     ),
     Row("GET", "/api/tickets/{ticket_id}/evidence/{kind}", frozenset({ENF, REV}), _evidence),
+    Row("GET", "/api/tickets/{ticket_id}/attachments/{attachment_id}", frozenset({ENF, REV}),
+        lambda s: Call("GET", f"/api/tickets/{s.ticket()}/attachments/1"),
+        expected_ok=frozenset({404})),  # allowed in, and told there is no such photo
     Row("GET", "/api/stats/loop", frozenset({REV}), get("/api/stats/loop")),
     Row("GET", "/api/audit", frozenset({REV}), get("/api/audit")),
     Row("GET", "/api/users", frozenset(), get("/api/users")),

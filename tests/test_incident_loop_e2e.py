@@ -227,5 +227,8 @@ async def _walk_the_loop(li: Client, chen: Client, ticket_id: int) -> None:
     ]
     (photo,) = detail["attachments"]
     assert photo["original_name"] == "../../boat.png" and ".." not in photo["path"]
+    served = await chen.get(f"/api/tickets/{ticket_id}/attachments/{photo['id']}")
+    assert served.status_code == 200 and served.content == PNG
+    assert served.headers["content-type"] == "image/png"
     assert detail["ticket"]["state"] == "verified" and detail["ticket"]["closed_at"] > 0
     assert detail["ticket"]["closed_at"] <= time.time()

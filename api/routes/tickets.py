@@ -216,6 +216,36 @@ async def evidence(
     return FileResponse(path, media_type=_EVIDENCE_TYPES[kind])
 
 
+@router.get(
+    "/{ticket_id}/attachments/{attachment_id}",
+    summary="A field photo of a ticket",
+    responses={
+        200: {
+            "description": "the photo as it was handed in",
+            "content": {"image/jpeg": {"example": "(JPEG bytes)"}, "image/png": {}},
+        },
+        404: {"description": "no such ticket or photo", "content": _ERR},
+    },  # fmt: skip
+    response_class=FileResponse,
+)
+async def attachment(
+    _: TicketReader,
+    hub: HubDep,
+    ticket_id: TicketId,
+    attachment_id: Annotated[int, Path(ge=1, le=2**62)],
+) -> FileResponse:
+    """One of the photos the field team attached to the ticket's moves."""
+    try:
+        records = await hub.tickets().attachments(ticket_id)
+    except TicketNotFound:
+        raise HTTPException(404, f"no ticket {ticket_id}") from None
+    record = next((r for r in records if r.id == attachment_id), None)
+    path = _inside(hub.data_dir, record.path) if record is not None else None
+    if record is None or path is None:
+        raise HTTPException(404, f"ticket {ticket_id} has no photo {attachment_id}")
+    return FileResponse(path, media_type=record.content_type)
+
+
 def _inside(root: pathlib.Path, relative: str) -> pathlib.Path | None:
     """The file `relative` names under `root`, or None if it is missing or would escape it."""
     if not relative:

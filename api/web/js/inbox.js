@@ -120,7 +120,9 @@ function timeline(detail) {
       h("li", { dataset: { to: m.to_state } },
         h("strong", {}, label(m.to_state)), " · ", m.actor, " · ", dateTime(m.at),
         m.note ? h("div", { class: "note" }, m.note) : null,
-        (photos.get(m.id) || []).map((a) => h("div", { class: "muted" }, "📷 ", a.original_name || a.filename)),
+        (photos.get(m.id) || []).map((a) => h("div", { class: "muted" }, "📷 ",
+          h("a", { href: withToken(`/api/tickets/${a.ticket_id}/attachments/${a.id}`),
+            target: "_blank", rel: "noopener", class: "photo" }, a.original_name || a.filename))),
       ),
     ),
   );
