@@ -86,10 +86,16 @@ def serve(settings: Settings, loaded: LoadedConfig) -> int:
         return EXIT_BAD_CONFIG
     if settings.admin_password is not None:
         loaded.redactor.add(settings.admin_password.get_secret_value())
+    if settings.metrics_token is not None:
+        if len(settings.metrics_token.get_secret_value()) < 24:
+            _err("riverwatch: refusing to start: RIVERWATCH_METRICS_TOKEN needs 24+ characters")
+            return EXIT_BAD_CONFIG
+        loaded.redactor.add(settings.metrics_token.get_secret_value())
     security = SecurityConfig(
         token_ttl_s=settings.token_ttl_s,
         admin_user=settings.admin_user,
         admin_password=settings.admin_password,
+        metrics_token=settings.metrics_token,
     )
     app = create_app(lambda: Hub(settings, loaded), security)
     config = uvicorn.Config(

@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     admin_user: str | None = Field(default=None, max_length=64)
     admin_password: SecretStr | None = None
     token_ttl_s: float = Field(default=12 * 3600.0, gt=60, le=7 * 86400)
+    metrics_token: SecretStr | None = None  # Prometheus' bearer token for /metrics (24+ chars)
 
     # Evidence: snapshot and clip per alert.
     evidence_pre_roll_s: float = Field(default=10.0, ge=0, le=60)

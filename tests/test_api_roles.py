@@ -185,7 +185,7 @@ TABLE: list[Row] = [
     Row("POST", "/api/incidents/{incident_id}/verdict", frozenset({REV}),
         lambda s: Call("POST", f"/api/incidents/{s.ticket()}/verdict",
                        json={"verdict": "confirmed", "note": "seen on the clip"})),
-    Row("GET", "/metrics", OPEN, get("/metrics")),
+    Row("GET", "/metrics", frozenset({OP}), get("/metrics")),
     Row("GET", "/", OPEN, get("/"), expected_ok=frozenset({307})),
     *(Row("GET", f"/{page}", OPEN, get(f"/{page}")) for page in PAGES),
     Row("GET", "/static/{path:path}", OPEN, get("/static/css/app.css")),

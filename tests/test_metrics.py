@@ -11,14 +11,18 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from api.deps import get_hub
 from api.metrics import CONTENT_TYPE
 from api.routes import metrics
+from api.security import Role, Security, SecurityConfig
+from api.security.deps import get_security
 from riverwatch.config import parse_config
 from riverwatch.hub import Hub
 from riverwatch.settings import Settings
 from simulator.server import RtspSimulator
+from tests.api_fixtures import sign_in
 from tests.conftest import eventually
 
 CONFIG = """
@@ -81,6 +85,8 @@ async def test_metrics_of_a_running_hub(rtsp: RtspSimulator, settings: Settings)
         app.dependency_overrides[get_hub] = lambda: hub
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+            await _only_prometheus_and_operators(app, client, hub)
+            client.headers.update(await sign_in(app, hub.engine, Role.OPERATOR))
             await _camera_states(client)
             await _core_ticks(client)
             before = (await scrape(client))[1]
@@ -92,6 +98,24 @@ async def test_metrics_of_a_running_hub(rtsp: RtspSimulator, settings: Settings)
             text, after = await scrape(client)
     _alert_counters_moved(before, after)
     _nothing_secret(text, after)
+
+
+async def _only_prometheus_and_operators(app: FastAPI, client: httpx.AsyncClient, hub: Hub) -> None:
+    """Prometheus' static token, or an operator's; nobody else."""
+    token = "a prometheus scrape token, long enough"
+    security = await Security.open(hub.engine, SecurityConfig(metrics_token=SecretStr(token)))
+    app.dependency_overrides[get_security] = lambda: security
+    assert (await client.get("/metrics")).status_code == 401
+    wrong = await client.get("/metrics", headers={"Authorization": "Bearer not the token"})
+    assert wrong.status_code == 401
+    scraped = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert scraped.status_code == 200 and "riverwatch_" in scraped.text
+    enforcement = await security.users.create(
+        "metrics-enf", "a long test passphrase", Role.ENFORCEMENT
+    )
+    issued = await security.tokens.issue(enforcement)
+    other = await client.get("/metrics", headers={"Authorization": f"Bearer {issued.token}"})
+    assert other.status_code == 403
 
 
 async def _camera_states(client: httpx.AsyncClient) -> None:

@@ -12,6 +12,7 @@ with `dependency_overrides`.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -88,6 +89,25 @@ async def current_session(
 
 
 SessionDep = Annotated[Session, Depends(current_session)]
+
+
+async def metrics_access(
+    request: Request,
+    security: SecurityDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """`/metrics` for Prometheus (the static `RIVERWATCH_METRICS_TOKEN`, which never expires)
+    or for a signed-in operator or admin; 401 or 403 for the rest."""
+    token = bearer.credentials if bearer is not None else ""
+    static = security.metrics_token
+    if static and token and hmac.compare_digest(token.encode(), static.encode()):
+        return
+    session = await current_session(request, security, bearer, None)
+    if session.user.role not in (Role.OPERATOR, Role.ADMIN):
+        raise HTTPException(403, f"the {session.user.role} role may not read the metrics")
+
+
+MetricsAccess = Annotated[None, Depends(metrics_access)]
 
 
 async def current_user(session: SessionDep) -> User:

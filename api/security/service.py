@@ -29,6 +29,7 @@ class SecurityConfig:
     per_client: LimitRule = LimitRule(attempts=30, window_s=300.0)
     admin_user: str | None = None
     admin_password: SecretStr | None = field(default=None, repr=False)
+    metrics_token: SecretStr | None = field(default=None, repr=False)  # Prometheus' scrapes
     clock: Callable[[], float] = time.time
 
 
@@ -40,6 +41,7 @@ class Security:
     tokens: TokenStore
     limiter: LoginLimiter
     audit: AuditLog
+    metrics_token: str | None = field(default=None, repr=False)
 
     @classmethod
     async def open(cls, engine: AsyncEngine, config: SecurityConfig) -> Security:
@@ -52,6 +54,7 @@ class Security:
             TokenStore(engine, config.token_ttl_s, config.clock),
             LoginLimiter(config.per_user, config.per_client, config.clock),
             AuditLog(engine, config.clock),
+            config.metrics_token.get_secret_value() if config.metrics_token else None,
         )
         if admin is not None:
             await ensure_admin(security.users, *admin)
