@@ -105,7 +105,7 @@ export async function api(path, { method = "GET", json, form, timeoutMs = TIMEOU
   });
   const type = response.headers.get("content-type") || "";
   const parsed = type.includes("json") ? await response.json().catch(() => null) : null;
-  if (response.status === 401 && current) {
+  if (response.status === 401 && current && session()) {  // not when logging out
     clearSession();
     toLogin();
   }

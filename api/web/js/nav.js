@@ -1,6 +1,6 @@
 // The header every page shares: the pages this role uses, who is logged in, log out.
 
-import { api, clearSession, requireSession } from "./api.js";
+import { clearSession, requireSession, session } from "./api.js";
 import { h } from "./dom.js";
 
 const LINKS = [
@@ -11,12 +11,21 @@ const LINKS = [
 ];
 
 async function logout() {
-  try {
-    await api("/api/auth/logout", { method: "POST", timeoutMs: 3000 });
-  } catch {
-    // The token is dropped here either way; an unreachable server cannot keep it alive.
-  }
+  // The session goes first: a poll that meets the revoked token must not start a second
+  // trip to the login page (it would abort this one).
+  const current = session();
   clearSession();
+  if (current) {
+    try {
+      await fetch("/api/auth/logout", {
+        method: "POST",
+        headers: { Authorization: "Bearer " + current.token },
+        signal: AbortSignal.timeout(3000),
+      });
+    } catch {
+      // The token is dropped here either way; an unreachable server cannot keep it alive.
+    }
+  }
   location.assign("/login");
 }
 
