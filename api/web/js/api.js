@@ -43,9 +43,18 @@ export function clearSession() {
   sessionStorage.removeItem(KEY);
 }
 
+let leaving = false; // one trip away per page: a second would abort the first
+
+// Leave the page for `url`, once (a stream closing as the page unloads must not start another).
+export function leaveFor(url) {
+  if (leaving) return;
+  leaving = true;
+  location.assign(url);
+}
+
 export function toLogin() {
   const next = location.pathname + location.search;
-  location.assign("/login?next=" + encodeURIComponent(next));
+  leaveFor("/login?next=" + encodeURIComponent(next));
 }
 
 // The current session, or a trip to the login page. `roles` lists who may use the page

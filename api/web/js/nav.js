@@ -1,6 +1,6 @@
 // The header every page shares: the pages this role uses, who is logged in, log out.
 
-import { clearSession, requireSession, session } from "./api.js";
+import { clearSession, leaveFor, requireSession, session } from "./api.js";
 import { h } from "./dom.js";
 
 const LINKS = [
@@ -26,7 +26,7 @@ async function logout() {
       // The token is dropped here either way; an unreachable server cannot keep it alive.
     }
   }
-  location.assign("/login");
+  leaveFor("/login");
 }
 
 // Check the session, draw the header, and return the session.
