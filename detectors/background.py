@@ -78,8 +78,11 @@ class CellMasks:
 
     `motion_mhw` is the share of each cell's pixels that differ from the short-term background
     (0..255); `new_mhw` marks cells that differ from the long-term one; `luma_mhw` is each
-    cell's mean brightness; `muted_m` marks cameras that must not be read this step (warm-up or
-    a global change); `delta_mhw` how much brighter (+) or darker (-) each cell is than its
+    cell's mean brightness; `muted_m` marks cameras whose events must not be read this step
+    (warm-up, a global change, or still learning their water); `blind_m` those of them whose
+    cells mean nothing at all (warm-up or a global change: objects are not followed there
+    either, while a learning camera's are, so that what it sees is not learned as water);
+    `delta_mhw` how much brighter (+) or darker (-) each cell is than its
     long-term background; `low_contrast_m` marks cameras in fog or haze. The arrays are the
     model's own buffers: read them before the next step.
     """
@@ -91,13 +94,14 @@ class CellMasks:
     muted_m: npt.NDArray[np.bool_]
     delta_mhw: F32
     low_contrast_m: npt.NDArray[np.bool_]
+    blind_m: npt.NDArray[np.bool_]
 
     def __post_init__(self) -> None:
         m = len(self.slot_m)
         if not (len(self.motion_mhw) == len(self.new_mhw) == len(self.luma_mhw) == m):
             raise ValueError("CellMasks arrays need one entry per camera in slot_m")
-        if len(self.muted_m) != m:
-            raise ValueError("CellMasks.muted_m needs one entry per camera")
+        if not (len(self.muted_m) == len(self.blind_m) == m):
+            raise ValueError("CellMasks.muted_m and blind_m need one entry per camera")
 
 
 class BackgroundModel:
@@ -128,6 +132,8 @@ class BackgroundModel:
         self._thr = np.zeros((n, ph, pw), np.uint8)
         self._long = np.zeros((n, *self.cells_hw), np.float32)
         self._long_spread = np.full((n, *self.cells_hw), 2.0, np.float32)
+        # A new camera's first looks at its water, kept until it settles on their median.
+        self._young_cells = np.zeros((n, self.params.young_learns, *self.cells_hw), np.uint8)
         self._new_before = np.zeros((n, *self.cells_hw), np.bool_)
         self._limit = np.full((n, *self.cells_hw), self.params.new_floor, np.float32)
         self._sens_n = np.asarray(sensitivity_n if sensitivity_n is not None else [2.5] * n)
@@ -179,7 +185,8 @@ class BackgroundModel:
         keep = rows.take(self._keep_chw, "keep")
         np.multiply(motion, keep, out=motion)
         settled = self._learns_n[slot_m] >= self.params.young_learns
-        raw_new = self._new_cells(luma, rows, m)
+        held = hold_nhw[slot_m] if hold_nhw is not None else None
+        raw_new = self._new_cells(luma, rows, m, held)
         np.logical_and(raw_new, keep, out=raw_new)
         raw_new[~settled] = False
         # What arrived and stays is new on consecutive observations; a ripple crest is not.
@@ -192,16 +199,24 @@ class BackgroundModel:
         starting = (self._observed_n[slot_m] == 1) | global_m
         self._began_n[slot_m[starting]] = ts_n[slot_m[starting]]
         learning = ts_n[slot_m] - self._began_n[slot_m] < self.params.learn_s
-        muted = global_m | (self._observed_n[slot_m] <= self.params.warmup) | learning
+        blind = global_m | (self._observed_n[slot_m] <= self.params.warmup)
+        muted = blind | learning
         # The long term learns only water: nothing new there, and nothing the tracker believes
         # in. A vessel that stops is otherwise learned as water where the wide mean hides the
         # inside of its hull, and stops standing out.
         water = np.logical_not(new, out=sc.water[:m])
-        if hold_nhw is not None:
-            water &= ~hold_nhw[slot_m]
+        if held is not None:
+            water &= ~held
         self._learn(frames, diff, rows, slot_m, luma, new, water, ts_n, global_m)
         return CellMasks(
-            slot_m.copy(), motion, new, luma, muted, self._scratch.delta[:m], self._low_n[slot_m]
+            slot_m.copy(),
+            motion,
+            new,
+            luma,
+            muted,
+            self._scratch.delta[:m],
+            self._low_n[slot_m],
+            blind,
         )
 
     def forget(self, regions: Regions, cells: CellMasks) -> None:
@@ -214,11 +229,18 @@ class BackgroundModel:
             self._long[slot, y1:y2, x1:x2] = cells.luma_mhw[j, y1:y2, x1:x2]
             self._new_before[slot, y1:y2, x1:x2] = False
 
-    def _new_cells(self, luma: F32, rows: _Rows, m: int) -> npt.NDArray[np.bool_]:
+    def _new_cells(
+        self, luma: F32, rows: _Rows, m: int, held_mhw: npt.NDArray[np.bool_] | None
+    ) -> npt.NDArray[np.bool_]:
         sc = self._scratch
         long, limit = rows.take(self._long, "long"), rows.take(self._limit, "limit")
         delta = cv2.subtract(_flat(luma), _flat(long), dst=_flat(sc.delta[:m]))
         local = _wide_mean(sc.delta[:m], sc.local[:m])
+        if held_mhw is not None:
+            # Where a believed object is, the local mean is the water's around it: a hull
+            # wider than the block would otherwise cancel itself and be learned as water.
+            for j in np.flatnonzero(held_mhw.any(axis=(1, 2))):
+                _water_mean(sc.delta[j], held_mhw[j], local[j])
         residual = cv2.absdiff(delta, _flat(local), dst=_flat(sc.residual[:m]))
         new: npt.NDArray[np.bool_] = np.greater(sc.residual[:m], limit, out=sc.raw_new[:m])
         del residual
@@ -385,6 +407,7 @@ class BackgroundModel:
         cv2.accumulateWeighted(luma2, long, p.long_alpha, mask=old2)
         cv2.accumulateWeighted(luma2, long, p.long_absorb_alpha, mask=new2)
         long3[restart] = luma[restart]
+        self._young_cells[slots[restart], 0] = luma[restart]
         if not whole:
             self._long[slots] = long3
             self._long_spread[slots] = spread3
@@ -407,6 +430,10 @@ class BackgroundModel:
     def _learn_long_young(
         self, slots: npt.NDArray[np.intp], luma: F32, learns: npt.NDArray[np.int64]
     ) -> None:
+        """Running means while the camera is new; its last young learn settles the long term on
+        the median of everything it saw, and the spread on their mean deviation from it: a boat
+        passing through a few of those looks is not learned as water."""
+        self._young_cells[slots, learns] = luma
         rate = (1.0 / (learns + 1.0)).astype(np.float32)[:, None, None]
         long = self._long[slots]
         first = learns == 0
@@ -420,6 +447,14 @@ class BackgroundModel:
         long += rate * (luma - long)
         self._long[slots] = long
         self._long_spread[slots] = spread
+        settled = slots[learns == self.params.young_learns - 1]
+        if len(settled):
+            seen = self._young_cells[settled].astype(np.float32)
+            median = np.median(seen, axis=1)
+            cap = 2 * self.params.new_floor  # as in the running mean: clipped, not dropped
+            deviation = np.minimum(np.abs(seen - median[:, None]), cap).mean(axis=1)
+            self._long[settled] = median
+            self._long_spread[settled] = deviation
         self._refresh_limits(slots, whole=False)
 
 
@@ -518,6 +553,22 @@ def _wide_mean(a_mhw: F32, out_mhw: F32) -> F32:
     blocks = cv2.resize(_flat(a_mhw), (w // bw, m * h // bh), interpolation=cv2.INTER_AREA)
     cv2.resize(blocks, (w, m * h), dst=_flat(out_mhw), interpolation=cv2.INTER_NEAREST)
     return out_mhw
+
+
+def _water_mean(delta_hw: F32, held_hw: npt.NDArray[np.bool_], out_hw: F32) -> None:
+    """`_wide_mean` of one camera over the cells not held: each block's mean of its water
+    cells, or the whole picture's where a block is mostly held."""
+    h, w = delta_hw.shape
+    bh, bw = _block(h), _block(w)
+    water = np.logical_not(held_hw).astype(np.float32)
+    if not water.any():
+        return
+    weighted = delta_hw * water
+    sums = cv2.resize(weighted, (w // bw, h // bh), interpolation=cv2.INTER_AREA)
+    shares = cv2.resize(water, (w // bw, h // bh), interpolation=cv2.INTER_AREA)
+    overall = float(weighted.sum() / water.sum())
+    means = np.where(shares >= 0.2, sums / np.maximum(shares, 1e-6), overall)
+    cv2.resize(means.astype(np.float32), (w, h), dst=out_hw, interpolation=cv2.INTER_NEAREST)
 
 
 def _block(cells: int) -> int:

@@ -157,6 +157,10 @@ class DetectionCore:
         self._hold_nhw = np.zeros((n, *cells_hw), np.bool_)
         self._chroma_mask = np.zeros((n, 2, *cells_hw), np.uint8)
         self._chroma_learned_at_n = np.full(n, -np.inf)
+        self._large_px_n = np.array([c.analysis.large_vessel_px for c in cameras], np.int64)
+        self._vessel_stays_n = np.zeros(n, np.bool_)
+        self._seen_at_n = np.full(n, -np.inf)
+        self._quiet_s = quiet_s
 
     def step(self, view: BatchView, now: float) -> StepResult:
         """Analyse every camera with a new frame; never raises for quiet or missing cameras."""
@@ -173,7 +177,7 @@ class DetectionCore:
             regions = regions.filter(~ghosts)
         if self._model is not None:
             regions = self._model.confirm(view.frames_nhw, regions)
-        ended = self.tracker.update(slot_m[~cells.muted_m], view.seq_n, view.ts_n, regions)
+        ended = self.tracker.update(slot_m[~cells.blind_m], view.seq_n, view.ts_n, regions)
         self._hold_tracks(slot_m)
         views = camera_views(
             cells,
@@ -190,15 +194,20 @@ class DetectionCore:
 
     def _hold_tracks(self, slot_m: npt.NDArray[np.intp]) -> None:
         """Mark the cells under believed tracks (a cell around them too), for the long-term
-        background to leave alone on the next step."""
+        background to leave alone on the next step; and the cameras where a large vessel has
+        stopped, whose water colour is not learned meanwhile (its plume is not the water's)."""
         hold = self._hold_nhw
         hold[slot_m] = False
+        self._vessel_stays_n[slot_m] = False
         h, w = hold.shape[1:]
         c = CELL
         for slot in slot_m.tolist():
             for track in self.tracker.tracks(slot):
                 if not self.tracker.confirmed(track):
                     continue
+                biggest = track.best.area_px if track.best is not None else 0
+                if biggest >= self._large_px_n[slot] and track.stationary_s > 0:
+                    self._vessel_stays_n[slot] = True
                 x1, y1, x2, y2 = track.last.xyxy
                 hold[
                     slot,
@@ -217,9 +226,12 @@ class DetectionCore:
         active_n = np.zeros(n, np.bool_)
         if cells is not None and active_mhw is not None:
             in_zone = (active_mhw & self._zone_any_nhw[slot_m]).any(axis=(1, 2))
-            active_n[slot_m] = in_zone
+            active_n[slot_m] = in_zone & ~cells.muted_m
+        self._seen_at_n[slot_m] = now
         in_event = np.zeros(n, np.bool_)
         in_event[list(self.rules.open_slots())] = True
+        # A camera that stopped sending frames cannot end its events: it holds no budget.
+        in_event &= now - self._seen_at_n <= self._quiet_s
         return self.attention.update(active_n, in_event, now)
 
     def _learn_chroma(
@@ -231,6 +243,7 @@ class DetectionCore:
     ) -> None:
         """A slow per-cell chroma baseline, frozen where something is going on."""
         due = ts_n[slot_m] - self._chroma_learned_at_n[slot_m] >= _CHROMA_INTERVAL_S
+        due &= ~self._vessel_stays_n[slot_m]
         slots = slot_m[due]
         k = len(slots)
         if not k:

@@ -79,12 +79,12 @@ class Regions:
 def active_cells(
     cells: CellMasks, cell_on: float, out_mhw: npt.NDArray[np.bool_] | None = None
 ) -> npt.NDArray[np.bool_]:
-    """Cells that moved or are newly there, per camera of the step (muted cameras: none)."""
+    """Cells that moved or are newly there, per camera of the step (blind cameras: none)."""
     m = len(cells.slot_m)
     active = out_mhw[:m] if out_mhw is not None else np.empty(cells.new_mhw.shape, np.bool_)
     np.greater_equal(cells.motion_mhw, 255 * cell_on, out=active)
     np.logical_or(active, cells.new_mhw, out=active)
-    active[cells.muted_m] = False
+    active[cells.blind_m] = False
     return active
 
 

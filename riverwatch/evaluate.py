@@ -165,8 +165,10 @@ def run_clips(
     for now in np.arange(0.0, total_s, tick_s):
         view.fresh_n[:] = False
         for i, clip in enumerate(clips):
+            # Every clip plays to the end of the run (a shorter clip is scored on its whole
+            # loops only): a camera that fell silent would skew the others' decode budget.
             index = _frame_due(clip, float(now), bool(full[i]), next_due, i, analysis.detect_fps)
-            if index is None or now >= clip.duration_s * loops:
+            if index is None:
                 continue
             view.frames_nhw[i] = clip.luma_fhw[index % clip.frames]
             view.chroma_n2hw[i] = clip.chroma_f2hw[index % clip.frames]
@@ -208,7 +210,8 @@ def score_clip(clip: Clip, events: Sequence[Event], loops: int) -> SceneScore:
     presence = _presence_intervals(clip, loops)
     warmup_s = clip.duration_s * learning_loops(clip.duration_s)
     truth_events = [t for t in truth_events if t[1] >= warmup_s]
-    starts = [e for e in events if e.phase is Phase.START and e.observed_at >= warmup_s]
+    end_s = clip.duration_s * loops
+    starts = [e for e in events if e.phase is Phase.START and warmup_s <= e.observed_at < end_s]
     score.detections = len(starts)
     found: set[int] = set()
     for event in starts:
@@ -299,13 +302,25 @@ def evaluate_scenes(
     scores = []
     if busy:
         events = run_clips(busy, loops, shape_hw)
-        scores += [score_clip(c, e, loops) for c, e in zip(busy, events, strict=True)]
+        scores += _score_group(busy, events, loops)
     if water:
         longest = max(c.duration_s for c in water)
         water_loops = max(loops, math.ceil(water_hours * 3600 / longest) + learning_loops(longest))
         events = run_clips(water, water_loops, shape_hw)
-        scores += [score_clip(c, e, water_loops) for c, e in zip(water, events, strict=True)]
+        scores += _score_group(water, events, water_loops)
     return _merge_variants(scores)
+
+
+def _score_group(
+    clips: Sequence[Clip], events: Sequence[Sequence[Event]], loops: int
+) -> list[SceneScore]:
+    """Score clips that played together for `loops` loops of the longest: each on the whole
+    loops of its own that fit."""
+    played_s = max(c.duration_s for c in clips) * loops
+    return [
+        score_clip(c, e, int(played_s / c.duration_s + 1e-9))
+        for c, e in zip(clips, events, strict=True)
+    ]
 
 
 def _merge_variants(scores: Sequence[SceneScore]) -> list[SceneScore]:

@@ -16,7 +16,7 @@ import pytest
 
 from detectors import CameraSetup, DetectionCore, Event, Phase, StepResult
 from detectors.attention import Attention
-from detectors.background import BackgroundParams
+from detectors.background import BackgroundModel, BackgroundParams
 from ingest import BatchView
 from ingest.batch import chroma_shape
 from riverwatch.config import AnalysisConfig, ZoneConfig
@@ -272,3 +272,29 @@ def test_a_new_camera_learns_its_water_for_a_minute_before_it_speaks() -> None:
     frames = scene("river_boat_crossing", loops=4)  # the boat crosses every 30 s
     found = starts(run([frames], learn_s=60.0))
     assert found and min(t for t, _ in found) >= 60.0
+
+
+def test_a_boat_passing_while_the_camera_is_new_is_not_learned_as_water() -> None:
+    rng = np.random.default_rng(5)
+    model = BackgroundModel(1, SHAPE)
+    young = BackgroundParams().young_learns
+    for t in range(young + 3):
+        luma = noisy_water(rng)
+        if t in (young - 3, young - 2):  # a dark hull passes through two of its first looks
+            luma[100:140, 120:200] = 40
+        model.step(luma[None], np.array([0]), np.array([t * 2.0]))
+    cells = model.step(noisy_water(rng)[None], np.array([0]), np.array([(young + 3) * 2.0]))
+    where_it_passed = cells.delta_mhw[0, 25:35, 30:50]
+    assert np.abs(where_it_passed).max() < 6, "the passing hull was learned as the water's look"
+
+
+def test_a_camera_that_falls_silent_gives_up_its_full_rate_slot() -> None:
+    boats = scene("river_boat_crossing", loops=4)
+    water = scene("river_calm", loops=4)
+    newcomer = water[:40] + boats[:80]  # a boat comes later to camera 0
+    silent: list[Frame | None] = [*boats[10:40], *([None] * 90)]  # camera 1 dies mid-event
+    full = np.zeros(2, bool)
+    for _, result in run([newcomer, silent], budget=1):
+        full[result.modes.promote_p] = True
+        full[result.modes.demote_d] = False
+    assert full.tolist() == [True, False]
