@@ -146,6 +146,7 @@ class BackgroundModel:
         self._learns_n = np.zeros(n, np.int64)
         self._learned_at_n = np.full(n, -np.inf)
         self._keep_chw = self._keep_cells(ignore_nhw)
+        self._keeps_all = bool(self._keep_chw.all())  # no masks: nothing to blank out
         self._scratch = _Scratch(n, shape_hw)
         self._low_n = np.zeros(n, np.bool_)
         start = self._sens_n * _START_SPREAD + self._floor_n
@@ -182,18 +183,23 @@ class BackgroundModel:
         sc = self._scratch
         luma = sc.luma[:m]
         np.copyto(luma, _halve(frames, sc.cells2[:m]), casting="unsafe")
-        keep = rows.take(self._keep_chw, "keep")
-        np.multiply(motion, keep, out=motion)
+        keep = None if self._keeps_all else rows.take(self._keep_chw, "keep")
+        if keep is not None:
+            np.multiply(motion, keep, out=motion)
         settled = self._learns_n[slot_m] >= self.params.young_learns
         held = hold_nhw[slot_m] if hold_nhw is not None else None
         raw_new = self._new_cells(luma, rows, m, held)
-        np.logical_and(raw_new, keep, out=raw_new)
+        if keep is not None:
+            np.logical_and(raw_new, keep, out=raw_new)
         raw_new[~settled] = False
         # What arrived and stays is new on consecutive observations; a ripple crest is not.
         new = np.logical_and(raw_new, rows.take(self._new_before, "new_before"), out=sc.new[:m])
         rows.store(self._new_before, raw_new)
-        on = np.greater_equal(motion, 255 * self.params.cell_on, out=sc.on[:m])
-        changed_m = np.count_nonzero(on.reshape(m, -1), axis=1) / on[0].size
+        on = sc.on[:m].view(np.uint8)  # 1 where a cell moved
+        cv2.compare(_flat(motion), 255 * self.params.cell_on, cv2.CMP_GE, dst=_flat(on))
+        cv2.min(_flat(on), 1, dst=_flat(on))
+        moved = cv2.reduce(on.reshape(m, -1), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
+        changed_m = moved[:, 0] / on[0].size
         global_m = changed_m > self.params.global_share
         self._observed_n[slot_m] += 1
         starting = (self._observed_n[slot_m] == 1) | global_m
@@ -239,8 +245,9 @@ class BackgroundModel:
         if held_mhw is not None:
             # Where a believed object is, the local mean is the water's around it: a hull
             # wider than the block would otherwise cancel itself and be learned as water.
-            for j in np.flatnonzero(held_mhw.any(axis=(1, 2))):
-                _water_mean(sc.delta[j], held_mhw[j], local[j])
+            rows_held = np.flatnonzero(held_mhw.reshape(m, -1).any(axis=1))
+            if len(rows_held):
+                local[rows_held] = _water_mean(sc.delta[rows_held], held_mhw[rows_held])
         residual = cv2.absdiff(delta, _flat(local), dst=_flat(sc.residual[:m]))
         new: npt.NDArray[np.bool_] = np.greater(sc.residual[:m], limit, out=sc.raw_new[:m])
         del residual
@@ -421,7 +428,7 @@ class BackgroundModel:
                 _flat(self._long_spread), p.new_sensitivity, _flat(self._long_spread), 0.0,
                 0.0, dst=_flat(self._limit),
             )  # fmt: skip
-            np.maximum(self._limit, p.new_floor, out=self._limit)
+            cv2.max(_flat(self._limit), p.new_floor, dst=_flat(self._limit))
         else:
             self._limit[slots] = np.maximum(
                 self._long_spread[slots] * p.new_sensitivity, p.new_floor
@@ -555,20 +562,21 @@ def _wide_mean(a_mhw: F32, out_mhw: F32) -> F32:
     return out_mhw
 
 
-def _water_mean(delta_hw: F32, held_hw: npt.NDArray[np.bool_], out_hw: F32) -> None:
-    """`_wide_mean` of one camera over the cells not held: each block's mean of its water
-    cells, or the whole picture's where a block is mostly held."""
-    h, w = delta_hw.shape
+def _water_mean(delta_khw: F32, held_khw: npt.NDArray[np.bool_]) -> F32:
+    """`_wide_mean` over the cells not held, for a few cameras: each block's mean of its water
+    cells, or its camera's whole-picture water mean where the block is mostly held."""
+    k, h, w = delta_khw.shape
     bh, bw = _block(h), _block(w)
-    water = np.logical_not(held_hw).astype(np.float32)
-    if not water.any():
-        return
-    weighted = delta_hw * water
-    sums = cv2.resize(weighted, (w // bw, h // bh), interpolation=cv2.INTER_AREA)
-    shares = cv2.resize(water, (w // bw, h // bh), interpolation=cv2.INTER_AREA)
-    overall = float(weighted.sum() / water.sum())
+    water = np.logical_not(held_khw).astype(np.float32)
+    weighted = delta_khw * water
+    size = (w // bw, k * h // bh)
+    sums = cv2.resize(_flat(weighted), size, interpolation=cv2.INTER_AREA)
+    shares = cv2.resize(_flat(water), size, interpolation=cv2.INTER_AREA)
+    overall_k = weighted.sum(axis=(1, 2)) / np.maximum(water.sum(axis=(1, 2)), 1.0)
+    overall = np.repeat(overall_k.astype(np.float32), h // bh)[:, None]
     means = np.where(shares >= 0.2, sums / np.maximum(shares, 1e-6), overall)
-    cv2.resize(means.astype(np.float32), (w, h), dst=out_hw, interpolation=cv2.INTER_NEAREST)
+    out = cv2.resize(means.astype(np.float32), (w, k * h), interpolation=cv2.INTER_NEAREST)
+    return out.reshape(k, h, w)
 
 
 def _block(cells: int) -> int:

@@ -243,15 +243,15 @@ class DetectionCore:
     ) -> None:
         """A slow per-cell chroma baseline, frozen where something is going on."""
         due = ts_n[slot_m] - self._chroma_learned_at_n[slot_m] >= _CHROMA_INTERVAL_S
-        due &= ~self._vessel_stays_n[slot_m]
         slots = slot_m[due]
         k = len(slots)
         if not k:
             return
         whole = k == len(self._cameras)
         mask = self._chroma_mask[:k]
-        quiet = ~active_mhw if due.all() else ~active_mhw[due]
-        mask[:, 0], mask[:, 1] = quiet, quiet
+        np.logical_not(active_mhw if due.all() else active_mhw[due], out=mask[:, 0].view(np.bool_))
+        mask[self._vessel_stays_n[slots], 0] = 0  # a stopped vessel's plume is not the water's
+        mask[:, 1] = mask[:, 0]
         chroma = chroma_n2hw if whole else chroma_n2hw[slots]
         base = self._chroma_base if whole else self._chroma_base[slots]
         cv2.accumulateWeighted(_flat(chroma), _flat(base), _CHROMA_ALPHA, mask=_flat(mask))

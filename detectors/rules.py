@@ -183,15 +183,14 @@ class RuleEngine:
             zone = self._zones[z].zone
             if not _in_hours(view.ts, zone.active_hours):
                 continue
+            inside = [t for t in tracks if self._inside(z, t)]
             for rule in zone.rule_kinds:
                 if rule is RuleKind.CROWDING:
                     hit = self._crowding(z, view)
                     if hit is not None:
                         hits[(rule.value, z, 0)] = hit
                     continue
-                for track in tracks:
-                    if not self._inside(z, track):
-                        continue
+                for track in inside:
                     confidence = self._track_rule(rule, zone, track, view)
                     if confidence is not None:
                         hits[(rule.value, z, track.track_id)] = _Hit(
