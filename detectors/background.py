@@ -30,6 +30,7 @@ decoding does not absorb a slow boat ten times faster.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -196,8 +197,8 @@ class BackgroundModel:
         new = np.logical_and(raw_new, rows.take(self._new_before, "new_before"), out=sc.new[:m])
         rows.store(self._new_before, raw_new)
         on = sc.on[:m].view(np.uint8)  # 1 where a cell moved
-        cv2.compare(_flat(motion), 255 * self.params.cell_on, cv2.CMP_GE, dst=_flat(on))
-        cv2.min(_flat(on), 1, dst=_flat(on))
+        at_least = math.ceil(255 * self.params.cell_on)
+        cv2.threshold(_flat(motion), at_least - 1, 1, cv2.THRESH_BINARY, dst=_flat(on))
         moved = cv2.reduce(on.reshape(m, -1), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
         changed_m = moved[:, 0] / on[0].size
         global_m = changed_m > self.params.global_share
@@ -428,7 +429,8 @@ class BackgroundModel:
                 _flat(self._long_spread), p.new_sensitivity, _flat(self._long_spread), 0.0,
                 0.0, dst=_flat(self._limit),
             )  # fmt: skip
-            cv2.max(_flat(self._limit), p.new_floor, dst=_flat(self._limit))
+            # (the stubs lack OpenCV's array-and-scalar form)
+            cv2.max(_flat(self._limit), p.new_floor, dst=_flat(self._limit))  # type: ignore[call-overload]
         else:
             self._limit[slots] = np.maximum(
                 self._long_spread[slots] * p.new_sensitivity, p.new_floor
@@ -576,7 +578,7 @@ def _water_mean(delta_khw: F32, held_khw: npt.NDArray[np.bool_]) -> F32:
     overall = np.repeat(overall_k.astype(np.float32), h // bh)[:, None]
     means = np.where(shares >= 0.2, sums / np.maximum(shares, 1e-6), overall)
     out = cv2.resize(means.astype(np.float32), (w, k * h), interpolation=cv2.INTER_NEAREST)
-    return out.reshape(k, h, w)
+    return out.reshape(k, h, w).astype(np.float32, copy=False)
 
 
 def _block(cells: int) -> int:
