@@ -71,6 +71,7 @@ class BackgroundParams:
     low_contrast_floor: float = 0.55  # the floor is scaled by this on such a camera
     stale_s: float = 30.0  # a short-term background this old restarts from the next frame
     learn_interval_s: float = 1.5
+    long_every: int = 1  # the long term learns every this many learns (at this many times the rate)
 
 
 @dataclass(frozen=True)
@@ -306,12 +307,13 @@ class BackgroundModel:
         judge = due & ((self._learns_n[slot_m] + slot_m) % 8 == 0)
         if judge.any():
             self._judge_contrast(luma[judge], slot_m[judge])
-        if due.all():
-            self._learn_long(slot_m, luma, new, water, restart, learns)
-        else:
-            self._learn_long(
-                slot_m[due], luma[due], new[due], water[due], restart[due], learns[due]
-            )
+        # The long term is slow: each camera learns it every `long_every`-th learn, the cameras
+        # taking turns in contiguous blocks of the batch (views, not copies, when all are due).
+        block = (slot_m * p.long_every) // self._n
+        turn = due & ((learns + block) % p.long_every == 0)
+        turn |= due & (restart | (learns < p.young_learns))
+        on = _rows_where(turn)
+        self._learn_long(slot_m[on], luma[on], new[on], water[on], restart[on], learns[on])
 
     def _learn_rows(
         self,
@@ -398,43 +400,40 @@ class BackgroundModel:
             restart = restart[old]
         if not len(slots):
             return
-        whole = len(slots) == self._n
+        span = _rows_where(np.isin(np.arange(self._n), slots)) if len(slots) > _FEW else slots
+        view = isinstance(span, slice)  # a contiguous block of the batch: work in place
         sc = self._scratch
         k = len(slots)
-        long3 = self._long if whole else self._long[slots]
-        spread3 = self._long_spread if whole else self._long_spread[slots]
+        long3 = self._long[span] if view else self._long[slots]
+        spread3 = self._long_spread[span] if view else self._long_spread[slots]
+        limit3 = self._limit[span] if view else self._limit[slots]
         long, spread = _flat(long3), _flat(spread3)
-        luma2 = _flat(luma)
-        new2 = _flat(new.view(np.uint8))
-        old2 = _flat(water.view(np.uint8))
+        luma2 = _flat(np.ascontiguousarray(luma))
+        new2 = _flat(np.ascontiguousarray(new).view(np.uint8))
+        old2 = _flat(np.ascontiguousarray(water).view(np.uint8))
         dev = _flat(sc.dev[:k])
         cv2.absdiff(luma2, long, dst=dev)
         # Clipped at the cell's own limit: what stands out must not teach the cell it is wild.
-        cv2.min(dev, _flat(self._limit if whole else self._limit[slots]), dst=dev)
-        cv2.accumulateWeighted(dev, spread, p.spread_alpha, mask=old2)
-        cv2.accumulateWeighted(luma2, long, p.long_alpha, mask=old2)
-        cv2.accumulateWeighted(luma2, long, p.long_absorb_alpha, mask=new2)
+        cv2.min(dev, _flat(limit3), dst=dev)
+        every = p.long_every
+        cv2.accumulateWeighted(dev, spread, p.spread_alpha * every, mask=old2)
+        cv2.accumulateWeighted(luma2, long, p.long_alpha * every, mask=old2)
+        cv2.accumulateWeighted(luma2, long, p.long_absorb_alpha * every, mask=new2)
         long3[restart] = luma[restart]
         self._young_cells[slots[restart], 0] = luma[restart]
-        if not whole:
+        # limit = max(new_sensitivity * long spread, new_floor), cached per cell
+        cv2.addWeighted(spread, p.new_sensitivity, spread, 0.0, 0.0, dst=_flat(limit3))
+        # (the stubs lack OpenCV's array-and-scalar form)
+        cv2.max(_flat(limit3), p.new_floor, dst=_flat(limit3))  # type: ignore[call-overload]
+        if not view:
             self._long[slots] = long3
             self._long_spread[slots] = spread3
-        self._refresh_limits(slots, whole)
+            self._limit[slots] = limit3
 
-    def _refresh_limits(self, slots: npt.NDArray[np.intp], whole: bool) -> None:
+    def _refresh_limits(self, slots: npt.NDArray[np.intp]) -> None:
         """limit = max(new_sensitivity * long spread, new_floor), cached per cell."""
         p = self.params
-        if whole:
-            cv2.addWeighted(
-                _flat(self._long_spread), p.new_sensitivity, _flat(self._long_spread), 0.0,
-                0.0, dst=_flat(self._limit),
-            )  # fmt: skip
-            # (the stubs lack OpenCV's array-and-scalar form)
-            cv2.max(_flat(self._limit), p.new_floor, dst=_flat(self._limit))  # type: ignore[call-overload]
-        else:
-            self._limit[slots] = np.maximum(
-                self._long_spread[slots] * p.new_sensitivity, p.new_floor
-            )
+        self._limit[slots] = np.maximum(self._long_spread[slots] * p.new_sensitivity, p.new_floor)
 
     def _learn_long_young(
         self, slots: npt.NDArray[np.intp], luma: F32, learns: npt.NDArray[np.int64]
@@ -464,7 +463,7 @@ class BackgroundModel:
             deviation = np.minimum(np.abs(seen - median[:, None]), cap).mean(axis=1)
             self._long[settled] = median
             self._long_spread[settled] = deviation
-        self._refresh_limits(slots, whole=False)
+        self._refresh_limits(slots)
 
 
 class _Scratch:
@@ -532,6 +531,15 @@ class _Rows:
             np.copyto(array, rows)
         else:
             array[self._slot_m] = rows
+
+
+def _rows_where(mask: npt.NDArray[np.bool_]) -> slice | npt.NDArray[np.intp]:
+    """The rows where `mask` holds: a slice when they are one contiguous run (indexing with it
+    gives views), their indices otherwise."""
+    rows = np.flatnonzero(mask)
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
 
 
 def _flat(a: npt.NDArray[_T]) -> npt.NDArray[_T]:
