@@ -39,6 +39,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from detectors.arrays import contiguous_rows, flat
+
 if TYPE_CHECKING:
     from detectors.regions import Regions
 
@@ -180,7 +182,7 @@ class BackgroundModel:
         short, thr = rows.take(self._short, "short"), rows.take(self._thr, "thr")
         diff, fg = self._scratch.diff[:m], self._scratch.fg[:m]
         _flat_absdiff(frames, short, diff)
-        cv2.compare(_flat(diff), _flat(thr), cv2.CMP_GT, dst=_flat(fg))
+        cv2.compare(flat(diff), flat(thr), cv2.CMP_GT, dst=flat(fg))
         motion = _halve(fg, self._scratch.cells[:m])
         sc = self._scratch
         luma = sc.luma[:m]
@@ -199,7 +201,7 @@ class BackgroundModel:
         rows.store(self._new_before, raw_new)
         on = sc.on[:m].view(np.uint8)  # 1 where a cell moved
         at_least = math.ceil(255 * self.params.cell_on)
-        cv2.threshold(_flat(motion), at_least - 1, 1, cv2.THRESH_BINARY, dst=_flat(on))
+        cv2.threshold(flat(motion), at_least - 1, 1, cv2.THRESH_BINARY, dst=flat(on))
         moved = cv2.reduce(on.reshape(m, -1), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
         changed_m = moved[:, 0] / on[0].size
         global_m = changed_m > self.params.global_share
@@ -242,7 +244,7 @@ class BackgroundModel:
     ) -> npt.NDArray[np.bool_]:
         sc = self._scratch
         long, limit = rows.take(self._long, "long"), rows.take(self._limit, "limit")
-        delta = cv2.subtract(_flat(luma), _flat(long), dst=_flat(sc.delta[:m]))
+        delta = cv2.subtract(flat(luma), flat(long), dst=flat(sc.delta[:m]))
         local = _wide_mean(sc.delta[:m], sc.local[:m])
         if held_mhw is not None:
             # Where a believed object is, the local mean is the water's around it: a hull
@@ -250,7 +252,7 @@ class BackgroundModel:
             rows_held = np.flatnonzero(held_mhw.reshape(m, -1).any(axis=1))
             if len(rows_held):
                 local[rows_held] = _water_mean(sc.delta[rows_held], held_mhw[rows_held])
-        residual = cv2.absdiff(delta, _flat(local), dst=_flat(sc.residual[:m]))
+        residual = cv2.absdiff(delta, flat(local), dst=flat(sc.residual[:m]))
         new: npt.NDArray[np.bool_] = np.greater(sc.residual[:m], limit, out=sc.raw_new[:m])
         del residual
         return new
@@ -312,7 +314,7 @@ class BackgroundModel:
         block = (slot_m * p.long_every) // self._n
         turn = due & ((learns + block) % p.long_every == 0)
         turn |= due & (restart | (learns < p.young_learns))
-        on = _rows_where(turn)
+        on = contiguous_rows(turn)
         self._learn_long(slot_m[on], luma[on], new[on], water[on], restart[on], learns[on])
 
     def _learn_rows(
@@ -347,14 +349,12 @@ class BackgroundModel:
         returns the clipped difference it learned from."""
         a = max(rate, self.params.short_alpha)
         b = max(rate, self.params.spread_alpha)
-        cv2.addWeighted(_flat(frames), a, _flat(short), 1 - a, 0, dst=_flat(short))
+        cv2.addWeighted(flat(frames), a, flat(short), 1 - a, 0, dst=flat(short))
         clipped = diff
         if rate == 0.0:  # a passing boat must not teach the pixel that it is noisy
             clipped = self._scratch.clip.reshape(-1)[: diff.size].reshape(diff.shape)
-            cv2.min(_flat(diff), _flat(thr), dst=_flat(clipped))
-        cv2.addWeighted(
-            _flat(clipped), b * sensitivity, _flat(thr), 1 - b, b * floor, dst=_flat(thr)
-        )
+            cv2.min(flat(diff), flat(thr), dst=flat(clipped))
+        cv2.addWeighted(flat(clipped), b * sensitivity, flat(thr), 1 - b, b * floor, dst=flat(thr))
         return clipped
 
     def _floor_now(self, slots: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
@@ -400,21 +400,21 @@ class BackgroundModel:
             restart = restart[old]
         if not len(slots):
             return
-        span = _rows_where(np.isin(np.arange(self._n), slots)) if len(slots) > _FEW else slots
+        span = contiguous_rows(np.isin(np.arange(self._n), slots)) if len(slots) > _FEW else slots
         view = isinstance(span, slice)  # a contiguous block of the batch: work in place
         sc = self._scratch
         k = len(slots)
         long3 = self._long[span] if view else self._long[slots]
         spread3 = self._long_spread[span] if view else self._long_spread[slots]
         limit3 = self._limit[span] if view else self._limit[slots]
-        long, spread = _flat(long3), _flat(spread3)
-        luma2 = _flat(np.ascontiguousarray(luma))
-        new2 = _flat(np.ascontiguousarray(new).view(np.uint8))
-        old2 = _flat(np.ascontiguousarray(water).view(np.uint8))
-        dev = _flat(sc.dev[:k])
+        long, spread = flat(long3), flat(spread3)
+        luma2 = flat(np.ascontiguousarray(luma))
+        new2 = flat(np.ascontiguousarray(new).view(np.uint8))
+        old2 = flat(np.ascontiguousarray(water).view(np.uint8))
+        dev = flat(sc.dev[:k])
         cv2.absdiff(luma2, long, dst=dev)
         # Clipped at the cell's own limit: what stands out must not teach the cell it is wild.
-        cv2.min(dev, _flat(limit3), dst=dev)
+        cv2.min(dev, flat(limit3), dst=dev)
         every = p.long_every
         cv2.accumulateWeighted(dev, spread, p.spread_alpha * every, mask=old2)
         cv2.accumulateWeighted(luma2, long, p.long_alpha * every, mask=old2)
@@ -422,9 +422,9 @@ class BackgroundModel:
         long3[restart] = luma[restart]
         self._young_cells[slots[restart], 0] = luma[restart]
         # limit = max(new_sensitivity * long spread, new_floor), cached per cell
-        cv2.addWeighted(spread, p.new_sensitivity, spread, 0.0, 0.0, dst=_flat(limit3))
+        cv2.addWeighted(spread, p.new_sensitivity, spread, 0.0, 0.0, dst=flat(limit3))
         # (the stubs lack OpenCV's array-and-scalar form)
-        cv2.max(_flat(limit3), p.new_floor, dst=_flat(limit3))  # type: ignore[call-overload]
+        cv2.max(flat(limit3), p.new_floor, dst=flat(limit3))  # type: ignore[call-overload]
         if not view:
             self._long[slots] = long3
             self._long_spread[slots] = spread3
@@ -533,29 +533,14 @@ class _Rows:
             array[self._slot_m] = rows
 
 
-def _rows_where(mask: npt.NDArray[np.bool_]) -> slice | npt.NDArray[np.intp]:
-    """The rows where `mask` holds: a slice when they are one contiguous run (indexing with it
-    gives views), their indices otherwise."""
-    rows = np.flatnonzero(mask)
-    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
-        return slice(int(rows[0]), int(rows[-1]) + 1)
-    return rows
-
-
-def _flat(a: npt.NDArray[_T]) -> npt.NDArray[_T]:
-    return a.reshape(-1, a.shape[-1])
-
-
 def _flat_absdiff(a: U8, b: U8, out: U8) -> None:
-    cv2.absdiff(_flat(a), _flat(b), dst=_flat(out))
+    cv2.absdiff(flat(a), flat(b), dst=flat(out))
 
 
 def _halve(a_mhw: U8, out_mhw: U8) -> U8:
     """2x2 means of every row at once: an exact 2x linear halving (rows never mix)."""
     m, h, w = a_mhw.shape
-    cv2.resize(
-        _flat(a_mhw), (w // 2, m * h // 2), dst=_flat(out_mhw), interpolation=cv2.INTER_LINEAR
-    )
+    cv2.resize(flat(a_mhw), (w // 2, m * h // 2), dst=flat(out_mhw), interpolation=cv2.INTER_LINEAR)
     return out_mhw
 
 
@@ -567,8 +552,8 @@ def _wide_mean(a_mhw: F32, out_mhw: F32) -> F32:
     """
     m, h, w = a_mhw.shape
     bh, bw = _block(h), _block(w)
-    blocks = cv2.resize(_flat(a_mhw), (w // bw, m * h // bh), interpolation=cv2.INTER_AREA)
-    cv2.resize(blocks, (w, m * h), dst=_flat(out_mhw), interpolation=cv2.INTER_NEAREST)
+    blocks = cv2.resize(flat(a_mhw), (w // bw, m * h // bh), interpolation=cv2.INTER_AREA)
+    cv2.resize(blocks, (w, m * h), dst=flat(out_mhw), interpolation=cv2.INTER_NEAREST)
     return out_mhw
 
 
@@ -580,8 +565,8 @@ def _water_mean(delta_khw: F32, held_khw: npt.NDArray[np.bool_]) -> F32:
     water = np.logical_not(held_khw).astype(np.float32)
     weighted = delta_khw * water
     size = (w // bw, k * h // bh)
-    sums = cv2.resize(_flat(weighted), size, interpolation=cv2.INTER_AREA)
-    shares = cv2.resize(_flat(water), size, interpolation=cv2.INTER_AREA)
+    sums = cv2.resize(flat(weighted), size, interpolation=cv2.INTER_AREA)
+    shares = cv2.resize(flat(water), size, interpolation=cv2.INTER_AREA)
     overall_k = weighted.sum(axis=(1, 2)) / np.maximum(water.sum(axis=(1, 2)), 1.0)
     overall = np.repeat(overall_k.astype(np.float32), h // bh)[:, None]
     means = np.where(shares >= 0.2, sums / np.maximum(shares, 1e-6), overall)

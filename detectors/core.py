@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from detectors.arrays import contiguous_rows, flat
 from detectors.attention import Attention, ModeChanges
 from detectors.background import CELL, BackgroundModel, BackgroundParams, CellMasks
 from detectors.ghosts import find_ghosts
@@ -31,11 +31,11 @@ from ingest import BatchView
 from riverwatch.config import AnalysisConfig, Severity, ZoneConfig, ZoneKind
 from riverwatch.types import DecodeMode
 
-_T = TypeVar("_T", bound=np.generic)
 _MARGIN = np.ones((5, 5), np.uint8)  # two cells (8 analysis pixels) around the zones
 _SEVERITY_RANK = {s: i + 1 for i, s in enumerate(Severity)}
-_CHROMA_ALPHA = 0.01
-_CHROMA_INTERVAL_S = 2.0
+_CHROMA_ALPHA = 0.04  # per learn: the baseline follows the water's colour over minutes
+_CHROMA_INTERVAL_S = 8.0
+_CHROMA_TURNS = 4  # blocks of cameras that take turns learning it
 
 
 @dataclass(frozen=True)
@@ -241,30 +241,36 @@ class DetectionCore:
         active_mhw: npt.NDArray[np.bool_],
         ts_n: npt.NDArray[np.float64],
     ) -> None:
-        """A slow per-cell chroma baseline, frozen where something is going on."""
+        """A slow per-cell chroma baseline, frozen where something is going on. Each camera
+        learns it every `_CHROMA_INTERVAL_S`, the cameras taking turns in contiguous blocks
+        of the batch (so that a tick learns a block in place, not a gathered copy)."""
+        n = len(self._cameras)
+        first = slot_m[~self._chroma_seen_n[slot_m]]
+        if len(first):
+            self._chroma_base[first] = chroma_n2hw[first]
+            self._chroma_seen_n[first] = True
+            turn = (first * _CHROMA_TURNS) // max(n, 1)
+            self._chroma_learned_at_n[first] = ts_n[first] - turn * (
+                _CHROMA_INTERVAL_S / _CHROMA_TURNS
+            )
         due = ts_n[slot_m] - self._chroma_learned_at_n[slot_m] >= _CHROMA_INTERVAL_S
-        slots = slot_m[due]
+        j = contiguous_rows(due)
+        slots = slot_m[j]
         k = len(slots)
         if not k:
             return
-        whole = k == len(self._cameras)
+        block = contiguous_rows(np.isin(np.arange(n), slots))
+        in_place = isinstance(block, slice)
         mask = self._chroma_mask[:k]
-        np.logical_not(active_mhw if due.all() else active_mhw[due], out=mask[:, 0].view(np.bool_))
+        np.logical_not(active_mhw[j], out=mask[:, 0].view(np.bool_))
         mask[self._vessel_stays_n[slots], 0] = 0  # a stopped vessel's plume is not the water's
         mask[:, 1] = mask[:, 0]
-        chroma = chroma_n2hw if whole else chroma_n2hw[slots]
-        base = self._chroma_base if whole else self._chroma_base[slots]
-        cv2.accumulateWeighted(_flat(chroma), _flat(base), _CHROMA_ALPHA, mask=_flat(mask))
-        if not whole:
+        chroma = chroma_n2hw[block] if in_place else chroma_n2hw[slots]
+        base = self._chroma_base[block] if in_place else self._chroma_base[slots]
+        cv2.accumulateWeighted(flat(chroma), flat(base), _CHROMA_ALPHA, mask=flat(mask))
+        if not in_place:
             self._chroma_base[slots] = base
-        first = slots[~self._chroma_seen_n[slots]]
-        self._chroma_base[first] = chroma_n2hw[first]
-        self._chroma_seen_n[slots] = True
         self._chroma_learned_at_n[slots] = ts_n[slots]
-
-
-def _flat(a: npt.NDArray[_T]) -> npt.NDArray[_T]:
-    return a.reshape(-1, a.shape[-1])
 
 
 def _watches_water(camera: CameraSetup) -> bool:

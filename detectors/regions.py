@@ -6,12 +6,14 @@ so the cost follows the activity, not the number of cameras.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from detectors.arrays import flat
 from detectors.background import CELL, CellMasks
 
 _CLOSE_3x3 = np.ones((3, 3), np.uint8)
@@ -82,8 +84,10 @@ def active_cells(
     """Cells that moved or are newly there, per camera of the step (blind cameras: none)."""
     m = len(cells.slot_m)
     active = out_mhw[:m] if out_mhw is not None else np.empty(cells.new_mhw.shape, np.bool_)
-    np.greater_equal(cells.motion_mhw, 255 * cell_on, out=active)
-    np.logical_or(active, cells.new_mhw, out=active)
+    as_u8 = active.view(np.uint8)  # 0/1, written by OpenCV in place
+    at_least = math.ceil(255 * cell_on)
+    cv2.threshold(flat(cells.motion_mhw), at_least - 1, 1, cv2.THRESH_BINARY, dst=flat(as_u8))
+    cv2.bitwise_or(flat(as_u8), flat(cells.new_mhw.view(np.uint8)), dst=flat(as_u8))
     active[cells.blind_m] = False
     return active
 
