@@ -73,7 +73,6 @@ class BackgroundParams:
     low_contrast_floor: float = 0.55  # the floor is scaled by this on such a camera
     stale_s: float = 30.0  # a short-term background this old restarts from the next frame
     learn_interval_s: float = 1.5
-    long_every: int = 1  # the long term learns every this many learns (at this many times the rate)
 
 
 @dataclass(frozen=True)
@@ -309,12 +308,7 @@ class BackgroundModel:
         judge = due & ((self._learns_n[slot_m] + slot_m) % 8 == 0)
         if judge.any():
             self._judge_contrast(luma[judge], slot_m[judge])
-        # The long term is slow: each camera learns it every `long_every`-th learn, the cameras
-        # taking turns in contiguous blocks of the batch (views, not copies, when all are due).
-        block = (slot_m * p.long_every) // self._n
-        turn = due & ((learns + block) % p.long_every == 0)
-        turn |= due & (restart | (learns < p.young_learns))
-        on = contiguous_rows(turn)
+        on = contiguous_rows(due)  # views, not copies, when the due cameras are one block
         self._learn_long(slot_m[on], luma[on], new[on], water[on], restart[on], learns[on])
 
     def _learn_rows(
@@ -415,10 +409,9 @@ class BackgroundModel:
         cv2.absdiff(luma2, long, dst=dev)
         # Clipped at the cell's own limit: what stands out must not teach the cell it is wild.
         cv2.min(dev, flat(limit3), dst=dev)
-        every = p.long_every
-        cv2.accumulateWeighted(dev, spread, p.spread_alpha * every, mask=old2)
-        cv2.accumulateWeighted(luma2, long, p.long_alpha * every, mask=old2)
-        cv2.accumulateWeighted(luma2, long, p.long_absorb_alpha * every, mask=new2)
+        cv2.accumulateWeighted(dev, spread, p.spread_alpha, mask=old2)
+        cv2.accumulateWeighted(luma2, long, p.long_alpha, mask=old2)
+        cv2.accumulateWeighted(luma2, long, p.long_absorb_alpha, mask=new2)
         long3[restart] = luma[restart]
         self._young_cells[slots[restart], 0] = luma[restart]
         # limit = max(new_sensitivity * long spread, new_floor), cached per cell
