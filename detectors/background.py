@@ -546,7 +546,12 @@ def _wide_mean(a_mhw: F32, out_mhw: F32) -> F32:
     m, h, w = a_mhw.shape
     bh, bw = _block(h), _block(w)
     blocks = cv2.resize(flat(a_mhw), (w // bw, m * h // bh), interpolation=cv2.INTER_AREA)
-    cv2.resize(blocks, (w, m * h), dst=flat(out_mhw), interpolation=cv2.INTER_NEAREST)
+    # The median of each block's neighbourhood: a drifting cloud shadow or an exposure change
+    # spans it and cancels, while a hull that fills a block or two does not hide itself.
+    padded = np.pad(blocks.reshape(m, h // bh, w // bw), ((0, 0), (1, 1), (0, 0)), mode="edge")
+    smooth = cv2.medianBlur(flat(padded), 3).reshape(padded.shape)[:, 1:-1]
+    local = np.maximum(smooth, blocks.reshape(smooth.shape))
+    cv2.resize(flat(local), (w, m * h), dst=flat(out_mhw), interpolation=cv2.INTER_NEAREST)
     return out_mhw
 
 
