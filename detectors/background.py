@@ -190,7 +190,7 @@ class BackgroundModel:
         if keep is not None:
             np.multiply(motion, keep, out=motion)
         settled = self._learns_n[slot_m] >= self.params.young_learns
-        held = hold_nhw[slot_m] if hold_nhw is not None else None
+        held = None if hold_nhw is None else hold_nhw if whole else hold_nhw[slot_m]
         raw_new = self._new_cells(luma, rows, m, held)
         if keep is not None:
             np.logical_and(raw_new, keep, out=raw_new)
@@ -360,8 +360,8 @@ class BackgroundModel:
     def _judge_contrast(self, luma: F32, slot_m: npt.NDArray[np.intp]) -> None:
         """Fog or haze: the whole picture's contrast (std / mean of its cells) is low; such a
         camera gets a lower floor, else a faint boat stays under it."""
-        flat = luma.reshape(len(slot_m), -1)
-        ratio = flat.std(axis=1) / np.maximum(flat.mean(axis=1), 1.0)
+        mean, std = _row_mean_std(luma.reshape(len(slot_m), -1))
+        ratio = std / np.maximum(mean, 1.0)
         low = ratio < self.params.low_contrast
         flips = np.flatnonzero(low != self._low_n[slot_m])
         if not len(flips):
@@ -394,7 +394,9 @@ class BackgroundModel:
             restart = restart[old]
         if not len(slots):
             return
-        span = contiguous_rows(np.isin(np.arange(self._n), slots)) if len(slots) > _FEW else slots
+        # slots ascend without repeats: one contiguous block when first to last fills it
+        block = len(slots) > _FEW and int(slots[-1]) - int(slots[0]) + 1 == len(slots)
+        span = slice(int(slots[0]), int(slots[-1]) + 1) if block else slots
         view = isinstance(span, slice)  # a contiguous block of the batch: work in place
         sc = self._scratch
         k = len(slots)
@@ -530,6 +532,14 @@ def _flat_absdiff(a: U8, b: U8, out: U8) -> None:
     cv2.absdiff(flat(a), flat(b), dst=flat(out))
 
 
+def _row_mean_std(rows_kx: F32) -> tuple[F32, F32]:
+    """Each row's mean and standard deviation, in two OpenCV reductions."""
+    mean = cv2.reduce(rows_kx, 1, cv2.REDUCE_AVG)[:, 0]
+    square = cv2.reduce(cv2.multiply(rows_kx, rows_kx), 1, cv2.REDUCE_AVG)[:, 0]
+    std = np.sqrt(np.maximum(square - mean * mean, 0.0))
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
 def _halve(a_mhw: U8, out_mhw: U8) -> U8:
     """2x2 means of every row at once: an exact 2x linear halving (rows never mix)."""
     m, h, w = a_mhw.shape
@@ -548,7 +558,9 @@ def _wide_mean(a_mhw: F32, out_mhw: F32) -> F32:
     blocks = cv2.resize(flat(a_mhw), (w // bw, m * h // bh), interpolation=cv2.INTER_AREA)
     # The median of each block's neighbourhood: a drifting cloud shadow or an exposure change
     # spans it and cancels, while a hull that fills a block or two does not hide itself.
-    padded = np.pad(blocks.reshape(m, h // bh, w // bw), ((0, 0), (1, 1), (0, 0)), mode="edge")
+    rows = blocks.reshape(m, h // bh, w // bw)
+    padded = np.empty((m, h // bh + 2, w // bw), np.float32)  # each camera's edge rows repeated
+    padded[:, 1:-1], padded[:, 0], padded[:, -1] = rows, rows[:, 0], rows[:, -1]
     smooth = cv2.medianBlur(flat(padded), 3).reshape(padded.shape)[:, 1:-1]
     local = np.maximum(smooth, blocks.reshape(smooth.shape))
     cv2.resize(flat(local), (w, m * h), dst=flat(out_mhw), interpolation=cv2.INTER_NEAREST)

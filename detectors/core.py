@@ -169,7 +169,10 @@ class DetectionCore:
             return StepResult([], Regions.empty(), self._attend(slot_m, None, now), 0)
         cells = self.background.step(view.frames_nhw, slot_m, view.ts_n, self._hold_nhw)
         active = active_cells(cells, self.background.params.cell_on, self._active_nhw)
-        np.logical_and(active, self._watched_nhw[slot_m], out=active)
+        whole = len(slot_m) == len(self._cameras)  # every camera, in order: no gather
+        np.logical_and(
+            active, self._watched_nhw if whole else self._watched_nhw[slot_m], out=active
+        )
         regions = self._regions.find(cells, active)
         ghosts = find_ghosts(cells, regions)
         if ghosts.any():
@@ -225,8 +228,10 @@ class DetectionCore:
         n = len(self._cameras)
         active_n = np.zeros(n, np.bool_)
         if cells is not None and active_mhw is not None:
-            in_zone = (active_mhw & self._zone_any_nhw[slot_m]).any(axis=(1, 2))
-            active_n[slot_m] = in_zone & ~cells.muted_m
+            busy = np.flatnonzero(active_mhw.reshape(len(slot_m), -1).any(axis=1))
+            zone = self._zone_any_nhw[slot_m[busy]]
+            in_zone = (active_mhw[busy] & zone).any(axis=(1, 2))
+            active_n[slot_m[busy]] = in_zone & ~cells.muted_m[busy]
         self._seen_at_n[slot_m] = now
         in_event = np.zeros(n, np.bool_)
         in_event[list(self.rules.open_slots())] = True
