@@ -110,14 +110,13 @@ class PlumeMeter:
 
     def beside(self, xyxy: tuple[int, int, int, int], cell: int) -> float:
         """The 75th percentile shift in a ring one box-size wide around the box."""
-        chroma, base = self._chroma_2hw.astype(np.float32), self._base_2hw
-        shift_hw = (chroma[1] - base[1]) - (chroma[0] - base[0])
-        h, w = shift_hw.shape
         x1, y1, x2, y2 = (v // cell for v in xyxy)
         pad = max(x2 - x1, y2 - y1, 2)
-        ring = np.zeros((h, w), np.bool_)
-        ring[max(0, y1 - pad) : y2 + pad, max(0, x1 - pad) : x2 + pad] = True
-        ring[y1:y2, x1:x2] = False
+        ys, xs = slice(max(0, y1 - pad), y2 + pad), slice(max(0, x1 - pad), x2 + pad)
+        chroma, base = self._chroma_2hw[:, ys, xs].astype(np.float32), self._base_2hw[:, ys, xs]
+        shift_hw = (chroma[1] - base[1]) - (chroma[0] - base[0])
+        ring = np.ones(shift_hw.shape, np.bool_)
+        ring[y1 - ys.start : y2 - ys.start, x1 - xs.start : x2 - xs.start] = False
         if not ring.any():
             return 0.0
         return float(np.percentile(shift_hw[ring], 75))
