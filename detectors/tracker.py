@@ -162,9 +162,13 @@ class Tracker:
                 if track.misses > self.params.max_misses:
                     ended.append(track)
         alive = [t for t in tracks if t not in ended]
+        movers = [t for t in tracks if t.moving_hits >= 2 and self.confirmed(t)]
         for j, k in enumerate(ks):
             if j not in matched:
-                alive.append(self._new_track(slot, _observation(regions, int(k), ts, seq)))
+                track = self._new_track(slot, _observation(regions, int(k), ts, seq))
+                if track.last.still >= 0.5 and any(_part_of(track.last, m) for m in movers):
+                    track.moving_hits = 1  # a piece of a vessel that arrived, not the water
+                alive.append(track)
         if alive:
             self._tracks[slot] = alive
         else:
@@ -230,6 +234,15 @@ class Tracker:
             and track.age_s >= p.confirm_s
             and track.hits >= p.confirm_ratio * (track.hits + track.missed_total)
         )
+
+
+def _part_of(obs: Observation, vessel: Track) -> bool:
+    """Whether a still region lies where a vessel that moved is: within its size (as seen at
+    its largest) of its latest centre. A hull that stops shows itself in pieces."""
+    size = vessel.best.xyxy if vessel.best is not None else vessel.last.xyxy
+    reach = max(size[2] - size[0], size[3] - size[1])
+    (x0, y0), (x1, y1) = _centre(vessel.last.xyxy), _centre(obs.xyxy)
+    return bool(np.hypot(x1 - x0, y1 - y0) <= reach)
 
 
 def _observation(regions: Regions, k: int, ts: float, seq: int) -> Observation:

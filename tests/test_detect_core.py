@@ -17,6 +17,8 @@ import pytest
 from detectors import CameraSetup, DetectionCore, Event, Phase, StepResult
 from detectors.attention import Attention
 from detectors.background import BackgroundModel, BackgroundParams
+from detectors.regions import Regions
+from detectors.tracker import Tracker
 from ingest import BatchView
 from ingest.batch import chroma_shape
 from riverwatch.config import AnalysisConfig, ZoneConfig
@@ -298,3 +300,28 @@ def test_a_camera_that_falls_silent_gives_up_its_full_rate_slot() -> None:
         full[result.modes.promote_p] = True
         full[result.modes.demote_d] = False
     assert full.tolist() == [True, False]
+
+
+def regions_at(boxes: list[tuple[int, int, int, int]], still: float) -> Regions:
+    """Regions of camera 0 with these boxes (analysis pixels), all equally still."""
+    k = len(boxes)
+    xyxy = np.array(boxes, np.int32).reshape(k, 4)
+    cells = ((xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]) // 16).astype(np.int32)
+    return Regions(
+        np.zeros(k, np.intp), xyxy, cells, np.full(k, still, np.float32), np.zeros(k, np.float32)
+    )
+
+
+def test_a_still_piece_of_a_vessel_that_arrived_is_not_taken_for_the_water() -> None:
+    tracker = Tracker()
+    slot, seq = np.array([0]), np.zeros(1, np.int64)
+    for t in range(4):  # a hull sails in, seen once a keyframe
+        seq[0] += 1
+        box = (60 + 20 * t, 92, 120 + 20 * t, 116)
+        tracker.update(slot, seq, np.array([2.0 * t]), regions_at([box], still=0.0))
+    seq[0] += 1
+    hull, cabin, far = (120, 108, 180, 116), (150, 80, 172, 96), (20, 150, 40, 160)
+    tracker.update(slot, seq, np.array([8.0]), regions_at([hull, cabin, far], still=1.0))
+    moving = {t.last.xyxy: t.moving_hits for t in tracker.tracks(0)}
+    assert moving[cabin] == 1, "the stopped vessel's cabin was taken for the water"
+    assert moving[far] == 0, "a still patch far from any vessel inherited its motion"
