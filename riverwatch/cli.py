@@ -168,7 +168,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Score the detection core on the scene library (and real footage when given)."""
-    from riverwatch.evaluate import by_kind, evaluate_scenes, format_kinds, format_table
+    from riverwatch.evaluate import (
+        STRESS_BUDGET,
+        by_kind,
+        evaluate_scenes,
+        format_kinds,
+        format_table,
+    )
     from simulator.scenes import SCENES, ensure_scenes
 
     settings = _settings(args)
@@ -187,13 +193,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         for f in ensure_scenes(settings.data_dir / "scenes", names, variant=variant).values()
     ]
     shape = settings.analysis_shape_hw
+    budget = STRESS_BUDGET if args.budget is None else args.budget
     _out(
         f"scene library: {args.loops} loops per scene (those in the camera's first minute, its "
         "learning time, are not scored), "
         f"{args.variants} variant(s) of each (other water, same story), water-only scenes for "
-        f"{args.water_hours:g} h each, analysis {shape[1]}x{shape[0]}"
+        f"{args.water_hours:g} h each, analysis {shape[1]}x{shape[0]}, {budget} full-rate "
+        "decoding slots shared by the cameras"
     )
-    scores = evaluate_scenes(files, args.loops, shape, args.water_hours)
+    scores = evaluate_scenes(files, args.loops, shape, args.water_hours, budget)
     for line in format_table(scores):
         _out(line)
     _out("")
@@ -254,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--scenes", nargs="+", help="only these scenes")
     evaluate.add_argument(
         "--variants", type=int, default=1, help="variants of each scene: other water (default 1)"
+    )
+    evaluate.add_argument(
+        "--budget",
+        type=int,
+        help="full-rate decoding slots the cameras share (default: a stress, 4 for 21 busy ones)",
     )
     evaluate.add_argument(
         "--footage", help="folder of real footage with ground truth (e.g. ../shared/data)"
