@@ -16,14 +16,17 @@ One `step` handles every camera with a new frame, in a few whole-batch OpenCV ca
 are new, or on a gathered copy of just those rows otherwise:
 
     motion: |frame - short| > thr per pixel, pooled to cells (share of the cell changed)
-    new:    |cells(frame) - long| minus its own wide local mean (so a drifting cloud shadow or an
+    new:    |cells(frame) - long| minus a local level (so a drifting cloud shadow or an
             exposure change, smooth over tens of cells, cancels) above a threshold from the
             long-term cell spread, on two observations in a row: what arrived and stayed,
-            such as a dredger at work
+            such as a dredger at work. The level is, per 20-pixel block, the brighter of the
+            block's mean and its 3x3 block neighbourhood's median (a dark hull filling a block
+            does not cancel itself), and under believed objects the water's mean around them
 
 A camera where most cells change at once (auto-exposure, the day/night IR switch, a bump) is
 not watched for motion on that frame: its backgrounds restart from it and it stays muted for
 `warmup` observations and `learn_s` seconds: glint, ripples and the shore need learning first.
+A new camera's long term settles on the median of its first `young_learns` looks.
 Backgrounds learn at most once per `learn_interval_s`, so a camera promoted to full-rate
 decoding does not absorb a slow boat ten times faster.
 """
@@ -548,10 +551,12 @@ def _halve(a_mhw: U8, out_mhw: U8) -> U8:
 
 
 def _wide_mean(a_mhw: F32, out_mhw: F32) -> F32:
-    """Each cell's local mean over blocks of about 5x5 cells (20 px), per camera.
+    """Each cell's local level over blocks of about 5x5 cells (20 px), per camera: the brighter
+    of its block's mean and the median of the 3x3 blocks around it.
 
     Block means by exact integer-factor area averaging, then spread back to cells; the block
-    divides the camera's cell grid, so cameras stacked in one array never mix.
+    divides the camera's cell grid, and each camera's block rows are padded with its own edge
+    rows for the median, so cameras stacked in one array never mix.
     """
     m, h, w = a_mhw.shape
     bh, bw = _block(h), _block(w)
