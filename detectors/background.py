@@ -216,9 +216,8 @@ class BackgroundModel:
         # The long term learns only water: nothing new there, and nothing the tracker believes
         # in. A vessel that stops is otherwise learned as water where the wide mean hides the
         # inside of its hull, and stops standing out.
-        water = np.logical_not(new, out=sc.water[:m])
-        if held is not None:
-            water &= ~held
+        water = sc.water[:m]
+        np.logical_not(new if held is None else np.logical_or(new, held, out=water), out=water)
         self._learn(frames, diff, rows, slot_m, luma, new, water, ts_n, global_m)
         return CellMasks(
             slot_m.copy(),

@@ -155,6 +155,7 @@ class DetectionCore:
         self._chroma_seen_n = np.zeros(n, np.bool_)
         self._active_nhw = np.zeros((n, *cells_hw), np.bool_)
         self._hold_nhw = np.zeros((n, *cells_hw), np.bool_)
+        self._holding: set[int] = set()  # cameras with cells held
         self._chroma_mask = np.zeros((n, 2, *cells_hw), np.uint8)
         self._chroma_learned_at_n = np.full(n, -np.inf)
         self._large_px_n = np.array([c.analysis.large_vessel_px for c in cameras], np.int64)
@@ -200,11 +201,14 @@ class DetectionCore:
         background to leave alone on the next step; and the cameras where a large vessel has
         stopped, whose water colour is not learned meanwhile (its plume is not the water's)."""
         hold = self._hold_nhw
-        hold[slot_m] = False
+        observed = set(slot_m.tolist())
+        for slot in self._holding & observed:  # only cameras that hold something are cleared
+            hold[slot] = False
         self._vessel_stays_n[slot_m] = False
         h, w = hold.shape[1:]
         c = CELL
-        for slot in slot_m.tolist():
+        self._holding -= observed
+        for slot in self.tracker.busy_slots() & observed:
             for track in self.tracker.tracks(slot):
                 if not self.tracker.confirmed(track):
                     continue
@@ -212,6 +216,7 @@ class DetectionCore:
                 if biggest >= self._large_px_n[slot] and track.stationary_s > 0:
                     self._vessel_stays_n[slot] = True
                 x1, y1, x2, y2 = track.last.xyxy
+                self._holding.add(slot)
                 hold[
                     slot,
                     max(0, y1 // c - 1) : min(h, y2 // c + 1),

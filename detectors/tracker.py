@@ -12,6 +12,7 @@ regions that do not come back in the same place, so persistence is what separate
 from __future__ import annotations
 
 import itertools
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -19,6 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.regions import Regions
+
+_FEW_PAIRS = 64  # up to this many track-region pairs are associated in plain Python
 
 
 @dataclass(frozen=True)
@@ -178,8 +181,43 @@ class Tracker:
     def _associate(
         self, tracks: list[Track], xyxy_k4: npt.NDArray[np.int32], ts: float
     ) -> list[tuple[int, int]]:
+        """Greedy pairs (track, region), cheapest first, each within the track's reach."""
         if not tracks or not len(xyxy_k4):
             return []
+        if len(tracks) * len(xyxy_k4) <= _FEW_PAIRS:
+            costs = self._costs_few(tracks, xyxy_k4.tolist(), ts)
+        else:
+            costs = self._costs_many(tracks, xyxy_k4, ts)
+        pairs: list[tuple[int, int]] = []
+        used_t: set[int] = set()
+        used_k: set[int] = set()
+        for _, t, k in sorted(costs):
+            if t not in used_t and k not in used_k:
+                pairs.append((t, k))
+                used_t.add(t)
+                used_k.add(k)
+        return pairs
+
+    def _costs_few(
+        self, tracks: list[Track], boxes: list[list[int]], ts: float
+    ) -> list[tuple[float, int, int]]:
+        """(cost, track, region) within reach, in plain Python: for a few pairs, numpy's
+        per-call overhead is most of the time."""
+        speed = self.params.max_speed_px_s
+        costs = []
+        for t, track in enumerate(tracks):
+            x1, y1, x2, y2 = track.last.xyxy
+            reach = max(x2 - x1, y2 - y1) + speed * max(ts - track.last.ts, 0.2)
+            for k, (a, b, c, d) in enumerate(boxes):
+                cost = math.hypot((a + c - x1 - x2) / 2, (b + d - y1 - y2) / 2) / reach
+                if cost <= 1.0:
+                    costs.append((cost, t, k))
+        return costs
+
+    def _costs_many(
+        self, tracks: list[Track], xyxy_k4: npt.NDArray[np.int32], ts: float
+    ) -> list[tuple[float, int, int]]:
+        """The same with numpy: centre distance over the reach (size plus speed times gap)."""
         last = np.array([t.last.xyxy for t in tracks], np.float64)
         gap = np.array([ts - t.last.ts for t in tracks], np.float64)
         boxes = xyxy_k4.astype(np.float64)
@@ -189,18 +227,8 @@ class Tracker:
         size_t = np.maximum(last[:, 2] - last[:, 0], last[:, 3] - last[:, 1])
         reach_t = size_t + self.params.max_speed_px_s * np.maximum(gap, 0.2)
         cost_tk = dist_tk / reach_t[:, None]
-        pairs: list[tuple[int, int]] = []
-        used_t: set[int] = set()
-        used_k: set[int] = set()
-        for flat in np.argsort(cost_tk, axis=None):
-            t, k = divmod(int(flat), cost_tk.shape[1])
-            if cost_tk[t, k] > 1.0:
-                break
-            if t not in used_t and k not in used_k:
-                pairs.append((t, k))
-                used_t.add(t)
-                used_k.add(k)
-        return pairs
+        ts_, ks_ = np.nonzero(cost_tk <= 1.0)
+        return list(zip(cost_tk[ts_, ks_].tolist(), ts_.tolist(), ks_.tolist(), strict=True))
 
     def _new_track(self, slot: int, obs: Observation) -> Track:
         track = Track(next(self._ids), slot, deque([obs], maxlen=self.params.history))

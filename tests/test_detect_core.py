@@ -325,3 +325,17 @@ def test_a_still_piece_of_a_vessel_that_arrived_is_not_taken_for_the_water() -> 
     moving = {t.last.xyxy: t.moving_hits for t in tracker.tracks(0)}
     assert moving[cabin] == 1, "the stopped vessel's cabin was taken for the water"
     assert moving[far] == 0, "a still patch far from any vessel inherited its motion"
+
+
+def test_few_and_many_track_pairs_are_costed_alike() -> None:
+    rng = np.random.default_rng(8)
+    tracker = Tracker()
+    slot, seq = np.array([0]), np.array([1], np.int64)
+    starts = [(int(x), int(y), int(x) + 12, int(y) + 8) for x, y in rng.integers(0, 280, (9, 2))]
+    tracker.update(slot, seq, np.array([0.0]), regions_at(starts, still=0.0))
+    tracks = tracker.tracks(0)
+    moved = np.array(starts, np.int32) + rng.integers(-30, 30, (9, 1)).astype(np.int32)
+    few = tracker._costs_few(tracks, moved.tolist(), 2.0)
+    many = tracker._costs_many(tracks, moved, 2.0)
+    assert few and sorted((t, k) for _, t, k in few) == sorted((t, k) for _, t, k in many)
+    assert np.allclose(sorted(c for c, _, _ in few), sorted(c for c, _, _ in many))
