@@ -415,7 +415,17 @@ class BackgroundModel:
         cv2.min(dev, flat(limit3), dst=dev)
         cv2.accumulateWeighted(dev, spread, p.spread_alpha, mask=old2)
         cv2.accumulateWeighted(luma2, long, p.long_alpha, mask=old2)
-        cv2.accumulateWeighted(luma2, long, p.long_absorb_alpha, mask=new2)
+        # What stayed fades in over hours; only rows that have something new take part.
+        with_new = np.flatnonzero(new.reshape(k, -1).any(axis=1))
+        if len(with_new) == k:
+            cv2.accumulateWeighted(luma2, long, p.long_absorb_alpha, mask=new2)
+        elif len(with_new):
+            absorbing = long3[with_new]
+            mask = flat(new[with_new].view(np.uint8))
+            cv2.accumulateWeighted(
+                flat(luma[with_new]), flat(absorbing), p.long_absorb_alpha, mask=mask
+            )
+            long3[with_new] = absorbing
         long3[restart] = luma[restart]
         self._young_cells[slots[restart], 0] = luma[restart]
         # limit = max(new_sensitivity * long spread, new_floor), cached per cell
