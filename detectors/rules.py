@@ -119,7 +119,16 @@ class PlumeMeter:
         ring[y1 - ys.start : y2 - ys.start, x1 - xs.start : x2 - xs.start] = False
         if not ring.any():
             return 0.0
-        return float(np.percentile(shift_hw[ring], 75))
+        return _upper_quartile(shift_hw[ring])
+
+
+def _upper_quartile(values: npt.NDArray[np.float32]) -> float:
+    """The 75th percentile (linear between the two nearest, as numpy's default) by partial
+    sorting: `np.percentile` costs more than the ring's few hundred values."""
+    at = 0.75 * (len(values) - 1)
+    lo, hi = int(np.floor(at)), int(np.ceil(at))
+    part = np.partition(values, (lo, hi))
+    return float(part[lo] + (at - lo) * (part[hi] - part[lo]))
 
 
 class RuleEngine:

@@ -139,21 +139,28 @@ class Tracker:
         observed = set(slot_m.tolist())
         busy = (set(sorted_slots.tolist()) | set(self._tracks)) & observed
         ended: list[Track] = []
+        seen = _Seen(regions)
         for slot in sorted(busy):
             lo, hi = np.searchsorted(sorted_slots, (slot, slot + 1))
             ended += self._update_camera(
-                slot, int(seq_n[slot]), float(ts_n[slot]), regions, order[lo:hi]
+                slot, int(seq_n[slot]), float(ts_n[slot]), regions, order[lo:hi], seen
             )
         return ended
 
     def _update_camera(
-        self, slot: int, seq: int, ts: float, regions: Regions, ks: npt.NDArray[np.intp]
+        self,
+        slot: int,
+        seq: int,
+        ts: float,
+        regions: Regions,
+        ks: npt.NDArray[np.intp],
+        seen: _Seen,
     ) -> list[Track]:
         tracks = self._tracks.get(slot, [])
         pairs = self._associate(tracks, regions.xyxy_k[ks], ts)
         taken = set()
         for t_index, j in pairs:
-            self._extend(tracks[t_index], _observation(regions, int(ks[j]), ts, seq))
+            self._extend(tracks[t_index], seen.at(int(ks[j]), ts, seq))
             taken.add(t_index)
         matched = {j for _, j in pairs}
         ended = []
@@ -168,7 +175,7 @@ class Tracker:
         movers = [t for t in tracks if t.moving_hits >= 2 and self.confirmed(t)]
         for j, k in enumerate(ks):
             if j not in matched:
-                track = self._new_track(slot, _observation(regions, int(k), ts, seq))
+                track = self._new_track(slot, seen.at(int(k), ts, seq))
                 if track.last.still >= 0.5 and any(_part_of(track.last, m) for m in movers):
                     track.moving_hits = 1  # a piece of a vessel that arrived, not the water
                 alive.append(track)
@@ -273,13 +280,19 @@ def _part_of(obs: Observation, vessel: Track) -> bool:
     return bool(np.hypot(x1 - x0, y1 - y0) <= reach)
 
 
-def _observation(regions: Regions, k: int, ts: float, seq: int) -> Observation:
-    x1, y1, x2, y2 = (int(v) for v in regions.xyxy_k[k])
-    return Observation(
-        ts,
-        seq,
-        (x1, y1, x2, y2),
-        int(regions.area_px_k[k]),
-        float(regions.still_k[k]),
-        float(regions.contrast_k[k]),
-    )
+class _Seen:
+    """One step's regions as plain Python values, read once (numpy scalars are slow one by
+    one)."""
+
+    def __init__(self, regions: Regions) -> None:
+        self._xyxy: list[list[int]] = regions.xyxy_k.tolist()
+        self._area: list[int] = regions.area_px_k.tolist()
+        self._still: list[float] = regions.still_k.tolist()
+        self._contrast: list[float] = regions.contrast_k.tolist()
+
+    def at(self, k: int, ts: float, seq: int) -> Observation:
+        """Region `k` as an observation at `ts`, `seq`."""
+        x1, y1, x2, y2 = self._xyxy[k]
+        return Observation(
+            ts, seq, (x1, y1, x2, y2), self._area[k], self._still[k], self._contrast[k]
+        )
