@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -154,6 +155,8 @@ class BackgroundModel:
         self._keep_chw = self._keep_cells(ignore_nhw)
         self._keeps_all = bool(self._keep_chw.all())  # no masks: nothing to blank out
         self._scratch = _Scratch(n, shape_hw)
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="background-learn")
+        self._learning: Future[None] | None = None
         self._low_n = np.zeros(n, np.bool_)
         start = self._sens_n * _START_SPREAD + self._floor_n
         self._thr[:] = np.clip(np.rint(start), 0, 255).astype(np.uint8)[:, None, None]
@@ -177,6 +180,7 @@ class BackgroundModel:
 
         `hold_nhw` marks cells the long term must not learn this time (where believed objects
         are: a stopped vessel is not water, however still it sits)."""
+        self.settle()
         m = len(slot_m)
         whole = m == self._n and bool(np.all(slot_m == np.arange(self._n)))
         rows = _Rows(slot_m, whole, self._scratch)
@@ -218,7 +222,11 @@ class BackgroundModel:
         # inside of its hull, and stops standing out.
         water = sc.water[:m]
         np.logical_not(new if held is None else np.logical_or(new, held, out=water), out=water)
-        self._learn(frames, diff, rows, slot_m, luma, new, water, ts_n, global_m)
+        # Learning only prepares the next step: it runs on a worker thread (OpenCV releases the
+        # GIL) while the caller reads these masks; `settle` waits for it.
+        self._learning = self._worker.submit(
+            self._learn, frames, diff, rows, slot_m, luma, new, water, ts_n, global_m
+        )
         return CellMasks(
             slot_m.copy(),
             motion,
@@ -230,9 +238,16 @@ class BackgroundModel:
             blind,
         )
 
+    def settle(self) -> None:
+        """Wait until the last step's learning is done (and raise what it raised)."""
+        learning, self._learning = self._learning, None
+        if learning is not None:
+            learning.result()
+
     def forget(self, regions: Regions, cells: CellMasks) -> None:
         """Take the current picture as the long-term background inside these regions' boxes
         (ghosts: what the background remembers is gone)."""
+        self.settle()
         row_of = {int(slot): j for j, slot in enumerate(cells.slot_m)}
         for slot, xyxy in zip(regions.slot_k.tolist(), regions.xyxy_k.tolist(), strict=True):
             x1, y1, x2, y2 = (v // CELL for v in xyxy)

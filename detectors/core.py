@@ -176,9 +176,8 @@ class DetectionCore:
         )
         regions = self._regions.find(cells, active)
         ghosts = find_ghosts(cells, regions)
-        if ghosts.any():
-            self.background.forget(regions.filter(ghosts), cells)
-            regions = regions.filter(~ghosts)
+        gone = regions.filter(ghosts)
+        regions = regions.filter(~ghosts)
         if self._model is not None:
             regions = self._model.confirm(view.frames_nhw, regions)
         ended = self.tracker.update(slot_m[~cells.blind_m], view.seq_n, view.ts_n, regions)
@@ -194,6 +193,9 @@ class DetectionCore:
         )
         events = self.rules.update(views, self.tracker, ended)
         self._learn_chroma(slot_m, view.chroma_n2hw, active, view.ts_n)
+        self.background.settle()  # its learning ran beside all of the above
+        if len(gone):
+            self.background.forget(gone, cells)
         return StepResult(events, regions, self._attend(slot_m, cells, now, active), len(slot_m))
 
     def _hold_tracks(self, slot_m: npt.NDArray[np.intp]) -> None:
