@@ -33,6 +33,7 @@ decoding does not absorb a slow boat ten times faster.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 CELL = 4
 WIDE_BLOCK = 5  # cells (20 px): the local mean that cancels cloud shadows and exposure
 _START_SPREAD = 4  # grey levels of noise assumed for a pixel before it has been seen
+_BIG_BATCH = 64  # cameras in a step from which learning runs beside the caller
 _FEW = 16  # rows learned one by one; more are gathered and learned in one call
 
 _T = TypeVar("_T", bound=np.generic)
@@ -222,11 +224,16 @@ class BackgroundModel:
         # inside of its hull, and stops standing out.
         water = sc.water[:m]
         np.logical_not(new if held is None else np.logical_or(new, held, out=water), out=water)
-        # Learning only prepares the next step: it runs on a worker thread (OpenCV releases the
-        # GIL) while the caller reads these masks; `settle` waits for it.
-        self._learning = self._worker.submit(
+        # Learning only prepares the next step. For a big batch it runs on a worker thread
+        # (OpenCV releases the GIL) while the caller reads these masks, and `settle` waits for
+        # it; for a few cameras the hand-off would cost more than it saves.
+        learn = functools.partial(
             self._learn, frames, diff, rows, slot_m, luma, new, water, ts_n, global_m
         )
+        if m >= _BIG_BATCH:
+            self._learning = self._worker.submit(learn)
+        else:
+            learn()
         return CellMasks(
             slot_m.copy(),
             motion,
