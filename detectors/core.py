@@ -166,8 +166,9 @@ class DetectionCore:
     def step(self, view: BatchView, now: float) -> StepResult:
         """Analyse every camera with a new frame; never raises for quiet or missing cameras."""
         slot_m = np.flatnonzero(view.fresh_n & self._enabled_n)
+        expired = self._expire(slot_m, view.seq_n, now)
         if not len(slot_m):
-            return StepResult([], Regions.empty(), self._attend(slot_m, None, now), 0)
+            return StepResult(expired, Regions.empty(), self._attend(slot_m, None, now), 0)
         cells = self.background.step(view.frames_nhw, slot_m, view.ts_n, self._hold_nhw)
         active = active_cells(cells, self.background.params.cell_on, self._active_nhw)
         whole = len(slot_m) == len(self._cameras)  # every camera, in order: no gather
@@ -191,12 +192,25 @@ class DetectionCore:
             self._chroma_base,
             self.rules.wanted(self.tracker),
         )
-        events = self.rules.update(views, self.tracker, ended)
+        events = expired + self.rules.update(views, self.tracker, ended)
         self._learn_chroma(slot_m, view.chroma_n2hw, active, view.ts_n)
         self.background.settle()  # its learning ran beside all of the above
         if len(gone):
             self.background.forget(gone, cells)
         return StepResult(events, regions, self._attend(slot_m, cells, now, active), len(slot_m))
+
+    def _expire(
+        self, slot_m: npt.NDArray[np.intp], seq_n: npt.NDArray[np.int64], now: float
+    ) -> list[Event]:
+        """End the events and tracks of cameras that sent no frame for `quiet_s` (a camera
+        that went offline mid-event would otherwise keep its incident open for ever)."""
+        events: list[Event] = []
+        fresh = set(slot_m.tolist())
+        for slot in (self.rules.open_slots() | self.tracker.busy_slots()) - fresh:
+            if now - self._seen_at_n[slot] > self._quiet_s:
+                events += self.rules.expire(slot, int(seq_n[slot]), now)
+                self.tracker.drop(slot)
+        return events
 
     def _hold_tracks(self, slot_m: npt.NDArray[np.intp]) -> None:
         """Mark the cells under believed tracks (a cell around them too), for the long-term

@@ -268,6 +268,16 @@ class RuleEngine:
         box = (int(xs.min()) * c, int(ys.min()) * c, int(xs.max() + 1) * c, int(ys.max() + 1) * c)
         return _Hit(min(1.0, share / zone.crowd_fraction / 2 + 0.5), None, box)
 
+    def expire(self, slot: int, seq: int, ts: float) -> list[Event]:
+        """End every open event of a camera that stopped sending frames (its own observations
+        would have ended them)."""
+        mine = set(self.zones_of(slot))
+        events = []
+        for key in [k for k in self._open if k[1] in mine]:
+            state = self._open.pop(key)
+            events.append(self._event(Phase.END, key, state, None, ts, seq))
+        return events
+
     def _advance(
         self, view: CameraView, hits: dict[tuple[str, int, int], _Hit], gone: set[int]
     ) -> list[Event]:
@@ -278,17 +288,17 @@ class RuleEngine:
                 started = hit.track.first.ts if hit.track is not None else view.ts
                 start_seq = hit.track.first.seq if hit.track is not None else view.seq
                 state = self._open[key] = _Open(started, start_seq)
-                events.append(self._event(Phase.START, key, state, hit, view))
+                events.append(self._event(Phase.START, key, state, hit, view.ts, view.seq))
             else:
                 state.quiet = 0
-                events.append(self._event(Phase.UPDATE, key, state, hit, view))
+                events.append(self._event(Phase.UPDATE, key, state, hit, view.ts, view.seq))
         mine = set(self.zones_of(view.slot))
         for key in [k for k in self._open if k[1] in mine and k not in hits]:
             state = self._open[key]
             state.quiet += 1
             if state.quiet >= self._quiet or key[2] in gone:
                 del self._open[key]
-                events.append(self._event(Phase.END, key, state, None, view))
+                events.append(self._event(Phase.END, key, state, None, view.ts, view.seq))
         return events
 
     def _event(
@@ -297,7 +307,8 @@ class RuleEngine:
         key: tuple[str, int, int],
         state: _Open,
         hit: _Hit | None,
-        view: CameraView,
+        ts: float,
+        seq: int,
     ) -> Event:
         rule, z, track_id = key
         spec = self._zones[z]
@@ -314,12 +325,12 @@ class RuleEngine:
             track_id=track_id,
             started_at=state.started_at,
             start_seq=state.start_seq,
-            observed_at=view.ts,
-            seq=view.seq,
+            observed_at=ts,
+            seq=seq,
             confidence=hit.confidence if hit is not None else 0.0,
             box_xyxy=box,
-            best_seq=best.seq if best is not None else view.seq,
-            best_ts=best.ts if best is not None else view.ts,
+            best_seq=best.seq if best is not None else seq,
+            best_ts=best.ts if best is not None else ts,
             boxes_t5=track.boxes_t5() if track is not None else np.zeros((0, 5)),
         )
 

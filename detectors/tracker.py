@@ -118,6 +118,10 @@ class Tracker:
         """The live tracks of one camera."""
         return self._tracks.get(slot, [])
 
+    def drop(self, slot: int) -> list[Track]:
+        """Forget a camera's tracks (it stopped sending frames); returns them."""
+        return self._tracks.pop(slot, [])
+
     def busy_slots(self) -> set[int]:
         """Cameras with at least one live track."""
         return set(self._tracks)

@@ -339,3 +339,16 @@ def test_few_and_many_track_pairs_are_costed_alike() -> None:
     many = tracker._costs_many(tracks, moved, 2.0)
     assert few and sorted((t, k) for _, t, k in few) == sorted((t, k) for _, t, k in many)
     assert np.allclose(sorted(c for c, _, _ in few), sorted(c for c, _, _ in many))
+
+
+def test_the_events_of_a_camera_that_falls_silent_end_after_the_quiet_period() -> None:
+    boats = scene("river_boat_crossing", loops=2)
+    last = 40  # frames in, the boat still in view; then the camera sends nothing for 40 s
+    silent: list[Frame | None] = [*boats[:last], *([None] * 80)]
+    events = [(t, e) for t, r in run([silent]) for e in r.events]
+    started = {e.rule for _, e in events if e.phase is Phase.START}
+    ends = [(t, e) for t, e in events if e.phase is Phase.END]
+    assert "vessel_in_zone" in started
+    assert {e.rule for _, e in ends} >= started, "an event of the silent camera never ended"
+    last_frame_s = (last - 1) / FPS
+    assert all(t > last_frame_s + 20.0 for t, _ in ends if t > last_frame_s)
