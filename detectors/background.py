@@ -220,7 +220,7 @@ class BackgroundModel:
         blind = global_m | (self._observed_n[slot_m] <= self.params.warmup)
         muted = blind | learning
         # The long term learns only water: nothing new there, and nothing the tracker believes
-        # in. A vessel that stops is otherwise learned as water where the wide mean hides the
+        # in. A vessel that stops is otherwise learned as water where the local level hides the
         # inside of its hull, and stops standing out.
         water = sc.water[:m]
         np.logical_not(new if held is None else np.logical_or(new, held, out=water), out=water)
