@@ -24,7 +24,7 @@ import hashlib
 from dataclasses import dataclass, field, replace
 
 from alerts.suppress import Suppressions
-from detectors import Event, Phase
+from riverwatch.events import Event, Phase
 from riverwatch.types import TRACK_POINTS, Alert, AlertPhase
 
 _SEVERITY_ORDER = ("low", "medium", "high", "critical")

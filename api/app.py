@@ -16,6 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from api.hubview import HubView
 from api.live import LiveService
 from api.routes import (
     alerts,
@@ -38,7 +39,6 @@ from api.security import Security, SecurityConfig
 from api.security.logfilter import install_token_filter
 from ingest.sensors import SensorHub
 from riverwatch import __version__
-from riverwatch.hubview import HubView
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from riverwatch.hubview import HubView
+from api.hubview import HubView
 
 
 def get_hub(request: Request) -> HubView:

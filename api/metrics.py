@@ -33,17 +33,43 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from riverwatch.hubview import HubView
+from api.hubview import HubView
 from riverwatch.types import CameraHealth, CameraInfo, CameraState, DecodeMode
 
 if TYPE_CHECKING:
-    from riverwatch.incidents import IncidentDesk
+    from alerts import AlertPublisher
+    from alerts.consumer import AlertConsumer
+    from alerts.evidence import EvidenceRecorder
+    from alerts.notify import Notifier
+    from alerts.tickets import TicketStore
+    from ingest.sensors import SensorHub
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 QUEUE_PROBE_TIMEOUT_S = 2.0
 SPOOL_FILE = Path("spool") / "alerts.sqlite3"  # under the data dir, as the incident desk puts it
+
+
+class IncidentDesk(Protocol):
+    """The parts of the hub's incident desk whose own counters the metrics read."""
+
+    consumer: AlertConsumer | None
+
+    @property
+    def tickets(self) -> TicketStore: ...
+
+    @property
+    def publisher(self) -> AlertPublisher: ...
+
+    @property
+    def notifier(self) -> Notifier: ...
+
+    @property
+    def sensors(self) -> SensorHub: ...
+
+    @property
+    def recorder(self) -> EvidenceRecorder: ...
 
 
 @runtime_checkable

@@ -27,9 +27,9 @@ import numpy.typing as npt
 
 from detectors import CameraSetup, DetectionCore
 from detectors.background import BackgroundParams
-from ingest import BatchView
+from evaluation.scene_eval import Clip, evaluation_zone, load_clip
+from riverwatch.batch import BatchView
 from riverwatch.config import AnalysisConfig
-from riverwatch.evaluate import Clip, evaluation_zone, load_clip
 from simulator.scenes import ensure_scenes
 
 TARGET_MS = 10.0

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from riverwatch.footage import (
+from evaluation.footage import (
     CORE_CONFIRMED,
     CORE_REGIONS,
     MOG2,

@@ -144,7 +144,7 @@ def run_one(n: int, seconds: float, promote: int, data_dir: Path) -> tuple[Windo
             [
                 sys.executable,
                 "-m",
-                "riverwatch.cli",
+                "hub.cli",
                 "run",
                 "--config",
                 str(config),

@@ -60,8 +60,8 @@ from api.live import LiveLimits, LiveService
 from api.routes import live as live_routes
 from api.security.deps import current_user
 from api.security.users import Role, User
+from hub.runtime import Hub
 from riverwatch.config import load_config
-from riverwatch.hub import Hub
 from riverwatch.settings import Settings
 from simulator.fleet import fleet_config, mounts_for, plan_fleet, write_fleet_config
 from simulator.scenes import ensure_scenes

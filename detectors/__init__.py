@@ -10,8 +10,8 @@ modules for tests and benchmarks.
 from detectors.attention import ModeChanges
 from detectors.core import CameraSetup, DetectionCore, RegionModel, StepResult
 from detectors.model import CropModel, ModelError, ModelLoadError, ModelSpec
-from detectors.rules import Event, Phase
 from detectors.zones import ZoneGrid, ZoneSpec, rasterise
+from riverwatch.events import Event, Phase
 
 __all__ = [
     "CameraSetup",

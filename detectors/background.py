@@ -38,16 +38,13 @@ import math
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from detectors.arrays import contiguous_rows, flat
-
-if TYPE_CHECKING:
-    from detectors.regions import Regions
 
 CELL = 4
 WIDE_BLOCK = 5  # cells (20 px): the local mean that cancels cloud shadows and exposure
@@ -251,12 +248,14 @@ class BackgroundModel:
         if learning is not None:
             learning.result()
 
-    def forget(self, regions: Regions, cells: CellMasks) -> None:
-        """Take the current picture as the long-term background inside these regions' boxes
-        (ghosts: what the background remembers is gone)."""
+    def forget(
+        self, slot_k: npt.NDArray[np.intp], xyxy_k: npt.NDArray[np.int32], cells: CellMasks
+    ) -> None:
+        """Take the current picture as the long-term background inside these boxes, one per
+        camera slot (ghosts: what the background remembers is gone)."""
         self.settle()
         row_of = {int(slot): j for j, slot in enumerate(cells.slot_m)}
-        for slot, xyxy in zip(regions.slot_k.tolist(), regions.xyxy_k.tolist(), strict=True):
+        for slot, xyxy in zip(slot_k.tolist(), xyxy_k.tolist(), strict=True):
             x1, y1, x2, y2 = (v // CELL for v in xyxy)
             j = row_of[slot]
             self._long[slot, y1:y2, x1:x2] = cells.luma_mhw[j, y1:y2, x1:x2]

@@ -24,11 +24,12 @@ from detectors.background import CELL, BackgroundModel, BackgroundParams, CellMa
 from detectors.ghosts import find_ghosts
 from detectors.model import CropModel
 from detectors.regions import RegionFinder, Regions, active_cells
-from detectors.rules import NIGHT_LUMA, Event, RuleEngine, camera_views
+from detectors.rules import NIGHT_LUMA, RuleEngine, camera_views
 from detectors.tracker import Tracker, TrackerParams
 from detectors.zones import ZoneGrid, ZoneSpec, rasterise
-from ingest import BatchView
+from riverwatch.batch import BatchView
 from riverwatch.config import AnalysisConfig, Severity, ZoneConfig, ZoneKind
+from riverwatch.events import Event
 from riverwatch.types import DecodeMode
 
 _MARGIN = np.ones((5, 5), np.uint8)  # two cells (8 analysis pixels) around the zones
@@ -196,7 +197,7 @@ class DetectionCore:
         self._learn_chroma(slot_m, view.chroma_n2hw, active, view.ts_n)
         self.background.settle()  # its learning ran beside all of the above
         if len(gone):
-            self.background.forget(gone, cells)
+            self.background.forget(gone.slot_k, gone.xyxy_k, cells)
         return StepResult(events, regions, self._attend(slot_m, cells, now, active), len(slot_m))
 
     def _expire(

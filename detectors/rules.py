@@ -17,10 +17,9 @@ has not held for `quiet_observations` observations of that camera or its track i
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -29,50 +28,12 @@ from detectors.background import CellMasks
 from detectors.tracker import Track, Tracker
 from detectors.zones import ZoneSpec
 from riverwatch.config import RuleKind, ZoneConfig
+from riverwatch.events import Event, Phase
 
 _VESSEL_RULES = frozenset({RuleKind.VESSEL, RuleKind.LOITERING, RuleKind.DREDGING})
 NIGHT_LUMA = 55.0  # a camera whose mean brightness is below this is looking at night
 LIGHT_CONTRAST = 45.0
 PLUME_MIN = 8.0  # chroma units of (V - V0) - (U - U0) beside the vessel
-
-
-class Phase(enum.StrEnum):
-    """Where an event is in its life."""
-
-    START = "start"
-    UPDATE = "update"
-    END = "end"
-
-
-@dataclass(frozen=True)
-class Event:
-    """One step of an event: what, where, since when, how sure, and where it is best seen.
-
-    `boxes_t5` holds the track's boxes over time (ts, x1, y1, x2, y2, analysis pixels);
-    `best_seq`/`best_ts` name the frame the event is best shown by.
-    """
-
-    phase: Phase
-    rule: str
-    camera_id: str
-    zone_id: str
-    zone_index: int
-    severity: str
-    track_id: int
-    started_at: float
-    start_seq: int
-    observed_at: float
-    seq: int
-    confidence: float
-    box_xyxy: tuple[int, int, int, int]
-    best_seq: int
-    best_ts: float
-    boxes_t5: npt.NDArray[np.float64] = field(repr=False, compare=False)
-
-    @property
-    def score(self) -> float:
-        """The rule's confidence (0..1)."""
-        return self.confidence
 
 
 @dataclass

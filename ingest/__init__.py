@@ -1,11 +1,10 @@
 """Ingest: cameras in, analysis frames and packet rings out.
 
-Public surface: `IngestSupervisor` (runs every camera), `CameraSpec` (what it needs per camera),
-`BatchView` (the detector's copy of the shared batch), `PacketRing`/`RingPacket` (pre-roll) and
-the `IngestError` tree.
+Public surface: `IngestSupervisor` (runs every camera), `CameraSpec` (what it needs per camera)
+and the `IngestError` tree. What ingest fills and the other stages read, the shared frame batch
+(`riverwatch.batch`) and the per-camera packet rings (`riverwatch.ring`), live in the kernel.
 """
 
-from ingest.batch import BatchView, FrameBatch
 from ingest.camera import CameraSpec
 from ingest.errors import (
     DecodeFailed,
@@ -15,19 +14,13 @@ from ingest.errors import (
     StreamStalled,
     StreamUnusable,
 )
-from ingest.ring import PacketRing, RingPacket, StreamInfo
 from ingest.supervisor import IngestSupervisor
 
 __all__ = [
-    "BatchView",
     "CameraSpec",
     "DecodeFailed",
-    "FrameBatch",
     "IngestError",
     "IngestSupervisor",
-    "PacketRing",
-    "RingPacket",
-    "StreamInfo",
     "StreamEnded",
     "StreamOpenError",
     "StreamStalled",

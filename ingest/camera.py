@@ -19,11 +19,11 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from ingest.batch import FrameBatch
 from ingest.errors import IngestError, StreamStalled
 from ingest.policy import attempts_to_reach, backoff_delay, next_attempt, state_after_error
-from ingest.ring import PacketRing
 from ingest.session import Controls, Counters, SessionLimits, StreamSession
+from riverwatch.batch import FrameBatch
+from riverwatch.ring import PacketRing
 from riverwatch.secrets import Redactor
 from riverwatch.settings import Settings
 from riverwatch.types import CameraHealth, CameraState, DecodeMode

@@ -21,7 +21,6 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ingest.batch import FrameBatch, chroma_shape
 from ingest.errors import (
     DecodeFailed,
     IngestError,
@@ -30,7 +29,8 @@ from ingest.errors import (
     StreamStalled,
     StreamUnusable,
 )
-from ingest.ring import PacketRing, RingPacket, StreamInfo
+from riverwatch.batch import FrameBatch, chroma_shape
+from riverwatch.ring import PacketRing, RingPacket, StreamInfo
 from riverwatch.secrets import Redactor
 from riverwatch.types import DecodeMode
 

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from types import TracebackType
 
-from ingest.batch import FrameBatch
 from ingest.camera import CameraSource, CameraSpec
-from ingest.ring import PacketRing
+from riverwatch.batch import FrameBatch
+from riverwatch.ring import PacketRing
 from riverwatch.secrets import Redactor
 from riverwatch.settings import Settings
 from riverwatch.types import CameraHealth, DecodeMode

@@ -1,7 +1,7 @@
-"""riverwatch: shared domain types, settings, configuration and the command line.
+"""riverwatch: the shared kernel. Domain types, settings, configuration, secrets, logging.
 
-The four stage packages (`ingest`, `detectors`, `alerts`, `api`) depend on this package and
-never on each other's internals; `riverwatch.hub` is the one place that wires them together.
+It imports no stage. The stage packages (`ingest`, `detectors`, `alerts`, `api`) depend on it
+and not on each other's internals; `hub` (the composition root) wires them together.
 """
 
 __version__ = "0.1.0"

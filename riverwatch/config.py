@@ -29,9 +29,9 @@ from urllib.parse import unquote, urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from ingest.sensors.config import SensorsConfig
 from riverwatch.notify_config import NotifyConfig, resolve_secrets
 from riverwatch.secrets import Redactor, redact_url
+from riverwatch.sensor_config import SensorsConfig
 from riverwatch.types import DecodeMode
 
 _ID = r"^[a-z0-9][a-z0-9_.-]{0,63}$"

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Install everything the tests need (Debian packages, a virtualenv with the project and its
-# test extras), then run the linters, the type checker and the whole test suite.
+# Install everything the tests need from the lock (Debian packages, a virtualenv with the
+# project and its test tools pinned with hashes), check that the lock still matches
+# pyproject.toml, then run the linters, the type checker, the layer contracts and the suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/system-deps.sh
-python=${PYTHON:-python3}
+bash scripts/venv.sh requirements/test.txt
 venv=${RIVERWATCH_VENV:-.venv}
-[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-"$venv/bin/python" -m pip install -q --upgrade pip
-"$venv/bin/python" -m pip install -q -e ".[test]"
 export PATH="$PWD/$venv/bin:$PATH"
+python scripts/check_lock.py
 ruff check .
 ruff format --check .
 mypy
+lint-imports
 pytest "$@"

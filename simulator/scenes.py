@@ -11,7 +11,7 @@ described by a JSON sidecar:
                  "start_frame": 12, "end_frame": 300}]}
 
 Boxes are in pixels, top-left origin. Event kinds (each named after the truth it stands for;
-`riverwatch.evaluate.TRUTH_RULES` maps them to the rules that should report them):
+`evaluation.scene_eval.TRUTH_RULES` maps them to the rules that should report them):
 
     vessel_present      a boat or dredger is in view (first to last frame with a box)
     loitering           a boat moves back and forth in the zone

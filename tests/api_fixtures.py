@@ -31,8 +31,8 @@ from api.security.deps import get_security
 from api.security.errors import UserExists
 from api.security.ratelimit import LimitRule
 from api.security.users import UserStore
+from hub.runtime import Hub
 from riverwatch.config import parse_config
-from riverwatch.hub import Hub
 from riverwatch.settings import Settings
 from riverwatch.types import Alert, AlertPhase
 from simulator.scenes import SceneFiles

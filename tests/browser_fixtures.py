@@ -29,8 +29,8 @@ from api.live import LiveService
 from api.routes import events, incidents, live, pages
 from api.security import Role, Security, SecurityConfig, User
 from api.security.deps import Reviewer
+from hub.runtime import Hub
 from riverwatch.config import LoadedConfig
-from riverwatch.hub import Hub
 from riverwatch.settings import Settings
 
 T = TypeVar("T")

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.evidence import annexb
-from ingest.ring import PacketRing, RingPacket, StreamInfo
+from riverwatch.ring import PacketRing, RingPacket, StreamInfo
 
 TIME_BASE = Fraction(1, 90000)
 FPS = 15

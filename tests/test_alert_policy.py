@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from alerts import AlertPolicy, SuppressionError, Suppressions, severity_for
-from detectors import Event, Phase
+from riverwatch.events import Event, Phase
 from riverwatch.types import AlertPhase
 
 

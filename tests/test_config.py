@@ -103,7 +103,7 @@ def test_check_config_command_lists_problems_and_exits_non_zero(tmp_path: Path) 
     bad = tmp_path / "bad.yaml"
     bad.write_text(BAD.replace("${USER1}:${PASS1}", "admin:TopSecret99"))
     result = subprocess.run(
-        [sys.executable, "-m", "riverwatch.cli", "check-config", str(bad)],
+        [sys.executable, "-m", "hub.cli", "check-config", str(bad)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -118,7 +118,7 @@ def test_run_refuses_to_start_on_a_bad_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(BAD)
     result = subprocess.run(
-        [sys.executable, "-m", "riverwatch.cli", "run", "--config", str(bad)],
+        [sys.executable, "-m", "hub.cli", "run", "--config", str(bad)],
         capture_output=True,
         text=True,
         timeout=60,

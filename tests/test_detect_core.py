@@ -19,8 +19,7 @@ from detectors.attention import Attention
 from detectors.background import BackgroundModel, BackgroundParams
 from detectors.regions import Regions
 from detectors.tracker import Tracker
-from ingest import BatchView
-from ingest.batch import chroma_shape
+from riverwatch.batch import BatchView, chroma_shape
 from riverwatch.config import AnalysisConfig, ZoneConfig
 from simulator.fleet import scene_zone
 from simulator.scenes import TruthBox, render_frames

@@ -231,7 +231,7 @@ def test_entrypoint_is_the_project_console_script() -> None:
 
 
 def test_cmd_is_a_valid_run_command_on_the_mounted_config() -> None:
-    from riverwatch.cli import build_parser
+    from hub.cli import build_parser
 
     cmd = only(runtime_stage(), "CMD").json_args()
     assert cmd == ["run", "--config", CONFIG_TARGET]

@@ -20,8 +20,8 @@ from alerts.feed import AlertFeed
 from api.deps import get_hub
 from api.routes import events
 from api.security import Role
+from hub.runtime import Hub
 from riverwatch.config import parse_config
-from riverwatch.hub import Hub
 from riverwatch.settings import Settings
 from riverwatch.types import Alert
 from simulator.server import RtspSimulator

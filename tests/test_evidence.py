@@ -36,7 +36,7 @@ from alerts.evidence import (
 )
 from alerts.evidence.annexb import PPS, SPS, nal_type, nal_units, to_annexb
 from alerts.evidence.clip import contiguous_runs
-from ingest.ring import PacketRing, RingPacket
+from riverwatch.ring import PacketRing, RingPacket
 from riverwatch.types import Alert, AlertPhase
 from tests.evidence_fixtures import (
     FPS,

@@ -13,7 +13,7 @@ import numpy as np
 from alerts.evidence import EvidencePolicy, EvidenceRecorder, EvidenceStore
 from alerts.evidence.annexb import to_annexb
 from ingest import CameraSpec, IngestSupervisor
-from ingest.ring import PacketRing
+from riverwatch.ring import PacketRing
 from riverwatch.secrets import Redactor, redact_url
 from riverwatch.settings import Settings
 from riverwatch.types import Alert, CameraState, DecodeMode

@@ -14,8 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from riverwatch.config import AnalysisConfig
-from riverwatch.footage import (
+from evaluation.footage import (
     SOOKE_ANALYSIS,
     SOOKE_DIR,
     SOOKE_PRESETS,
@@ -32,6 +31,7 @@ from riverwatch.footage import (
     to_full,
     ucsd_frames,
 )
+from riverwatch.config import AnalysisConfig
 
 DATA = Path(os.environ.get("RIVERWATCH_DATA", Path(__file__).parents[2] / "shared" / "data"))
 PREFIX = "sooke1_ptz_capture_"

@@ -17,8 +17,8 @@ from alerts import ID_KEY_PREFIX, EmbeddedRedis
 from api import create_app
 from api.deps import get_hub
 from api.security import Role
+from hub.runtime import Hub
 from riverwatch.config import parse_config
-from riverwatch.hub import Hub
 from riverwatch.settings import Settings
 from riverwatch.types import Alert
 from simulator.server import RtspSimulator, free_port
@@ -157,7 +157,7 @@ def test_riverwatch_run_serves_cameras_over_http_without_leaking_credentials(
         [
             sys.executable,
             "-m",
-            "riverwatch.cli",
+            "hub.cli",
             "run",
             "--config",
             str(config),

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from hub.runtime import Hub
 from riverwatch.config import parse_config
-from riverwatch.hub import Hub
 from riverwatch.settings import Settings
 from simulator.server import RtspSimulator
 from tests.conftest import eventually

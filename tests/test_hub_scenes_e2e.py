@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from hub.runtime import Hub
 from riverwatch.config import parse_config
-from riverwatch.hub import Hub
 from riverwatch.settings import Settings
 from simulator.demo import demo_config_text
 from simulator.fleet import fleet_config, mounts_for, plan_fleet

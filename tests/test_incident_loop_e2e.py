@@ -22,8 +22,8 @@ from api import create_app
 from api.deps import get_hub
 from api.routes.sensors import get_sensor_hub
 from api.security import Role
+from hub.runtime import Hub
 from riverwatch.config import parse_config
-from riverwatch.hub import Hub
 from riverwatch.settings import Settings
 from simulator.server import RtspSimulator
 from tests.api_fixtures import sign_in

@@ -14,7 +14,8 @@ import av
 import numpy as np
 import pytest
 
-from ingest import BatchView, CameraSpec, IngestSupervisor
+from ingest import CameraSpec, IngestSupervisor
+from riverwatch.batch import BatchView
 from riverwatch.secrets import Redactor, redact_url
 from riverwatch.settings import Settings
 from riverwatch.types import CameraState, DecodeMode

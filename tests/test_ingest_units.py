@@ -8,9 +8,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from ingest import BatchView, FrameBatch, PacketRing, RingPacket
 from ingest.errors import StreamEnded, StreamOpenError, StreamStalled, StreamUnusable
 from ingest.policy import attempts_to_reach, backoff_delay, next_attempt, state_after_error
+from riverwatch.batch import BatchView, FrameBatch
+from riverwatch.ring import PacketRing, RingPacket
 from riverwatch.types import CameraState
 
 

@@ -27,9 +27,9 @@ from api.live import LiveLimits, LiveService, NoPicture
 from api.live.relay import Relays, _Timeline
 from api.routes import live as live_routes
 from api.security.users import Role
-from ingest import PacketRing, RingPacket
+from hub.runtime import Hub
 from riverwatch.config import parse_config
-from riverwatch.hub import Hub
+from riverwatch.ring import PacketRing, RingPacket
 from riverwatch.settings import Settings
 from simulator.server import RtspSimulator
 from tests.api_fixtures import sign_in

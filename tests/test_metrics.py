@@ -18,8 +18,8 @@ from api.metrics import CONTENT_TYPE
 from api.routes import metrics
 from api.security import Role, Security, SecurityConfig
 from api.security.deps import get_security
+from hub.runtime import Hub
 from riverwatch.config import parse_config
-from riverwatch.hub import Hub
 from riverwatch.settings import Settings
 from simulator.server import RtspSimulator
 from tests.api_fixtures import sign_in

@@ -9,8 +9,8 @@ import pytest
 
 from detectors import CameraSetup, CropModel, DetectionCore, ModelSpec, Phase, RegionModel
 from detectors.background import BackgroundParams
-from ingest import BatchView
-from riverwatch.cli import main
+from hub.cli import main
+from riverwatch.batch import BatchView
 from riverwatch.config import AnalysisConfig, ConfigError, ZoneConfig, parse_config
 from tests.test_model_stage import LABELS, SIZE_HW, write_model
 

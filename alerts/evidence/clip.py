@@ -22,7 +22,7 @@ import av.error
 
 from alerts.evidence import annexb
 from alerts.evidence.errors import MediaError, NoVideo, is_storage_errno
-from ingest.ring import RingPacket, StreamInfo
+from riverwatch.ring import RingPacket, StreamInfo
 
 MAX_GAP_S = 2.0  # a silence longer than this is a broken stream, not a slow frame
 _REORDER_S = 0.5  # B-frames put pts back by a few frames; a restart puts it back further

@@ -21,7 +21,7 @@ from alerts.evidence.clip import ClipInfo, select_clip, write_clip
 from alerts.evidence.errors import EvidenceError, StorageError
 from alerts.evidence.snapshot import render_snapshot
 from alerts.evidence.store import EvidenceStore, StoredFile, SweepResult
-from ingest.ring import PacketRing, RingPacket, StreamInfo
+from riverwatch.ring import PacketRing, RingPacket, StreamInfo
 from riverwatch.types import Alert, AlertPhase
 
 log = logging.getLogger(__name__)

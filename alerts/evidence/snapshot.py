@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from alerts.evidence import annexb
 from alerts.evidence.errors import MediaError, NoVideo
-from ingest.ring import RingPacket, StreamInfo
+from riverwatch.ring import RingPacket, StreamInfo
 
 Box = tuple[int, int, int, int]
 RED_BGR = (0, 0, 255)

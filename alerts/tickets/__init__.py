@@ -9,7 +9,7 @@ one-hour intervention rule), `loop_figures` (the published figures), the engine 
 """
 
 from alerts.tickets.attachments import AttachmentStore
-from alerts.tickets.db import create_schema, default_url, open_engine, safe_url
+from alerts.tickets.db import create_schema
 from alerts.tickets.errors import (
     AttachmentRejected,
     IllegalTransition,
@@ -27,6 +27,7 @@ from alerts.tickets.sla import EscalationRunner, Escalator, Notifier, SlaPolicy
 from alerts.tickets.stats import GroupFigures, LoopFigures, loop_figures
 from alerts.tickets.store import TicketStore
 from alerts.tickets.track import MAX_TRACK_POINTS, TrackPoint
+from riverwatch.sql import default_url, open_engine, safe_url
 
 __all__ = [
     "CLOSED_STATES",

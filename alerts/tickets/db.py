@@ -1,86 +1,12 @@
-"""Engines for the ticket database: SQLite under the data directory, PostgreSQL in production.
-
-`open_engine(url)` gives an `AsyncEngine` with timeouts on and, for SQLite, transactions that
-take the write lock at BEGIN (`BEGIN IMMEDIATE`). SQLite has one writer at a time; a
-transaction that reads first and writes later would otherwise fail with "database is locked"
-when two of them try to upgrade their locks at once, instead of waiting its turn.
-`create_schema(engine)` runs `metadata.create_all` (idempotent) when the store starts.
+"""The ticket store's schema: `create_schema(engine)` runs `metadata.create_all` (idempotent)
+when the store starts. Engines come from `riverwatch.sql`.
 """
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-from typing import Any
-
-from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.tickets.models import metadata
-
-log = logging.getLogger(__name__)
-
-SQLITE_FILE = "riverwatch.sqlite3"
-READ_ONLY = "riverwatch_read_only"
-
-
-def default_url(data_dir: Path) -> str:
-    """The default database: one SQLite file under the hub's data directory."""
-    return f"sqlite+aiosqlite:///{(data_dir / SQLITE_FILE).resolve()}"
-
-
-def safe_url(url: str | URL) -> str:
-    """The URL with its password masked, for log lines and errors."""
-    return make_url(url).render_as_string(hide_password=True)
-
-
-def open_engine(url: str | URL, timeout_s: float = 5.0, pool_size: int = 5) -> AsyncEngine:
-    """An AsyncEngine for `url` (sqlite+aiosqlite or postgresql+asyncpg), timeouts on."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database:
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(
-            parsed, connect_args={"timeout": timeout_s}, pool_size=pool_size, pool_timeout=timeout_s
-        )
-        _take_over_sqlite_transactions(engine, timeout_s)
-    else:
-        engine = create_async_engine(
-            parsed,
-            connect_args={"timeout": timeout_s, "command_timeout": timeout_s},
-            pool_size=pool_size,
-            pool_timeout=timeout_s,
-            pool_pre_ping=True,
-        )
-    log.info("ticket database %s", safe_url(parsed))
-    return engine
-
-
-def _take_over_sqlite_transactions(engine: AsyncEngine, timeout_s: float) -> None:
-    """SQLAlchemy's recipe: the driver emits no BEGIN; we emit BEGIN IMMEDIATE ourselves."""
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        # WAL lets readers run beside the one writer; foreign keys are off by default.
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        # Readers (see `reader`) need no lock in WAL mode; writers queue at BEGIN.
-        read_only = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
-
-
-def reader(engine: AsyncEngine) -> AsyncEngine:
-    """The same engine (same pool) for transactions that only read: on SQLite they do not
-    take the write lock. On PostgreSQL the option changes nothing."""
-    return engine.execution_options(**{READ_ONLY: True})
 
 
 async def create_schema(engine: AsyncEngine) -> None:

@@ -25,10 +25,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerts.tickets.db import reader
 from alerts.tickets.loop import TicketState
 from alerts.tickets.models import escalations, tickets
 from alerts.tickets.records import Escalation
+from riverwatch.sql import reader
 
 log = logging.getLogger(__name__)
 

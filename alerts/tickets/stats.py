@@ -29,10 +29,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from alerts.tickets.db import reader
 from alerts.tickets.loop import TicketState
 from alerts.tickets.models import feedback, tickets
 from alerts.tickets.review import Verdict, verdict_as_of
+from riverwatch.sql import reader
 
 SATISFIED_SCORE = 4
 

@@ -27,7 +27,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from alerts.tickets.attachments import AttachmentStore, StoredFile
-from alerts.tickets.db import reader
 from alerts.tickets.errors import InvalidInput, StaleTicket, TicketNotFound
 from alerts.tickets.loop import CLOSED_STATES, TicketState, check_transition, is_first_response
 from alerts.tickets.models import applied_messages, attachments, feedback, tickets, transitions
@@ -43,6 +42,7 @@ from alerts.tickets.search import TicketPage, TicketQuery, search
 from alerts.tickets.sla import SlaPolicy
 from alerts.tickets.stats import LoopFigures, loop_figures
 from alerts.tickets.track import MAX_TRACK_POINTS, TrackPoint, append_track, read_track
+from riverwatch.sql import reader
 from riverwatch.types import Alert, AlertPhase
 
 log = logging.getLogger(__name__)

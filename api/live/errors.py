@@ -1,4 +1,4 @@
-"""Live view errors. Unknown cameras raise `riverwatch.hubview.UnknownCamera`.
+"""Live view errors. Unknown cameras raise `api.hubview.UnknownCamera`.
 
 LiveError
  ├── BadOffer         the SDP offer cannot be used (422)

@@ -24,7 +24,7 @@ from typing import Any
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from ingest import PacketRing, RingPacket
+from riverwatch.ring import PacketRing, RingPacket
 
 log = logging.getLogger(__name__)
 

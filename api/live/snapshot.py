@@ -16,7 +16,7 @@ import cv2
 from av.video.codeccontext import VideoCodecContext
 
 from api.live.errors import NoPicture
-from ingest import PacketRing, RingPacket, StreamInfo
+from riverwatch.ring import PacketRing, RingPacket, StreamInfo
 
 JPEG_QUALITY = 80
 

@@ -29,7 +29,7 @@ from aiortc.sdp import SessionDescription
 from api.live.errors import BadOffer, NotForwardable, SetupTimeout, ViewerLimit
 from api.live.relay import Relays, RelayStats, ViewerTrack
 from api.live.snapshot import Snapshots
-from ingest import PacketRing
+from riverwatch.ring import PacketRing
 
 log = logging.getLogger(__name__)
 

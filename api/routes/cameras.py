@@ -3,9 +3,9 @@
 from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import HubDep
+from api.hubview import UnknownCamera
 from api.schemas import CameraOut, DecodeModeIn
 from api.security.deps import AUTH_RESPONSES, AuditDep, CameraReader, Operator, error, ok
-from riverwatch.hubview import UnknownCamera
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"], responses=AUTH_RESPONSES)
 

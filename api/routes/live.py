@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.hubview import UnknownCamera
 from api.live import (
     BadOffer,
     LiveService,
@@ -17,7 +18,6 @@ from api.live import (
     ViewerLimit,
 )
 from api.security.deps import AUTH_RESPONSES, Operator
-from riverwatch.hubview import UnknownCamera
 
 router = APIRouter(prefix="/api/live", tags=["live"], responses=AUTH_RESPONSES)
 

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alerts import SuppressionError, SuppressionWindow
 from api.deps import HubDep
+from api.hubview import UnknownCamera
 from api.security.deps import AUTH_RESPONSES, AuditDep, Operator
-from riverwatch.hubview import UnknownCamera
 
 router = APIRouter(prefix="/api/suppressions", tags=["suppressions"], responses=AUTH_RESPONSES)
 

@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerts.tickets.db import reader
 from api.security.tables import audit_log
+from riverwatch.sql import reader
 
 MAX_DETAIL_CHARS = 4000
 ANONYMOUS = "-"

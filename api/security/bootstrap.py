@@ -19,12 +19,12 @@ from typing import TextIO
 
 from pydantic import SecretStr
 
-from alerts.tickets.db import default_url, open_engine
 from api.security.errors import BootstrapError, SecurityError, UnknownUser
 from api.security.passwords import check_password
 from api.security.tables import create_security_schema
 from api.security.users import Role, User, UserStore, check_username
 from riverwatch.settings import Settings
+from riverwatch.sql import default_url, open_engine
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,16 @@ Public surface: `SensorHub` (the one path every reading takes), `SensorsConfig` 
 `ingest.sensors.mqtt`.
 """
 
-from ingest.sensors.config import (
+from ingest.sensors.errors import (
+    BatchRejected,
+    ReadingRejected,
+    RejectReason,
+    SensorError,
+    SensorStoreError,
+)
+from ingest.sensors.hub import IngestReport, SensorHub, SensorStats
+from ingest.sensors.reading import Reading, parse_ts, reading_from_obj
+from riverwatch.sensor_config import (
     KIND_UNITS,
     CameraLink,
     LinkageConfig,
@@ -17,15 +26,6 @@ from ingest.sensors.config import (
     SensorsConfig,
     ThresholdRule,
 )
-from ingest.sensors.errors import (
-    BatchRejected,
-    ReadingRejected,
-    RejectReason,
-    SensorError,
-    SensorStoreError,
-)
-from ingest.sensors.hub import IngestReport, SensorHub, SensorStats
-from ingest.sensors.reading import Reading, parse_ts, reading_from_obj
 
 __all__ = [
     "KIND_UNITS",

@@ -21,13 +21,13 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingest.sensors.config import SensorConfig, SensorsConfig
 from ingest.sensors.errors import BatchRejected, ReadingRejected, RejectReason, SensorStoreError
 from ingest.sensors.linkage import Linkage
 from ingest.sensors.mqtt import MqttStatus, MqttSubscriber
 from ingest.sensors.reading import Reading, ReadingValidator
 from ingest.sensors.rules import RuleEngine
 from ingest.sensors.store import SensorStore
+from riverwatch.sensor_config import SensorConfig, SensorsConfig
 from riverwatch.types import Alert
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
-from ingest.sensors.config import LinkageConfig, SensorConfig, SensorKind
 from ingest.sensors.reading import Reading
+from riverwatch.sensor_config import LinkageConfig, SensorConfig, SensorKind
 
 _MAX_POINTS = 100_000
 
@@ -21,7 +21,7 @@ _MAX_POINTS = 100_000
 class Linkage:
     """Recent turbidity of every sensor linked downstream of a camera.
 
-    >>> from ingest.sensors.config import SensorConfig
+    >>> from riverwatch.sensor_config import SensorConfig
     >>> link = Linkage([SensorConfig(id="t1", kind="turbidity",
     ...                              cameras=[{"camera_id": "cam-1"}])], LinkageConfig())
     >>> for ts, ntu in [(0, 10.0), (60, 12.0), (120, 40.0)]:

@@ -23,8 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from ingest.sensors.config import CONVERSIONS, SensorConfig
 from ingest.sensors.errors import ReadingRejected, RejectReason
+from riverwatch.sensor_config import CONVERSIONS, SensorConfig
 
 _SENSOR_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _MAX_UNIT_LEN = 16
@@ -115,7 +115,7 @@ def _number(raw: object, sensor_id: str) -> float:
 class ReadingValidator:
     """Checks a reading against its sensor's config and the clock; returns it in canonical units.
 
-    >>> from ingest.sensors.config import SensorConfig
+    >>> from riverwatch.sensor_config import SensorConfig
     >>> v = ReadingValidator({"lvl": SensorConfig(id="lvl", kind="water_level")}, 30, 3600,
     ...                      clock=lambda: 1000.0)
     >>> v.validate(Reading("lvl", 990.0, 250.0, "cm"))

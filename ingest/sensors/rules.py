@@ -17,8 +17,8 @@ import hashlib
 from collections import deque
 from collections.abc import Iterable
 
-from ingest.sensors.config import RateRule, SensorConfig, ThresholdRule
 from ingest.sensors.reading import Reading
+from riverwatch.sensor_config import RateRule, SensorConfig, ThresholdRule
 from riverwatch.types import Alert, AlertPhase
 
 # Bounds the per-rule window so a sensor flooding readings cannot grow memory without limit.
@@ -133,7 +133,7 @@ class _SensorRules:
 class RuleEngine:
     """Every sensor's rules; `feed` returns the alerts a reading opens or closes.
 
-    >>> from ingest.sensors.config import SensorConfig
+    >>> from riverwatch.sensor_config import SensorConfig
     >>> eng = RuleEngine([SensorConfig(id="lvl", kind="water_level",
     ...                                thresholds=[{"id": "high", "above": 5.0}])])
     >>> [a.phase.value for t, v in [(1, 4.0), (2, 6.0), (3, 7.0), (4, 4.0)]

@@ -27,9 +27,8 @@ import numpy.typing as npt
 
 from detectors import CameraSetup, DetectionCore, Event, Phase
 from detectors.background import BackgroundParams
-from ingest import BatchView
-from ingest.batch import chroma_shape
 from ingest.session import chroma_planes, luma_plane
+from riverwatch.batch import BatchView, chroma_shape
 from riverwatch.config import AnalysisConfig, ZoneConfig
 from simulator.fleet import scene_zone
 from simulator.scenes import SCENES, SceneFiles

@@ -44,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors import CameraSetup, DetectionCore, rasterise
-from ingest import BatchView
+from riverwatch.batch import BatchView
 from riverwatch.config import AnalysisConfig, ZoneConfig
 
 FULL_WH = (1920, 1080)  # the Sooke frames, and the pixels the labels are in

@@ -1,7 +1,7 @@
 """The composition root: wires ingest -> detectors -> incidents and exposes a `HubView`.
 
 Start-up and shutdown are phased, as uvicorn's server does: Redis first, then the incident
-desk (tickets, queue, notifications, evidence: `riverwatch.incidents`), then the cameras, then
+desk (tickets, queue, notifications, evidence: `hub.incidents`), then the cameras, then
 the detection loop; on the way out, stop the detection loop and close its open incidents,
 stop the cameras, let the desk finish evidence and drain the spool within budgets, close Redis.
 """
@@ -22,13 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alerts import EmbeddedRedis, QueueUnavailable, Suppressions
 from alerts.feed import AlertFeed
 from alerts.tickets import TicketStore
+from api.hubview import UnknownCamera
 from detectors import CameraSetup, CropModel, DetectionCore, ModelSpec, RegionModel, StepResult
 from detectors.background import BackgroundParams
-from ingest import BatchView, CameraSpec, IngestSupervisor, PacketRing
+from hub.incidents import IncidentDesk
+from ingest import CameraSpec, IngestSupervisor
 from ingest.sensors import SensorHub
+from riverwatch.batch import BatchView
 from riverwatch.config import LoadedConfig
-from riverwatch.hubview import UnknownCamera
-from riverwatch.incidents import IncidentDesk
+from riverwatch.ring import PacketRing
 from riverwatch.settings import Settings
 from riverwatch.types import Alert, CameraInfo, DecodeMode
 

@@ -43,10 +43,10 @@ from alerts.tickets import (
     open_engine,
     safe_url,
 )
-from detectors import Event
-from ingest import PacketRing
 from ingest.sensors import SensorHub
 from riverwatch.config import LoadedConfig
+from riverwatch.events import Event
+from riverwatch.ring import PacketRing
 from riverwatch.settings import Settings
 from riverwatch.types import Alert, AlertPhase
 

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     from alerts import Suppressions
     from alerts.feed import AlertFeed
     from alerts.tickets import TicketStore
-    from ingest import PacketRing
     from ingest.sensors import SensorHub
+    from riverwatch.ring import PacketRing
 
 
 class UnknownCamera(KeyError):

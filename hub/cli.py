@@ -59,7 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _err(f"riverwatch: refusing to start.\n{exc}")
         return EXIT_BAD_CONFIG
     from detectors import ModelError
-    from riverwatch.hub import load_region_model
+    from hub.runtime import load_region_model
 
     try:
         load_region_model(loaded)
@@ -76,7 +76,7 @@ def serve(settings: Settings, loaded: LoadedConfig) -> int:
     from api import create_app
     from api.security import BootstrapError, SecurityConfig
     from api.security.bootstrap import admin_from_settings
-    from riverwatch.hub import Hub
+    from hub.runtime import Hub
 
     setup_logging(settings.log_level, loaded.redactor, settings.log_format)
     try:
@@ -168,7 +168,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Score the detection core on the scene library (and real footage when given)."""
-    from riverwatch.evaluate import (
+    from evaluation.scene_eval import (
         STRESS_BUDGET,
         by_kind,
         evaluate_scenes,
@@ -214,7 +214,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate_footage(folder: Path) -> None:
     """Real footage with ground truth (Sooke) and without (UCSD), against OpenCV baselines."""
-    from riverwatch import footage
+    from evaluation import footage
 
     shape = (540, 960)
     _out("\nreal footage: Sooke, boxes scored on each group's middle frame, analysis 960x540")

@@ -1,0 +1,52 @@
+"""Events: what the detection core reports and the incident desk turns into alerts.
+
+They live in the kernel because two stages speak them: `detectors` makes them, `alerts` reads
+them. One `Event` is one step (start, update, end) of one rule on one track in one zone.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+
+class Phase(enum.StrEnum):
+    """Where an event is in its life."""
+
+    START = "start"
+    UPDATE = "update"
+    END = "end"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step of an event: what, where, since when, how sure, and where it is best seen.
+
+    `boxes_t5` holds the track's boxes over time (ts, x1, y1, x2, y2, analysis pixels);
+    `best_seq`/`best_ts` name the frame the event is best shown by.
+    """
+
+    phase: Phase
+    rule: str
+    camera_id: str
+    zone_id: str
+    zone_index: int
+    severity: str
+    track_id: int
+    started_at: float
+    start_seq: int
+    observed_at: float
+    seq: int
+    confidence: float
+    box_xyxy: tuple[int, int, int, int]
+    best_seq: int
+    best_ts: float
+    boxes_t5: npt.NDArray[np.float64] = field(repr=False, compare=False)
+
+    @property
+    def score(self) -> float:
+        """The rule's confidence (0..1)."""
+        return self.confidence
