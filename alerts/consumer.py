@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from alerts.errors import MalformedMessage
+from riverwatch.backoff import backoff_delay
 from riverwatch.types import SCHEMA_VERSION, Alert
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ class AlertConsumer:
             except (RedisError, OSError, TimeoutError) as exc:
                 attempt += 1
                 base, cap = self._opts.retry_base_s, self._opts.retry_max_s
-                delay = min(cap, base * 2 ** min(attempt - 1, 10)) * (0.5 + random.random() / 2)
+                delay = backoff_delay(attempt - 1, base, cap)
                 log.warning(
                     "alerts consumer %s: Redis unavailable (%s); retry in %.1f s",
                     self._name,

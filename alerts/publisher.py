@@ -23,7 +23,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import random
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from alerts.spool import AlertSpool, SpooledMessage, SpoolLimits
+from riverwatch.backoff import backoff_delay
 from riverwatch.types import Alert
 
 log = logging.getLogger(__name__)
@@ -233,7 +233,7 @@ class AlertPublisher:
 
     def _backoff(self, attempt: int) -> float:
         base, cap = self._retry
-        return min(cap, base * 2.0 ** min(attempt - 1, 10)) * (0.5 + random.random() / 2)
+        return backoff_delay(attempt - 1, base, cap)
 
     async def _send(self, batch: list[SpooledMessage]) -> list[Any]:
         keys = [self._stream] + [ID_KEY_PREFIX + m.message_id for m in batch]

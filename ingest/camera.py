@@ -20,8 +20,9 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from ingest.errors import IngestError, StreamStalled
-from ingest.policy import attempts_to_reach, backoff_delay, next_attempt, state_after_error
+from ingest.policy import next_attempt, state_after_error
 from ingest.session import Controls, Counters, SessionLimits, StreamSession
+from riverwatch.backoff import attempts_to_reach, backoff_delay
 from riverwatch.batch import FrameBatch
 from riverwatch.ring import PacketRing
 from riverwatch.secrets import Redactor
@@ -169,7 +170,10 @@ class CameraSource:
             self._set_state(state_after_error(error), str(error))
             attempt = next_attempt(attempt, error, streamed, longest)
             delay = backoff_delay(
-                attempt - 1, self._settings.backoff_base_s, self._settings.backoff_max_s, self._rng
+                attempt - 1,
+                self._settings.backoff_base_s,
+                self._settings.backoff_max_s,
+                rand=self._rng.random,
             )
             await asyncio.sleep(delay)
             self._reconnects += 1

@@ -2,24 +2,8 @@
 
 from __future__ import annotations
 
-import random
-
 from ingest.errors import DecodeFailed, IngestError, StreamEnded, StreamStalled, StreamUnusable
 from riverwatch.types import CameraState
-
-
-def backoff_delay(
-    attempt: int, base_s: float, max_s: float, rng: random.Random | None = None
-) -> float:
-    """Exponential backoff with "equal jitter": half fixed, half random.
-
-    Attempt 0 waits between base/2 and base; each attempt doubles it up to `max_s`. The fixed
-    half keeps a flapping camera from hammering its server; the random half spreads 250
-    cameras that lost their link at the same moment so they do not reconnect in lockstep.
-    """
-    ceiling = min(max_s, base_s * 2.0 ** min(attempt, 30))
-    jitter = rng.random() if rng is not None else random.random()
-    return ceiling / 2 + jitter * ceiling / 2
 
 
 def state_after_error(error: IngestError) -> CameraState:
@@ -42,11 +26,3 @@ def next_attempt(attempt: int, error: IngestError, streamed_s: float, max_attemp
     if streamed_s >= 30.0 and isinstance(error, StreamEnded | StreamStalled | DecodeFailed):
         return 0
     return attempt + 1
-
-
-def attempts_to_reach(max_s: float, base_s: float) -> int:
-    """How many doublings of `base_s` reach `max_s` (the attempt that waits longest)."""
-    attempt = 0
-    while base_s * 2.0**attempt < max_s and attempt < 30:
-        attempt += 1
-    return attempt

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
+from riverwatch.backoff import backoff_delay
 from riverwatch.notify_config import RetryPolicy
 
 
@@ -52,8 +53,7 @@ def backoff_s(
     Half of the delay is fixed so a retry is never immediate; the random half spreads many
     deliveries that failed together (a receiver restart) so they do not return together.
     """
-    delay = min(policy.backoff_max_s, policy.backoff_base_s * 2.0 ** min(attempt - 1, 30))
-    return delay / 2 + rand() * delay / 2
+    return backoff_delay(attempt - 1, policy.backoff_base_s, policy.backoff_max_s, rand=rand)
 
 
 def parse_retry_after(value: str | None, now_wall: float) -> float | None:

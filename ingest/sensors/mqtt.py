@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import aiomqtt
 
-from ingest.policy import backoff_delay
 from ingest.sensors.errors import ReadingRejected, RejectReason
 from ingest.sensors.reading import Reading, parse_mqtt
+from riverwatch.backoff import backoff_delay
 from riverwatch.sensor_config import MqttConfig
 
 log = logging.getLogger(__name__)
