@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     evidence_max_age_s: float = Field(default=30 * 86400.0, gt=0)
     evidence_max_bytes: int = Field(default=20 * 2**30, ge=10**6)
     evidence_drain_budget_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        """Accept `debug` as well as `DEBUG`: people type level names in either case."""
+        return value.strip().upper() if isinstance(value, str) else value
 
     @property
     def analysis_shape_hw(self) -> tuple[int, int]:

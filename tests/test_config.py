@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from riverwatch.config import ConfigError, load_config, parse_config
+from riverwatch.settings import Settings
 
 GOOD = """
 groups:
@@ -144,3 +146,19 @@ def test_shipped_configs_are_valid(name: str) -> None:
     }
     loaded = load_config(path, env=env)
     assert len(loaded.cameras) >= 7
+
+
+@pytest.mark.parametrize(
+    ("given", "level"), [("debug", "DEBUG"), ("Warning", "WARNING"), (" INFO ", "INFO")]
+)
+def test_log_level_is_accepted_in_any_case(
+    monkeypatch: pytest.MonkeyPatch, given: str, level: str
+) -> None:
+    monkeypatch.setenv("RIVERWATCH_LOG_LEVEL", given)
+    assert Settings().log_level == level
+
+
+def test_an_unknown_log_level_is_still_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RIVERWATCH_LOG_LEVEL", "chatty")
+    with pytest.raises(ValidationError):
+        Settings()
