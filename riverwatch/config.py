@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from riverwatch.notify_config import NotifyConfig, resolve_secrets
 from riverwatch.secrets import Redactor, redact_url
 from riverwatch.sensor_config import SensorsConfig
-from riverwatch.types import DecodeMode
+from riverwatch.types import DecodeMode, RuleKind, Severity
 
 _ID = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -40,13 +40,43 @@ _SCHEMES = frozenset({"rtsp", "rtsps", "http", "https", "file"})
 
 
 class ConfigError(Exception):
-    """A configuration file that cannot be used; `problems` lists every reason."""
+    """A configuration file that cannot be used; `problems` lists every reason.
 
-    def __init__(self, source: str, problems: Sequence[str]) -> None:
+    `missing` names the `${NAME}` placeholders that have no value. The message names them
+    first, with how to provide them: one unset login is usually behind many problems, and
+    the problems that share the same unset names are one line, not one per camera.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        problems: Sequence[str],
+        missing: Sequence[str] = (),
+        secrets_file: Path | None = None,
+    ) -> None:
         self.source = source
         self.problems = list(problems)
+        self.missing = list(dict.fromkeys(missing))
+        self.secrets_file = secrets_file
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{source}: {len(self.problems)} problem(s)\n{lines}")
+        head = _missing_help(self.missing, secrets_file)
+        super().__init__(f"{head}{source}: {len(self.problems)} problem(s)\n{lines}")
+
+
+def _missing_help(names: Sequence[str], secrets_file: Path | None) -> str:
+    """Which variables are unset and the two ways to set them; empty when none are."""
+    if not names:
+        return ""
+    used = f"this run's: {secrets_file}" if secrets_file else "this run had none"
+    return (
+        f"{len(names)} variable(s) not set: {', '.join(names)}\n"
+        "  Each ${NAME} is filled from the environment, then from a secrets file of NAME=value\n"
+        "  lines named by RIVERWATCH_SECRETS_FILE (or, when that is unset, by `secrets_file:`\n"
+        f"  in the config; {used}). Either export them:\n"
+        f"    export {' '.join(f'{n}=...' for n in names)}\n"
+        "  or write them, one NAME=value per line, into a file only you can read, and:\n"
+        "    export RIVERWATCH_SECRETS_FILE=/path/to/that/file\n"
+    )
 
 
 class ZoneKind(enum.StrEnum):
@@ -57,15 +87,6 @@ class ZoneKind(enum.StrEnum):
     NO_DREDGING = "no_dredging"
     WATCH = "watch"
     STREET = "street"
-
-
-class Severity(enum.StrEnum):
-    """Alert severity, lowest first."""
-
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
 
 
 class GroupKind(enum.StrEnum):
@@ -80,17 +101,6 @@ Point = tuple[Annotated[float, Field(ge=0.0, le=1.0)], Annotated[float, Field(ge
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RuleKind(enum.StrEnum):
-    """What the detection core can report about a zone."""
-
-    VESSEL = "vessel_in_zone"
-    LOITERING = "loitering"
-    DREDGING = "dredging"
-    LIGHTS = "lights_at_night"
-    STATIONARY = "stationary_object"
-    CROWDING = "crowding"
 
 
 DEFAULT_RULES: dict[ZoneKind, tuple[RuleKind, ...]] = {
@@ -286,8 +296,10 @@ def parse_config(
     if not isinstance(raw, dict):
         raise ConfigError(source, ["the file must be a mapping with a `cameras:` list"])
     raw = _apply_defaults(raw)
-    lookup, problems = _secret_lookup(env, raw.get("secrets_file"), secrets_file, base_dir)
-    problems += _raw_problems(raw) + _url_problems(raw, lookup)
+    secrets_path = _secrets_path(raw.get("secrets_file"), secrets_file, base_dir)
+    lookup, problems = _secret_lookup(env, secrets_path)
+    missing = _MissingSecrets()
+    problems += _raw_problems(raw) + _url_problems(raw, lookup, missing)
     hub: HubConfig | None = None
     try:
         hub = HubConfig.model_validate(raw)
@@ -297,14 +309,15 @@ def parse_config(
     if hub is not None:
         resolved = resolve_secrets(hub.notify, lookup)
         problems += resolved.problems
+        missing.names += resolved.missing
         notify_secrets = list(resolved.secret_values)
         problems += hub.sensors.camera_problems(c.id for c in hub.cameras)
-        sensors, mqtt_problems, mqtt_secret = _resolve_mqtt(hub.sensors, lookup)
-        problems += mqtt_problems
+        sensors, mqtt_secret = _resolve_mqtt(hub.sensors, lookup, missing)
         notify_secrets += mqtt_secret
         hub = hub.model_copy(update={"notify": resolved.config, "sensors": sensors})
+    problems += missing.problems()
     if hub is None or problems:
-        raise ConfigError(source, problems)
+        raise ConfigError(source, problems, missing.names, secrets_path)
     cameras, redactor, warnings = _resolve_cameras(hub, lookup)
     for value in notify_secrets:
         redactor.add(value)
@@ -381,20 +394,24 @@ def _raw_problems(raw: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _secret_lookup(
-    env: Mapping[str, str] | None,
-    from_file: object,
-    secrets_file: Path | None,
-    base_dir: Path | None,
-) -> tuple[dict[str, str], list[str]]:
-    """Environment over secrets file; a problem if the file is unreadable."""
-    values: dict[str, str] = {}
-    problems: list[str] = []
+def _secrets_path(
+    from_file: object, secrets_file: Path | None, base_dir: Path | None
+) -> Path | None:
+    """The secrets file to read: the setting's, else the config's (relative to the config)."""
     path = secrets_file
     if path is None and isinstance(from_file, str) and from_file:
         path = Path(from_file)
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
+    return path
+
+
+def _secret_lookup(
+    env: Mapping[str, str] | None, path: Path | None
+) -> tuple[dict[str, str], list[str]]:
+    """Environment over secrets file; a problem if the file is unreadable."""
+    values: dict[str, str] = {}
+    problems: list[str] = []
     if path is not None:
         try:
             values.update(_parse_secrets(path.read_text(encoding="utf-8")))
@@ -430,23 +447,64 @@ def _resolve(template: str, lookup: Mapping[str, str]) -> tuple[str, list[str], 
     return _PLACEHOLDER.sub(fill, template), missing, used
 
 
-def _url_problems(raw: Mapping[str, Any], lookup: Mapping[str, str]) -> list[str]:
-    """Unresolvable placeholders and unusable URLs, checked on the raw file."""
+class _MissingSecrets:
+    """Unset placeholders, grouped by which names are unset.
+
+    A city file shares one login among 200 cameras: one unset variable makes one problem line
+    naming the cameras, not 400 identical lines.
+    """
+
+    def __init__(self) -> None:
+        self.names: list[str] = []  # every unset name met, in order, repeats allowed
+        self._places: dict[tuple[str, ...], list[tuple[str, str, str | None]]] = {}
+
+    def add(self, names: Sequence[str], label: str, field: str, camera: str | None) -> None:
+        """Record that `label`'s `field` (of `camera`, if a camera's) needs `names`."""
+        self.names += names
+        key = tuple(dict.fromkeys(names))
+        self._places.setdefault(key, []).append((label, field, camera))
+
+    def problems(self) -> list[str]:
+        """One line per set of unset names, saying where they are needed."""
+        lines = []
+        for key, places in self._places.items():
+            wanted = ", ".join(f"${{{name}}}" for name in key)
+            where = _describe_places(places)
+            lines.append(f"{where}: not set in the environment nor in the secrets file: {wanted}")
+        return lines
+
+
+def _describe_places(places: Sequence[tuple[str, str, str | None]]) -> str:
+    """`camera 'a' (cameras[0]): url` for one place; `url, sub_url of 200 cameras (...)`."""
+    if len(places) == 1:
+        label, field, _ = places[0]
+        return f"{label}: {field}"
+    cameras = list(dict.fromkeys(cam for _, _, cam in places if cam is not None))
+    fields = ", ".join(dict.fromkeys(field for _, field, cam in places if cam is not None))
+    parts = [f"{label}: {field}" for label, field, cam in places if cam is None]
+    if cameras:
+        shown = ", ".join(cameras) if len(cameras) <= 4 else f"{cameras[0]} … {cameras[-1]}"
+        parts.insert(0, f"{fields} of {len(cameras)} camera(s) ({shown})")
+    return "; ".join(parts)
+
+
+def _url_problems(
+    raw: Mapping[str, Any], lookup: Mapping[str, str], missing_secrets: _MissingSecrets
+) -> list[str]:
+    """Unusable URLs, checked on the raw file; unresolvable placeholders go to the collector."""
     problems = []
     for index, cam in enumerate(raw.get("cameras") or []):
         if not isinstance(cam, dict):
             continue
+        cam_id = cam.get("id")
         for field in ("url", "sub_url"):
             template = cam.get(field)
             if not isinstance(template, str) or not template:
                 continue
             url, missing, _ = _resolve(template, lookup)
             if missing:
-                names = ", ".join(f"${{{m}}}" for m in missing)
-                problems.append(
-                    f"{_camera_label(raw, index)}: {field}: not set in the environment nor in "
-                    f"the secrets file: {names}"
-                )
+                label = _camera_label(raw, index)
+                missing_secrets.add(missing, label, field, str(cam_id or label))
             elif (bad := _check_url(url)) is not None:
                 problems.append(f"{_camera_label(raw, index)}: {field}: {bad}")
     return problems
@@ -462,16 +520,17 @@ def _check_url(url: str) -> str | None:
 
 
 def _resolve_mqtt(
-    sensors: SensorsConfig, lookup: Mapping[str, str]
-) -> tuple[SensorsConfig, list[str], list[str]]:
+    sensors: SensorsConfig, lookup: Mapping[str, str], missing_secrets: _MissingSecrets
+) -> tuple[SensorsConfig, list[str]]:
     """Fill `${NAME}` in the MQTT password like a camera URL's."""
     mqtt = sensors.mqtt
     if mqtt is None or mqtt.password is None:
-        return sensors, [], []
+        return sensors, []
     value, missing, used = _resolve(mqtt.password.get_secret_value(), lookup)
-    problems = [f"sensors.mqtt.password: ${{{m}}} is not set" for m in missing]
+    if missing:
+        missing_secrets.add(missing, "sensors.mqtt", "password", None)
     filled = mqtt.model_copy(update={"password": SecretStr(value)})
-    return sensors.model_copy(update={"mqtt": filled}), problems, [*used, value]
+    return sensors.model_copy(update={"mqtt": filled}), [*used, value]
 
 
 def _resolve_cameras(

@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -184,6 +184,7 @@ class ResolvedNotify:
     config: NotifyConfig
     problems: list[str]
     secret_values: list[str]
+    missing: list[str] = field(default_factory=list)  # unset ${NAME}s, for the config summary
 
 
 class _Resolver:
@@ -193,6 +194,7 @@ class _Resolver:
         self._lookup = lookup
         self.problems: list[str] = []
         self.used: list[str] = []
+        self.missing: list[str] = []
 
     def text(self, value: str, where: str) -> str:
         missing: list[str] = []
@@ -207,6 +209,7 @@ class _Resolver:
 
         out = _PLACEHOLDER.sub(fill, value)
         self.problems += [f"{where}: ${{{name}}} is not set" for name in missing]
+        self.missing += missing
         return out
 
     def secret(self, value: SecretStr, where: str) -> SecretStr:
@@ -243,4 +246,4 @@ def resolve_secrets(config: NotifyConfig, lookup: Mapping[str, str]) -> Resolved
             update["username"] = r.text(spk.username, f"{where}.username")
         speakers.append(spk.model_copy(update=update))
     resolved = config.model_copy(update={"webhooks": hooks, "speakers": speakers})
-    return ResolvedNotify(resolved, r.problems, [v for v in r.used if v])
+    return ResolvedNotify(resolved, r.problems, [v for v in r.used if v], r.missing)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -162,3 +163,55 @@ def test_an_unknown_log_level_is_still_refused(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("RIVERWATCH_LOG_LEVEL", "chatty")
     with pytest.raises(ValidationError):
         Settings()
+
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+SHIPPED_VARIABLES = {
+    "city.example.yaml": [
+        "CITY_CAM_USER",
+        "CITY_CAM_PASS",
+        "JINSHA_CAM_USER",
+        "JINSHA_CAM_PASS",
+        "HENG_CAM_USER",
+        "HENG_CAM_PASS",
+    ],
+    "demo.yaml": ["RIVERWATCH_SIM_USER", "RIVERWATCH_SIM_PASSWORD", "RIVERWATCH_SIM_PORT"],
+}
+
+
+def _check_config(path: Path, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    """`riverwatch check-config` with none of the shipped configs' variables set."""
+    unset = {n for names in SHIPPED_VARIABLES.values() for n in names} | {"RIVERWATCH_SECRETS_FILE"}
+    env = {k: v for k, v in os.environ.items() if k not in unset} | extra_env
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize(("name", "groups"), [("city.example.yaml", 3), ("demo.yaml", 1)])
+def test_unset_variables_are_named_first_and_summarised(name: str, groups: int) -> None:
+    result = _check_config(CONFIGS / name)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    names = SHIPPED_VARIABLES[name]
+    assert lines[0] == f"{len(names)} variable(s) not set: {', '.join(names)}"
+    assert "export RIVERWATCH_SECRETS_FILE=" in result.stderr
+    assert f"export {' '.join(f'{n}=...' for n in names)}" in result.stderr
+    # One line per set of cameras sharing a login, not one per camera and field.
+    assert f"{name}: {groups} problem(s)" in result.stderr
+    assert sum("not set in the environment" in line for line in lines) == groups
+    assert len(lines) < 20
+
+
+@pytest.mark.parametrize("name", SHIPPED_VARIABLES)
+def test_the_secrets_file_the_hint_names_provides_them(tmp_path: Path, name: str) -> None:
+    secrets = tmp_path / "riverwatch.env"
+    secrets.write_text("".join(f"{n}=8554\n" for n in SHIPPED_VARIABLES[name]))
+    result = _check_config(CONFIGS / name, RIVERWATCH_SECRETS_FILE=str(secrets))
+    assert result.returncode == 0, result.stderr
+    assert "ok," in result.stdout

@@ -29,6 +29,7 @@ from alerts.tickets.loop import TicketState
 from alerts.tickets.models import escalations, tickets
 from alerts.tickets.records import Escalation
 from riverwatch.sql import reader
+from riverwatch.supervise import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +196,11 @@ class EscalationRunner:
     """
 
     def __init__(
-        self, escalator: Escalator, period_s: float = 30.0, clock: Callable[[], float] = time.time
+        self,
+        escalator: Escalator,
+        period_s: float = 30.0,
+        clock: Callable[[], float] = time.time,
+        supervisor: Supervisor | None = None,
     ) -> None:
         if period_s <= 0:
             raise ValueError("period_s must be positive")
@@ -203,6 +208,7 @@ class EscalationRunner:
         self._period_s = period_s
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
+        self._supervisor = supervisor or Supervisor()
         self.scans = 0
         self.failures = 0
         self.escalated = 0
@@ -223,7 +229,7 @@ class EscalationRunner:
     def start(self) -> None:
         """Start the scanning task (once)."""
         if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="sla-escalation")
+            self._task = self._supervisor.spawn("tickets:sla-escalation", self.run)
 
     async def stop(self) -> None:
         """Cancel the scanning task and wait for it to end."""
