@@ -32,6 +32,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from alerts.errors import MalformedMessage
 from riverwatch.backoff import backoff_delay
+from riverwatch.supervise import Supervisor
 from riverwatch.types import SCHEMA_VERSION, Alert
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class AlertConsumer:
         handler: Handler,
         options: ConsumerOptions | None = None,
         dead_letter_stream: str | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self._redis = redis
         self._stream = stream
@@ -95,6 +97,7 @@ class AlertConsumer:
         self._claim_cursor = "0-0"
         self._last_error: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._task: asyncio.Task[None] | None = None
+        self._supervisor = supervisor or Supervisor()
         self.handled = 0
         self.failures = 0
         self.claimed = 0
@@ -103,7 +106,7 @@ class AlertConsumer:
         self.dead_reasons: collections.Counter[str] = collections.Counter()
 
     async def __aenter__(self) -> AlertConsumer:
-        self._task = asyncio.create_task(self.run(), name=f"alerts:consumer:{self._name}")
+        self._task = self._supervisor.spawn(f"alerts:consumer:{self._group}", self.run)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -31,6 +31,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from alerts.spool import AlertSpool, SpooledMessage, SpoolLimits
 from riverwatch.backoff import backoff_delay
+from riverwatch.supervise import Supervisor
 from riverwatch.types import Alert
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class AlertPublisher:
         batch_size: int = 100,
         retry_base_s: float = 0.2,
         retry_max_s: float = 10.0,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self._redis = redis
         self._stream = stream
@@ -98,6 +100,7 @@ class AlertPublisher:
         self._script = redis.register_script(_PUBLISH_BATCH)
         self._writer: asyncio.Task[None] | None = None
         self._delivery: asyncio.Task[None] | None = None
+        self._supervisor = supervisor or Supervisor()
         self._intake_dropped = 0
         self.spooled = 0
         self.published = 0
@@ -106,8 +109,8 @@ class AlertPublisher:
 
     async def __aenter__(self) -> AlertPublisher:
         await self._spool.open()
-        self._writer = asyncio.create_task(self._write_forever(), name="alerts:spool-writer")
-        self._delivery = asyncio.create_task(self._deliver_forever(), name="alerts:publisher")
+        self._writer = self._supervisor.spawn("alerts:spool-writer", self._write_forever)
+        self._delivery = self._supervisor.spawn("alerts:publisher", self._deliver_forever)
         self._work.set()  # rows left by a previous run
         return self
 
@@ -155,7 +158,11 @@ class AlertPublisher:
             await asyncio.wait_for(self._until_drained(), drain_budget_s)
         self._closing = True
         self._intake_ready.set()
-        await self._writer  # writes the intake's last alerts to the spool, then returns
+        # The writer stores the intake's last alerts, then returns; one that keeps crashing
+        # (restarted by its supervisor) is cancelled after the budget.
+        await asyncio.wait({self._writer}, timeout=drain_budget_s)
+        self._writer.cancel()
+        await asyncio.gather(self._writer, return_exceptions=True)
         if self._delivery is not None:
             self._delivery.cancel()
             await asyncio.gather(self._delivery, return_exceptions=True)

@@ -22,6 +22,7 @@ from alerts.evidence.errors import EvidenceError, StorageError
 from alerts.evidence.snapshot import render_snapshot
 from alerts.evidence.store import EvidenceStore, StoredFile, SweepResult
 from riverwatch.ring import PacketRing, RingPacket, StreamInfo
+from riverwatch.supervise import Supervisor
 from riverwatch.types import Alert, AlertPhase
 
 log = logging.getLogger(__name__)
@@ -99,8 +100,11 @@ class EvidenceRecorder:
     >>> await recorder.close()  # post-rolls cut short, clips written within the budget
     """
 
-    def __init__(self, store: EvidenceStore, policy: EvidencePolicy) -> None:
+    def __init__(
+        self, store: EvidenceStore, policy: EvidencePolicy, supervisor: Supervisor | None = None
+    ) -> None:
         self._store = store
+        self._supervisor = supervisor or Supervisor()
         self._policy = policy
         self._clip_slots = asyncio.Semaphore(policy.max_in_flight)
         self._snapshots_busy = 0
@@ -118,8 +122,10 @@ class EvidenceRecorder:
         if self._stopping.is_set():
             self._counts.dropped_clips += 1
             return False
-        task = asyncio.create_task(
-            self._run(alert, ring, on_evidence), name=f"evidence:{alert.alert_id}"
+        # One-shot: a capture that raises is logged and counted by the supervisor, never rerun
+        # (a second evidence message for the same alert would be a different one).
+        task = self._supervisor.spawn(
+            "evidence:capture", partial(self._run, alert, ring, on_evidence), restart=False
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -35,6 +35,7 @@ from alerts.notify.speaker import SpeakerChannel
 from alerts.notify.webhook import WebhookChannel
 from riverwatch.notify_config import NotifyConfig
 from riverwatch.secrets import RedactingFilter, Redactor
+from riverwatch.supervise import Supervisor
 from riverwatch.types import Alert
 
 log = logging.getLogger(__name__)
@@ -164,8 +165,10 @@ class Notifier:
         redactor: Redactor | None = None,
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.clock = clock
+        self._supervisor = supervisor or Supervisor()
         self._redactor = redactor if redactor is not None else Redactor()
         for value in _secret_values(config):
             self._redactor.add(value)
@@ -213,10 +216,10 @@ class Notifier:
         if self._client is None:
             limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
             self._client = httpx.AsyncClient(limits=limits, follow_redirects=False)
-        self._writer = asyncio.create_task(self._write_letters_forever(), name="notify:dead")
+        self._writer = self._supervisor.spawn("notify:dead", self._write_letters_forever)
         for name, target in self._targets.items():
             for i in range(target.workers):
-                task = asyncio.create_task(target.work_forever(), name=f"notify:{name}:{i}")
+                task = self._supervisor.spawn(f"notify:{name}:{i}", target.work_forever)
                 self._tasks.append(task)
         self._open = True
 

@@ -28,6 +28,7 @@ from ingest.sensors.reading import Reading, ReadingValidator
 from ingest.sensors.rules import RuleEngine
 from ingest.sensors.store import SensorStore
 from riverwatch.sensor_config import SensorConfig, SensorsConfig
+from riverwatch.supervise import Supervisor
 from riverwatch.types import Alert
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,10 @@ class SensorHub:
         engine: AsyncEngine,
         publish: Callable[[Alert], None],
         clock: Callable[[], float] = time.time,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.config = config
+        self._supervisor = supervisor or Supervisor()
         self._sensors: dict[str, SensorConfig] = {s.id: s for s in config.sensors}
         self._publish = publish
         self._clock = clock
@@ -110,12 +113,12 @@ class SensorHub:
         await self._store.create()
         await self._warm()
         self._tasks = [
-            asyncio.create_task(self._write_forever(), name="sensors-writer"),
-            asyncio.create_task(self._purge_forever(), name="sensors-retention"),
-            asyncio.create_task(self._expire_forever(), name="sensors-silence"),
+            self._supervisor.spawn("sensors:writer", self._write_forever),
+            self._supervisor.spawn("sensors:retention", self._purge_forever),
+            self._supervisor.spawn("sensors:silence", self._expire_forever),
         ]
         if self._mqtt is not None:
-            self._mqtt_task = asyncio.create_task(self._mqtt.run(), name="sensors-mqtt")
+            self._mqtt_task = self._supervisor.spawn("sensors:mqtt", self._mqtt.run)
 
     async def close(self, drain_budget_s: float = 5.0) -> None:
         """Stop intake, store what is queued within the budget, then cancel the rest."""
