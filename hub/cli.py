@@ -1,4 +1,4 @@
-"""The `riverwatch` command: run, demo, simulate, evaluate, check-config."""
+"""The `riverwatch` command and its subcommands (`riverwatch --help` lists them all)."""
 
 from __future__ import annotations
 
@@ -235,8 +235,12 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
-    parser = argparse.ArgumentParser(prog="riverwatch", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    # The description does not list the commands: argparse lists every one below it, with
+    # its help, so a new command cannot be left out.
+    parser = argparse.ArgumentParser(
+        prog="riverwatch", description="riverwatch, the river city's video and sensor hub."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, title="commands")
     run = sub.add_parser("run", help="run the hub on a config file")
     run.add_argument("--config", required=True, help="YAML file (see configs/)")
     run.add_argument("--host", help="API address (default 127.0.0.1)")
@@ -272,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--footage", help="folder of real footage with ground truth (e.g. ../shared/data)"
     )
     evaluate.set_defaults(func=cmd_evaluate)
-    users = sub.add_parser("users", help="manage API users")
+    users = sub.add_parser("users", help="manage API users (users add NAME --role ROLE)")
     users_sub = users.add_subparsers(dest="users_command", required=True)
     add = users_sub.add_parser("add", help="add a user; password from a prompt or stdin")
     add.add_argument("name", help="1-64 letters, digits, '.', '_' or '-'")
