@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from alerts.tickets import AttachmentRecord, Ticket, TransitionRecord
-from riverwatch.types import Alert, CameraInfo, CameraState, DecodeMode
+from riverwatch.types import Alert, AlertPhase, CameraInfo, CameraState, DecodeMode
 
 
 class HealthOut(BaseModel):
@@ -75,10 +75,15 @@ class DecodeModeIn(BaseModel):
 
 
 class AlertOut(BaseModel):
-    """An alert as stored in the ticket queue stream."""
+    """An alert message as stored in the ticket queue stream.
+
+    An incident has several messages (`phase`: open, updates, evidence, close); without the
+    phase a reader cannot tell a close from the open that started the incident.
+    """
 
     stream_id: str
     alert_id: str
+    phase: AlertPhase
     camera_id: str
     zone_id: str
     rule: str
@@ -95,6 +100,7 @@ class AlertOut(BaseModel):
         return cls(
             stream_id=stream_id,
             alert_id=alert.alert_id,
+            phase=alert.phase,
             camera_id=alert.camera_id,
             zone_id=alert.zone_id,
             rule=alert.rule,

@@ -13,7 +13,8 @@ router = APIRouter(prefix="/api/alerts", tags=["alerts"], responses=AUTH_RESPONS
 
 ALERT_EXAMPLE = {
     "stream_id": "1767225600123-0", "alert_id": "jinsha-001:ban:vessel_in_zone:1767225590",
-    "camera_id": "jinsha-001", "zone_id": "ban", "rule": "vessel_in_zone", "severity": "high",
+    "phase": "open", "camera_id": "jinsha-001", "zone_id": "ban", "rule": "vessel_in_zone",
+    "severity": "high",
     "started_at": 1767225590.0, "observed_at": 1767225600.0, "frame_seq": 1520, "score": 0.87,
     "box_xyxy": [112, 60, 168, 92],
 }  # fmt: skip
@@ -30,7 +31,8 @@ ALERT_EXAMPLE = {
 async def list_alerts(
     _: Operator, hub: HubDep, limit: int = Query(default=50, ge=1, le=1000)
 ) -> list[AlertOut]:
-    """The newest alerts, newest first."""
+    """The newest alert messages, newest first; `phase` says which step of its incident each
+    is (open, update, evidence, close)."""
     try:
         entries = await hub.recent_alerts(limit)
     except (RedisError, OSError):

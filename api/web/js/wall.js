@@ -196,7 +196,7 @@ async function loadTicker() {
   try {
     const recent = await api("/api/alerts?limit=20");
     for (const a of recent.reverse()) {
-      addTicker({ ...a, phase: "", box_xyxy: a.box_xyxy });
+      addTicker(a); // each message keeps its own phase: a close must not read "open"
     }
   } catch (error) {
     showError("#error", error);
