@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -32,6 +33,9 @@ class Job:
 
     `deadline` (on the dispatcher's clock) is set for speakers only; `body` is the signed
     payload of a webhook and empty for a speaker, whose call is rendered from `context`.
+    `on_settled` is set for jobs read from the alert stream: it is called once, when the job
+    is delivered, dead-lettered or (speakers) given up on, so the stream entry can be acked;
+    such a job still unsettled at shutdown stays pending in the stream for the next start.
     """
 
     target: str
@@ -45,6 +49,13 @@ class Job:
     attempts: int = 0
     last_status: int | None = None
     reason: str = ""
+    on_settled: Callable[[], None] | None = None
+
+    def settle(self) -> None:
+        """Report the job finished to whoever is waiting for it (once)."""
+        hook, self.on_settled = self.on_settled, None
+        if hook is not None:
+            hook()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +84,12 @@ class Channel(Protocol):
     def durable(self) -> bool:
         """Whether a delivery given up on goes to the dead-letter list."""
 
-    def job(self, alert: Alert, event: str, now: float) -> Job | None:
-        """A job for this alert, or None when the target does not want it."""
+    def job(self, alert: Alert, event: str, now: float, age_s: float = 0.0) -> Job | None:
+        """A job for this alert, or None when the target does not want it.
+
+        `age_s` is how long ago the alert was observed (a message read back after a restart):
+        a speaker's deadline counts from the alert, not from when it was read.
+        """
 
     def call(self, job: Job) -> HttpCall:
         """The request for one attempt (signed afresh, rendered from the template)."""

@@ -1,15 +1,20 @@
 """The notifier: alerts in (sync, never blocking), HTTP calls out from per-target workers.
 
-    notify(alert) ─► per-target bounded queue ─► worker(s) ─► HTTP (timeout, retry, backoff)
-                      │ full: oldest dropped          │ given up (webhook)
-                      └───────────────┬───────────────┘
+    StreamIntake ─ submit(alert, on_settled) ─┐
+    notify(alert) ────────────────────────────┴► per-target bounded queue ─► worker(s)
+                      │ full: oldest dropped          │ given up (webhook)   │ HTTP (timeout,
+                      └───────────────┬───────────────┘                      │ retry, backoff)
                                       ▼
                   dead-letter writer (bounded queue) ─► SQLite dead-letter list ─► redrive()
 
-`notify()` only puts jobs on in-memory queues, so a slow or dead receiver costs the hub
-nothing but its own queue. Each target has its own queue and workers, so one dead receiver
-never delays another. Only one task writes dead letters, so disk writes are never done by
-a delivery worker or by `notify()`.
+Alert messages come from the alert stream through `alerts.notify.intake.StreamIntake` and
+`submit()`: each job reports back when it is settled (delivered, dead-lettered, or a speaker
+call given up on), and only then is the stream entry acknowledged, so a crash loses nothing.
+`notify()` is the in-memory path for notices that are not on the stream (`ticket.escalated`).
+Both only put jobs on in-memory queues, so a slow or dead receiver costs the hub nothing but
+its own queue. Each target has its own queue and workers, so one dead receiver never delays
+another. Only one task writes dead letters, so disk writes are never done by a delivery
+worker or by `submit()`/`notify()`.
 """
 
 from __future__ import annotations
@@ -110,6 +115,7 @@ class _Target:
             if outcome.verdict is Verdict.DELIVERED:
                 self.stats.delivered += 1
                 log.info("notify %s: delivered %s (%s)", self.channel.name, job.event, job.alert_id)
+                job.settle()
                 return
             wait = self._next_wait(job, outcome)
             if wait is None:
@@ -226,17 +232,39 @@ class Notifier:
     def notify(self, alert: Alert, event: str | None = None) -> None:
         """Queue the alert for every target that wants it; never blocks, never raises.
 
-        `event` defaults to `alert.<phase>`; callers may pass others (`ticket.escalated`).
+        In memory only (a crash loses what is queued): for notices that are not on the alert
+        stream. `event` defaults to `alert.<phase>`; callers may pass others
+        (`ticket.escalated`).
         """
         if not self._open:
             log.warning("notify: not running; %s for %s ignored", event, alert.alert_id)
             return
-        name = event or event_for(alert)
+        self._offer(alert, event or event_for(alert), 0.0, None)
+
+    def submit(self, alert: Alert, on_settled: Callable[[], None], age_s: float = 0.0) -> int:
+        """Queue an alert read from the stream; returns how many jobs it made (0: none wanted).
+
+        `on_settled` is called once per job, when it is delivered, dead-lettered or (speakers)
+        given up on; a job still pending at `close()` is neither, and is left to the stream.
+        `age_s` is how long ago the alert was observed. Never blocks; raises `NotifyError` when
+        the notifier is not running (the caller must not acknowledge the entry).
+        """
+        if not self._open:
+            raise NotifyError("the notifier is not running")
+        return self._offer(alert, event_for(alert), age_s, on_settled)
+
+    def _offer(
+        self, alert: Alert, event: str, age_s: float, on_settled: Callable[[], None] | None
+    ) -> int:
         now = self.clock()
+        made = 0
         for target in self._webhooks + self._speakers_at.get(alert.camera_id, []):
-            job = target.channel.job(alert, name, now)
+            job = target.channel.job(alert, event, now, age_s)
             if job is not None:
+                job.on_settled = on_settled
                 target.offer(job)
+                made += 1
+        return made
 
     def stats(self) -> dict[str, TargetStats]:
         """A copy of every target's counters, by target name."""
@@ -310,10 +338,20 @@ class Notifier:
         while not target.queue.empty():
             pending.append(target.queue.get_nowait())
             target.queue.task_done()
-        for job in pending:
+        # A job read from the stream stays pending there: the next start delivers it again,
+        # with the same delivery id, which beats a dead letter someone has to re-drive.
+        left = [job for job in pending if job.on_settled is not None]
+        if left:
+            log.warning(
+                "notify %s: %d deliveries left pending in the alert stream at shutdown",
+                target.channel.name,
+                len(left),
+            )
+        abandoned = [job for job in pending if job.on_settled is None]
+        for job in abandoned:
             last = f" (last: {job.reason})" if job.reason else ""
             self.abandon(target, job, _SHUTDOWN + last)
-        return len(pending) if target.channel.durable else 0
+        return len(abandoned) if target.channel.durable else 0
 
     # --- used by targets ----------------------------------------------------------------
 
@@ -351,12 +389,14 @@ class Notifier:
         job.reason = self._redactor.scrub(reason)
         if not target.channel.durable:
             self._count_unplayed(target, job, reason)
+            job.settle()
             return
         try:
             self._letters.put_nowait(_Letter(job, job.reason))
         except asyncio.QueueFull:
             target.stats.lost += 1
             log.error("notify %s: dead-letter queue full, %s lost", job.target, job.alert_id)
+            job.settle()  # counted and logged; holding the entry would stall the stream
 
     def _count_unplayed(self, target: _Target, job: Job, reason: str) -> None:
         if reason == _QUEUE_FULL:
@@ -378,6 +418,10 @@ class Notifier:
                 self._letters.task_done()
 
     async def _write_letter(self, letter: _Letter) -> None:
+        await self._store_letter(letter)
+        letter.job.settle()  # written, or counted as lost: either way final
+
+    async def _store_letter(self, letter: _Letter) -> None:
         job = letter.job
         target = self._targets[job.target]
         try:

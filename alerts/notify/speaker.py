@@ -60,14 +60,18 @@ class SpeakerChannel:
         in_filters = all(allowed is None or value in allowed for allowed, value in checks)
         return alert.camera_id in self._cameras and in_filters
 
-    def job(self, alert: Alert, event: str, now: float) -> Job | None:
-        """A job due within the deadline, or None (not wanted, or inside the cooldown)."""
+    def job(self, alert: Alert, event: str, now: float, age_s: float = 0.0) -> Job | None:
+        """A job due within the deadline (counted from the alert, `age_s` ago), or None (not
+        wanted, or inside the cooldown)."""
         if not self.wants(alert, event):
             return None
         if now < self._next_allowed:
             self.cooldown_skipped += 1
             return None
-        self._next_allowed = now + self._config.cooldown_s
+        deadline = now + self._config.deadline_s - max(0.0, age_s)
+        # A warning already too late (read back after a restart) expires; it starts no cooldown.
+        if deadline > now:
+            self._next_allowed = now + self._config.cooldown_s
         context = {
             "camera_id": alert.camera_id,
             "camera_name": self._camera_names.get(alert.camera_id, alert.camera_id),
@@ -78,7 +82,6 @@ class SpeakerChannel:
             "group": alert.group,
         }
         delivery_id = delivery_id_for(self.name, event, alert.message_id)
-        deadline = now + self._config.deadline_s
         return Job(self.name, delivery_id, event, alert.alert_id, b"", now, deadline, context)
 
     def call(self, job: Job) -> HttpCall:

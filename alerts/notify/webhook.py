@@ -44,8 +44,8 @@ class WebhookChannel:
         )
         return all(allowed is None or value in allowed for allowed, value in checks)
 
-    def job(self, alert: Alert, event: str, now: float) -> Job | None:
-        """A signed-payload job, or None when a filter refuses the alert."""
+    def job(self, alert: Alert, event: str, now: float, age_s: float = 0.0) -> Job | None:
+        """A signed-payload job, or None when a filter refuses the alert (age is no bar)."""
         if not self.wants(alert, event):
             return None
         delivery_id = delivery_id_for(self.name, event, alert.message_id)
