@@ -25,14 +25,13 @@ from dataclasses import dataclass, field, replace
 
 from alerts.suppress import Suppressions
 from riverwatch.events import Event, Phase
-from riverwatch.types import TRACK_POINTS, Alert, AlertPhase
+from riverwatch.types import TRACK_POINTS, Alert, AlertPhase, RuleKind, Severity
 
-_SEVERITY_ORDER = ("low", "medium", "high", "critical")
 # The least a rule's alert can be, whatever the zone says.
 RULE_SEVERITY_FLOOR = {
-    "dredging": "high",
-    "vessel_in_zone": "medium",
-    "loitering": "medium",
+    RuleKind.DREDGING: Severity.HIGH,
+    RuleKind.VESSEL: Severity.MEDIUM,
+    RuleKind.LOITERING: Severity.MEDIUM,
 }
 
 
@@ -45,10 +44,10 @@ def alert_id_for(event: Event) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
-def severity_for(zone_severity: str, rule: str) -> str:
+def severity_for(zone_severity: Severity, rule: RuleKind) -> Severity:
     """The zone's severity raised to the rule's floor."""
-    floor = RULE_SEVERITY_FLOOR.get(rule, "low")
-    return max(zone_severity, floor, key=_rank)
+    floor = RULE_SEVERITY_FLOOR.get(rule, Severity.LOW)
+    return max(zone_severity, floor, key=lambda s: s.rank)
 
 
 def track_of(event: Event) -> tuple[tuple[float, int, int, int, int], ...]:
@@ -57,10 +56,6 @@ def track_of(event: Event) -> tuple[tuple[float, int, int, int, int], ...]:
     return tuple(
         (float(t), int(x1), int(y1), int(x2), int(y2)) for t, x1, y1, x2, y2 in rows.tolist()
     )
-
-
-def _rank(severity: str) -> int:
-    return _SEVERITY_ORDER.index(severity) if severity in _SEVERITY_ORDER else 0
 
 
 @dataclass
@@ -178,7 +173,7 @@ class AlertPolicy:
     def _update(self, incident: _Incident, event: Event, news: bool = False) -> list[Alert]:
         """An update when there is news (another boat, a higher severity) or it is due."""
         severity = severity_for(event.severity, event.rule)
-        rises = _rank(severity) > _rank(incident.alert.severity)
+        rises = severity.rank > incident.alert.severity.rank
         due = event.observed_at - incident.last_sent_at >= self._update_interval_s
         if not (news or rises or due):
             return []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from alerts.tickets import AttachmentRecord, Ticket, TransitionRecord
-from riverwatch.types import Alert, AlertPhase, CameraInfo, CameraState, DecodeMode
+from riverwatch.types import Alert, AlertPhase, CameraInfo, CameraState, DecodeMode, Severity
 
 
 class HealthOut(BaseModel):
@@ -87,7 +87,7 @@ class AlertOut(BaseModel):
     camera_id: str
     zone_id: str
     rule: str
-    severity: str
+    severity: Severity
     started_at: float
     observed_at: float
     frame_seq: int

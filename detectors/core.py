@@ -28,12 +28,11 @@ from detectors.rules import NIGHT_LUMA, RuleEngine, camera_views
 from detectors.tracker import Tracker, TrackerParams
 from detectors.zones import ZoneGrid, ZoneSpec, rasterise
 from riverwatch.batch import BatchView
-from riverwatch.config import AnalysisConfig, Severity, ZoneConfig, ZoneKind
+from riverwatch.config import AnalysisConfig, ZoneConfig, ZoneKind
 from riverwatch.events import Event
 from riverwatch.types import DecodeMode
 
 _MARGIN = np.ones((5, 5), np.uint8)  # two cells (8 analysis pixels) around the zones
-_SEVERITY_RANK = {s: i + 1 for i, s in enumerate(Severity)}
 _CHROMA_ALPHA = 0.04  # per learn: the baseline follows the water's colour over minutes
 _CHROMA_INTERVAL_S = 8.0
 _CHROMA_TURNS = 4  # blocks of cameras that take turns learning it
@@ -148,8 +147,7 @@ class DetectionCore:
         )
         severity = np.zeros(n, np.int64)
         for spec in specs:
-            rank = _SEVERITY_RANK[spec.zone.severity]
-            severity[spec.slot] = max(severity[spec.slot], rank)
+            severity[spec.slot] = max(severity[spec.slot], spec.zone.severity.rank)
         pinned = np.array([c.analysis.decode_mode is DecodeMode.FULL for c in cameras], np.bool_)
         self.attention = Attention(n, full_rate_budget, quiet_s, severity, pinned)
         self._chroma_base = np.full((n, 2, *cells_hw), 128.0, np.float32)

@@ -27,8 +27,9 @@ import numpy.typing as npt
 from detectors.background import CellMasks
 from detectors.tracker import Track, Tracker
 from detectors.zones import ZoneSpec
-from riverwatch.config import RuleKind, ZoneConfig
+from riverwatch.config import ZoneConfig
 from riverwatch.events import Event, Phase
+from riverwatch.types import RuleKind
 
 _VESSEL_RULES = frozenset({RuleKind.VESSEL, RuleKind.LOITERING, RuleKind.DREDGING})
 NIGHT_LUMA = 55.0  # a camera whose mean brightness is below this is looking at night
@@ -116,7 +117,7 @@ class RuleEngine:
         self._by_slot: dict[int, list[int]] = {}
         for z, spec in enumerate(self._zones):
             self._by_slot.setdefault(spec.slot, []).append(z)
-        self._open: dict[tuple[str, int, int], _Open] = {}
+        self._open: dict[tuple[RuleKind, int, int], _Open] = {}
         self._crowd_streak_z = np.zeros(len(self._zones), np.int32)
         self._crowd_slots = {
             spec.slot for spec in self._zones if RuleKind.CROWDING in spec.zone.rule_kinds
@@ -145,8 +146,8 @@ class RuleEngine:
             events += self._advance(view, hits, gone)
         return events
 
-    def _hits(self, view: CameraView, tracker: Tracker) -> dict[tuple[str, int, int], _Hit]:
-        hits: dict[tuple[str, int, int], _Hit] = {}
+    def _hits(self, view: CameraView, tracker: Tracker) -> dict[tuple[RuleKind, int, int], _Hit]:
+        hits: dict[tuple[RuleKind, int, int], _Hit] = {}
         tracks = [t for t in tracker.tracks(view.slot) if t.matched_now and tracker.confirmed(t)]
         for z in self.zones_of(view.slot):
             zone = self._zones[z].zone
@@ -157,14 +158,12 @@ class RuleEngine:
                 if rule is RuleKind.CROWDING:
                     hit = self._crowding(z, view)
                     if hit is not None:
-                        hits[(rule.value, z, 0)] = hit
+                        hits[(rule, z, 0)] = hit
                     continue
                 for track in inside:
                     confidence = self._track_rule(rule, zone, track, view)
                     if confidence is not None:
-                        hits[(rule.value, z, track.track_id)] = _Hit(
-                            confidence, track, track.last.xyxy
-                        )
+                        hits[(rule, z, track.track_id)] = _Hit(confidence, track, track.last.xyxy)
         return hits
 
     def _inside(self, z: int, track: Track) -> bool:
@@ -240,7 +239,7 @@ class RuleEngine:
         return events
 
     def _advance(
-        self, view: CameraView, hits: dict[tuple[str, int, int], _Hit], gone: set[int]
+        self, view: CameraView, hits: dict[tuple[RuleKind, int, int], _Hit], gone: set[int]
     ) -> list[Event]:
         events = []
         for key, hit in hits.items():
@@ -265,7 +264,7 @@ class RuleEngine:
     def _event(
         self,
         phase: Phase,
-        key: tuple[str, int, int],
+        key: tuple[RuleKind, int, int],
         state: _Open,
         hit: _Hit | None,
         ts: float,
@@ -282,7 +281,7 @@ class RuleEngine:
             camera_id=spec.camera_id,
             zone_id=spec.zone.id,
             zone_index=z,
-            severity=str(spec.zone.severity),
+            severity=spec.zone.severity,
             track_id=track_id,
             started_at=state.started_at,
             start_seq=state.start_seq,

@@ -30,16 +30,17 @@ from detectors.background import BackgroundParams
 from ingest.session import chroma_planes, luma_plane
 from riverwatch.batch import BatchView, chroma_shape
 from riverwatch.config import AnalysisConfig, ZoneConfig
+from riverwatch.types import RuleKind
 from simulator.fleet import scene_zone
 from simulator.scenes import SCENES, SceneFiles
 
-# Ground-truth event kinds -> the rule that should report them.
+# Ground-truth event kinds (words in the scenes' truth files) -> the rule that should report them.
 TRUTH_RULES = {
-    "vessel_present": "vessel_in_zone",
-    "loitering": "loitering",
-    "dredging": "dredging",
-    "lights_at_night": "lights_at_night",
-    "stationary_object": "stationary_object",
+    "vessel_present": RuleKind.VESSEL,
+    "loitering": RuleKind.LOITERING,
+    "dredging": RuleKind.DREDGING,
+    "lights_at_night": RuleKind.LIGHTS,
+    "stationary_object": RuleKind.STATIONARY,
 }
 # Every scene with objects is busy nearly all the time, so the evaluation's default budget is a
 # stress: 4 full-rate slots for 21 busy cameras (the hub's 25 for 250 cameras of which a tenth
@@ -101,10 +102,10 @@ class SceneScore:
     matched: int = 0
     false_alerts: int = 0
     delays_s: list[float] = field(default_factory=list)
-    missed: list[str] = field(default_factory=list)
-    kind_truth: dict[str, int] = field(default_factory=dict)
-    kind_found: dict[str, int] = field(default_factory=dict)
-    kind_delays_s: dict[str, list[float]] = field(default_factory=dict)
+    missed: list[RuleKind] = field(default_factory=list)
+    kind_truth: dict[RuleKind, int] = field(default_factory=dict)
+    kind_found: dict[RuleKind, int] = field(default_factory=dict)
+    kind_delays_s: dict[RuleKind, list[float]] = field(default_factory=dict)
 
     @property
     def recall(self) -> float:
@@ -223,7 +224,7 @@ def score_clip(clip: Clip, events: Sequence[Event], loops: int) -> SceneScore:
         matches = [
             k
             for k, (rule, a, b) in enumerate(truth_events)
-            if rule == event.rule and a - 1.0 <= t <= b + GRACE_S
+            if rule is event.rule and a - 1.0 <= t <= b + GRACE_S
         ]
         if matches:
             score.matched += 1
@@ -244,7 +245,7 @@ def score_clip(clip: Clip, events: Sequence[Event], loops: int) -> SceneScore:
     return score
 
 
-def _truth_intervals(clip: Clip, loops: int) -> list[tuple[str, float, float]]:
+def _truth_intervals(clip: Clip, loops: int) -> list[tuple[RuleKind, float, float]]:
     out = []
     raw_events = clip.truth.get("events", [])
     assert isinstance(raw_events, list)
@@ -354,7 +355,7 @@ def _merge_variants(scores: Sequence[SceneScore]) -> list[SceneScore]:
 class KindScore:
     """Recall and delay for one kind of event over every scene."""
 
-    rule: str
+    rule: RuleKind
     truth: int = 0
     found: int = 0
     delays_s: list[float] = field(default_factory=list)
@@ -362,7 +363,7 @@ class KindScore:
 
 def by_kind(clips_scores: Sequence[SceneScore]) -> list[KindScore]:
     """Totals per event kind (the targets are per kind: every vessel, loitering, dredging)."""
-    kinds: dict[str, KindScore] = {}
+    kinds: dict[RuleKind, KindScore] = {}
     for score in clips_scores:
         for rule, found in score.kind_found.items():
             kind = kinds.setdefault(rule, KindScore(rule))

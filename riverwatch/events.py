@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from riverwatch.types import RuleKind, Severity
+
 
 class Phase(enum.StrEnum):
     """Where an event is in its life."""
@@ -30,11 +32,11 @@ class Event:
     """
 
     phase: Phase
-    rule: str
+    rule: RuleKind
     camera_id: str
     zone_id: str
     zone_index: int
-    severity: str
+    severity: Severity
     track_id: int
     started_at: float
     start_seq: int
@@ -45,6 +47,11 @@ class Event:
     best_seq: int
     best_ts: float
     boxes_t5: npt.NDArray[np.float64] = field(repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Strict: words outside the vocabulary are refused here (ValueError), not compared later.
+        object.__setattr__(self, "rule", RuleKind(self.rule))
+        object.__setattr__(self, "severity", Severity(self.severity))
 
     @property
     def score(self) -> float:

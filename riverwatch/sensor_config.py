@@ -24,6 +24,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from riverwatch.types import Severity
+
 _ID = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 
 
@@ -59,15 +61,6 @@ DEFAULT_RANGES: dict[SensorKind, tuple[float, float]] = {
     SensorKind.RAINFALL: (0.0, 500.0),
     SensorKind.FLOW: (0.0, 200_000.0),
 }
-
-
-class Severity(enum.StrEnum):
-    """Alert severity, lowest first (the same words the camera alerts use)."""
-
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
 
 
 class _Strict(BaseModel):

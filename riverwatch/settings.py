@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from riverwatch.types import Severity
+
 
 def _default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "riverwatch"
@@ -69,7 +71,7 @@ class Settings(BaseSettings):
     ticket_db_timeout_s: float = Field(default=5.0, gt=0, le=60)
     ticket_sla_s: float = Field(default=3600.0, gt=0)
     ticket_sla_by_rule: dict[str, float] = Field(default_factory=dict)
-    ticket_sla_by_severity: dict[str, float] = Field(default_factory=dict)
+    ticket_sla_by_severity: dict[Severity, float] = Field(default_factory=dict)
     ticket_escalation_period_s: float = Field(default=3600.0, gt=0)
     ticket_escalation_max_level: int = Field(default=3, ge=1)
     ticket_scan_period_s: float = Field(default=30.0, gt=0)

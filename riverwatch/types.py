@@ -1,4 +1,9 @@
-"""Domain types shared by every stage: camera states, decode modes, health and alerts."""
+"""Domain types shared by every stage: camera states, decode modes, health and alerts.
+
+The vocabulary lives here too: `RuleKind`, `Severity` (with its one ranking) and
+`AlertPhase`. Code compares these enums, never their words; being `StrEnum`s, they serialise
+to the same strings as before.
+"""
 
 from __future__ import annotations
 
@@ -56,6 +61,40 @@ class CameraHealth:
     last_error: str | None
 
 
+class RuleKind(enum.StrEnum):
+    """What the detection core can report about a zone."""
+
+    VESSEL = "vessel_in_zone"
+    LOITERING = "loitering"
+    DREDGING = "dredging"
+    LIGHTS = "lights_at_night"
+    STATIONARY = "stationary_object"
+    CROWDING = "crowding"
+
+
+class Severity(enum.StrEnum):
+    """Alert severity, lowest first; camera and sensor alerts use the same words.
+
+    Order severities by `rank`, never by their words (as strings, "high" < "low"):
+
+    >>> max(Severity.HIGH, Severity.LOW, key=lambda s: s.rank)
+    <Severity.HIGH: 'high'>
+    """
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """1 for low up to 4 for critical: the one ranking (a new ticket's priority too)."""
+        return _SEVERITY_RANKS[self]
+
+
+_SEVERITY_RANKS = {severity: rank for rank, severity in enumerate(Severity, start=1)}
+
+
 class AlertPhase(enum.StrEnum):
     """Where an alert's message stands in its incident.
 
@@ -92,14 +131,16 @@ class Alert:
     `source` is `camera` or `sensor`; a sensor alert has `sensor_id` set and may have an empty
     `camera_id`. Evidence paths are relative to the hub's data directory. `track` holds the
     incident's recent boxes, (epoch seconds, x1, y1, x2, y2) in analysis pixels, at most
-    `TRACK_POINTS` of them, so a replay can draw the path.
+    `TRACK_POINTS` of them, so a replay can draw the path. A camera alert's `rule` is a
+    `RuleKind`; a sensor alert's is the id of the sensor rule that fired (any word the sensor
+    config chose), so the field is a plain string.
     """
 
     alert_id: str
     camera_id: str
     zone_id: str
     rule: str
-    severity: str
+    severity: Severity
     started_at: float
     observed_at: float
     frame_seq: int
@@ -117,6 +158,10 @@ class Alert:
     clip: str = ""
     clip_sha256: str = ""
     track: tuple[tuple[float, int, int, int, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        # Strict: a severity outside the enum is refused here (ValueError), not ranked later.
+        object.__setattr__(self, "severity", Severity(self.severity))
 
     @property
     def message_id(self) -> str:
@@ -164,7 +209,7 @@ class Alert:
             camera_id=fields["camera_id"],
             zone_id=fields["zone_id"],
             rule=fields["rule"],
-            severity=fields["severity"],
+            severity=Severity(fields["severity"]),
             started_at=float(fields["started_at"]),
             observed_at=float(fields["observed_at"]),
             frame_seq=int(fields["frame_seq"]),

@@ -9,7 +9,7 @@ import pytest
 
 from alerts import AlertPolicy, SuppressionError, Suppressions, severity_for
 from riverwatch.events import Event, Phase
-from riverwatch.types import AlertPhase
+from riverwatch.types import AlertPhase, RuleKind, Severity
 
 
 def event(
@@ -109,13 +109,41 @@ def test_zones_and_rules_are_separate_incidents() -> None:
     assert len({m.alert_id for m in opened}) == 3 and policy.open_incidents == 3
 
 
-def test_severity_takes_the_rules_floor() -> None:
-    assert severity_for("low", "dredging") == "high"
-    assert severity_for("critical", "dredging") == "critical"
-    assert severity_for("low", "crowding") == "low"
+@pytest.mark.parametrize(
+    ("zone", "rule", "expected"),
+    [
+        (Severity.LOW, RuleKind.DREDGING, Severity.HIGH),
+        (Severity.CRITICAL, RuleKind.DREDGING, Severity.CRITICAL),
+        (Severity.LOW, RuleKind.VESSEL, Severity.MEDIUM),
+        (Severity.HIGH, RuleKind.LOITERING, Severity.HIGH),
+        (Severity.LOW, RuleKind.CROWDING, Severity.LOW),  # no floor
+        (Severity.MEDIUM, RuleKind.LIGHTS, Severity.MEDIUM),
+    ],
+)
+def test_severity_takes_the_rules_floor(zone: Severity, rule: RuleKind, expected: Severity) -> None:
+    assert severity_for(zone, rule) is expected
+
+
+def test_an_opened_incident_carries_the_floor_as_an_enum() -> None:
     policy = AlertPolicy(cooldown_s=60)
     (opened,) = policy.on_event(event(S, 0, rule="dredging", severity="low"))
-    assert opened.severity == "high"
+    assert opened.severity is Severity.HIGH and opened.to_fields()["severity"] == "high"
+
+
+@pytest.mark.parametrize(
+    ("severity", "rank"),
+    [(Severity.LOW, 1), (Severity.MEDIUM, 2), (Severity.HIGH, 3), (Severity.CRITICAL, 4)],
+)
+def test_severity_rank_orders_lowest_first(severity: Severity, rank: int) -> None:
+    assert severity.rank == rank
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("rule", "dredgin"), ("severity", "urgent"), ("severity", "HIGH")]
+)
+def test_events_refuse_words_outside_the_vocabulary(field: str, value: str) -> None:
+    with pytest.raises(ValueError):
+        event(S, 0, **{field: value})
 
 
 def test_close_all_on_shutdown() -> None:

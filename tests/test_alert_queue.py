@@ -197,6 +197,7 @@ GOOD = make_alert(3).to_fields()
         ({**GOOD, "score": "high"}, "bad value: could not convert string to float: 'high'"),
         ({**GOOD, "box_xyxy": "1,2,3"}, "bad value: box_xyxy needs four integers"),
         ({**GOOD, "phase": "sideways"}, "bad value: 'sideways' is not a valid AlertPhase"),
+        ({**GOOD, "severity": "urgent"}, "bad value: 'urgent' is not a valid Severity"),
         (
             {**GOOD, "message_id": "x"},
             f"message_id 'x' does not match '{make_alert(3).message_id}'",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import RowMapping
 
 from alerts.tickets.loop import TicketState
+from riverwatch.types import Severity
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +27,7 @@ class Ticket:
     group: str
     zone_id: str
     rule: str
-    severity: str
+    severity: Severity
     priority: int
     state: TicketState
     version: int
@@ -56,11 +57,16 @@ class Ticket:
         """Build from a `tickets` row mapping."""
         plain = {name: row[name] for name in _PLAIN_TICKET_FIELDS}
         box = (int(row["x1"]), int(row["y1"]), int(row["x2"]), int(row["y2"]))
-        return cls(state=TicketState(row["state"]), box_xyxy=box, **plain)
+        return cls(
+            state=TicketState(row["state"]),
+            severity=Severity(row["severity"]),
+            box_xyxy=box,
+            **plain,
+        )
 
 
 _PLAIN_TICKET_FIELDS = tuple(
-    f.name for f in dataclasses.fields(Ticket) if f.name not in ("state", "box_xyxy")
+    f.name for f in dataclasses.fields(Ticket) if f.name not in ("state", "severity", "box_xyxy")
 )
 
 

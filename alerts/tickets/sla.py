@@ -30,24 +30,23 @@ from alerts.tickets.models import escalations, tickets
 from alerts.tickets.records import Escalation
 from riverwatch.sql import reader
 from riverwatch.supervise import Supervisor
+from riverwatch.types import Severity
 
 log = logging.getLogger(__name__)
 
 Notifier = Callable[[Escalation], Awaitable[None]]
-
-_SEVERITY_PRIORITY = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 
 
 @dataclass(frozen=True)
 class SlaPolicy:
     """How long a ticket may wait to be picked up, and how escalation proceeds.
 
-    >>> SlaPolicy(by_rule={"no_dredging": 1800}).sla_s("high", "no_dredging")
+    >>> SlaPolicy(by_rule={"dredging": 1800}).sla_s(Severity.HIGH, "dredging")
     1800
     """
 
     default_s: float = 3600.0
-    by_severity: Mapping[str, float] = field(default_factory=dict)
+    by_severity: Mapping[Severity, float] = field(default_factory=dict)
     by_rule: Mapping[str, float] = field(default_factory=dict)
     escalation_period_s: float = 3600.0
     max_level: int = 3
@@ -59,15 +58,15 @@ class SlaPolicy:
         if self.max_level < 1:
             raise ValueError("max_level must be at least 1")
 
-    def sla_s(self, severity: str, rule: str) -> float:
+    def sla_s(self, severity: Severity, rule: str) -> float:
         """The SLA for a ticket: the rule's if set, else the severity's, else the default."""
         if rule in self.by_rule:
             return self.by_rule[rule]
         return self.by_severity.get(severity, self.default_s)
 
-    def base_priority(self, severity: str) -> int:
-        """Priority of a new ticket (higher is more urgent); unknown severities are medium."""
-        return _SEVERITY_PRIORITY.get(severity, 2)
+    def base_priority(self, severity: Severity) -> int:
+        """Priority of a new ticket (higher is more urgent): the severity's rank."""
+        return severity.rank
 
     def level_due(self, due_at: float, now: float) -> int:
         """The escalation level a still-untouched ticket should have at `now` (0: none)."""

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from ingest.sensors.reading import Reading
 from riverwatch.sensor_config import RateRule, SensorConfig, ThresholdRule
-from riverwatch.types import Alert, AlertPhase
+from riverwatch.types import Alert, AlertPhase, Severity
 
 # Bounds the per-rule window so a sensor flooding readings cannot grow memory without limit.
 _MAX_WINDOW_POINTS = 100_000
@@ -201,7 +201,7 @@ class RuleEngine:
 
 
 def _alert(
-    rules: _SensorRules, rule_id: str, severity: str, step: str, at: float, note: str
+    rules: _SensorRules, rule_id: str, severity: Severity, step: str, at: float, note: str
 ) -> Alert:
     if step == "open":
         rules.started[rule_id] = at
@@ -212,7 +212,7 @@ def _alert(
         camera_id="",
         zone_id="",
         rule=rule_id,
-        severity=str(severity),
+        severity=severity,
         started_at=started,
         observed_at=at,
         frame_seq=0,
