@@ -9,11 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from riverwatch.config import ConfigError, LoadedConfig, load_config, parse_config
 from riverwatch.logs import setup_logging
 from riverwatch.secrets import Redactor
 from riverwatch.settings import Settings
+from riverwatch.sql import open_engine, safe_url
 
 EXIT_BAD_CONFIG = 2
 
@@ -86,6 +89,10 @@ def serve(settings: Settings, loaded: LoadedConfig) -> int:
         return EXIT_BAD_CONFIG
     if settings.admin_password is not None:
         loaded.redactor.add(settings.admin_password.get_secret_value())
+    refusal = schema_refusal(settings)
+    if refusal is not None:
+        _err(f"riverwatch: refusing to start: {refusal}")
+        return EXIT_BAD_CONFIG
     if settings.metrics_token is not None:
         if len(settings.metrics_token.get_secret_value()) < 24:
             _err("riverwatch: refusing to start: RIVERWATCH_METRICS_TOKEN needs 24+ characters")
@@ -117,6 +124,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
     redactor = Redactor()
     setup_logging(settings.log_level, redactor, settings.log_format)
+    refusal = schema_refusal(settings)  # the demo's users need the tables
+    if refusal is not None:
+        _err(f"riverwatch: refusing to start: {refusal}")
+        return EXIT_BAD_CONFIG
     with start_demo_cameras(settings.data_dir, args.cameras) as cameras:
         _out(f"riverwatch demo: {cameras.description}")
         text = demo_config_text(cameras.config)
@@ -230,7 +241,71 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     """Add an API user; the password comes from a prompt (twice) or stdin's first line."""
     from api.security.bootstrap import users_add_command
 
-    return users_add_command(_settings(args), args.name, args.role, sys.stdin, _out, _err)
+    settings = _settings(args)
+    refusal = schema_refusal(settings)
+    if refusal is not None:
+        _err(f"riverwatch: {refusal}")
+        return EXIT_BAD_CONFIG
+    return users_add_command(settings, args.name, args.role, sys.stdin, _out, _err)
+
+
+def schema_refusal(settings: Settings) -> str | None:
+    """None when the hub's database is at this riverwatch's schema (a brand-new one is
+    brought there), else why it is not, naming the command to run."""
+    from hub.schema import SchemaError, database_url, ensure_schema
+
+    async def check() -> None:
+        engine = open_engine(database_url(settings), settings.ticket_db_timeout_s, pool_size=1)
+        try:
+            await ensure_schema(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(check())
+    except SchemaError as exc:
+        return str(exc)
+    except (SQLAlchemyError, OSError) as exc:  # driver messages may quote the URL
+        return f"the database {safe_url(database_url(settings))} failed: {type(exc).__name__}"
+    return None
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """`riverwatch db upgrade | current`: migrate the hub's database, or say where it stands."""
+    from hub.schema import SchemaError, database_url
+
+    settings = _settings(args)
+    url = database_url(settings)
+    redactor = Redactor()
+    password = make_url(url).password
+    if password:
+        redactor.add(str(password))
+    setup_logging(settings.log_level, redactor, settings.log_format)
+    try:
+        return asyncio.run(_db(settings, args.db_command))
+    except SchemaError as exc:
+        _err(f"riverwatch: {exc}")
+        return EXIT_BAD_CONFIG
+    except (SQLAlchemyError, OSError) as exc:
+        _err(f"riverwatch: the database {safe_url(url)} failed: {type(exc).__name__}")
+        return 1
+
+
+async def _db(settings: Settings, what: str) -> int:
+    from hub.schema import SchemaState, database_url, status, upgrade
+
+    url = database_url(settings)
+    engine = open_engine(url, settings.ticket_db_timeout_s, pool_size=1)
+    try:
+        if what == "upgrade":
+            before, after = await upgrade(engine)
+            _out(f"riverwatch: {safe_url(url)}: was {before.describe()}, now {after.describe()}")
+            return 0
+        found = await status(engine)
+        _out(f"{safe_url(url)}: {found.describe()}")
+        return 0 if found.state is SchemaState.CURRENT else 1
+    finally:
+        await engine.dispose()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -284,6 +359,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--role", required=True, help="operator, enforcement, reviewer, admin or sensor-gateway"
     )
     add.set_defaults(func=cmd_users_add)
+    db = sub.add_parser("db", help="the hub's database schema (Alembic migrations)")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser(
+        "upgrade", help="migrate to this riverwatch's schema (adopts a database made before)"
+    )
+    db_sub.add_parser("current", help="the database's schema revision; exit 1 unless at head")
+    db.set_defaults(func=cmd_db)
     check = sub.add_parser("check-config", help="validate a config file, list every problem")
     check.add_argument("file")
     check.set_defaults(func=cmd_check_config)

@@ -38,11 +38,11 @@ from alerts.tickets import (
     Escalator,
     SlaPolicy,
     TicketStore,
-    create_schema,
     default_url,
     open_engine,
     safe_url,
 )
+from hub.schema import ensure_schema
 from ingest.sensors import SensorHub
 from riverwatch.config import LoadedConfig
 from riverwatch.events import Event
@@ -184,7 +184,7 @@ class IncidentDesk:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = self._engine = open_engine(url, settings.ticket_db_timeout_s)
         stack.push_async_callback(engine.dispose)
-        await create_schema(engine)
+        await ensure_schema(engine)  # at head, or brand new: else SchemaError, no start
         log.info("tickets: database %s", safe_url(url))
         self._tickets = TicketStore(
             engine,

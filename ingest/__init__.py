@@ -9,6 +9,7 @@ from ingest.camera import CameraSpec
 from ingest.errors import (
     DecodeFailed,
     IngestError,
+    NoFrames,
     StreamEnded,
     StreamOpenError,
     StreamStalled,
@@ -21,6 +22,7 @@ __all__ = [
     "DecodeFailed",
     "IngestError",
     "IngestSupervisor",
+    "NoFrames",
     "StreamEnded",
     "StreamOpenError",
     "StreamStalled",

@@ -2,7 +2,12 @@
 
     connecting ──first packet──► streaming ──error──► backing_off ──delay──► connecting
         │                            │ no packet for stall_timeout ► stalled ──delay──┘
+        │                            │ packets, no frame for 3 GOPs ► no_frames ─delay─► (reopen)
         └── unusable stream ───────────────────────────────────────► failed  ──delay──┘
+
+A camera reopened after `no_frames` keeps showing `no_frames` (and why) while it reconnects
+and streams, until a frame is analysed again: a camera whose every session yields nothing
+must not flash `streaming` between reopenings.
 
 Everything that can go wrong with a stream ends as an `IngestError` inside this camera's task;
 nothing escapes to its siblings. Policy (how long to wait, which state to show) is in
@@ -19,9 +24,16 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from ingest.errors import IngestError, StreamStalled
-from ingest.policy import next_attempt, state_after_error
-from ingest.session import Controls, Counters, SessionLimits, StreamSession
+from ingest.errors import IngestError, NoFrames, StreamStalled
+from ingest.policy import frameless_for, next_attempt, state_after_error
+from ingest.session import (
+    Controls,
+    Counters,
+    DecoderFactory,
+    SessionLimits,
+    StreamSession,
+    stream_decoders,
+)
 from riverwatch.backoff import attempts_to_reach, backoff_delay
 from riverwatch.batch import FrameBatch
 from riverwatch.ring import PacketRing
@@ -89,6 +101,7 @@ class CameraSource:
         executor: Executor,
         redactor: Redactor,
         rng: random.Random | None = None,
+        decoders: DecoderFactory = stream_decoders,
     ) -> None:
         self._spec = spec
         self._batch = batch
@@ -98,6 +111,7 @@ class CameraSource:
         self._executor = executor
         self._redactor = redactor
         self._rng = rng or random.Random()
+        self._decoders = decoders
         self._controls = Controls(mode=spec.decode_mode, detect_fps=spec.detect_fps)
         self._counters = Counters()
         self._rates = _Rates()
@@ -110,7 +124,10 @@ class CameraSource:
         self._state_since = time.monotonic()
         self._reconnects = 0
         self._stalls = 0
+        self._no_frame_reopens = 0
+        self._frameless = False  # the last session ended in NoFrames and none has analysed since
         self._last_error: str | None = None
+        self._reason = "starting"
 
     @property
     def camera_id(self) -> str:
@@ -155,6 +172,8 @@ class CameraSource:
             height=c.height,
             codec=c.codec,
             last_error=self._last_error,
+            reason=self._reason,
+            no_frame_reopens=self._no_frame_reopens,
         )
 
     async def run(self) -> None:
@@ -163,10 +182,14 @@ class CameraSource:
         longest = attempts_to_reach(self._settings.backoff_max_s, self._settings.backoff_base_s)
         while True:
             error = await self._one_session()
-            streamed = time.monotonic() - self._counters.streaming_since
+            since = self._counters.streaming_since
+            streamed = time.monotonic() - since if since else 0.0
             self._last_error = str(error)
             if isinstance(error, StreamStalled):
                 self._stalls += 1
+            self._frameless = isinstance(error, NoFrames)
+            if self._frameless:
+                self._no_frame_reopens += 1
             self._set_state(state_after_error(error), str(error))
             attempt = next_attempt(attempt, error, streamed, longest)
             delay = backoff_delay(
@@ -179,9 +202,11 @@ class CameraSource:
             self._reconnects += 1
 
     async def _one_session(self) -> IngestError:
-        self._set_state(CameraState.CONNECTING, self._spec.display_url)
+        if not self._frameless:
+            self._set_state(CameraState.CONNECTING, self._spec.display_url)
         self._controls.stop.clear()
         self._counters.last_packet_at = 0.0
+        self._counters.streaming_since = 0.0  # set by the session once it streams
         self._rates.reset()
         session = StreamSession(
             self.camera_id,
@@ -193,6 +218,7 @@ class CameraSource:
             self._counters,
             self._limits,
             self._redactor,
+            self._decoders,
         )
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._executor, session.run)
@@ -218,12 +244,36 @@ class CameraSource:
                 return self._outcome(future)
             now = time.monotonic()
             self._rates.update(self._counters, now)
-            last = self._counters.last_packet_at
-            if last and self._state is CameraState.CONNECTING:
-                self._set_state(CameraState.STREAMING, "first packet")
-            if last and now - last > self._settings.stall_timeout_s:
+            self._show_progress()
+            error = self._judge(now)
+            if error is not None:
                 await self._stop_session(future)
-                return StreamStalled(f"no packet for {now - last:.1f} s")
+                return error
+
+    def _show_progress(self) -> None:
+        c = self._counters
+        if c.last_packet_at and self._state is CameraState.CONNECTING:
+            self._set_state(CameraState.STREAMING, "first packet")
+        if self._frameless and c.streaming_since and c.last_frame_at >= c.streaming_since:
+            self._frameless = False
+            self._set_state(CameraState.STREAMING, "frames analysed again")
+
+    def _judge(self, now: float) -> IngestError | None:
+        """Why the running session must end although its thread has not said so, or None."""
+        c = self._counters
+        last = c.last_packet_at
+        if not last:
+            return None
+        if now - last > self._settings.stall_timeout_s:
+            return StreamStalled(f"no packet for {now - last:.1f} s")
+        waited = frameless_for(now, c.streaming_since, c.last_frame_at, c.gop_s)
+        if waited:
+            gop = "unknown" if c.gop_s is None else f"{c.gop_s:.1f} s"
+            return NoFrames(
+                f"packets arrive but no frame analysed for {waited:.0f} s (GOP {gop}, "
+                f"{c.decode_errors} decode errors)"
+            )
+        return None
 
     def _outcome(self, future: asyncio.Future[None]) -> IngestError:
         exc = future.exception()
@@ -236,13 +286,10 @@ class CameraSource:
         return IngestError(self._redactor.scrub(f"internal error: {type(exc).__name__}"))
 
     def _set_state(self, state: CameraState, reason: str) -> None:
+        # The reason is refreshed even when the state stays (a second frameless session has
+        # its own figures); the transition alone is logged and restarts the state's age.
+        self._reason = self._redactor.scrub(reason)
         if state is not self._state:
-            log.info(
-                "camera %s: %s -> %s (%s)",
-                self.camera_id,
-                self._state,
-                state,
-                self._redactor.scrub(reason),
-            )
+            log.info("camera %s: %s -> %s (%s)", self.camera_id, self._state, state, self._reason)
             self._state = state
             self._state_since = time.monotonic()

@@ -5,6 +5,8 @@
      ├── StreamStalled       connected, but no packet within the read timeout (retry)
      ├── StreamEnded         the server closed the stream (retry; files loop instead)
      ├── DecodeFailed        too many consecutive undecodable packets (retry)
+     ├── NoFrames            packets arrive but no frame was analysed for three GOPs (state
+     │                       `no_frames`, reopened with backoff)
      └── StreamUnusable      no video, unsupported codec, not a media stream (state `failed`,
                              retried only at the longest backoff)
 
@@ -30,6 +32,10 @@ class StreamEnded(IngestError):
 
 class DecodeFailed(IngestError):
     """Too many packets in a row could not be decoded."""
+
+
+class NoFrames(IngestError):
+    """Packets kept arriving but none of them became an analysed frame."""
 
 
 class StreamUnusable(IngestError):

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import av
@@ -62,6 +63,7 @@ class Counters:
     last_packet_at: float = 0.0
     last_frame_at: float = 0.0
     streaming_since: float = 0.0
+    gop_s: float | None = None  # measured keyframe interval by arrival; None until two GOPs
     width: int | None = None
     height: int | None = None
     codec: str | None = None
@@ -74,6 +76,80 @@ class SessionLimits:
     open_timeout_s: float
     read_timeout_s: float
     max_consecutive_decode_errors: int
+
+
+class Decoder(Protocol):
+    """What a session needs of a video decoder (PyAV's `CodecContext` is one)."""
+
+    def decode(self, packet: Any = None) -> Iterable[Any]:
+        """Frames the decoder can give after `packet` (None drains it)."""
+        ...
+
+    def flush_buffers(self) -> None:
+        """Forget every reference picture; the next picture must be a keyframe."""
+        ...
+
+
+@dataclass(frozen=True)
+class Decoders:
+    """A session's two decoders: the stream's own (full rate) and one for keyframes alone."""
+
+    full: Decoder
+    keyframes: Decoder
+
+
+def stream_decoders(stream: Any) -> Decoders:
+    """The decoders a session uses unless told otherwise (the seam tests inject through)."""
+    return Decoders(stream.codec_context, keyframe_decoder(stream))
+
+
+DecoderFactory = Callable[[Any], Decoders]
+
+
+class Pictures:
+    """Groups a stream's packets into pictures by arrival order, whatever their pts say.
+
+    Some cameras send a picture as several packets (slices) sharing one pts: those packets are
+    one picture, and the decoder may hand that picture out once per packet. But restreamers
+    and cheap cameras also send pts that are missing, constant or going backwards, so a pts is
+    never a picture's identity: it can only join a packet to the one just before it. The pts
+    are judged unusable for the rest of the session once a packet has none, or repeats its
+    predecessor's pts across a keyframe boundary (the slices of one picture are all key or
+    all not), or more than `MAX_SLICES` packets share one pts. Then every non-key packet is a
+    picture of its own, and only runs of key packets still count as one picture's slices.
+
+    `admit(pts, key)` says whether the packet starts a new picture; `new_gop` whether that
+    picture is a keyframe after non-key pictures (a GOP boundary), whatever the pts.
+    """
+
+    MAX_SLICES = 16
+
+    def __init__(self) -> None:
+        self.pts_usable = True
+        self.new_gop = False
+        self._pts: int | None = None
+        self._key: bool | None = None
+        self._run = 0
+
+    def admit(self, pts: int | None, key: bool) -> bool:
+        """Take the next packet's pts and key flag; True when it starts a new picture."""
+        same_pts = pts is not None and pts == self._pts and self._run < self.MAX_SLICES
+        if pts is None or (pts == self._pts and not (same_pts and key == self._key)):
+            self.pts_usable = False
+        slice_of_last = same_pts and key == self._key and (self.pts_usable or key)
+        self.new_gop = key and self._key is not True
+        self._pts, self._key = pts, key
+        if slice_of_last:
+            self._run += 1
+            self.new_gop = False
+            return False
+        self._run = 1
+        return True
+
+    def restart(self) -> None:
+        """A new demux pass (a looping file): the next packet starts a picture."""
+        self._pts = self._key = None
+        self._run = 0
 
 
 class StreamSession:
@@ -90,6 +166,7 @@ class StreamSession:
         counters: Counters,
         limits: SessionLimits,
         redactor: Redactor,
+        decoders: DecoderFactory = stream_decoders,
     ) -> None:
         self._camera_id = camera_id
         self._url = url
@@ -100,6 +177,7 @@ class StreamSession:
         self._counters = counters
         self._limits = limits
         self._redactor = redactor
+        self._make_decoders = decoders
         self._scratch_hw = np.empty(batch.shape_hw, np.uint8)
         self._chroma_2hw = np.empty((2, *chroma_shape(batch.shape_hw)), np.uint8)
         self._is_file = urlsplit(url).scheme in ("file", "")
@@ -186,12 +264,12 @@ class StreamSession:
     def _pump(self, container: Any, stream: Any) -> None:
         counters, controls = self._counters, self._controls
         counters.streaming_since = time.monotonic()
-        state = _DecodeState(keyframe_decoder(stream))
+        state = _DecodeState(self._make_decoders(stream))
         clock = _Clock()
         time_base = stream.time_base  # constant per stream; per packet it costs a Fraction
         try:
             while not controls.stop.is_set():
-                pacer = _Pacer() if self._is_file else None
+                pacer = _Pacer(_frame_interval_s(stream)) if self._is_file else None
                 for packet in container.demux(stream):
                     if controls.stop.is_set():
                         return
@@ -202,16 +280,14 @@ class StreamSession:
                     # Everything per packet is read once: at 250 cameras this loop runs
                     # thousands of times a second and each property access is a C call.
                     pts, key = packet.pts, packet.is_keyframe
-                    mono = time.monotonic()
-                    now = clock.wall(mono, key)
-                    self._keep(packet, pts, key, time_base, now, mono)
-                    self._maybe_decode(stream, packet, pts, key, state, now)
+                    state.mono = time.monotonic()
+                    state.now = clock.wall(state.mono, key)
+                    self._keep(packet, pts, key, time_base, state.now, state.mono)
+                    self._maybe_decode(packet, pts, key, state)
                 if not self._is_file:
                     break
                 container.seek(0)  # a file source loops, like a camera that never ends
-                stream.codec_context.flush_buffers()
-                state.keyframes.flush_buffers()
-                state.synced, state.held_pts = False, None
+                state.restart()
         except (av.error.ExitError, TimeoutError) as exc:
             raise StreamStalled(f"no packet for {self._limits.read_timeout_s:g} s") from exc
         except av.error.EOFError as exc:
@@ -230,37 +306,36 @@ class StreamSession:
         counters.last_packet_at = mono
         self._ring.append(RingPacket(data, pts, packet.dts, time_base, key, now))
 
-    def _maybe_decode(
-        self,
-        stream: Any,
-        packet: Any,
-        pts: int | None,
-        key: bool,
-        state: _DecodeState,
-        now: float,
-    ) -> None:
-        if state.held_pts is not None and pts != state.held_pts:
+    def _maybe_decode(self, packet: Any, pts: int | None, key: bool, state: _DecodeState) -> None:
+        pictures = state.pictures
+        new_picture = pictures.admit(pts, key)
+        if pictures.new_gop:
+            self._gop_started(state)
+        if state.holding and new_picture:
             # The keyframe is complete (cameras often send it as several slices, one packet
-            # each, sharing a pts): drain the decoder now rather than one GOP later, then reset
-            # it so the next keyframe starts clean.
-            state.held_pts = None
-            self._decode(state.keyframes, None, state, now, DecodeMode.KEYFRAMES)
-            state.keyframes.flush_buffers()
+            # each): drain the decoder now rather than one GOP later, then reset it so the
+            # next keyframe starts clean.
+            state.holding = False
+            self._decode(state.decoders.keyframes, None, state, DecodeMode.KEYFRAMES)
+            state.decoders.keyframes.flush_buffers()
         mode = self._controls.mode
         if mode is DecodeMode.KEYFRAMES:
             state.synced = False  # a later full-rate decode must start from a keyframe
             if key:
-                state.held_pts = pts
-                self._decode(state.keyframes, packet, state, now, mode)
+                state.holding = True
+                self._decode(state.decoders.keyframes, packet, state, mode)
             return
         if key:
             state.synced = True
         if state.synced:
-            self._decode(stream.codec_context, packet, state, now, mode)
+            self._decode(state.decoders.full, packet, state, mode)
 
-    def _decode(
-        self, codec: Any, packet: Any, state: _DecodeState, now: float, mode: DecodeMode
-    ) -> None:
+    def _gop_started(self, state: _DecodeState) -> None:
+        if state.gop_started_at is not None:
+            self._counters.gop_s = state.mono - state.gop_started_at
+        state.gop_started_at = state.mono
+
+    def _decode(self, codec: Decoder, packet: Any, state: _DecodeState, mode: DecodeMode) -> None:
         try:
             frames = codec.decode(packet)
         except av.error.FFmpegError as exc:
@@ -268,12 +343,13 @@ class StreamSession:
             return
         state.consecutive_errors = 0
         for frame in frames:
-            if frame.pts is not None and frame.pts == state.last_pts:
+            pts = frame.pts
+            if state.pictures.pts_usable and pts is not None and pts == state.last_pts:
                 continue  # one picture split over two packets by the camera: analyse it once
-            state.last_pts = frame.pts
-            if mode is DecodeMode.FULL and not state.due(now, self._controls.detect_fps):
+            state.last_pts = pts
+            if mode is DecodeMode.FULL and not state.due(self._controls.detect_fps):
                 continue
-            self._analyse(frame, now)
+            self._analyse(frame, state.now)
 
     def _decode_error(self, state: _DecodeState, exc: Exception) -> None:
         self._counters.decode_errors += 1
@@ -308,21 +384,38 @@ class StreamSession:
 
 
 class _DecodeState:
-    """Per-session decoder bookkeeping: reference sync, errors, full-rate sampling."""
+    """Per-session decoder bookkeeping: the current packet's arrival, pictures, reference sync,
+    errors, full-rate sampling.
 
-    def __init__(self, keyframes: Any) -> None:
-        self.keyframes = keyframes
+    Sampling at `detect_fps` goes by arrival (monotonic) time, never by pts, so streams with
+    missing, constant or backwards timestamps are sampled at the same rate as any other.
+    """
+
+    def __init__(self, decoders: Decoders) -> None:
+        self.decoders = decoders
+        self.pictures = Pictures()
+        self.now = 0.0  # wall-clock arrival of the current packet
+        self.mono = 0.0  # monotonic arrival of the current packet
         self.synced = False
-        self.held_pts: int | None = None
+        self.holding = False  # a keyframe sits in the keyframe decoder until its picture ends
         self.last_pts: int | None = None
+        self.gop_started_at: float | None = None
         self.consecutive_errors = 0
         self.next_due = 0.0
 
-    def due(self, now: float, detect_fps: float) -> bool:
-        if now < self.next_due:
+    def due(self, detect_fps: float) -> bool:
+        if self.mono < self.next_due:
             return False
-        self.next_due = max(self.next_due + 1.0 / detect_fps, now - 1.0 / detect_fps)
+        self.next_due = max(self.next_due + 1.0 / detect_fps, self.mono - 1.0 / detect_fps)
         return True
+
+    def restart(self) -> None:
+        """A new pass over a looping file: decoders start again at its first keyframe."""
+        self.decoders.full.flush_buffers()
+        self.decoders.keyframes.flush_buffers()
+        self.pictures.restart()
+        self.synced = self.holding = False
+        self.last_pts = None
 
 
 class _Clock:
@@ -342,22 +435,38 @@ class _Clock:
 
 
 class _Pacer:
-    """Plays a file at its own frame rate, as a camera would, instead of as fast as it reads."""
+    """Plays a file at its own frame rate, as a camera would, instead of as fast as it reads.
 
-    def __init__(self) -> None:
+    Paced by dts, which moves forward in decode order even with B-frames; a packet whose dts
+    is missing or does not move forward (a raw .h264 file has none) is played one nominal
+    frame interval after the one before it.
+    """
+
+    def __init__(self, frame_interval_s: float) -> None:
+        self._interval = frame_interval_s
         self._origin: float | None = None
-        self._first_pts: float | None = None
+        self._media_s = 0.0  # media time of the last packet, from the first one
+        self._last_dts_s: float | None = None
 
     def wait(self, packet: Any, stop: threading.Event) -> None:
-        if packet.pts is None or packet.time_base is None:
+        dts, time_base = packet.dts, packet.time_base
+        dts_s = None if dts is None or time_base is None else float(dts * time_base)
+        if self._origin is None:
+            self._origin, self._last_dts_s = time.monotonic(), dts_s
             return
-        pts_s = float(packet.pts * packet.time_base)
-        if self._origin is None or self._first_pts is None:
-            self._origin, self._first_pts = time.monotonic(), pts_s
-            return
-        delay = self._origin + (pts_s - self._first_pts) - time.monotonic()
+        if dts_s is not None and self._last_dts_s is not None and dts_s > self._last_dts_s:
+            self._media_s += dts_s - self._last_dts_s
+        else:
+            self._media_s += self._interval
+        self._last_dts_s = dts_s
+        delay = self._origin + self._media_s - time.monotonic()
         if delay > 0:
             stop.wait(min(delay, 1.0))
+
+
+def _frame_interval_s(stream: Any) -> float:
+    rate = stream.guessed_rate or stream.average_rate
+    return 1.0 / float(rate) if rate and 1 <= rate <= 120 else 1.0 / 25
 
 
 def keyframe_decoder(stream: Any) -> Any:
@@ -408,4 +517,16 @@ def luma_plane(frame: Any) -> npt.NDArray[np.uint8]:
     return gray
 
 
-__all__ = ["Controls", "Counters", "IngestError", "SessionLimits", "StreamSession", "luma_plane"]
+__all__ = [
+    "Controls",
+    "Counters",
+    "Decoder",
+    "DecoderFactory",
+    "Decoders",
+    "IngestError",
+    "Pictures",
+    "SessionLimits",
+    "StreamSession",
+    "luma_plane",
+    "stream_decoders",
+]

@@ -16,7 +16,10 @@ class CameraState(enum.StrEnum):
 
     connecting -> streaming -> (stalled | error) -> backing_off -> connecting ...
     A camera whose stream cannot be used at all (no video, unsupported codec) is `failed`;
-    it is still retried, at the longest backoff, since cameras do get repaired.
+    it is still retried, at the longest backoff, since cameras do get repaired. A camera that
+    receives packets but yields no analysed frame for three GOPs is `no_frames` (its
+    `CameraHealth.reason` says why) and is reopened; it stays `no_frames` through the reopening
+    until a frame is analysed again.
     """
 
     CONNECTING = "connecting"
@@ -25,6 +28,7 @@ class CameraState(enum.StrEnum):
     BACKING_OFF = "backing_off"
     FAILED = "failed"
     STOPPED = "stopped"
+    NO_FRAMES = "no_frames"
 
 
 class DecodeMode(enum.StrEnum):
@@ -59,6 +63,8 @@ class CameraHealth:
     height: int | None
     codec: str | None
     last_error: str | None
+    reason: str = ""  # why the camera is in its state, safe to show (no credentials)
+    no_frame_reopens: int = 0  # sessions reopened because packets came but no frame analysed
 
 
 class RuleKind(enum.StrEnum):
