@@ -23,7 +23,8 @@ from redis.asyncio import Redis
 from alerts import EmbeddedRedis
 from alerts.consumer import AlertConsumer, ConsumerOptions
 from alerts.publisher import AlertPublisher
-from alerts.tickets import TicketStore, create_schema, default_url, open_engine
+from alerts.tickets import TicketStore, default_url, open_engine
+from hub.schema import upgrade
 from riverwatch.types import Alert
 
 TARGET_P95_S = 1.0
@@ -54,7 +55,7 @@ def _alert(run: str, i: int) -> Alert:
 async def _run(redis: Redis, work: Path, run: str, count: int, rate: float | None) -> str:
     engine = open_engine(default_url(work / f"tickets-{run}"))
     (work / f"tickets-{run}").mkdir(exist_ok=True)
-    await create_schema(engine)
+    await upgrade(engine)
     sink = Sink(TicketStore(engine, work / f"tickets-{run}"))
     sink.expected = count
     sent: dict[str, float] = {}

@@ -26,8 +26,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerts.tickets import create_schema, default_url, open_engine
-from alerts.tickets.models import metadata
+from alerts.tickets import default_url, open_engine
+from hub.migrations import TARGET_METADATA
+from hub.schema import upgrade
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_USER = "postgres"
@@ -105,9 +106,9 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    """A ticket database with the schema created: SQLite under tmp_path, or the session
-    cluster's shared PostgreSQL database, truncated after the test (cheaper than a new
-    database per test on a busy machine)."""
+    """The hub's database at head, made by the migrations: SQLite under tmp_path, or the
+    session cluster's shared PostgreSQL database (migrated once), truncated after the test
+    (cheaper than a new database per test on a busy machine)."""
     postgres = request.param == "postgresql"
     if postgres:
         cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
@@ -116,11 +117,19 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         url = default_url(tmp_path / "data")
     engine = open_engine(url, timeout_s=10.0)
     try:
-        await create_schema(engine)
+        await upgrade(engine)
         yield engine
         if postgres:
-            names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+            names = ", ".join(f'"{t.name}"' for m in TARGET_METADATA for t in m.sorted_tables)
             async with engine.begin() as conn:
                 await conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     finally:
         await engine.dispose()
+
+
+async def drop_schema(engine: AsyncEngine) -> None:
+    """Drop every table the migrations made, and their revision: the database is empty."""
+    async with engine.begin() as conn:
+        for metadata in TARGET_METADATA:
+            await conn.run_sync(metadata.drop_all)
+        await conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))

@@ -17,6 +17,7 @@ from typing import Any
 import aiomqtt
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from hub.schema import upgrade
 from ingest.sensors import SensorsConfig
 from riverwatch.types import Alert
 from simulator.server import free_port
@@ -167,9 +168,10 @@ def sensors_config(mqtt_port: int | None = None, **overrides: Any) -> SensorsCon
 
 @asynccontextmanager
 async def sqlite_engine(path: Path) -> AsyncIterator[AsyncEngine]:
-    """An async SQLite engine on a file, disposed at the end."""
+    """An async SQLite engine on a file with the hub's schema, disposed at the end."""
     engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
     try:
+        await upgrade(engine)
         yield engine
     finally:
         await engine.dispose()

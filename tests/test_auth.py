@@ -26,9 +26,10 @@ from api.security.bootstrap import admin_from_settings, users_add_command
 from api.security.errors import BadUsername, LastAdmin, UserExists, WeakPassword
 from api.security.passwords import hash_password, verify_password
 from api.security.ratelimit import LimitRule, LoginLimiter
-from api.security.tables import create_security_schema
 from api.security.tokens import TokenStore
 from api.security.users import UserStore
+from hub.cli import schema_refusal
+from hub.schema import upgrade
 from riverwatch.settings import Settings
 from simulator.server import RtspSimulator
 from tests.api_fixtures import (  # noqa: F401  (the *_fixture names register fixtures)
@@ -59,7 +60,7 @@ def test_password_hashes_are_salted_and_verified_in_constant_form() -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    """An empty database with the security tables: SQLite, or a private PostgreSQL one."""
+    """An empty database at head: SQLite, or a private PostgreSQL one."""
     cluster: PostgresCluster | None = None
     name = ""
     if request.param == "postgresql":
@@ -70,7 +71,7 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         url = default_url(tmp_path / "data")
     engine = open_engine(url, timeout_s=10.0)
     try:
-        await create_security_schema(engine)
+        await upgrade(engine)
         yield engine
     finally:
         await engine.dispose()
@@ -404,7 +405,7 @@ async def test_the_first_admin_is_made_once(tmp_path: Path) -> None:
         short = SecurityConfig(admin_user="chief", admin_password=SecretStr("short"))
         with pytest.raises(BootstrapError, match="at least 12"):
             await Security.open(engine, short)
-        await create_security_schema(engine)
+        await upgrade(engine)
         await UserStore(engine).create("chief", PASSWORD, Role.OPERATOR)
         config = SecurityConfig(admin_user="chief", admin_password=SecretStr(PASSWORD))
         with pytest.raises(BootstrapError, match="'chief' exists as operator"):
@@ -423,6 +424,7 @@ async def test_the_first_admin_is_made_once(tmp_path: Path) -> None:
 
 def test_users_add_command_reads_the_password_from_stdin(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
+    assert schema_refusal(settings) is None  # `users add` brings a new database to head first
     out: list[str] = []
     err: list[str] = []
     code = users_add_command(settings, "chief", "admin", io.StringIO(PASSWORD + "\n"),
@@ -451,6 +453,7 @@ class _Terminal(io.StringIO):
 
 def test_users_add_command_asks_twice_at_a_terminal(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
+    assert schema_refusal(settings) is None
     err: list[str] = []
     answers = iter([PASSWORD, PASSWORD + "typo"])
     code = users_add_command(settings, "li", "operator", _Terminal(), print, err.append,

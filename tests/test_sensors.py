@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from api.routes import sensors as sensors_route
 from api.security import Role
+from hub.schema import upgrade
 from ingest.sensors import (
     Reading,
     ReadingRejected,
@@ -30,10 +31,11 @@ from ingest.sensors import (
 )
 from ingest.sensors.reading import ReadingValidator, parse_mqtt
 from ingest.sensors.rules import RuleEngine
-from ingest.sensors.store import SensorStore, metadata
+from ingest.sensors.store import SensorStore
 from simulator.server import free_port
 from tests.api_fixtures import sign_in
 from tests.conftest import eventually
+from tests.db_fixtures import drop_schema
 from tests.sensor_fixtures import (
     T0,
     AlertSink,
@@ -377,18 +379,16 @@ async def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     url = request.getfixturevalue("pg_url") if postgres else f"sqlite+aiosqlite:///{tmp_path}/s.db"
     engine = create_async_engine(url)
     try:
+        await upgrade(engine)
         yield engine
         if postgres:  # the cluster is shared by the session: leave it empty
-            async with engine.begin() as conn:
-                await conn.run_sync(metadata.drop_all)
+            await drop_schema(engine)
     finally:
         await engine.dispose()
 
 
 async def test_store_on_sqlite_and_postgresql(any_engine: AsyncEngine) -> None:
     store = SensorStore(any_engine)
-    await store.create()
-    await store.create()  # idempotent
     readings = [Reading("lvl-1", T0 + i + 0.25, 3.0 + i, "m") for i in range(5)]
     readings.append(Reading("noise-1", T0 + 2, 60.0, "dBA"))
     await store.insert(readings, received_at=T0 + 10)

@@ -2,9 +2,9 @@
 
 Times are Unix epoch seconds in double-precision columns, like every time in `Alert`: the
 same arithmetic (`assigned_at - created_at`) then works on both backends without
-dialect-specific interval functions. The schema is created with `metadata.create_all` when
-the store starts (no migrations yet: a changed schema needs a new database or a hand-written
-ALTER until a migration tool is adopted).
+dialect-specific interval functions. The tables are made and changed by the hub's Alembic
+migrations (`hub/migrations/`, `riverwatch db upgrade`): a change here needs a new revision
+there, and the test that compares the migrated database with this metadata says so.
 """
 
 from __future__ import annotations

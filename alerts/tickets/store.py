@@ -55,7 +55,7 @@ MAX_ACTOR_CHARS = 200
 class TicketStore:
     """Tickets in a relational database (SQLite or PostgreSQL) behind one small API.
 
-    >>> engine = open_engine(default_url(data_dir)); await create_schema(engine)  # doctest: +SKIP
+    >>> engine = open_engine(default_url(data_dir))  # riverwatch db upgrade  # doctest: +SKIP
     >>> store = TicketStore(engine, data_dir, SlaPolicy())                        # doctest: +SKIP
     >>> ticket = await store.apply(alert)              # None if already applied  # doctest: +SKIP
     >>> await store.transition(ticket.id, TicketState.ASSIGNED, "li.wei", "on my way")

@@ -21,7 +21,6 @@ from pydantic import SecretStr
 
 from api.security.errors import BootstrapError, SecurityError, UnknownUser
 from api.security.passwords import check_password
-from api.security.tables import create_security_schema
 from api.security.users import Role, User, UserStore, check_username
 from riverwatch.settings import Settings
 from riverwatch.sql import default_url, open_engine
@@ -70,7 +69,8 @@ async def ensure_admin(store: UserStore, username: str, password: str) -> User |
 
 
 async def add_user(settings: Settings, username: str, role: Role, password: str) -> User:
-    """Create a user in the hub's database (the one `settings` names), tables included."""
+    """Create a user in the hub's database (the one `settings` names), whose schema the
+    caller has brought to head (`riverwatch users add` does)."""
     url = (
         settings.ticket_db_url.get_secret_value()
         if settings.ticket_db_url is not None
@@ -78,7 +78,6 @@ async def add_user(settings: Settings, username: str, role: Role, password: str)
     )
     engine = open_engine(url, settings.ticket_db_timeout_s, pool_size=1)
     try:
-        await create_security_schema(engine)
         return await UserStore(engine).create(username, password, role)
     finally:
         await engine.dispose()

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.security.audit import AuditLog
 from api.security.bootstrap import admin_from_settings, ensure_admin
 from api.security.ratelimit import LimitRule, LoginLimiter
-from api.security.tables import create_security_schema
 from api.security.tokens import TokenStore
 from api.security.users import UserStore
 
@@ -45,10 +44,9 @@ class Security:
 
     @classmethod
     async def open(cls, engine: AsyncEngine, config: SecurityConfig) -> Security:
-        """Create the tables if needed and the first admin if configured and none exists;
-        raises BootstrapError on an unusable admin setting."""
+        """Create the first admin if configured and none exists (the tables are the hub's
+        migrations' business); raises BootstrapError on an unusable admin setting."""
         admin = admin_from_settings(config.admin_user, config.admin_password)
-        await create_security_schema(engine)
         security = cls(
             UserStore(engine, config.clock),
             TokenStore(engine, config.token_ttl_s, config.clock),

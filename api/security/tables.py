@@ -1,14 +1,14 @@
 """The security schema: users, bearer tokens and the audit log (SQLAlchemy Core tables).
 
-The tables have their own `MetaData`, created on the hub's engine when the API starts (the
-ticket schema does not know them). Times are epoch seconds in double columns, as in the
-ticket schema, so the same arithmetic works on SQLite and PostgreSQL.
+The tables have their own `MetaData` (the ticket schema does not know them), made and changed
+by the hub's Alembic migrations (`hub/migrations/`, `riverwatch db upgrade`). Times are epoch
+seconds in double columns, as in the ticket schema, so the same arithmetic works on SQLite
+and PostgreSQL.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 metadata = sa.MetaData()
 
@@ -47,9 +47,3 @@ audit_log = sa.Table(
     sa.Column("detail", sa.Text, nullable=False, default="{}"),
     sa.Column("client", sa.String(64), nullable=False, default=""),
 )
-
-
-async def create_security_schema(engine: AsyncEngine) -> None:
-    """Create the security tables that do not exist yet (idempotent)."""
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)

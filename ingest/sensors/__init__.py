@@ -2,7 +2,8 @@
 
 Public surface: `SensorHub` (the one path every reading takes), `SensorsConfig` and its parts,
 `Reading`, `reading_from_obj`/`parse_ts` (for the HTTP route), `SensorStats`, and the
-`SensorError` tree with `RejectReason`. The MQTT payload format is documented in
+`SensorError` tree with `RejectReason`, and the readings table's `metadata` (for the hub's
+migrations). The MQTT payload format is documented in
 `ingest.sensors.mqtt`.
 """
 
@@ -15,6 +16,7 @@ from ingest.sensors.errors import (
 )
 from ingest.sensors.hub import IngestReport, SensorHub, SensorStats
 from ingest.sensors.reading import Reading, parse_ts, reading_from_obj
+from ingest.sensors.store import metadata
 from riverwatch.sensor_config import (
     KIND_UNITS,
     CameraLink,
@@ -47,5 +49,6 @@ __all__ = [
     "SensorsConfig",
     "ThresholdRule",
     "parse_ts",
+    "metadata",
     "reading_from_obj",
 ]

@@ -109,8 +109,8 @@ class SensorHub:
         await self.close()
 
     async def start(self) -> None:
-        """Create the table, restore rule state from recent readings, start the tasks."""
-        await self._store.create()
+        """Restore rule state from recent readings (the table is the hub's migrations'),
+        start the tasks."""
         await self._warm()
         self._tasks = [
             self._supervisor.spawn("sensors:writer", self._write_forever),

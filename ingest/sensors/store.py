@@ -1,8 +1,9 @@
 """Sensor readings in a relational database (SQLAlchemy Core, async; SQLite or PostgreSQL).
 
 The table `sensor_readings` lives in this module's own `MetaData`, so the sensors package owns
-its schema whatever else shares the engine. A reading is keyed by (sensor_id, ts): a reading sent
-twice (an MQTT redelivery, an HTTP retry) is stored once. Every call has a timeout and raises
+its schema whatever else shares the engine; the hub's Alembic migrations make and change it.
+A reading is keyed by (sensor_id, ts): a reading sent twice (an MQTT redelivery, an HTTP
+retry) is stored once. Every call has a timeout and raises
 `SensorStoreError` on a database failure.
 """
 
@@ -39,18 +40,12 @@ class SensorStore:
     """Readings stored with retention by age.
 
     >>> # store = SensorStore(create_async_engine("sqlite+aiosqlite:///data/hub.db"))
-    >>> # await store.create(); await store.insert(readings, received_at=time.time())
+    >>> # await store.insert(readings, received_at=time.time())
     """
 
     def __init__(self, engine: AsyncEngine, timeout_s: float = 5.0) -> None:
         self._engine = engine
         self._timeout_s = timeout_s
-
-    async def create(self) -> None:
-        """Create the table and its index if they do not exist."""
-        with _store_errors("create the readings table"):
-            async with asyncio.timeout(self._timeout_s), self._engine.begin() as conn:
-                await conn.run_sync(metadata.create_all)
 
     async def insert(self, readings: Sequence[Reading], received_at: float) -> None:
         """Store readings in one transaction; ones already stored are skipped."""
