@@ -163,6 +163,7 @@ _CAMERA_COUNTERS = (
     ("decode_errors", "Decode errors since start."),
     ("dropped_frames", "Frames dropped since start."),
     ("analysed_frames", "Frames handed to the detectors since start."),
+    ("no_frame_reopens", "Sessions reopened: packets came but no frame was analysed."),
 )
 _METRIC_NAME = {"state_age_s": "state_age_seconds"}
 

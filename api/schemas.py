@@ -26,6 +26,8 @@ class HealthOut(BaseModel):
     height: int | None
     codec: str | None
     last_error: str | None
+    reason: str = ""
+    no_frame_reopens: int = 0
 
 
 class CameraOut(BaseModel):
@@ -64,6 +66,8 @@ class CameraOut(BaseModel):
                 height=h.height,
                 codec=h.codec,
                 last_error=h.last_error,
+                reason=h.reason,
+                no_frame_reopens=h.no_frame_reopens,
             ),
         )
 

@@ -14,7 +14,9 @@ export function badgeOf(camera, now = Date.now() / 1000) {
   if (!camera) return { cls: "", text: "" };
   const kind = OFFLINE.has(camera.state) ? "offline" : camera.state;
   const age = camera.stateSince ? now - camera.stateSince : camera.health.state_age_s;
-  return { cls: kind, text: `${kind} ${duration(age)}` };
+  // A camera that streams but analyses nothing says so: "no frames", the reason on hover.
+  const text = kind === "no_frames" ? "no frames" : kind;
+  return { cls: kind, text: `${text} ${duration(age)}`, title: camera.health.reason || "" };
 }
 
 /** A wall tile; `tile.el` goes into the page. */
@@ -64,6 +66,7 @@ export class Tile {
     const badge = badgeOf(this.camera);
     this.badge.className = "badge " + badge.cls;
     this.badge.textContent = badge.text;
+    this.badge.title = badge.title || "";
     this.badge.hidden = !this.camera;
     this.el.dataset.state = this.camera ? this.camera.state : "";
   }
