@@ -116,7 +116,8 @@ class Pictures:
     are judged unusable for the rest of the session once a packet has none, or repeats its
     predecessor's pts across a keyframe boundary (the slices of one picture are all key or
     all not), or more than `MAX_SLICES` packets share one pts. Then every non-key packet is a
-    picture of its own, and only runs of key packets still count as one picture's slices.
+    picture of its own, and only runs of key packets sharing a pts still count as one
+    picture's slices.
 
     `admit(pts, key)` says whether the packet starts a new picture; `new_gop` whether that
     picture is a keyframe after non-key pictures (a GOP boundary), whatever the pts.
