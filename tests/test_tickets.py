@@ -260,7 +260,7 @@ async def test_the_full_loop_records_who_when_and_why(
     assert ticket.closed_at == created + 3600
     history = await store.history(ticket.id)
     assert [(h.from_state, h.to_state, h.actor, h.note, h.at) for h in history] == [
-        (None, S.RECEIVED, "riverwatch", "from open message cam-1:zone-a:7:open:0", created),
+        (None, S.RECEIVED, "riverwatch", "opened by the alert", created),
         (S.RECEIVED, S.ASSIGNED, "dispatcher.zhou", "boat team 2", created + 600),
         (S.ASSIGNED, S.HANDLED, "officer.li", "nets seized", created + 1800),
         (S.HANDLED, S.FEEDBACK, "caller.wang", "reporter satisfied", created + 3000),
@@ -269,6 +269,26 @@ async def test_the_full_loop_records_who_when_and_why(
     photos = await store.attachments(ticket.id)
     assert len(photos) == 1 and photos[0].transition_id == history[2].id
     assert (data_dir / photos[0].path).read_bytes() == JPEG
+
+
+@pytest.mark.parametrize(
+    ("first", "note"),
+    [
+        (AlertPhase.OPEN, "opened by the alert"),
+        (AlertPhase.UPDATE, "opened by an update of the alert"),
+        (AlertPhase.EVIDENCE, "opened by the alert's evidence"),
+        (AlertPhase.CLOSE, "opened when the alert closed"),
+    ],
+)
+async def test_the_timeline_says_in_words_which_message_opened_the_ticket(
+    store: TicketStore, first: AlertPhase, note: str
+) -> None:
+    # Messages can arrive out of order: whichever comes first opens the ticket.
+    ticket = await store.apply(alert("5a11c0ffee5a11c0ffee5a11", phase=first, revision=3))
+    assert ticket is not None
+    (opened,) = await store.history(ticket.id)
+    assert opened.note == note
+    assert "5a11" not in opened.note and ":" not in opened.note
 
 
 async def test_feedback_can_send_a_ticket_back_for_rework(store: TicketStore) -> None:

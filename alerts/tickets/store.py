@@ -52,6 +52,16 @@ MAX_NOTE_CHARS = 4000
 MAX_ACTOR_CHARS = 200
 
 
+# The first message to arrive opens the ticket; the timeline says so in words. Message ids
+# are for machines (`applied_messages` keeps them) and stay out of what people read.
+_OPENED_BY: Mapping[AlertPhase, str] = {
+    AlertPhase.OPEN: "opened by the alert",
+    AlertPhase.UPDATE: "opened by an update of the alert",
+    AlertPhase.EVIDENCE: "opened by the alert's evidence",
+    AlertPhase.CLOSE: "opened when the alert closed",
+}
+
+
 class TicketStore:
     """Tickets in a relational database (SQLite or PostgreSQL) behind one small API.
 
@@ -117,7 +127,7 @@ class TicketStore:
                     to_state=TicketState.RECEIVED.value,
                     actor=SYSTEM_ACTOR,
                     at=now,
-                    note=f"from {alert.phase} message {alert.message_id}",
+                    note=_OPENED_BY[alert.phase],
                 )
             )
             log.info("ticket %d opened for alert %s", ticket_id, alert.alert_id)
