@@ -277,7 +277,15 @@ async def test_hub_sigkilled_with_deliveries_in_flight_delivers_every_one_after_
             return set(due) <= accepted and await _group_pending(redis_client) == 0
 
         await eventually(all_settled, 90, "every due delivery accepted after the restart")
-        tickets = (await client.get(f"{second.base}/api/tickets?limit=1000", headers=auth)).json()
+        tickets: list[dict[str, Any]] = []
+
+        async def every_open_applied() -> bool:
+            nonlocal tickets
+            answer = await client.get(f"{second.base}/api/tickets?limit=1000", headers=auth)
+            tickets = answer.json()
+            return len(tickets) >= len(await _opened_alert_ids(redis_client))
+
+        await eventually(every_open_applied, 60, "a ticket for every opened incident")
         stopped = await second.signal(signal.SIGTERM)
     due = await _due_delivery_ids(redis_client)
     opened = await _opened_alert_ids(redis_client)
