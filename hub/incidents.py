@@ -2,15 +2,17 @@
 
     events ─► AlertPolicy ─► messages ─► AlertPublisher (spool ─► Redis stream)
                                  │            └► AlertConsumer (group) ─► TicketStore.apply
-                                 ├► Notifier (webhooks, field speakers)
+                                 │            └► StreamIntake (own group) ─► Notifier (webhooks,
+                                 │                                               field speakers)
                                  └► EvidenceRecorder (open only) ─► evidence message ─► same path
     TicketStore ◄── EscalationRunner (the one-hour rule) ─► Notifier
     sensor readings (MQTT, HTTP) ─► SensorHub ─► threshold / rate alerts ─► same path
                                         └► turbidity downstream raises a dredging alert's score
 
 `IncidentDesk` owns all of it and is started and stopped in phases by the hub: the ticket
-store and consumer first (so the queue drains into them), the publisher, then notifications
-and evidence; on the way out evidence finishes within its budget before the publisher drains.
+store and consumer first (so the queue drains into them), notifications (their consumer group
+exists before anything is published), the publisher, then evidence; on the way out evidence
+finishes within its budget before the publisher drains.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from alerts import AlertPolicy, AlertPublisher, Suppressions
 from alerts.consumer import AlertConsumer
 from alerts.evidence import EvidencePolicy, EvidenceRecorder, EvidenceStore
 from alerts.feed import AlertFeed
-from alerts.notify import Notifier
+from alerts.notify import GROUP, Notifier, StreamIntake
 from alerts.tickets import (
     AttachmentStore,
     Escalation,
@@ -86,6 +88,7 @@ class IncidentDesk:
         self._recorder: EvidenceRecorder | None = None
         self._sensors: SensorHub | None = None
         self.consumer: AlertConsumer | None = None
+        self.intake: StreamIntake | None = None
         self.feed = AlertFeed()
         self._engine: AsyncEngine | None = None
 
@@ -155,9 +158,9 @@ class IncidentDesk:
             self.send(message)
 
     def send(self, message: Alert) -> None:
-        """Spool and publish one message, notify, and start evidence for a camera's open."""
+        """Spool and publish one message (notices follow from the stream), and start evidence
+        for a camera's open."""
         self.publisher.publish(message)
-        self.notifier.notify(message)
         self.feed.publish(message)
         if message.phase is AlertPhase.OPEN and message.source == "camera":
             ring = self._ring_of(message.camera_id)
@@ -171,7 +174,6 @@ class IncidentDesk:
 
     async def _evidence_ready(self, message: Alert) -> None:
         self.publisher.publish(message)
-        self.notifier.notify(message)
         self.feed.publish(message)
 
     async def _start(self) -> None:
@@ -201,18 +203,29 @@ class IncidentDesk:
                 self._apply,
             )
         )
+        names = {c.id: c.config.name for c in self._config.cameras}
+        self._notifier = await stack.enter_async_context(
+            Notifier(
+                self._config.hub.notify, settings.data_dir, names, redactor=self._config.redactor
+            )
+        )
+        # Webhooks and speakers are driven from the stream, so a crash loses none of them;
+        # closed before the notifier, it lets in-flight jobs settle and acknowledges them.
+        self.intake = await stack.enter_async_context(
+            StreamIntake(
+                self._redis,
+                settings.alert_stream,
+                GROUP,
+                f"notify-{socket.gethostname()}",
+                self._notifier,
+            )
+        )
         self._publisher = await stack.enter_async_context(
             AlertPublisher(
                 self._redis,
                 settings.alert_stream,
                 settings.alert_stream_maxlen,
                 spool_path=settings.data_dir / "spool" / "alerts.sqlite3",
-            )
-        )
-        names = {c.id: c.config.name for c in self._config.cameras}
-        self._notifier = await stack.enter_async_context(
-            Notifier(
-                self._config.hub.notify, settings.data_dir, names, redactor=self._config.redactor
             )
         )
         escalator = Escalator(engine, self.sla, self._escalated)
