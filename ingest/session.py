@@ -253,14 +253,7 @@ class StreamSession:
             stream.time_base,
             bytes(codec.extradata or b""),
         )
-        previous = self._ring.stream
-        if previous is not None and (previous.codec, previous.width, previous.height) != (
-            info.codec,
-            info.width,
-            info.height,
-        ):
-            self._ring.clear()  # packets of another codec or size cannot share a clip
-        self._ring.stream = info
+        self._ring.open_stream(info)  # a new generation; drops packets of another codec or size
 
     def _pump(self, container: Any, stream: Any) -> None:
         counters, controls = self._counters, self._controls
@@ -305,7 +298,8 @@ class StreamSession:
         counters.packets += 1
         counters.bytes += len(data)
         counters.last_packet_at = mono
-        self._ring.append(RingPacket(data, pts, packet.dts, time_base, key, now))
+        generation = self._ring.generation  # stamped here so `append` need not copy the packet
+        self._ring.append(RingPacket(data, pts, packet.dts, time_base, key, now, generation))
 
     def _maybe_decode(self, packet: Any, pts: int | None, key: bool, state: _DecodeState) -> None:
         pictures = state.pictures

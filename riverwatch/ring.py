@@ -1,13 +1,22 @@
-"""A per-camera ring of the last seconds of compressed packets (pre-roll for clips, live view)."""
+"""A per-camera ring of the last seconds of compressed packets (pre-roll for clips, live view).
+
+Each stream the camera opens (a connect, a reconnect, a new resolution) is a new `generation`
+of the ring: `StreamInfo.generation` and `RingPacket.generation` say which stream a thing
+belongs to, so a reader compares numbers instead of asking whether an object was replaced.
+`keyframe_run` is the one rule for picking a keyframe's packets out of a ring's packets.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import islice
+
+from riverwatch.annexb import continues_picture
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +32,7 @@ class StreamInfo:
     height: int
     time_base: Fraction
     extradata: bytes
+    generation: int = 0  # set by `PacketRing.open_stream`: which of the ring's streams this is
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +45,43 @@ class RingPacket:
     time_base: Fraction
     is_keyframe: bool
     received_at: float
+    generation: int = 0  # the ring's stream generation it arrived in; `append` stamps it
+
+
+def keyframe_run(
+    packets: Sequence[RingPacket], at: float | None = None
+) -> tuple[int, list[RingPacket]]:
+    """One keyframe's packets out of arrival-ordered `packets`, and the index of its first.
+
+    A camera may send a picture as several slices, one packet each. The rule: a packet
+    continues the picture before it when it shares that packet's pts or its first slice
+    continues a picture (first_mb_in_slice > 0; how untimed slices are told). A keyframe
+    starts at a keyframe packet that does not continue the one before, and holds it and every
+    packet right after that continues it. The one chosen is the newest to start at or before
+    `at` (the newest of all when `at` is None; else the first after `at`).
+    (-1, []) when there is no keyframe.
+    """
+    starts = [
+        i
+        for i, p in enumerate(packets)
+        if p.is_keyframe and not (i and _continues(packets[i - 1], p))
+    ]
+    if not starts:
+        return -1, []
+    before = [i for i in starts if at is None or packets[i].received_at <= at]
+    first = before[-1] if before else starts[0]
+    run = [packets[first]]
+    for packet in islice(packets, first + 1, None):
+        if not _continues(run[-1], packet):
+            break
+        run.append(packet)
+    return first, run
+
+
+def _continues(previous: RingPacket, packet: RingPacket) -> bool:
+    """Whether `packet` is another slice of the picture `previous` belongs to."""
+    same_pts = packet.pts is not None and packet.pts == previous.pts
+    return same_pts or continues_picture(packet.data)
 
 
 class PacketRing:
@@ -43,8 +90,12 @@ class PacketRing:
     Writers are the camera's worker thread; readers (clip extraction, live relays) take a
     snapshot list, so neither blocks the other for long.
 
+    `open_stream` starts a new generation (1, 2, ...; 0 before the first stream); packets keep
+    the generation they arrived in, so pre-roll from before a reconnect stays usable and a
+    reader tells it apart.
+
     Every packet ever appended has a sequence number (0, 1, 2, ...; never reset, not even by
-    `clear`), so a live relay can follow the ring with `packets_after(seq)` and tell from a
+    a new stream), so a live relay can follow the ring with `packets_after(seq)` and tell from a
     gap how many packets were evicted before it read them. `add_listener` registers a
     callback that the writer thread calls after each append (a relay's thread-safe wakeup).
     """
@@ -56,14 +107,46 @@ class PacketRing:
         self._bytes = 0
         self._evicted = 0
         self._lock = threading.Lock()
-        self.stream: StreamInfo | None = None  # set by the session when a stream opens
+        self._stream: StreamInfo | None = None
+        self._generation = 0
         self._appended = 0  # packets ever appended: the next packet's sequence number
         # Rebound, never mutated, so the writer thread can iterate it without the lock.
         self._listeners: tuple[Callable[[], None], ...] = ()
 
-    def append(self, packet: RingPacket) -> None:
-        """Add a packet and evict what no longer fits."""
+    @property
+    def stream(self) -> StreamInfo | None:
+        """The current stream's codec parameters (its `generation` included); None before one."""
+        return self._stream
+
+    @property
+    def generation(self) -> int:
+        """The current stream's number: bumped by every `open_stream`, never reused."""
+        return self._generation
+
+    def open_stream(self, info: StreamInfo) -> StreamInfo:
+        """A stream (re)opened: start a new generation and return `info` stamped with it.
+
+        Packets of the previous stream stay as pre-roll, unless the codec or the size changed:
+        those cannot share a clip or a decoder with the new ones, so they are dropped.
+        """
         with self._lock:
+            previous = self._stream
+            if previous is not None and (previous.codec, previous.width, previous.height) != (
+                info.codec,
+                info.width,
+                info.height,
+            ):
+                self._packets.clear()
+                self._bytes = 0
+            self._generation += 1
+            self._stream = dataclasses.replace(info, generation=self._generation)
+            return self._stream
+
+    def append(self, packet: RingPacket) -> None:
+        """Add a packet (stamped with the current generation) and evict what no longer fits."""
+        with self._lock:
+            if packet.generation != self._generation:
+                packet = dataclasses.replace(packet, generation=self._generation)
             self._packets.append(packet)
             self._bytes += len(packet.data)
             horizon = packet.received_at - self._max_seconds
@@ -83,13 +166,6 @@ class PacketRing:
                 return list(self._packets)
             return [p for p in self._packets if p.received_at >= since]
 
-    def clear(self) -> None:
-        """Forget everything, e.g. when the stream's codec or size changes."""
-        with self._lock:
-            self._packets.clear()
-            self._bytes = 0
-            self.stream = None
-
     @property
     def newest_seq(self) -> int:
         """Sequence number of the newest packet ever appended (-1 before the first)."""
@@ -108,20 +184,13 @@ class PacketRing:
             return self._appended - len(newest), newest[::-1]
 
     def newest_keyframe(self) -> tuple[int, list[RingPacket]]:
-        """The newest keyframe's sequence number and its packets (every packet sharing its pts,
-        as cameras may send a keyframe as several slices); (-1, []) when the ring has none."""
+        """The newest keyframe's sequence number and its packets (by `keyframe_run`'s rule);
+        (-1, []) when the ring has none."""
         with self._lock:
-            packets = self._packets
-            for back, packet in enumerate(reversed(packets)):
-                if packet.is_keyframe:
-                    index = len(packets) - 1 - back
-                    run = []
-                    for later in islice(packets, index, None):
-                        if later.pts != packet.pts:
-                            break
-                        run.append(later)
-                    return self._appended - len(packets) + index, run
-            return -1, []
+            held = list(self._packets)
+            first_seq = self._appended - len(held)
+        index, run = keyframe_run(held)
+        return (first_seq + index if run else -1), run
 
     def add_listener(self, listener: Callable[[], None]) -> None:
         """Call `listener()` from the writer thread after every append.

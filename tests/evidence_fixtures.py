@@ -17,7 +17,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from alerts.evidence import annexb
+from riverwatch import annexb
 from riverwatch.ring import PacketRing, RingPacket, StreamInfo
 
 TIME_BASE = Fraction(1, 90000)
@@ -146,7 +146,7 @@ def avcc_source(frames: int) -> tuple[list[RingPacket], StreamInfo]:
 def filled_ring(packets: Sequence[RingPacket], info: StreamInfo, seconds: float) -> PacketRing:
     """A ring holding `packets`, as a camera session would have left it."""
     ring = PacketRing(seconds, 50_000_000)
-    ring.stream = info
+    ring.open_stream(info)
     for packet in packets:
         ring.append(packet)
     return ring

@@ -34,8 +34,8 @@ from alerts.evidence import (
     select_clip,
     write_clip,
 )
-from alerts.evidence.annexb import PPS, SPS, nal_type, nal_units, to_annexb
 from alerts.evidence.clip import contiguous_runs
+from riverwatch.annexb import PPS, SPS, nal_type, nal_units, to_annexb
 from riverwatch.ring import PacketRing, RingPacket
 from riverwatch.types import Alert, AlertPhase
 from tests.evidence_fixtures import (
@@ -426,7 +426,7 @@ async def live_ring(
     fed: list[RingPacket] | None = None,
 ) -> AsyncIterator[PacketRing]:
     ring = PacketRing(ring_seconds, 50_000_000)
-    ring.stream = stream_info()
+    ring.open_stream(stream_info())
     stop = asyncio.Event()
     feeder = asyncio.create_task(feed_live(ring, encoded, stop, [] if fed is None else fed))
     try:

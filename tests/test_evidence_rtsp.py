@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 
 from alerts.evidence import EvidencePolicy, EvidenceRecorder, EvidenceStore
-from alerts.evidence.annexb import to_annexb
 from ingest import CameraSpec, IngestSupervisor
+from riverwatch.annexb import to_annexb
 from riverwatch.ring import PacketRing
 from riverwatch.secrets import Redactor, redact_url
 from riverwatch.settings import Settings
@@ -124,14 +124,14 @@ async def test_clip_ends_at_a_reconnect_and_stays_playable(
 ) -> None:
     recorder = recorder_for(settings, pre_roll_s=2.0, post_roll_s=60.0, poll_s=0.5)
     async with live_camera(rtsp, settings) as ring:
-        first_stream = ring.stream
+        first_generation = ring.generation
         alert = alert_now(time.time())
         capture = asyncio.create_task(recorder.capture(alert, ring))
         await asyncio.sleep(1.5)
         await asyncio.to_thread(rtsp.stop)
         stopped_at = time.time()
         await asyncio.to_thread(rtsp.start)
-        await eventually(lambda: ring.stream is not first_stream, what="a new session")
+        await eventually(lambda: ring.generation > first_generation, what="a new session")
         evidence = await asyncio.wait_for(capture, timeout=20)  # not the 60 s post-roll
         pictures = ring_pictures(ring)
     assert evidence.clip is not None, evidence.problems

@@ -1,7 +1,8 @@
 """Incident clips: choose one playable run of ring packets and remux it into MP4, no encoder.
 
-`select_clip` is pure: it cuts the packets where the stream restarted (a reconnect restarts
-the pts timeline; a long silence leaves a hole) and starts the clip at a keyframe.
+`select_clip` is pure: it cuts the packets where the stream restarted (a new ring generation
+after a reconnect, or a pts timeline that jumps; a long silence leaves a hole) and starts the
+clip at a keyframe.
 `write_clip` copies the chosen packets into an MP4 with faststart (the index first, so a
 browser can scrub before the whole file arrives), through a temporary file and a rename.
 """
@@ -20,8 +21,8 @@ from typing import Any
 import av
 import av.error
 
-from alerts.evidence import annexb
 from alerts.evidence.errors import MediaError, NoVideo, is_storage_errno
+from riverwatch import annexb
 from riverwatch.ring import RingPacket, StreamInfo
 
 MAX_GAP_S = 2.0  # a silence longer than this is a broken stream, not a slow frame
@@ -43,15 +44,22 @@ def contiguous_runs(
 ) -> list[list[RingPacket]]:
     """Split arrival-ordered packets into runs that share one timeline.
 
-    A packet without timestamps (FFmpeg's RTSP demuxer gives the first keyframe of a session
-    none) belongs to the run of the next timed packet; untimed packets at the end are dropped.
+    A new ring generation always starts a new run. A packet without timestamps (FFmpeg's RTSP
+    demuxer gives the first keyframe of a session none) belongs to the run of the next timed
+    packet of its generation; untimed packets at the end of a generation are dropped.
     """
     runs: list[list[RingPacket]] = []
     current: list[RingPacket] = []
     pending: list[RingPacket] = []
     last_ts: float | None = None
     last_at: float | None = None
+    generation = packets[0].generation if packets else 0
     for packet in packets:
+        if packet.generation != generation:  # another stream: its own timeline and setup
+            if current:
+                runs.append(current)
+            current, pending, last_ts, last_at = [], [], None, None
+            generation = packet.generation
         ts = _seconds(packet)
         if ts is None:
             pending.append(packet)

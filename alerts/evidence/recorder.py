@@ -263,8 +263,8 @@ class EvidenceRecorder:
     async def _gather(
         self, ring: PacketRing, stream: StreamInfo, gathered: _Gathered, end: float
     ) -> None:
-        # `ring.stream` is replaced whenever the camera reconnects: the post-roll ends there.
-        while not self._stopping.is_set() and ring.stream is stream:
+        # A reconnect starts a new ring generation: the post-roll of this stream ends there.
+        while not self._stopping.is_set() and ring.generation == stream.generation:
             left = end - time.time()
             if left <= 0:
                 break

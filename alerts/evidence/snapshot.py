@@ -16,9 +16,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from alerts.evidence import annexb
 from alerts.evidence.errors import MediaError, NoVideo
-from riverwatch.ring import RingPacket, StreamInfo
+from riverwatch.ring import RingPacket, StreamInfo, keyframe_run
 
 Box = tuple[int, int, int, int]
 RED_BGR = (0, 0, 255)
@@ -34,27 +33,6 @@ class Snapshot:
     taken_at: float
 
 
-def keyframe_packets(packets: Sequence[RingPacket], at: float) -> list[RingPacket]:
-    """The packets of the keyframe received at or before `at` (else the first one after).
-
-    A camera may send a keyframe as several slices, one packet each (sharing a pts, or
-    untimed); all of them are needed for a whole picture.
-    """
-    keys = [i for i, p in enumerate(packets) if p.is_keyframe]
-    if not keys:
-        raise NoVideo("no keyframe in the ring")
-    before = [i for i in keys if packets[i].received_at <= at]
-    first = before[-1] if before else keys[0]
-    pts = packets[first].pts
-    run = [packets[first]]
-    for packet in packets[first + 1 :]:
-        same_pts = pts is not None and packet.pts == pts
-        if not (same_pts or annexb.continues_picture(packet.data)):
-            break
-        run.append(packet)
-    return run
-
-
 def render_snapshot(
     packets: Sequence[RingPacket],
     stream: StreamInfo,
@@ -68,7 +46,9 @@ def render_snapshot(
 
     Raises `NoVideo` when the packets hold no keyframe, `MediaError` when it does not decode.
     """
-    run = keyframe_packets(packets, at)
+    _, run = keyframe_run(packets, at)
+    if not run:
+        raise NoVideo("no keyframe in the ring")
     image_hwc = _decode(run, stream)
     draw_boxes(image_hwc, boxes_xyxy, analysis_wh, colour_bgr)
     ok, encoded = cv2.imencode(".jpg", image_hwc, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
