@@ -72,7 +72,12 @@ async def test_the_figures_match_the_hand_count(engine: AsyncEngine, tmp_path: P
     # Closed before the end: A B (verified), D (false alarm), F (rejected) = 4 of 7.
     assert (figures.closed, figures.closure_rate) == (4, pytest.approx(4 / 7))
     # First response within SLA: A (600 <= 3600), C (1200 <= 1800), D (300), I (60) = 4 of 7.
-    assert (figures.sla_met, figures.sla_compliance) == (4, pytest.approx(4 / 7))
+    # Every ticket is answered or past due by the end, so all 7 are judged.
+    assert (figures.sla_met, figures.sla_due, figures.sla_compliance) == (
+        4,
+        7,
+        pytest.approx(4 / 7),
+    )
     # Received -> assigned: I 60, A 600, C 1200, B 4000; median of four = (600 + 1200) / 2.
     assert figures.interventions == 4
     assert figures.median_time_to_intervention_s == pytest.approx(900.0)
@@ -113,3 +118,20 @@ async def test_an_empty_period_has_counts_of_zero_and_no_rates(engine: AsyncEngi
     assert figures.per_camera == () and figures.per_rule == ()
     with pytest.raises(ValueError):
         await loop_figures(engine, T, T)
+
+
+async def test_tickets_not_yet_due_are_not_counted_against_the_sla(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    store = TicketStore(engine, tmp_path / "data", POLICY, clock=Clock())
+    for name in ("fresh-1", "fresh-2"):  # received at T, due at T + 3600, not picked up
+        alert = Alert(name, "cam1", "z", "no_fishing", "high", 1.0, 1.0, 1, 0.5, (0, 0, 1, 1))
+        assert await store.apply(alert) is not None
+    # (period end, due, compliance): before the deadline none is due, so no compliance
+    # (not 0 %); after it both are overdue and missed.
+    cases = [(T + 600, 0, None), (T + 3600, 0, None), (T + 3601, 2, 0.0)]
+    seen = []
+    for until, _, _ in cases:
+        figures = await loop_figures(engine, T, until)
+        seen.append((until, figures.sla_due, figures.sla_compliance))
+    assert seen == cases

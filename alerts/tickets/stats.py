@@ -7,7 +7,9 @@ as its tickets are worked on later:
 - closed: reached verified, rejected or false_alarm before `until`; closure rate = closed /
   received.
 - SLA compliance: first response (leaving `received`, for any state) no later than `due_at`,
-  divided by received. A ticket not yet picked up counts as not compliant.
+  divided by the tickets due: answered before `until`, or past `due_at` by then. A ticket not
+  yet picked up counts as not compliant once it is overdue; before that it is not counted
+  at all, so a fresh ticket does not read as a missed one (None when none is due yet).
 - median time to intervention: received -> first assigned, over the cohort's assigned tickets.
   The median is taken in Python over the fetched durations (one float per ticket), so both
   backends give the same answer; PostgreSQL's percentile_cont is not used.
@@ -58,6 +60,7 @@ class LoopFigures:
     closed: int
     closure_rate: float | None
     sla_met: int
+    sla_due: int  # answered, or overdue, by `until`: the tickets compliance is judged on
     sla_compliance: float | None
     interventions: int
     median_time_to_intervention_s: float | None
@@ -97,6 +100,8 @@ class _Cohort:
             c.first_response_at < until,
             c.first_response_at <= c.due_at,
         )
+        answered = sa.and_(c.first_response_at.is_not(None), c.first_response_at < until)
+        self.sla_due = sa.or_(answered, c.due_at < until)
         self.assigned = sa.and_(c.assigned_at.is_not(None), c.assigned_at < until)
         self.until = until
 
@@ -107,7 +112,7 @@ async def loop_figures(engine: AsyncEngine, since: float, until: float) -> LoopF
         raise ValueError("until must be after since")
     cohort = _Cohort(since, until)
     async with reader(engine).connect() as conn:
-        received, closed, sla_met, false_alarms = await _totals(conn, cohort)
+        received, closed, sla_met, sla_due, false_alarms = await _totals(conn, cohort)
         durations = await _intervention_durations(conn, cohort)
         fb_count, satisfied, fb_mean = await _satisfaction(conn, cohort)
         per_camera = await _per_group(conn, cohort, tickets.c.camera_id)
@@ -119,7 +124,8 @@ async def loop_figures(engine: AsyncEngine, since: float, until: float) -> LoopF
         closed=closed,
         closure_rate=_ratio(closed, received),
         sla_met=sla_met,
-        sla_compliance=_ratio(sla_met, received),
+        sla_due=sla_due,
+        sla_compliance=_ratio(sla_met, sla_due),
         interventions=len(durations),
         median_time_to_intervention_s=statistics.median(durations) if durations else None,
         feedback_count=fb_count,
@@ -133,15 +139,17 @@ async def loop_figures(engine: AsyncEngine, since: float, until: float) -> LoopF
     )
 
 
-async def _totals(conn: AsyncConnection, cohort: _Cohort) -> tuple[int, int, int, int]:
+async def _totals(conn: AsyncConnection, cohort: _Cohort) -> tuple[int, int, int, int, int]:
+    """Received, closed, SLA met, SLA due and false alarms, in one query."""
     query = sa.select(
         sa.func.count(),
         _count_if(cohort.closed),
         _count_if(cohort.sla_met),
+        _count_if(cohort.sla_due),
         _count_if(cohort.false_alarm),
     ).where(cohort.member)
     row = (await conn.execute(query)).one()
-    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4])
 
 
 async def _intervention_durations(conn: AsyncConnection, cohort: _Cohort) -> list[float]:

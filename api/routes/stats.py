@@ -18,7 +18,8 @@ _DAY = 86_400.0
 
 _FIGURES_EXAMPLE = {
     "since": 1764633600.0, "until": 1767225600.0, "received": 412, "closed": 405,
-    "closure_rate": 0.983, "sla_met": 398, "sla_compliance": 0.966, "interventions": 390,
+    "closure_rate": 0.983, "sla_met": 398, "sla_due": 410, "sla_compliance": 0.971,
+    "interventions": 390,
     "median_time_to_intervention_s": 1260.0, "feedback_count": 380, "satisfied": 366,
     "satisfaction_rate": 0.963, "satisfaction_mean": 4.6, "false_alarms": 21,
     "false_alarm_rate": 0.051,
@@ -45,7 +46,9 @@ async def loop(
     until: float | None = Query(default=None, ge=0, le=1e11, description="epoch s; now"),
 ) -> LoopFigures:
     """Received, closed, closure rate, SLA compliance, median time to intervention,
-    satisfaction and false alarms per camera and per rule, for tickets received in the period."""
+    satisfaction and false alarms per camera and per rule, for tickets received in the period.
+    SLA compliance is `sla_met / sla_due` over the tickets answered or overdue by `until`;
+    it is null while none is due yet."""
     end = until if until is not None else time.time()
     start = since if since is not None else end - 30 * _DAY
     if end <= start:
