@@ -43,7 +43,9 @@ function svg(tag, attrs = {}, text) {
 
 // Horizontal bars: rows of {label, values: [{value, cls, title}]}, bars of a row side by side
 // on one scale. `format` writes a bar's value at its end.
-export function barChart(rows, { width = 420, rowHeight = 26, labelWidth = 130, format = String } = {}) {
+// Pass the container's `width` in CSS pixels: the chart is then drawn at scale 1, so its
+// labels keep their CSS size (13 px) instead of shrinking with a narrow card.
+export function barChart(rows, { width = 420, rowHeight = 28, labelWidth = 130, format = String } = {}) {
   const series = Math.max(1, ...rows.map((r) => r.values.length));
   const barH = Math.max(6, (rowHeight - 6) / series);
   const max = Math.max(1e-9, ...rows.flatMap((r) => r.values.map((v) => v.value || 0)));
@@ -67,4 +69,20 @@ export function barChart(rows, { width = 420, rowHeight = 26, labelWidth = 130, 
   });
   if (rows.length === 0) chart.append(svg("text", { x: 0, y: 16 }, "nothing in this period"));
   return chart;
+}
+
+// A key to a chart's series: [{label, cls}], each with a swatch of its bar's colour.
+export function legend(series) {
+  const box = document.createElement("div");
+  box.className = "legend";
+  for (const { label, cls } of series) {
+    const item = document.createElement("span");
+    item.className = "legend-item";
+    item.dataset.series = cls;
+    const swatch = svg("svg", { class: "chart swatch", viewBox: "0 0 12 12", width: 12, height: 12 });
+    swatch.append(svg("rect", { x: 0, y: 0, width: 12, height: 12, class: cls }));
+    item.append(swatch, document.createTextNode(label));
+    box.append(item);
+  }
+  return box;
 }

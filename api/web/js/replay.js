@@ -6,6 +6,12 @@ import { dateTime, fromLocalInput, label, toLocalInput } from "./fmt.js";
 import { startPage } from "./nav.js";
 
 const PAGE = 50;
+const SVG = "http://www.w3.org/2000/svg";
+// Drawn as SVG, not emoji: a server without emoji fonts shows emoji as empty boxes.
+const ICONS = {
+  snapshot: ["M3 7h4l2-3h6l2 3h4v13H3z", "M12 10a3.5 3.5 0 1 0 0 7a3.5 3.5 0 1 0 0-7z"],
+  clip: ["M3 5h18v14H3z", "M7 5v14M17 5v14M3 9h4M3 15h4M17 9h4M17 15h4"],
+};
 const KNOWN_RULES = ["vessel_in_zone", "loitering", "dredging", "turbid_plume", "lights_at_night",
   "stationary_object", "crowding", "turbid"];
 
@@ -53,6 +59,23 @@ async function search() {
   history.replaceState(null, "", "?" + params);
 }
 
+// A 16 px outline icon with a tooltip and an accessible name.
+function icon(name, title) {
+  const el = document.createElementNS(SVG, "svg");
+  for (const [k, v] of Object.entries({ class: "icon", viewBox: "0 0 24 24", width: 16, height: 16,
+    role: "img", "aria-label": title })) el.setAttribute(k, String(v));
+  el.dataset.icon = name;
+  const tip = document.createElementNS(SVG, "title");
+  tip.textContent = title;
+  el.append(tip);
+  for (const d of ICONS[name]) {
+    const path = document.createElementNS(SVG, "path");
+    path.setAttribute("d", d);
+    el.append(path);
+  }
+  return el;
+}
+
 function row({ ticket: t, evidence, verdict }) {
   const open = () => location.assign(`/incident?id=${t.id}`);
   return h("tr", { class: "row", dataset: { ticketId: t.id }, onclick: open },
@@ -64,7 +87,8 @@ function row({ ticket: t, evidence, verdict }) {
     h("td", {}, dateTime(t.started_at)),
     h("td", {}, h("span", { class: "state " + t.state }, label(t.state))),
     h("td", {}, verdict ? label(verdict.verdict) : "–"),
-    h("td", {}, [evidence.snapshot ? "📷" : "", evidence.clip ? " 🎞" : ""].join("")),
+    h("td", { class: "evidence-icons" }, evidence.snapshot ? icon("snapshot", "snapshot") : null,
+      evidence.clip ? icon("clip", "video clip") : null),
   );
 }
 

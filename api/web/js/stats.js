@@ -1,12 +1,18 @@
 // The loop's published figures over a period, and false alarms per camera and per rule.
 
 import { api } from "./api.js";
-import { barChart } from "./charts.js";
+import { barChart, legend } from "./charts.js";
 import { $, clear, h, showError } from "./dom.js";
 import { duration, fromLocalInput, label, percent, toLocalInput } from "./fmt.js";
 import { startPage } from "./nav.js";
 
 startPage(["reviewer"]);
+
+// The false-alarm charts' two bars per camera or rule, and the key that names them.
+const FALSE_ALARM_SERIES = [
+  { label: "received", cls: "bar-a" },
+  { label: "false alarms", cls: "bar-b" },
+];
 
 function period() {
   const preset = $("#preset").value;
@@ -22,12 +28,31 @@ function figure(id, title, big, small) {
     h("div", { class: "muted" }, title), h("div", { class: "big" }, big), h("div", { class: "muted" }, small));
 }
 
+// No ticket answered or overdue yet: there is nothing to be compliant with, which is not 0 %.
+function slaFigure(f) {
+  if (!f.sla_due) {
+    const card = figure("sla", "SLA compliance", "none due yet",
+      f.received ? `${f.received} received, none past due` : "no tickets in the period");
+    card.querySelector(".big").classList.add("none");
+    return card;
+  }
+  return figure("sla", "SLA compliance", percent(f.sla_compliance),
+    `${f.sla_met} of ${f.sla_due} due answered in time`);
+}
+
+// Draw at the container's own width (see barChart), never narrower than a phone's card.
+function chartIn(selector, rows) {
+  const box = clear($(selector));
+  box.append(barChart(rows, { width: Math.max(280, Math.round(box.clientWidth) || 420) }));
+  return box;
+}
+
 function render(f) {
   clear($("#figures")).append(
     figure("received", "Received", f.received, "tickets in the period"),
     figure("closed", "Closed", f.closed, "verified, rejected or false alarm"),
     figure("closure", "Closure rate", percent(f.closure_rate), `${f.closed} of ${f.received}`),
-    figure("sla", "SLA compliance", percent(f.sla_compliance), `${f.sla_met} answered in time`),
+    slaFigure(f),
     figure("tti", "Median time to intervention", duration(f.median_time_to_intervention_s),
       `${f.interventions} interventions`),
     figure("satisfaction", "Satisfaction", percent(f.satisfaction_rate),
@@ -38,16 +63,14 @@ function render(f) {
     ["received", f.received], ["intervened", f.interventions], ["answered in time", f.sla_met],
     ["closed", f.closed], ["satisfied", f.satisfied], ["false alarms", f.false_alarms],
   ].map(([name, value]) => ({ label: name, values: [{ value, cls: name === "false alarms" ? "bar-b" : "bar-a" }] }));
-  clear($("#chart-loop")).append(barChart(loop));
+  chartIn("#chart-loop", loop);
   const per = (rows) => rows.map((g) => ({
     label: label(g.key) || "(sensor)",
-    values: [
-      { value: g.received, cls: "bar-a", title: "received" },
-      { value: g.false_alarms, cls: "bar-b", title: "false alarms" },
-    ],
+    values: [g.received, g.false_alarms].map((value, i) =>
+      ({ value, cls: FALSE_ALARM_SERIES[i].cls, title: FALSE_ALARM_SERIES[i].label })),
   }));
-  clear($("#chart-camera")).append(barChart(per(f.per_camera)));
-  clear($("#chart-rule")).append(barChart(per(f.per_rule)));
+  chartIn("#chart-camera", per(f.per_camera)).append(legend(FALSE_ALARM_SERIES));
+  chartIn("#chart-rule", per(f.per_rule)).append(legend(FALSE_ALARM_SERIES));
 }
 
 async function show(event) {
