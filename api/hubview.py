@@ -2,23 +2,97 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from riverwatch.supervise import TaskState, TaskStatus
 from riverwatch.types import Alert, CameraInfo, DecodeMode
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from alerts import Suppressions
+    from alerts.evidence import RecorderStats
     from alerts.feed import AlertFeed
+    from alerts.notify import TargetStats
     from alerts.tickets import TicketStore
-    from ingest.sensors import SensorHub
+    from ingest.sensors import SensorHub, SensorStats
     from riverwatch.ring import PacketRing
 
 
 class UnknownCamera(KeyError):
     """No camera has this id."""
+
+
+@dataclass(frozen=True, slots=True)
+class DetectFigures:
+    """The detection loop: ticks, failed ticks, and how long ago one last completed."""
+
+    ticks: int  # completed ticks that analysed frames
+    last_tick_ms: float  # duration of the last of them
+    tick_errors: int  # ticks that raised (each was skipped)
+    errors_in_a_row: int
+    last_tick_age_s: float | None  # None before the first completed tick
+    last_error: str | None  # `Type: message`, no URL
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """Whether the hub does its job: one check per dependency or part, the reasons it does not,
+    the detection loop and every supervised task."""
+
+    checks: dict[str, bool]
+    reasons: tuple[str, ...]
+    detect: DetectFigures
+    tasks: tuple[TaskStatus, ...]
+
+    @property
+    def ready(self) -> bool:
+        """Every check holds."""
+        return all(self.checks.values())
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFigures:
+    """The alert path from the spool to the ticket store."""
+
+    spooled: int
+    published: int
+    duplicates: int
+    publish_failures: int
+    dropped: int
+    pending: int
+    durable: bool
+    spool_bytes: int
+    length: int | None  # XLEN of the stream; None when Redis did not answer in time
+    consumed: int
+    consume_failures: int
+    reclaimed: int
+    dead_lettered: int
+    tickets_applied: int
+    tickets_duplicates: int
+
+
+@dataclass(frozen=True, slots=True)
+class HubFigures:
+    """Every counter the hub's parts keep, read at one moment (for `/metrics`)."""
+
+    detect: DetectFigures
+    tasks: tuple[TaskStatus, ...]
+    queue: QueueFigures
+    evidence: RecorderStats
+    notify: dict[str, TargetStats]
+    sensors: SensorStats
+
+
+def task_problems(tasks: tuple[TaskStatus, ...]) -> list[str]:
+    """A reason for each task that keeps crashing."""
+    return [
+        f"task {t.name}: crashed {t.crashes_in_a_row} times in a row ({t.last_error})"
+        for t in tasks
+        if t.state is TaskState.FAILED
+    ]
 
 
 class HubView(Protocol):
@@ -46,6 +120,14 @@ class HubView(Protocol):
 
     async def ready(self) -> dict[str, bool]:
         """Readiness of each dependency (e.g. {"redis": True})."""
+        ...
+
+    async def readiness(self) -> Readiness:
+        """Dependencies, the detection loop and the supervised tasks, with reasons."""
+        ...
+
+    async def figures(self) -> HubFigures:
+        """The parts' counters for metrics (bounded: a slow Redis leaves the queue length out)."""
         ...
 
     def tickets(self) -> TicketStore:

@@ -1,9 +1,10 @@
 """Prometheus metrics read from the running hub at scrape time.
 
 Nothing is counted twice: the hub's parts already keep their own counters (ingest health,
-publisher, consumer, evidence recorder, notifier, sensors, live feed); a scrape copies them
-into metric families. One async step comes first, the queue's stream length, which needs a
-Redis round trip with a timeout; the rest is synchronous reads of in-memory figures.
+publisher, consumer, evidence recorder, notifier, sensors, live feed, the detection loop, the
+task supervisor); a scrape copies them into metric families. They reach the API as one typed
+`HubFigures` from `HubView.figures()`, which probes the queue's stream length with a bound (a
+Redis that is down or slow leaves that gauge out; the scrape still answers).
 
 Labels carry camera ids, groups, states, decode modes, notification target names and reject
 reasons, all from config or enums: never a URL, a credential or an error text.
@@ -13,6 +14,9 @@ reasons, all from config or enums: never a URL, a credential or an error text.
     riverwatch_camera_*                                fps, kbps, last frame age, counters
     riverwatch_cameras{state}                          cameras per state
     riverwatch_core_tick_seconds / _ticks_total        the detection core
+    riverwatch_detect_tick_errors_total                ticks that raised (each skipped)
+    riverwatch_detect_last_tick_age_seconds            since the last completed tick
+    riverwatch_task_up{task} / _restarts_total / _crashes_total   supervised tasks
     riverwatch_alerts_* / riverwatch_alert_*           publisher, spool, queue, consumer
     riverwatch_tickets_*, riverwatch_evidence_*, riverwatch_notify_*, riverwatch_sensor_*
     riverwatch_live_feed_*                             pages on the live alert feed
@@ -20,110 +24,39 @@ reasons, all from config or enums: never a URL, a credential or an error text.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from api.hubview import HubView
+from api.hubview import DetectFigures, HubFigures, HubView
+from riverwatch.supervise import TaskState, TaskStatus
 from riverwatch.types import CameraHealth, CameraInfo, CameraState, DecodeMode
-
-if TYPE_CHECKING:
-    from alerts import AlertPublisher
-    from alerts.consumer import AlertConsumer
-    from alerts.evidence import EvidenceRecorder
-    from alerts.notify import Notifier
-    from alerts.tickets import TicketStore
-    from ingest.sensors import SensorHub
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-QUEUE_PROBE_TIMEOUT_S = 2.0
-SPOOL_FILE = Path("spool") / "alerts.sqlite3"  # under the data dir, as the incident desk puts it
-
-
-class IncidentDesk(Protocol):
-    """The parts of the hub's incident desk whose own counters the metrics read."""
-
-    consumer: AlertConsumer | None
-
-    @property
-    def tickets(self) -> TicketStore: ...
-
-    @property
-    def publisher(self) -> AlertPublisher: ...
-
-    @property
-    def notifier(self) -> Notifier: ...
-
-    @property
-    def sensors(self) -> SensorHub: ...
-
-    @property
-    def recorder(self) -> EvidenceRecorder: ...
-
-
-@runtime_checkable
-class OpsHub(HubView, Protocol):
-    """The running `Hub` beyond its `HubView`: the core's tick figures and the incident desk."""
-
-    last_tick_ms: float
-    ticks: int
-
-    @property
-    def desk(self) -> IncidentDesk:
-        """Policy, queue, tickets, evidence and notifications."""
-        ...
-
-
-@runtime_checkable
-class StreamLength(Protocol):
-    """A publisher that can say how many entries its Redis stream holds (XLEN)."""
-
-    async def stream_length(self) -> int:
-        """XLEN of the alert stream."""
-        ...
 
 
 async def render(hub: HubView) -> bytes:
     """The exposition text for one scrape."""
-    queue_length = await _queue_length(hub)
+    figures = await hub.figures()
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(HubCollector(hub, queue_length))
+    registry.register(HubCollector(hub, figures))
     ProcessCollector(registry=registry)  # CPU seconds, memory, open files of this process
     return generate_latest(registry)
-
-
-async def _queue_length(hub: HubView) -> int | None:
-    """XLEN of the alert stream, or None when the publisher cannot say or Redis does not answer
-    in time (a scrape must not hang on Redis; the gauge is then left out)."""
-    if not isinstance(hub, OpsHub):
-        return None
-    publisher = hub.desk.publisher
-    if not isinstance(publisher, StreamLength):
-        return None
-    try:
-        return await asyncio.wait_for(publisher.stream_length(), QUEUE_PROBE_TIMEOUT_S)
-    except (TimeoutError, OSError, ConnectionError) as exc:
-        log.warning("metrics: alert stream length unavailable: %s", type(exc).__name__)
-        return None
 
 
 class HubCollector(Collector):
     """Turns one hub's figures into metric families; made per scrape, holds no state."""
 
-    def __init__(self, hub: HubView, queue_length: int | None) -> None:
+    def __init__(self, hub: HubView, figures: HubFigures) -> None:
         self._hub = hub
-        self._queue_length = queue_length
+        self._figures = figures
 
     def collect(self) -> Iterable[Metric]:
         """Every family, read now."""
@@ -137,16 +70,52 @@ class HubCollector(Collector):
             "Messages a slow page lost (oldest first).",
             feed.dropped,
         )
-        if isinstance(self._hub, OpsHub):
-            yield _gauge(
-                "riverwatch_core_tick_seconds",
-                "Duration of the detection core's last observed tick.",
-                self._hub.last_tick_ms / 1000.0,
-            )
-            yield _counter(
-                "riverwatch_core_ticks", "Detection ticks that saw frames.", self._hub.ticks
-            )
-            yield from desk_metrics(self._hub.desk, self._hub.data_dir, self._queue_length)
+        yield from detect_metrics(self._figures.detect)
+        yield from task_metrics(self._figures.tasks)
+        yield from desk_metrics(self._figures)
+
+
+# ---- the detection loop and the supervised tasks ------------------------------------------
+
+
+def detect_metrics(detect: DetectFigures) -> Iterator[Metric]:
+    """The core's tick figures and the loop's failures."""
+    yield _gauge(
+        "riverwatch_core_tick_seconds",
+        "Duration of the detection core's last observed tick.",
+        detect.last_tick_ms / 1000.0,
+    )
+    yield _counter("riverwatch_core_ticks", "Detection ticks that saw frames.", detect.ticks)
+    yield _counter(
+        "riverwatch_detect_tick_errors",
+        "Detection ticks that raised (each was skipped).",
+        detect.tick_errors,
+    )
+    yield _gauge(
+        "riverwatch_detect_tick_errors_in_a_row",
+        "Detection ticks failed since the last completed one.",
+        detect.errors_in_a_row,
+    )
+    if detect.last_tick_age_s is not None:
+        yield _gauge(
+            "riverwatch_detect_last_tick_age_seconds",
+            "Seconds since a detection tick last completed (absent before the first).",
+            detect.last_tick_age_s,
+        )
+
+
+def task_metrics(tasks: tuple[TaskStatus, ...]) -> Iterator[Metric]:
+    """Each supervised task: running or not, restarts and crashes."""
+    up = GaugeMetricFamily("riverwatch_task_up", "1 while the task runs.", labels=["task"])
+    restarts = CounterMetricFamily(
+        "riverwatch_task_restarts", "Restarts after a crash.", labels=["task"]
+    )
+    crashes = CounterMetricFamily("riverwatch_task_crashes", "Times it raised.", labels=["task"])
+    for task in tasks:
+        up.add_metric([task.name], 1.0 if task.state is TaskState.RUNNING else 0.0)
+        restarts.add_metric([task.name], task.restarts)
+        crashes.add_metric([task.name], task.crashes)
+    yield from (up, restarts, crashes)
 
 
 # ---- cameras -------------------------------------------------------------------------------
@@ -224,77 +193,49 @@ def _per_state(cameras: list[CameraInfo]) -> Metric:
 # ---- alerts, tickets, evidence, notifications, sensors ----------------------------------------
 
 
-def desk_metrics(desk: IncidentDesk, data_dir: Path, queue_length: int | None) -> Iterator[Metric]:
+def desk_metrics(figures: HubFigures) -> Iterator[Metric]:
     """Everything after the detectors: publisher, queue, consumer, tickets, evidence, notices,
     sensors."""
-    yield from _publisher_metrics(desk, data_dir, queue_length)
-    yield from _consumer_metrics(desk)
-    yield from _evidence_metrics(desk)
-    yield from _notify_metrics(desk)
-    yield from _sensor_metrics(desk)
+    yield from _queue_metrics(figures)
+    yield from _evidence_metrics(figures)
+    yield from _notify_metrics(figures)
+    yield from _sensor_metrics(figures)
 
 
-def _publisher_metrics(
-    desk: IncidentDesk, data_dir: Path, queue_length: int | None
-) -> Iterator[Metric]:
-    pub = desk.publisher
-    yield _counter("riverwatch_alerts_spooled", "Alert messages written to the spool.", pub.spooled)
-    yield _counter(
-        "riverwatch_alerts_published", "Alert messages added to the stream.", pub.published
-    )
-    yield _counter(
-        "riverwatch_alerts_duplicates", "Messages already spooled or published.", pub.duplicates
-    )
-    yield _counter("riverwatch_alerts_publish_failures", "Failed delivery rounds.", pub.failures)
-    yield _counter("riverwatch_alerts_dropped", "Messages given up to stay in bounds.", pub.dropped)
-    yield _gauge("riverwatch_alerts_pending", "Messages accepted, not yet in Redis.", pub.pending)
-    yield _gauge("riverwatch_alert_spool_durable", "1 if the spool is on disk.", int(pub.durable))
+_QUEUE_COUNTERS = (
+    ("alerts_spooled", "spooled", "Alert messages written to the spool."),
+    ("alerts_published", "published", "Alert messages added to the stream."),
+    ("alerts_duplicates", "duplicates", "Messages already spooled or published."),
+    ("alerts_publish_failures", "publish_failures", "Failed delivery rounds."),
+    ("alerts_dropped", "dropped", "Messages given up to stay in bounds."),
+    ("alerts_consumed", "consumed", "Queue entries handled."),
+    ("alerts_consume_failures", "consume_failures", "Handler failures."),
+    ("alerts_reclaimed", "reclaimed", "Entries reclaimed from dead consumers."),
+    ("alerts_dead_lettered", "dead_lettered", "Entries dead-lettered."),
+    ("tickets_applied", "tickets_applied", "Queue messages applied to tickets."),
+    ("tickets_duplicates", "tickets_duplicates", "Queue messages applied before (ignored)."),
+)
+
+
+def _queue_metrics(figures: HubFigures) -> Iterator[Metric]:
+    q = figures.queue
+    for name, field, text in _QUEUE_COUNTERS:
+        yield _counter(f"riverwatch_{name}", text, getattr(q, field))
+    yield _gauge("riverwatch_alerts_pending", "Messages accepted, not yet in Redis.", q.pending)
+    yield _gauge("riverwatch_alert_spool_durable", "1 if the spool is on disk.", int(q.durable))
     yield _gauge(
         "riverwatch_alert_spool_bytes",
         "Size of the spool's files (database and write-ahead log).",
-        _spool_bytes(data_dir),
+        q.spool_bytes,
     )
-    if queue_length is not None:
+    if q.length is not None:
         yield _gauge(
-            "riverwatch_alert_queue_length", "Entries in the ticket queue stream.", queue_length
+            "riverwatch_alert_queue_length", "Entries in the ticket queue stream.", q.length
         )
 
 
-def _spool_bytes(data_dir: Path) -> int:
-    total = 0
-    base = data_dir / SPOOL_FILE
-    for path in (base, base.with_name(base.name + "-wal")):
-        with contextlib.suppress(OSError):
-            total += path.stat().st_size
-    return total
-
-
-def _consumer_metrics(desk: IncidentDesk) -> Iterator[Metric]:
-    consumer = desk.consumer
-    if consumer is not None:
-        yield _counter("riverwatch_alerts_consumed", "Queue entries handled.", consumer.handled)
-        yield _counter("riverwatch_alerts_consume_failures", "Handler failures.", consumer.failures)
-        yield _counter(
-            "riverwatch_alerts_reclaimed",
-            "Entries reclaimed from dead consumers.",
-            consumer.claimed,
-        )
-        yield _counter(
-            "riverwatch_alerts_dead_lettered", "Entries dead-lettered.", consumer.dead_lettered
-        )
-    store = desk.tickets
-    yield _counter(
-        "riverwatch_tickets_applied", "Queue messages applied to tickets.", store.applied
-    )
-    yield _counter(
-        "riverwatch_tickets_duplicates",
-        "Queue messages applied before (ignored).",
-        store.duplicates,
-    )
-
-
-def _evidence_metrics(desk: IncidentDesk) -> Iterator[Metric]:
-    stats = desk.recorder.stats()
+def _evidence_metrics(figures: HubFigures) -> Iterator[Metric]:
+    stats = figures.evidence
     yield _gauge("riverwatch_evidence_in_flight", "Evidence captures running.", stats.in_flight)
     for name in (
         "snapshots",
@@ -321,7 +262,7 @@ _NOTIFY_COUNTERS = (
 )
 
 
-def _notify_metrics(desk: IncidentDesk) -> Iterator[Metric]:
+def _notify_metrics(figures: HubFigures) -> Iterator[Metric]:
     labels = ["target", "kind"]
     queued = GaugeMetricFamily("riverwatch_notify_queued", "Notices waiting.", labels=labels)
     counters = {
@@ -330,7 +271,7 @@ def _notify_metrics(desk: IncidentDesk) -> Iterator[Metric]:
         )
         for name in _NOTIFY_COUNTERS
     }
-    for target, stats in sorted(desk.notifier.stats().items()):
+    for target, stats in sorted(figures.notify.items()):
         ids = [target, stats.kind]
         queued.add_metric(ids, stats.queued)
         for name, family in counters.items():
@@ -351,8 +292,8 @@ _SENSOR_COUNTERS = (
 )
 
 
-def _sensor_metrics(desk: IncidentDesk) -> Iterator[Metric]:
-    stats = desk.sensors.stats()
+def _sensor_metrics(figures: HubFigures) -> Iterator[Metric]:
+    stats = figures.sensors
     for name in _SENSOR_COUNTERS:
         text = f"Sensor readings {name.replace('_', ' ')} since start."
         yield _counter(f"riverwatch_sensor_{name}", text, getattr(stats, name))

@@ -50,6 +50,7 @@ from riverwatch.config import LoadedConfig
 from riverwatch.events import Event
 from riverwatch.ring import PacketRing
 from riverwatch.settings import Settings
+from riverwatch.supervise import Supervisor
 from riverwatch.types import Alert, AlertPhase, RuleKind
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,17 @@ class IncidentDesk:
     """`async with IncidentDesk(settings, config, redis, ring_of) as desk: desk.take(events)`."""
 
     def __init__(
-        self, settings: Settings, config: LoadedConfig, redis: Redis, ring_of: RingOf
+        self,
+        settings: Settings,
+        config: LoadedConfig,
+        redis: Redis,
+        ring_of: RingOf,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self._settings = settings
+        # Every part's long-lived tasks go through it: one snapshot for readiness and metrics.
+        self.supervisor = supervisor or Supervisor()
+        self.spool_path = settings.data_dir / "spool" / "alerts.sqlite3"
         self._config = config
         self._redis = redis
         self._ring_of = ring_of
@@ -201,12 +210,17 @@ class IncidentDesk:
                 settings.consumer_group,
                 f"hub-{socket.gethostname()}",
                 self._apply,
+                supervisor=self.supervisor,
             )
         )
         names = {c.id: c.config.name for c in self._config.cameras}
         self._notifier = await stack.enter_async_context(
             Notifier(
-                self._config.hub.notify, settings.data_dir, names, redactor=self._config.redactor
+                self._config.hub.notify,
+                settings.data_dir,
+                names,
+                redactor=self._config.redactor,
+                supervisor=self.supervisor,
             )
         )
         # Webhooks and speakers are driven from the stream, so a crash loses none of them;
@@ -225,15 +239,18 @@ class IncidentDesk:
                 self._redis,
                 settings.alert_stream,
                 settings.alert_stream_maxlen,
-                spool_path=settings.data_dir / "spool" / "alerts.sqlite3",
+                spool_path=self.spool_path,
+                supervisor=self.supervisor,
             )
         )
         escalator = Escalator(engine, self.sla, self._escalated)
-        await stack.enter_async_context(EscalationRunner(escalator, settings.ticket_scan_period_s))
+        await stack.enter_async_context(
+            EscalationRunner(escalator, settings.ticket_scan_period_s, supervisor=self.supervisor)
+        )
         self._recorder = self._make_recorder()
         stack.push_async_callback(self._recorder.close)
         self._sensors = await stack.enter_async_context(
-            SensorHub(self._config.hub.sensors, engine, self.send)
+            SensorHub(self._config.hub.sensors, engine, self.send, supervisor=self.supervisor)
         )
 
     def _make_recorder(self) -> EvidenceRecorder:
@@ -248,7 +265,7 @@ class IncidentDesk:
             poll_s=min(2.0, s.ring_seconds / 4),
             drain_budget_s=s.evidence_drain_budget_s,
         )
-        return EvidenceRecorder(store, policy)
+        return EvidenceRecorder(store, policy, self.supervisor)
 
     async def _apply(self, entry_id: str, message: Alert) -> None:
         await self.tickets.apply(message)

@@ -4,16 +4,24 @@ Start-up and shutdown are phased, as uvicorn's server does: Redis first, then th
 desk (tickets, queue, notifications, evidence: `hub.incidents`), then the cameras, then
 the detection loop; on the way out, stop the detection loop and close its open incidents,
 stop the cameras, let the desk finish evidence and drain the spool within budgets, close Redis.
+
+Nothing fails in silence. Every long-lived task of the hub and its desk is started through one
+`Supervisor` (restarted with backoff when it crashes, counted, shown in readiness); each
+detection tick has its own error boundary (`hub.ticks`): a tick that raises is logged with the
+cameras it held and skipped, and repeated failures or a stuck step make `/readyz` answer 503.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -22,25 +30,63 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alerts import EmbeddedRedis, QueueUnavailable, Suppressions
 from alerts.feed import AlertFeed
 from alerts.tickets import TicketStore
-from api.hubview import UnknownCamera
+from api.hubview import (
+    DetectFigures,
+    HubFigures,
+    QueueFigures,
+    Readiness,
+    UnknownCamera,
+    task_problems,
+)
 from detectors import CameraSetup, CropModel, DetectionCore, ModelSpec, RegionModel, StepResult
 from detectors.background import BackgroundParams
 from hub.incidents import IncidentDesk
+from hub.ticks import TickHealth, TickPolicy
 from ingest import CameraSpec, IngestSupervisor
 from ingest.sensors import SensorHub
 from riverwatch.batch import BatchView
 from riverwatch.config import LoadedConfig
 from riverwatch.ring import PacketRing
 from riverwatch.settings import Settings
-from riverwatch.types import Alert, CameraInfo, DecodeMode
+from riverwatch.supervise import RestartPolicy, Supervisor
+from riverwatch.types import Alert, CameraInfo, CameraState, DecodeMode
 
 log = logging.getLogger(__name__)
 
+QUEUE_PROBE_TIMEOUT_S = 2.0  # a scrape must not hang on Redis
+_SLOTS_LOGGED = 20  # camera ids named in a failed tick's log line
+
+
+class CoreFactory(Protocol):
+    """Makes the detection core (`DetectionCore` itself; tests pass a subclass)."""
+
+    def __call__(
+        self,
+        cameras: Sequence[CameraSetup],
+        shape_hw: tuple[int, int],
+        full_rate_budget: int = ...,
+        *,
+        background: BackgroundParams | None = ...,
+        model: RegionModel | None = ...,
+    ) -> DetectionCore: ...
+
 
 class Hub:
-    """A running hub; `async with Hub(settings, config) as hub:`."""
+    """A running hub; `async with Hub(settings, config) as hub:`.
 
-    def __init__(self, settings: Settings, config: LoadedConfig) -> None:
+    `core_factory`, `tick_policy` and `restart_policy` are seams for tests (a core that
+    raises, short bounds); the defaults are the production ones.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        config: LoadedConfig,
+        *,
+        core_factory: CoreFactory = DetectionCore,
+        tick_policy: TickPolicy | None = None,
+        restart_policy: RestartPolicy | None = None,
+    ) -> None:
         self._settings = settings
         self._config = config
         self._by_id = {c.id: c for c in config.cameras}
@@ -50,8 +96,10 @@ class Hub:
         self._ingest: IngestSupervisor | None = None
         self._detect_task: asyncio.Task[None] | None = None
         self._region_model: RegionModel | None = None
-        self.last_tick_ms = 0.0
-        self.ticks = 0
+        self._core_factory = core_factory
+        self._tick_policy = tick_policy or TickPolicy()
+        self._ticks = TickHealth(self._tick_policy)
+        self._supervisor = Supervisor(restart_policy)
 
     async def __aenter__(self) -> Hub:
         try:
@@ -66,8 +114,10 @@ class Hub:
         self._region_model = await asyncio.to_thread(load_region_model, self._config)
         self._redis = await self._connect_redis()
         self._stack.push_async_callback(self._redis.aclose)
+        # Last out: whatever task a part left running is cancelled and awaited here.
+        self._stack.push_async_callback(self._supervisor.close)
         self._desk = await self._stack.enter_async_context(
-            IncidentDesk(settings, self._config, self._redis, self._ring_of)
+            IncidentDesk(settings, self._config, self._redis, self._ring_of, self._supervisor)
         )
         specs = [
             CameraSpec(
@@ -82,7 +132,8 @@ class Hub:
         self._ingest = await self._stack.enter_async_context(
             IngestSupervisor(specs, settings, self._config.redactor)
         )
-        self._detect_task = asyncio.create_task(self._detect_forever(), name="detect")
+        self._ticks = TickHealth(self._tick_policy)  # staleness counts from here
+        self._detect_task = self._supervisor.spawn("hub:detect", self._detect_forever)
         self._stack.push_async_callback(self._stop_detecting)
 
     async def __aexit__(
@@ -127,8 +178,10 @@ class Hub:
 
     async def _stop_detecting(self) -> None:
         if self._detect_task is not None:
+            # The supervisor keeps every error of the loop; only the cancellation ends it.
             self._detect_task.cancel()
-            await asyncio.gather(self._detect_task, return_exceptions=True)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._detect_task
         if self._desk is not None:
             self._desk.close_incidents()
 
@@ -143,7 +196,7 @@ class Hub:
             CameraSetup(c.id, c.config.analysis, c.config.zones) for c in self._config.cameras
         ]
         shape = self._settings.analysis_shape_hw
-        core = DetectionCore(
+        core = self._core_factory(
             setups,
             shape,
             self._settings.full_rate_budget,
@@ -153,16 +206,36 @@ class Hub:
         view = BatchView.empty(len(setups), shape)
         while True:
             await asyncio.sleep(self._settings.tick_interval_s)
-            started = time.perf_counter()
-            self._ingest.batch.read_into(view)
-            now = time.time()
-            # Off the event loop: the API, event streams and alerts keep moving meanwhile
-            # (nothing else touches the core or this view).
-            result = await asyncio.to_thread(core.step, view, now)
-            self._apply(result, now)
-            if result.observed:
-                self.last_tick_ms = (time.perf_counter() - started) * 1000
-                self.ticks += 1
+            try:
+                await self._tick(core, view)
+            except Exception as exc:  # the tick's boundary: log, count, skip this tick
+                self._tick_failed(exc, view)
+
+    async def _tick(self, core: DetectionCore, view: BatchView) -> None:
+        assert self._ingest is not None
+        started = time.perf_counter()
+        self._ingest.batch.read_into(view)
+        now = time.time()
+        # Off the event loop: the API, event streams and alerts keep moving meanwhile
+        # (nothing else touches the core or this view).
+        result = await asyncio.to_thread(core.step, view, now)
+        self._apply(result, now)
+        self._ticks.completed(bool(result.observed), (time.perf_counter() - started) * 1000)
+
+    def _tick_failed(self, exc: Exception, view: BatchView) -> None:
+        in_a_row = self._ticks.failed(exc)
+        ids = self._ingest.camera_ids() if self._ingest is not None else []
+        fresh = [ids[slot] for slot in view.fresh_n.nonzero()[0] if slot < len(ids)]
+        shown = ", ".join(fresh[:_SLOTS_LOGGED]) + (" ..." if len(fresh) > _SLOTS_LOGGED else "")
+        # The traceback once per run of failures: a core that keeps raising would flood the log.
+        log.error(
+            "detect: tick failed (%d in a row) on %d camera(s) [%s]; skipped: %s",
+            in_a_row,
+            len(fresh),
+            shown,
+            self._ticks.figures().last_error,
+            exc_info=exc if in_a_row == 1 else None,
+        )
 
     def _apply(self, result: StepResult, now: float) -> None:
         """Hand events to the incident desk and switch decode modes as the core asks."""
@@ -256,8 +329,75 @@ class Hub:
         assert self._redis is not None
         try:
             return {"redis": bool(await self._redis.ping())}
-        except (RedisError, OSError):
+        except (RedisError, OSError, TimeoutError):
             return {"redis": False}
+
+    async def readiness(self) -> Readiness:
+        """Redis, the detection loop and every supervised task, with the reasons for a no."""
+        checks = await self.ready()
+        reasons = [] if checks["redis"] else ["redis: does not answer"]
+        streaming = any(c.health.state is CameraState.STREAMING for c in self.cameras())
+        detect_problem = self._ticks.problem(streaming)
+        reasons += [detect_problem] if detect_problem is not None else []
+        tasks = self._supervisor.snapshot()
+        failing = task_problems(tasks)
+        checks |= {"detect": detect_problem is None, "tasks": not failing}
+        return Readiness(checks, tuple(reasons + failing), self._ticks.figures(), tasks)
+
+    async def figures(self) -> HubFigures:
+        """Every part's counters; the stream length is probed with a bound."""
+        desk = self.desk
+        return HubFigures(
+            detect=self.detect_figures(),
+            tasks=self._supervisor.snapshot(),
+            queue=self._queue_figures(await self._stream_length()),
+            evidence=desk.recorder.stats(),
+            notify=desk.notifier.stats(),
+            sensors=desk.sensors.stats(),
+        )
+
+    def detect_figures(self) -> DetectFigures:
+        """The detection loop's ticks and failures."""
+        return self._ticks.figures()
+
+    async def _stream_length(self) -> int | None:
+        try:
+            return await asyncio.wait_for(
+                self.desk.publisher.stream_length(), QUEUE_PROBE_TIMEOUT_S
+            )
+        except (RedisError, OSError, TimeoutError) as exc:  # redis-py's own tree, and timeouts
+            log.warning("metrics: alert stream length unavailable: %s", type(exc).__name__)
+            return None
+
+    def _queue_figures(self, length: int | None) -> QueueFigures:
+        desk = self.desk
+        pub, consumer, store = desk.publisher, desk.consumer, desk.tickets
+        return QueueFigures(
+            spooled=pub.spooled,
+            published=pub.published,
+            duplicates=pub.duplicates,
+            publish_failures=pub.failures,
+            dropped=pub.dropped,
+            pending=pub.pending,
+            durable=pub.durable,
+            spool_bytes=_spool_bytes(desk.spool_path),
+            length=length,
+            consumed=consumer.handled if consumer is not None else 0,
+            consume_failures=consumer.failures if consumer is not None else 0,
+            reclaimed=consumer.claimed if consumer is not None else 0,
+            dead_lettered=consumer.dead_lettered if consumer is not None else 0,
+            tickets_applied=store.applied,
+            tickets_duplicates=store.duplicates,
+        )
+
+
+def _spool_bytes(base: Path) -> int:
+    """Size of the spool's database and write-ahead log (two stat calls: cheap on the loop)."""
+    total = 0
+    for path in (base, base.with_name(base.name + "-wal")):
+        with contextlib.suppress(OSError):
+            total += path.stat().st_size
+    return total
 
 
 def load_region_model(config: LoadedConfig) -> RegionModel | None:

@@ -5,6 +5,7 @@ raises an alert, and no label or value carries the cameras' URLs or credentials.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -21,6 +22,7 @@ from api.security.deps import get_security
 from hub.runtime import Hub
 from riverwatch.config import parse_config
 from riverwatch.settings import Settings
+from riverwatch.types import CameraState, DecodeMode
 from simulator.server import RtspSimulator
 from tests.api_fixtures import sign_in
 from tests.conftest import eventually
@@ -151,6 +153,10 @@ async def _core_ticks(client: httpx.AsyncClient) -> None:
     await eventually(holds(client, ticking), what="detection ticks")
     _, s = await scrape(client)
     assert (value(s, "riverwatch_core_tick_seconds") or 0) > 0
+    assert value(s, "riverwatch_detect_tick_errors_total") == 0.0
+    assert 0 <= (value(s, "riverwatch_detect_last_tick_age_seconds") or -1) < 30
+    assert value(s, "riverwatch_task_up", task="hub:detect") == 1.0
+    assert value(s, "riverwatch_task_restarts_total", task="hub:detect") == 0.0
 
 
 def _alert_counters_moved(before: Samples, after: Samples) -> None:
@@ -172,9 +178,11 @@ def _alert_counters_moved(before: Samples, after: Samples) -> None:
 
 def _nothing_secret(text: str, samples: Samples) -> None:
     assert "s3cret" not in text and "viewer" not in text and "rtsp" not in text
-    label_values = {v for _, labels in samples for _, v in labels}
+    label_values = {v for name, labels in samples for _, v in labels if "_task_" not in name}
+    tasks = {v for name, labels in samples for _, v in labels if "_task_" in name}
+    assert {"hub:detect", "alerts:publisher", "alerts:spool-writer"} <= tasks
+    assert all(re.fullmatch(r"[a-z]+(:[a-z0-9_-]+)+", t) for t in tasks), tasks
     assert label_values <= {
         "boat", "gone", "jinsha", "city",
-        "connecting", "streaming", "stalled", "backing_off", "failed", "stopped",
-        "keyframes", "full",
+        *(state.value for state in CameraState), *(mode.value for mode in DecodeMode),
     }  # fmt: skip
