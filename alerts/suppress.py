@@ -4,6 +4,10 @@ A window names a camera, and optionally a zone and a rule (unset means every one
 and the reason (works on the bridge, a licensed survey boat). Windows are kept in a small JSON
 file under the data directory, written atomically, so they survive a restart; expired windows
 are dropped when the file is next written.
+
+`add` and `remove` write and fsync the file, so async callers run them in a worker thread
+(`asyncio.to_thread`); the windows are replaced, never changed in place, so `covers` on the
+event loop always reads one whole set while a write is under way.
 """
 
 from __future__ import annotations
@@ -52,7 +56,8 @@ class SuppressionWindow:
 
 
 class Suppressions:
-    """The operator's windows, persisted in `<data_dir>/suppressions.json`."""
+    """The operator's windows, persisted in `<data_dir>/suppressions.json`; `add` and `remove`
+    block on the disk and may run in a worker thread."""
 
     def __init__(self, data_dir: Path) -> None:
         self._path = data_dir / "suppressions.json"
@@ -83,29 +88,29 @@ class Suppressions:
             secrets.token_hex(8), camera_id, start, end, reason, created_by, zone_id, rule
         )
         with self._lock:
+            windows = dict(self._windows)
             if now is not None:
-                self._drop_expired(now)
-            if len(self._windows) >= MAX_WINDOWS:
+                _drop_expired(windows, now)
+            if len(windows) >= MAX_WINDOWS:
                 raise SuppressionError(f"at most {MAX_WINDOWS} suppression windows")
-            self._windows[window.window_id] = window
-            self._save()
+            windows[window.window_id] = window
+            self._save(windows)
+            self._windows = windows  # one assignment: readers see the old set or the new one
         return window
 
     def remove(self, window_id: str) -> bool:
         """End a window early; False when there is no such window."""
         with self._lock:
-            if self._windows.pop(window_id, None) is None:
+            windows = dict(self._windows)
+            if windows.pop(window_id, None) is None:
                 return False
-            self._save()
+            self._save(windows)
+            self._windows = windows
         return True
 
     def active(self, now: float) -> list[SuppressionWindow]:
         """Windows not yet over, soonest end first."""
         return sorted((w for w in self._windows.values() if w.end > now), key=lambda w: w.end)
-
-    def _drop_expired(self, now: float) -> None:
-        for key in [k for k, w in self._windows.items() if w.end <= now]:
-            del self._windows[key]
 
     def _load(self) -> dict[str, SuppressionWindow]:
         try:
@@ -119,8 +124,8 @@ class Suppressions:
             return {}
         return {w.window_id: w for w in windows}
 
-    def _save(self) -> None:
-        rows = [asdict(w) for w in self._windows.values()]
+    def _save(self, windows: dict[str, SuppressionWindow]) -> None:
+        rows = [asdict(w) for w in windows.values()]
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=".suppressions-")
@@ -131,3 +136,8 @@ class Suppressions:
             os.replace(tmp, self._path)
         except OSError as exc:
             raise SuppressionError(f"cannot store suppression windows: {exc.strerror}") from exc
+
+
+def _drop_expired(windows: dict[str, SuppressionWindow], now: float) -> None:
+    for key in [k for k, w in windows.items() if w.end <= now]:
+        del windows[key]

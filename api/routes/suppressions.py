@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated
 
@@ -85,7 +86,9 @@ async def add_window(
     if body.end - start > _MAX_SPAN_S:
         raise HTTPException(422, "a suppression window may last at most 30 days")
     try:
-        window = hub.suppressions().add(
+        # It fsyncs the windows' file: off the event loop, or every camera's alerts would wait.
+        window = await asyncio.to_thread(
+            hub.suppressions().add,
             body.camera_id, start, body.end, body.reason, user.username,
             body.zone_id, body.rule, now=now,
         )  # fmt: skip
@@ -111,7 +114,7 @@ async def end_window(
 ) -> None:
     """End a window early."""
     try:
-        removed = hub.suppressions().remove(window_id)
+        removed = await asyncio.to_thread(hub.suppressions().remove, window_id)
     except SuppressionError as exc:
         raise HTTPException(503, str(exc)) from None
     if not removed:
