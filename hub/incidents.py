@@ -232,6 +232,7 @@ class IncidentDesk:
                 GROUP,
                 f"notify-{socket.gethostname()}",
                 self._notifier,
+                supervisor=self.supervisor,
             )
         )
         self._publisher = await stack.enter_async_context(
