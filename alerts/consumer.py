@@ -91,7 +91,7 @@ class AlertConsumer:
         self._handler = handler
         self._opts = options or ConsumerOptions()
         self.dead_letter_stream = dead_letter_stream or f"{stream}:dead"
-        _check_block_below_socket_timeout(redis, self._opts.block_ms)
+        check_block_below_socket_timeout(redis, self._opts.block_ms)
         self._group_ready = False
         self._stopping = False
         self._claim_cursor = "0-0"
@@ -195,7 +195,7 @@ class AlertConsumer:
         entries: list[tuple[str, dict[bytes | str, Any]]] = []
         streams = reply.items() if isinstance(reply, dict) else reply or []  # RESP3 or RESP2
         for _stream, stream_entries in streams:
-            entries += [(_text(eid), fields) for eid, fields in stream_entries]
+            entries += [(entry_text(eid), fields) for eid, fields in stream_entries]
         return entries
 
     async def _reclaim(self) -> int:
@@ -207,8 +207,8 @@ class AlertConsumer:
             start_id=self._claim_cursor,
             count=self._opts.batch_size,
         )
-        self._claim_cursor = _text(reply[0])
-        entries = [(_text(eid), fields) for eid, fields in reply[1] if eid is not None]
+        self._claim_cursor = entry_text(reply[0])
+        entries = [(entry_text(eid), fields) for eid, fields in reply[1] if eid is not None]
         # Entries trimmed away (MAXLEN) while pending: Redis 7 lists them, 6.2 returns nils.
         gone = len(reply[1]) - len(entries) + (len(reply[2]) if len(reply) > 2 else 0)
         if gone:
@@ -240,7 +240,7 @@ class AlertConsumer:
         counts: dict[str, int] = {}
         for rows in await pipe.execute():
             for row in rows:
-                counts[_text(row["message_id"])] = int(row["times_delivered"])
+                counts[entry_text(row["message_id"])] = int(row["times_delivered"])
         return counts
 
     async def _process(
@@ -322,7 +322,7 @@ class AlertConsumer:
 def parse_entry(fields: dict[bytes | str, Any]) -> Alert:
     """An `Alert` from raw stream fields; raises `MalformedMessage` naming what is wrong."""
     try:
-        text = {_text(k): _text(v) for k, v in fields.items()}
+        text = {entry_text(k): entry_text(v) for k, v in fields.items()}
     except UnicodeDecodeError:
         raise MalformedMessage("fields are not UTF-8") from None
     schema = text.get("schema")
@@ -341,7 +341,8 @@ def parse_entry(fields: dict[bytes | str, Any]) -> Alert:
     return alert
 
 
-def _check_block_below_socket_timeout(redis: Redis, block_ms: int) -> None:
+def check_block_below_socket_timeout(redis: Redis, block_ms: int) -> None:
+    """Refuse a blocking read as long as the client's socket timeout (every read would fail)."""
     timeout = redis.connection_pool.connection_kwargs.get("socket_timeout")
     if timeout is not None and block_ms / 1000 >= float(timeout):
         raise ValueError(
@@ -350,5 +351,6 @@ def _check_block_below_socket_timeout(redis: Redis, block_ms: int) -> None:
         )
 
 
-def _text(value: Any) -> str:
+def entry_text(value: Any) -> str:
+    """A Redis reply value (bytes or str) as str."""
     return value.decode() if isinstance(value, bytes) else str(value)

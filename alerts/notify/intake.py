@@ -38,7 +38,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from alerts.consumer import parse_entry
+from alerts.consumer import check_block_below_socket_timeout, entry_text, parse_entry
 from alerts.errors import MalformedMessage
 from alerts.notify.dispatcher import Notifier
 from alerts.notify.errors import NotifyError
@@ -105,7 +105,7 @@ class StreamIntake:
         self._notifier = notifier
         self._opts = options or IntakeOptions()
         self._supervisor = supervisor or Supervisor()
-        _check_block_below_socket_timeout(redis, self._opts.block_ms)
+        check_block_below_socket_timeout(redis, self._opts.block_ms)
         self._backoff = RetryPolicy(
             backoff_base_s=self._opts.retry_base_s, backoff_max_s=self._opts.retry_max_s
         )
@@ -248,14 +248,14 @@ class StreamIntake:
             start_id=self._claim_cursor,
             count=room,
         )
-        self._claim_cursor = _text(reply[0])
+        self._claim_cursor = entry_text(reply[0])
         if self._claim_cursor == "0-0":  # scanned the whole list: rest a while
             self._next_claim = time.monotonic() + self._opts.claim_every_s
         # Our own slow deliveries come back too (their idle time only grew): skip them.
         entries: Entries = [
-            (_text(eid), fields)
+            (entry_text(eid), fields)
             for eid, fields in reply[1]
-            if eid is not None and _text(eid) not in self._inflight
+            if eid is not None and entry_text(eid) not in self._inflight
         ]
         # Entries trimmed away (MAXLEN) while pending: Redis 7 lists them, 6.2 returns nils.
         self._count_trimmed(sum(1 for eid, _ in reply[1] if eid is None))
@@ -273,7 +273,7 @@ class StreamIntake:
         streams = reply.items() if isinstance(reply, dict) else reply or []  # RESP3 or RESP2
         entries: Entries = []
         for _stream, stream_entries in streams:
-            entries += [(_text(eid), fields) for eid, fields in stream_entries]
+            entries += [(entry_text(eid), fields) for eid, fields in stream_entries]
         self.read += len(entries)
         return entries
 
@@ -340,15 +340,3 @@ class StreamIntake:
         if count:
             self.trimmed += count
             log.error("notify intake: %d pending entries were trimmed unsent", count)
-
-
-def _check_block_below_socket_timeout(redis: Redis, block_ms: int) -> None:
-    timeout = redis.connection_pool.connection_kwargs.get("socket_timeout")
-    if timeout is not None and block_ms / 1000 >= float(timeout):
-        raise ValueError(
-            f"block_ms={block_ms} must be shorter than the Redis socket_timeout ({timeout} s)"
-        )
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
