@@ -30,6 +30,7 @@ from ingest.errors import (
     StreamStalled,
     StreamUnusable,
 )
+from riverwatch.annexb import continues_picture
 from riverwatch.batch import FrameBatch, chroma_shape
 from riverwatch.ring import PacketRing, RingPacket, StreamInfo
 from riverwatch.secrets import Redactor
@@ -276,8 +277,9 @@ class StreamSession:
                     pts, key = packet.pts, packet.is_keyframe
                     state.mono = time.monotonic()
                     state.now = clock.wall(state.mono, key)
-                    self._keep(packet, pts, key, time_base, state.now, state.mono)
-                    self._maybe_decode(packet, pts, key, state)
+                    new_picture = state.pictures.admit(pts, key)
+                    self._keep(packet, pts, key, new_picture, time_base, state)
+                    self._maybe_decode(packet, key, new_picture, state)
                 if not self._is_file:
                     break
                 container.seek(0)  # a file source loops, like a camera that never ends
@@ -291,19 +293,41 @@ class StreamSession:
         raise StreamEnded("end of stream")
 
     def _keep(
-        self, packet: Any, pts: int | None, key: bool, time_base: Any, now: float, mono: float
+        self,
+        packet: Any,
+        pts: int | None,
+        key: bool,
+        new_picture: bool,
+        time_base: Any,
+        state: _DecodeState,
     ) -> None:
         data = bytes(packet)
         counters = self._counters
         counters.packets += 1
         counters.bytes += len(data)
-        counters.last_packet_at = mono
+        counters.last_packet_at = state.mono
+        # The ring's picture number is decided here, once, for every reader (clips, snapshots,
+        # live view): by arrival order and pts as `Pictures` judges them, and a slice whose
+        # header says it continues a picture never starts one, whatever its pts say.
+        if new_picture and not (state.picture >= 0 and continues_picture(data)):
+            state.picture += 1
         generation = self._ring.generation  # stamped here so `append` need not copy the packet
-        self._ring.append(RingPacket(data, pts, packet.dts, time_base, key, now, generation))
+        self._ring.append(
+            RingPacket(
+                data,
+                pts,
+                packet.dts,
+                time_base,
+                key,
+                state.now,
+                generation,
+                state.picture,
+                state.mono,
+            )
+        )
 
-    def _maybe_decode(self, packet: Any, pts: int | None, key: bool, state: _DecodeState) -> None:
+    def _maybe_decode(self, packet: Any, key: bool, new_picture: bool, state: _DecodeState) -> None:
         pictures = state.pictures
-        new_picture = pictures.admit(pts, key)
         if pictures.new_gop:
             self._gop_started(state)
         if state.holding and new_picture:
@@ -391,6 +415,7 @@ class _DecodeState:
         self.pictures = Pictures()
         self.now = 0.0  # wall-clock arrival of the current packet
         self.mono = 0.0  # monotonic arrival of the current packet
+        self.picture = -1  # the ring's picture number of the current packet (-1: none yet)
         self.synced = False
         self.holding = False  # a keyframe sits in the keyframe decoder until its picture ends
         self.last_pts: int | None = None

@@ -3,7 +3,9 @@
 Each stream the camera opens (a connect, a reconnect, a new resolution) is a new `generation`
 of the ring: `StreamInfo.generation` and `RingPacket.generation` say which stream a thing
 belongs to, so a reader compares numbers instead of asking whether an object was replaced.
-`keyframe_run` is the one rule for picking a keyframe's packets out of a ring's packets.
+`same_picture` is the one rule for which packets make one picture: the writer numbers each
+packet's picture (`RingPacket.picture`) as it arrives, so no reader has to guess from pts that
+some cameras send missing, constant or backwards. `keyframe_run` picks a keyframe's packets.
 """
 
 from __future__ import annotations
@@ -37,7 +39,15 @@ class StreamInfo:
 
 @dataclass(frozen=True, slots=True)
 class RingPacket:
-    """One compressed video packet as received, with its timing."""
+    """One compressed video packet as received, with its timing.
+
+    `received_at` is wall-clock time (what alerts are compared with). `picture` and
+    `arrived_mono` are set by a writer that groups packets into pictures as they arrive (the
+    ingest session): the picture's number within its generation (packets of one picture share
+    it, the next picture has a higher one) and the arrival in monotonic seconds, which never
+    steps back with NTP. A writer that does not group leaves them None, and readers fall back
+    on pts and slice headers.
+    """
 
     data: bytes
     pts: int | None
@@ -46,6 +56,13 @@ class RingPacket:
     is_keyframe: bool
     received_at: float
     generation: int = 0  # the ring's stream generation it arrived in; `append` stamps it
+    picture: int | None = None
+    arrived_mono: float | None = None
+
+    @property
+    def arrival_s(self) -> float:
+        """When it arrived, for measuring intervals: monotonic when known, else wall clock."""
+        return self.received_at if self.arrived_mono is None else self.arrived_mono
 
 
 def keyframe_run(
@@ -53,18 +70,16 @@ def keyframe_run(
 ) -> tuple[int, list[RingPacket]]:
     """One keyframe's packets out of arrival-ordered `packets`, and the index of its first.
 
-    A camera may send a picture as several slices, one packet each. The rule: a packet
-    continues the picture before it when it shares that packet's pts or its first slice
-    continues a picture (first_mb_in_slice > 0; how untimed slices are told). A keyframe
-    starts at a keyframe packet that does not continue the one before, and holds it and every
-    packet right after that continues it. The one chosen is the newest to start at or before
-    `at` (the newest of all when `at` is None; else the first after `at`).
+    A camera may send a picture as several slices, one packet each (`same_picture` says which).
+    A keyframe starts at a keyframe packet that does not continue the one before, and holds it
+    and every packet right after that continues it. The one chosen is the newest to start at
+    or before `at` (the newest of all when `at` is None; else the first after `at`).
     (-1, []) when there is no keyframe.
     """
     starts = [
         i
         for i, p in enumerate(packets)
-        if p.is_keyframe and not (i and _continues(packets[i - 1], p))
+        if p.is_keyframe and not (i and same_picture(packets[i - 1], p))
     ]
     if not starts:
         return -1, []
@@ -72,16 +87,35 @@ def keyframe_run(
     first = before[-1] if before else starts[0]
     run = [packets[first]]
     for packet in islice(packets, first + 1, None):
-        if not _continues(run[-1], packet):
+        if not same_picture(run[-1], packet):
             break
         run.append(packet)
     return first, run
 
 
-def _continues(previous: RingPacket, packet: RingPacket) -> bool:
-    """Whether `packet` is another slice of the picture `previous` belongs to."""
+def same_picture(previous: RingPacket, packet: RingPacket) -> bool:
+    """Whether `packet` is another slice of the picture `previous` (the packet before it) holds.
+
+    When the writer numbered both, their numbers decide: it judged the stream's pts as they
+    arrived, so a constant pts never joins two pictures. Otherwise a packet continues the one
+    before when it shares its pts or its first slice continues a picture
+    (first_mb_in_slice > 0; how untimed slices are told).
+    """
+    if previous.picture is not None and packet.picture is not None:
+        return previous.generation == packet.generation and previous.picture == packet.picture
     same_pts = packet.pts is not None and packet.pts == previous.pts
     return same_pts or continues_picture(packet.data)
+
+
+def pictures_of(packets: Sequence[RingPacket]) -> list[list[RingPacket]]:
+    """Arrival-ordered packets grouped into pictures by `same_picture`, in arrival order."""
+    pictures: list[list[RingPacket]] = []
+    for packet in packets:
+        if pictures and same_picture(pictures[-1][-1], packet):
+            pictures[-1].append(packet)
+        else:
+            pictures.append([packet])
+    return pictures
 
 
 class PacketRing:

@@ -37,16 +37,20 @@ def encode(
     gop: int = FPS,
     slices: int = 1,
     noise: bool = False,
+    bframes: int = 0,
 ) -> list[tuple[bytes, int, bool]]:
-    """(data, pts, is_keyframe) of `frames` pictures at FPS, a keyframe every `gop`."""
+    """(data, pts, is_keyframe) of `frames` pictures at FPS, a keyframe every `gop`, in decode
+    order (with `bframes`, pts go back where a B-frame follows the picture it refers to)."""
     codec: Any = av.CodecContext.create("libx264", "w")
     codec.width, codec.height, codec.pix_fmt = width, height, "yuv420p"
     codec.time_base, codec.framerate = TIME_BASE, Fraction(FPS)
     codec.gop_size = gop
     codec.options = {
         "preset": "ultrafast",
-        "tune": "zerolatency",
+        # zerolatency and ultrafast turn B-frames off; x264's own parameters come after them
+        "tune": "fastdecode" if bframes else "zerolatency",
         "bframes": "0",
+        "x264-params": f"bframes={bframes}",
         "keyint": str(gop),
         "min-keyint": str(gop),
         "scenecut": "0",

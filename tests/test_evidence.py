@@ -7,11 +7,12 @@ import contextlib
 import dataclasses
 import errno
 import hashlib
+import itertools
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import av
@@ -34,9 +35,9 @@ from alerts.evidence import (
     select_clip,
     write_clip,
 )
-from alerts.evidence.clip import contiguous_runs
-from riverwatch.annexb import PPS, SPS, nal_type, nal_units, to_annexb
-from riverwatch.ring import PacketRing, RingPacket
+from alerts.evidence.clip import contiguous_runs, pts_trusted
+from riverwatch.annexb import PPS, SPS, continues_picture, nal_type, nal_units, to_annexb
+from riverwatch.ring import PacketRing, RingPacket, keyframe_run
 from riverwatch.types import Alert, AlertPhase
 from tests.evidence_fixtures import (
     FPS,
@@ -287,6 +288,127 @@ def test_clip_from_a_length_prefixed_source(tmp_path: Path) -> None:
     decoded, duration, width, _, _ = probe(path)
     assert (decoded, width) == (2 * FPS, 480)
     assert duration == pytest.approx(2.0, abs=0.01)
+
+
+# --- cameras whose pts lie: pictures and timing ---------------------------------------------
+
+
+def numbered(
+    encoded: list[tuple[bytes, int, bool]],
+    pts: list[int | None],
+    arrivals: list[float] | None = None,
+) -> list[RingPacket]:
+    """Ring packets as ingest writes them: numbered pictures, arrival (monotonic) one frame
+    apart unless given, the camera's `pts` and no dts (as RTSP delivers them)."""
+    arrivals = arrivals or [n / FPS for n in range(len(encoded))]
+    return [
+        RingPacket(data, ts, None, TIME_BASE, key, T0 + at, 0, n, 500.0 + at)
+        for n, ((data, _, key), ts, at) in enumerate(zip(encoded, pts, arrivals, strict=True))
+    ]
+
+
+def pictures(*stamps: int | None) -> list[list[RingPacket]]:
+    """One-packet pictures with these pts, for the timing rule alone."""
+    return [[RingPacket(b"", ts, None, TIME_BASE, False, 0.0, 0, n)] for n, ts in enumerate(stamps)]
+
+
+@pytest.mark.parametrize(
+    ("stamps", "trusted"),
+    [
+        pytest.param((0, 1, 2, 3), True, id="increasing"),
+        pytest.param((None, 1, 2, None, 4), True, id="a few untimed pictures"),
+        pytest.param((0, 3, 1, 2, 6, 4, 5), True, id="B-frames: back now and then"),
+        pytest.param((0, 8, 4, 2, 1, 3, 6, 5, 7), True, id="B-pyramid: back as often as on"),
+        pytest.param((90, 91, 92, 0, 1, 2, 3), True, id="one restart"),
+        pytest.param((7, 7, 7, 7), False, id="constant"),
+        pytest.param((0, 1, 1, 2), False, id="two pictures at one instant"),
+        pytest.param((9, 8, 7, 6), False, id="backwards"),
+        pytest.param((None, None, None), False, id="missing"),
+        pytest.param((None, 5, None), False, id="a single timed picture"),
+    ],
+)
+def test_pts_trusted_rule(stamps: tuple[int | None, ...], trusted: bool) -> None:
+    assert pts_trusted(pictures(*stamps)) is trusted
+
+
+LIES: dict[str, Callable[[int], int | None]] = {
+    "constant": lambda n: 1234,
+    "missing": lambda n: None,
+    "backwards": lambda n: 10**7 - n * STEP,
+}
+
+
+@pytest.mark.parametrize("kind", LIES)
+def test_clip_with_lying_pts_is_one_sample_per_picture_timed_by_arrival(
+    tmp_path: Path, encoded: list[tuple[bytes, int, bool]], kind: str
+) -> None:
+    # Arrival jitters around the frame period; two pictures arrive at the same instant.
+    arrivals = [n / FPS + (0.01 if n % 3 else 0.0) for n in range(len(encoded))]
+    arrivals[20] = arrivals[19]
+    packets = numbered(encoded, [LIES[kind](n) for n in range(len(encoded))], arrivals)
+    assert len(contiguous_runs(packets)) == 1  # no restart read into a lying clock
+    chosen = select_clip(packets, T0, T0 + 10, T0 + 1)
+    assert len(chosen) == len(packets)
+    path = tmp_path / "clip.mp4"
+    info = write_clip(chosen, stream_info(), path)
+    times = frame_times(path)
+    assert len(times) == info.frames == len(packets)  # not one sample: one per picture
+    ticks = [round(t * 90000) for t in times]
+    expected = [round((a - arrivals[0]) * 90000) for a in arrivals]
+    expected[20] = expected[19] + 1  # one tick apart: the muxer wants distinct times
+    assert ticks == expected
+    assert probe(path)[1] == pytest.approx(arrivals[-1] - arrivals[0] + 1 / FPS, abs=0.01)
+    # The bytes are the camera's, in the order they came.
+    assert mp4_samples(path) == [to_annexb(slice_units(p.data)) for p in packets]
+
+
+def test_clip_with_good_pts_keeps_the_cameras_timing_not_arrival(
+    tmp_path: Path, encoded: list[tuple[bytes, int, bool]]
+) -> None:
+    arrivals = [n / FPS + (0.03 if n % 2 else 0.0) for n in range(len(encoded))]
+    packets = numbered(encoded, [pts for _, pts, _ in encoded], arrivals)
+    path = tmp_path / "clip.mp4"
+    write_clip(packets, stream_info(), path)
+    assert [round(t * 90000) for t in frame_times(path)] == [n * STEP for n in range(len(packets))]
+
+
+def test_clip_with_b_frames_shows_pictures_in_order(tmp_path: Path) -> None:
+    encoded = encode(2 * FPS, bframes=2)
+    pts = [ts for _, ts, _ in encoded]
+    assert pts != sorted(pts)  # really reordered: decode order is not display order
+    path = tmp_path / "clip.mp4"
+    info = write_clip(numbered(encoded, list(pts)), stream_info(), path)
+    with av.open(str(path)) as container:
+        frames = list(container.decode(video=0))
+    assert len(frames) == info.frames == 2 * FPS
+    times = [float(f.pts * f.time_base) for f in frames]
+    steps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert steps == pytest.approx([1 / FPS] * (2 * FPS - 1), abs=1e-3)  # display order, evenly
+    # Each decoded frame is the picture shown at its time: the square moves 4 px a frame.
+    squares = [int(np.argmax(f.to_ndarray(format="gray")[16] > 200)) for f in frames]
+    assert squares == [(i * 4) % (480 - 16) for i in range(2 * FPS)]
+
+
+def test_constant_pts_slices_of_a_keyframe_stay_one_picture(tmp_path: Path) -> None:
+    """A keyframe in several slice packets and constant pts: ingest numbered the pictures."""
+    split = split_slices(ring_packets(encode(FPS, slices=4), T0))
+    numbers = list(itertools.accumulate(not continues_picture(p.data) for p in split))
+    packets = [
+        dataclasses.replace(p, pts=0, dts=0, picture=n - 1, arrived_mono=float(n))
+        for p, n in zip(split, numbers, strict=True)
+    ]
+    slices = sum(p.pts == 0 for p in split)
+    assert slices > 1 and [p.picture for p in packets[: slices + 1]] == [0] * slices + [1]
+    index, run = keyframe_run(packets)
+    assert (index, len(run)) == (0, slices)  # the keyframe alone, not all sharing its pts
+    path = tmp_path / "clip.mp4"
+    assert write_clip(packets, stream_info(), path).frames == probe(path)[0] == FPS
+
+
+def frame_times(path: Path) -> list[float]:
+    """Presentation time (s) of each decoded frame."""
+    with av.open(str(path)) as container:
+        return [float(f.pts * f.time_base) for f in container.decode(video=0)]
 
 
 # --- store --------------------------------------------------------------------------------

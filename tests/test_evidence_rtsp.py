@@ -1,4 +1,8 @@
-"""Evidence from a live camera: the real RTSP simulator, the real ingest ring, real files."""
+"""Evidence from a live camera: the real RTSP simulator, the real ingest ring, real files.
+
+Cameras whose clocks lie: `tests.rtsp_replay.RtspReplay` sends H.264 with constant or
+backwards RTP timestamps, which FFmpeg's RTSP client turns into constant or backwards pts.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,24 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
+import av
 import cv2
 import numpy as np
+import pytest
 
-from alerts.evidence import EvidencePolicy, EvidenceRecorder, EvidenceStore
+from alerts.evidence import EvidencePolicy, EvidenceRecorder, EvidenceStore, select_clip, write_clip
 from ingest import CameraSpec, IngestSupervisor
 from riverwatch.annexb import to_annexb
-from riverwatch.ring import PacketRing
+from riverwatch.ring import PacketRing, RingPacket, keyframe_run
 from riverwatch.secrets import Redactor, redact_url
 from riverwatch.settings import Settings
 from riverwatch.types import Alert, CameraState, DecodeMode
 from simulator.server import RtspSimulator
 from tests.conftest import eventually
 from tests.evidence_fixtures import mp4_samples, probe, slice_units
+from tests.rtsp_replay import RtspReplay, encode_pictures
 
 BOX = (40, 30, 100, 70)  # analysis pixels (the settings fixture analyses at 160x96)
 GOP_S = 1.0  # the test scenes' GOP
@@ -141,3 +149,91 @@ async def test_clip_ends_at_a_reconnect_and_stays_playable(
     assert decoded == len(samples)
     assert duration <= stopped_at - alert.started_at + 2.0 + GOP_S + 0.5
     assert is_contiguous_part(samples, pictures)  # one session's run, in order
+
+
+# ---- cameras with constant or backwards RTP timestamps ---------------------------------------
+
+FPS, GOP = 15, 15
+STAMPS = {
+    "real": lambda n: n * 90_000 // FPS,
+    "constant": lambda n: 1234,
+    "backwards": lambda n: 2**31 - n * 6000,
+}
+
+
+def pictures_in(packets: Sequence[RingPacket]) -> int:
+    """How many pictures ingest numbered in `packets`."""
+    return len({(p.generation, p.picture) for p in packets})
+
+
+async def caught_up(ring: PacketRing, replay: RtspReplay, at_least: int) -> list[RingPacket]:
+    """The ring's packets at a moment when it holds every picture the server sent but the last.
+
+    Read in one step of the event loop, which the server shares: it cannot send in between,
+    so equal counts mean every picture sent became one ring picture, none split or merged.
+    (FFmpeg's parser hands a picture out once the next one begins: the newest waits.)
+    """
+    held: list[RingPacket] = []
+
+    def equal() -> bool:
+        held[:] = ring.snapshot()
+        return pictures_in(held) == replay.sent - 1 >= at_least
+
+    await eventually(equal, what=f"the ring to hold the {at_least}+ pictures sent, one each")
+    return held
+
+
+def clip_frame_times(path: Path) -> list[float]:
+    """Presentation times (s) of every decoded frame of an MP4, in decoding output order."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [float(f.pts * f.time_base) for f in container.decode(stream)]
+
+
+@pytest.mark.parametrize("kind", ["real", "constant", "backwards"])
+async def test_clip_from_a_camera_whose_clock_lies_plays_every_picture(
+    settings: Settings, tmp_path: Path, kind: str
+) -> None:
+    async with RtspReplay(encode_pictures(4 * GOP, FPS, GOP), FPS, STAMPS[kind]) as replay:
+        spec = CameraSpec(kind, lambda: replay.url, replay.url, DecodeMode.KEYFRAMES, 5.0)
+        async with IngestSupervisor([spec], settings, Redactor()) as ingest:
+            ring = ingest.ring(kind)
+            packets = await caught_up(ring, replay, at_least=4 * GOP)
+            stream = ring.stream
+        assert replay.connections == 1 and stream is not None
+    assert len({p.generation for p in packets}) == 1
+
+    chosen = select_clip(packets, packets[0].received_at, packets[-1].received_at, time.time())
+    path = tmp_path / "clip.mp4"
+    info = write_clip(chosen, stream, path)
+    times = clip_frame_times(path)
+    # Every picture the camera sent is one frame, shown in the order it was sent.
+    assert len(times) == info.frames == pictures_in(chosen) == pictures_in(packets)
+    assert all(b > a for a, b in zip(times, times[1:], strict=False)), times
+    decoded, duration, width, height, _ = probe(path)
+    assert (decoded, width, height) == (len(times), 320, 180)
+    span = chosen[-1].arrival_s - chosen[0].arrival_s
+    steps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    if kind == "real":
+        # Trusted pts keep the camera's own timing, whatever the arrival jitter.
+        assert steps == pytest.approx([1 / FPS] * len(steps), abs=1e-4)
+    else:
+        # Timed by arrival: the clip lasts as long as the pictures took to come. FFmpeg reads
+        # the first second of a session ahead while it probes, which may arrive in a burst.
+        assert span <= duration <= span + 0.5, (duration, span)
+        assert duration >= (len(times) - 2 * FPS) / FPS, duration
+
+
+@pytest.mark.parametrize("kind", ["constant", "backwards"])
+async def test_snapshot_keyframe_is_one_picture_whatever_the_pts(
+    settings: Settings, kind: str
+) -> None:
+    async with RtspReplay(encode_pictures(4 * GOP, FPS, GOP), FPS, STAMPS[kind]) as replay:
+        spec = CameraSpec(kind, lambda: replay.url, replay.url, DecodeMode.KEYFRAMES, 5.0)
+        async with IngestSupervisor([spec], settings, Redactor()) as ingest:
+            ring = ingest.ring(kind)
+            packets = await caught_up(ring, replay, at_least=2 * GOP + 2)
+    index, run = keyframe_run(packets)
+    keyframes = [i for i, p in enumerate(packets) if p.is_keyframe]
+    assert index == keyframes[-1] > 0  # the newest keyframe, not the ring's first
+    assert pictures_in(run) == 1 and len(run) == 1  # the camera sends it as one packet

@@ -288,10 +288,48 @@ def test_ring_followers_see_sequence_numbers_and_gaps() -> None:
     assert seq == 20 and [p.pts for p in keyframe] == [20 * 6000]
 
 
-def test_timeline_keeps_steps_and_bridges_jumps() -> None:
+@pytest.mark.parametrize(
+    ("pts", "pictures", "arrivals", "out"),
+    [
+        pytest.param(  # the camera's steps, not the jittery arrival
+            [0, 6000, 12000], [0, 1, 2], [0.0, 0.1, 0.12], [0, 6000, 12000], id="good pts"
+        ),
+        pytest.param(
+            [0, 0, 6000], [0, 0, 1], [0.0, 0.001, 0.07], [0, 0, 6000], id="slices share one"
+        ),
+        pytest.param(
+            [7, 7, 7, 7], [0, 1, 2, 3], [0.0, 0.1, 0.2, 0.3], [0, 9000, 18000, 27000], id="constant"
+        ),
+        pytest.param(
+            [0, -6000, -12000], [0, 1, 2], [0.0, 0.05, 0.1], [0, 4500, 9000], id="backwards"
+        ),
+        pytest.param(
+            [None, None, None], [0, 1, 2], [0.0, 0.1, 0.2], [0, 9000, 18000], id="missing"
+        ),
+        pytest.param(
+            [0, 6000, 900_000_000, 900_006_000],
+            [0, 1, 2, 3],
+            [0.0, 0.1, 2.1, 2.2],
+            [0, 6000, 186_000, 192_000],
+            id="a jump: bridged by arrival",
+        ),
+        pytest.param(
+            [7, 7, 7], [0, 1, 2], [1.0, 1.0, 1.0], [0, 1, 2], id="a burst: one tick apart"
+        ),
+        pytest.param(
+            [0, 0, 6000], [None, None, None], [0.0, 0.0, 0.1], [0, 0, 6000], id="not numbered"
+        ),
+    ],
+)
+def test_timeline_moves_on_once_per_picture(
+    pts: list[int | None], pictures: list[int | None], arrivals: list[float], out: list[int]
+) -> None:
     timeline = _Timeline()
-    steps = [0, 6000, 12000, 900_000_000, 900_006_000, 3000, 9000]
-    assert [timeline.next(p, TB) for p in steps] == [0, 6000, 12000, 18000, 24000, 30000, 36000]
+    packets = [
+        RingPacket(b"\x00\x00\x00\x01\x09\xf0", ts, ts, TB, False, 0.0, 1, n, at)
+        for ts, n, at in zip(pts, pictures, arrivals, strict=True)
+    ]
+    assert [timeline.next(p) for p in packets] == out
 
 
 async def test_a_slow_viewer_drops_and_resyncs_at_a_keyframe() -> None:

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from riverwatch.ring import PacketRing, RingPacket, StreamInfo, keyframe_run
+from riverwatch.ring import PacketRing, RingPacket, StreamInfo, keyframe_run, pictures_of
 
 TB = Fraction(1, 90_000)
 HD = StreamInfo("h264", 1920, 1080, TB, b"")
@@ -82,3 +82,25 @@ def test_newest_keyframe_numbers_it_in_the_ring() -> None:
         ring.append(RingPacket(data, pts, pts, TB, key, float(i)))
     seq, run = ring.newest_keyframe()
     assert seq == 2 and [p.received_at for p in run] == [2.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    ("numbered", "groups"),
+    [
+        # (picture, generation, pts): the writer's numbers decide, whatever the pts say
+        ([(0, 1, 5), (1, 1, 5), (2, 1, 5)], [[0], [1], [2]]),  # constant pts
+        ([(0, 1, 9), (1, 1, 8), (1, 1, 7)], [[0], [1, 2]]),  # backwards, one in two slices
+        ([(0, 1, None), (0, 1, None), (1, 1, None)], [[0, 1], [2]]),  # missing
+        ([(3, 1, 0), (3, 2, 0)], [[0], [1]]),  # one number, another stream
+        # not numbered (another writer): a shared pts joins, as before
+        ([(None, 1, 0), (None, 1, 0), (None, 1, 1)], [[0, 1], [2]]),
+    ],
+)
+def test_pictures_follow_the_writers_numbers(
+    numbered: list[tuple[int | None, int, int | None]], groups: list[list[int]]
+) -> None:
+    packets = [
+        RingPacket(P, pts, pts, TB, False, float(i), generation, picture)
+        for i, (picture, generation, pts) in enumerate(numbered)
+    ]
+    assert [[int(p.received_at) for p in g] for g in pictures_of(packets)] == groups

@@ -1,10 +1,14 @@
 """Incident clips: choose one playable run of ring packets and remux it into MP4, no encoder.
 
 `select_clip` is pure: it cuts the packets where the stream restarted (a new ring generation
-after a reconnect, or a pts timeline that jumps; a long silence leaves a hole) and starts the
-clip at a keyframe.
+after a reconnect, or a trusted pts timeline that jumps; a long silence leaves a hole) and
+starts the clip at a keyframe.
 `write_clip` copies the chosen packets into an MP4 with faststart (the index first, so a
 browser can scrub before the whole file arrives), through a temporary file and a rename.
+
+A sample is a ring picture, never "packets sharing a pts": ingest numbered the pictures as
+they arrived. Cameras and restreamers that send missing, constant or backwards pts are common;
+`pts_trusted` says when a clip's own pts can time it, and the others are timed by arrival.
 """
 
 from __future__ import annotations
@@ -23,11 +27,13 @@ import av.error
 
 from alerts.evidence.errors import MediaError, NoVideo, is_storage_errno
 from riverwatch import annexb
-from riverwatch.ring import RingPacket, StreamInfo
+from riverwatch.ring import RingPacket, StreamInfo, pictures_of, same_picture
 
 MAX_GAP_S = 2.0  # a silence longer than this is a broken stream, not a slow frame
 _REORDER_S = 0.5  # B-frames put pts back by a few frames; a restart puts it back further
 _FALLBACK_FPS = 15
+
+Picture = list[RingPacket]  # one picture's packets, as `pictures_of` groups them
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,42 +48,73 @@ class ClipInfo:
 def contiguous_runs(
     packets: Sequence[RingPacket], max_gap_s: float = MAX_GAP_S
 ) -> list[list[RingPacket]]:
-    """Split arrival-ordered packets into runs that share one timeline.
+    """Split arrival-ordered packets into runs that share one timeline, whole pictures each.
 
-    A new ring generation always starts a new run. A packet without timestamps (FFmpeg's RTSP
-    demuxer gives the first keyframe of a session none) belongs to the run of the next timed
-    packet of its generation; untimed packets at the end of a generation are dropped.
+    Pictures are the ring's (`riverwatch.ring.pictures_of`: as the ingest session numbered
+    them on arrival). A new ring generation or an arrival silence longer than `max_gap_s`
+    always starts a new run. Where the pts are trusted (`pts_trusted`), a timeline that jumps
+    back by more than B-frames reorder, or forward by more than `max_gap_s`, is a restart (a
+    looping file, a restreamer's reconnect) and starts a new run too; a picture without
+    timestamps (FFmpeg's RTSP demuxer gives the first keyframe of a session none) belongs to
+    the run of the next timed picture. Where they are not trusted, only arrival splits.
     """
-    runs: list[list[RingPacket]] = []
-    current: list[RingPacket] = []
-    pending: list[RingPacket] = []
+    runs: list[list[Picture]] = []
+    for segment in _segments(pictures_of(packets), max_gap_s):
+        runs += _split_at_restarts(segment, max_gap_s) if pts_trusted(segment) else [segment]
+    return [[packet for picture in run for packet in picture] for run in runs]
+
+
+def pts_trusted(pictures: Sequence[Picture]) -> bool:
+    """Whether the pictures' own pts (dts where a picture has none) can time a clip.
+
+    The rule: at least two pictures are timed, no two of them share a timestamp (two pictures
+    are never shown at one instant), and from each timed picture to the next the timestamps go
+    forward at least as often as back. B-frames put them back now and then and a restart
+    once; a constant clock never moves and a backwards one never goes forward. Untrusted
+    pictures are timed by their arrival instead (`write_clip`).
+    """
+    stamps = [ts for ts in map(_presentation_s, pictures) if ts is not None]
+    if len(stamps) < 2 or len(set(stamps)) < len(stamps):
+        return False
+    forward = sum(b > a for a, b in zip(stamps, stamps[1:], strict=False))
+    return 2 * forward >= len(stamps) - 1
+
+
+def _segments(pictures: Sequence[Picture], max_gap_s: float) -> list[list[Picture]]:
+    """Pictures cut where the generation changes or nothing arrived for `max_gap_s`."""
+    segments: list[list[Picture]] = []
+    for picture in pictures:
+        last = segments[-1][-1][-1] if segments else None
+        first = picture[0]
+        if (
+            last is None
+            or first.generation != last.generation
+            or first.arrival_s - last.arrival_s > max_gap_s
+        ):
+            segments.append([picture])
+        else:
+            segments[-1].append(picture)
+    return segments
+
+
+def _split_at_restarts(pictures: Sequence[Picture], max_gap_s: float) -> list[list[Picture]]:
+    """Trusted pictures cut where their decode timeline restarts."""
+    runs: list[list[Picture]] = [[]]
+    pending: list[Picture] = []
     last_ts: float | None = None
-    last_at: float | None = None
-    generation = packets[0].generation if packets else 0
-    for packet in packets:
-        if packet.generation != generation:  # another stream: its own timeline and setup
-            if current:
-                runs.append(current)
-            current, pending, last_ts, last_at = [], [], None, None
-            generation = packet.generation
-        ts = _seconds(packet)
+    for picture in pictures:
+        ts = _decode_s(picture)
         if ts is None:
-            pending.append(packet)
+            pending.append(picture)
             continue
-        first_at = (pending or [packet])[0].received_at
-        if last_ts is not None and last_at is not None:
-            restarted = ts < last_ts - _REORDER_S or ts - last_ts > max_gap_s
-            if restarted or first_at - last_at > max_gap_s:
-                runs.append(current)
-                current, last_ts = [], None
-        current.extend(pending)
-        current.append(packet)
+        if last_ts is not None and (ts < last_ts - _REORDER_S or ts - last_ts > max_gap_s):
+            runs.append([])
+            last_ts = None
+        runs[-1] += [*pending, picture]
         pending = []
         last_ts = ts if last_ts is None else max(ts, last_ts)
-        last_at = packet.received_at
-    if current:
-        runs.append(current)
-    return runs
+    runs[-1] += pending  # untimed pictures at the end: nothing follows them but this run
+    return [run for run in runs if run]
 
 
 def select_clip(
@@ -90,15 +127,19 @@ def select_clip(
     """The packets of one run from the last keyframe at or before `start` up to `end`.
 
     The run is the one that holds `anchor` (the alert's time); when its keyframes all come
-    after `start`, the clip starts at its first keyframe. Raises `NoVideo` when no run has a
-    keyframe inside the window.
+    after `start`, the clip starts at its first keyframe (at its first slice). Raises
+    `NoVideo` when no run has a keyframe inside the window.
     """
     runs = contiguous_runs(packets, max_gap_s)
     if not runs:
         raise NoVideo("no packets in the clip window")
     before = [r for r in runs if r[0].received_at <= anchor]
     run = before[-1] if before else runs[0]
-    keys = [i for i, p in enumerate(run) if p.is_keyframe and p.received_at <= end]
+    keys = [
+        i
+        for i, p in enumerate(run)
+        if p.is_keyframe and p.received_at <= end and not (i and same_picture(run[i - 1], p))
+    ]
     if not keys:
         raise NoVideo("no keyframe in the clip window")
     at_or_before = [i for i in keys if run[i].received_at <= start]
@@ -112,19 +153,26 @@ class _Sample:
     pts: int | None
     dts: int | None
     key: bool
+    arrival_s: float
 
 
 def write_clip(packets: Sequence[RingPacket], stream: StreamInfo, path: Path) -> ClipInfo:
     """Remux `packets` (from `select_clip`) into an MP4 at `path`, atomically.
 
+    One sample per ring picture. Pictures whose pts are trusted (`pts_trusted`) keep the
+    camera's timing, B-frame reordering included; the others are stamped by arrival.
     Raises `MediaError` when the muxer refuses the packets and lets an `OSError` about the
     disk through (the store turns it into a `StorageError`).
     """
     if not packets:
         raise NoVideo("no packets to write")
     time_base = packets[0].time_base
-    samples = _samples(packets, stream)
-    durations = _timestamps(samples, time_base)
+    pictures = pictures_of(packets)
+    samples = _samples(pictures, stream)
+    if pts_trusted(pictures):
+        durations = _timestamps(samples, time_base)
+    else:
+        durations = _arrival_timestamps(samples, time_base)
     tmp = path.with_name(f".{path.name}.part")
     try:
         _mux(samples, durations, stream, time_base, tmp)
@@ -169,25 +217,20 @@ def _mux(
         raise MediaError(f"the MP4 muxer refused the stream: {exc}") from exc
 
 
-def _samples(packets: Sequence[RingPacket], stream: StreamInfo) -> list[_Sample]:
-    """Access units in Annex B: slices sharing a pts joined, parameter sets up front."""
+def _samples(pictures: Sequence[Picture], stream: StreamInfo) -> list[_Sample]:
+    """One access unit per picture in Annex B, its slices joined, parameter sets up front."""
     length_size = 0
     extradata = stream.extradata
     if extradata and not annexb.is_annexb(extradata) and stream.codec == "h264":
         # An MP4 or MKV file source: its packets are length-prefixed; the muxer wants one form.
         extradata, length_size = annexb.avcc_config_to_annexb(extradata)
     samples: list[_Sample] = []
-    for packet in packets:
-        data = packet.data
-        if length_size:
-            data = annexb.to_annexb(list(annexb.avcc_units(data, length_size)))
-        last = samples[-1] if samples else None
-        same_pts = last is not None and packet.pts is not None and packet.pts == last.pts
-        if last is not None and (same_pts or annexb.continues_picture(data)):
-            last.data += data  # another slice of the same picture: one MP4 sample
-            last.key = last.key or packet.is_keyframe
-            continue
-        samples.append(_Sample(data, packet.pts, packet.dts, packet.is_keyframe))
+    for picture in pictures:
+        data = b"".join(_annexb(p.data, length_size) for p in picture)
+        pts = next((p.pts for p in picture if p.pts is not None), None)
+        dts = next((p.dts for p in picture if p.dts is not None), None)
+        key = any(p.is_keyframe for p in picture)
+        samples.append(_Sample(data, pts, dts, key, picture[0].arrival_s))
     first = samples[0]
     if stream.codec == "h264" and not annexb.has_parameter_sets(first.data):
         if not annexb.is_annexb(extradata):
@@ -197,9 +240,32 @@ def _samples(packets: Sequence[RingPacket], stream: StreamInfo) -> list[_Sample]
     return samples
 
 
+def _annexb(data: bytes, length_size: int) -> bytes:
+    if not length_size:
+        return data
+    return annexb.to_annexb(list(annexb.avcc_units(data, length_size)))
+
+
+def _arrival_timestamps(samples: list[_Sample], time_base: Fraction) -> list[int]:
+    """Stamp samples by arrival from the first, at least one tick apart; return durations.
+
+    Decode order is arrival order, and pts equal dts: a stream whose timestamps cannot be
+    trusted cannot say where B-frames would go (the cameras that send such timestamps do
+    not use them). The last sample lasts the typical step.
+    """
+    origin = samples[0].arrival_s
+    last = -1
+    for sample in samples:
+        last = max(round((sample.arrival_s - origin) / time_base), last + 1)
+        sample.pts = sample.dts = last
+    gaps = [(b.dts or 0) - (a.dts or 0) for a, b in zip(samples, samples[1:], strict=False)]
+    return [*gaps, _typical_step(gaps, time_base)]
+
+
 def _timestamps(samples: list[_Sample], time_base: Fraction) -> list[int]:
     """Fill missing pts and dts, start the clip at zero, and return each sample's duration."""
-    step = _frame_step(samples, time_base)
+    timed = sorted(s.pts for s in samples if s.pts is not None)
+    step = _typical_step([b - a for a, b in zip(timed, timed[1:], strict=False)], time_base)
     _fill_pts(samples, step)
     pts = [s.pts or 0 for s in samples]
     dts = [s.dts for s in samples]
@@ -222,11 +288,11 @@ def _timestamps(samples: list[_Sample], time_base: Fraction) -> list[int]:
     return [*gaps, step]
 
 
-def _frame_step(samples: Sequence[_Sample], time_base: Fraction) -> int:
-    timed = sorted(s.pts for s in samples if s.pts is not None)
-    deltas = [b - a for a, b in zip(timed, timed[1:], strict=False) if b > a]
-    if deltas:
-        return max(1, int(statistics.median(deltas)))
+def _typical_step(deltas: Sequence[int], time_base: Fraction) -> int:
+    """The median positive step, or one frame at the fallback rate when there is none."""
+    forward = [d for d in deltas if d > 0]
+    if forward:
+        return max(1, int(statistics.median(forward)))
     return max(1, round(1 / (_FALLBACK_FPS * time_base)))
 
 
@@ -254,6 +320,19 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _seconds(packet: RingPacket) -> float | None:
-    ts = packet.dts if packet.dts is not None else packet.pts
-    return None if ts is None else float(ts * packet.time_base)
+def _decode_s(picture: Picture) -> float | None:
+    """The picture's decode time in seconds (dts, else pts); None when it has neither."""
+    for packet in picture:
+        ts = packet.dts if packet.dts is not None else packet.pts
+        if ts is not None:
+            return float(ts * packet.time_base)
+    return None
+
+
+def _presentation_s(picture: Picture) -> float | None:
+    """The picture's presentation time in seconds (pts, else dts); None when it has neither."""
+    for packet in picture:
+        ts = packet.pts if packet.pts is not None else packet.dts
+        if ts is not None:
+            return float(ts * packet.time_base)
+    return None

@@ -24,14 +24,13 @@ from typing import Any
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from riverwatch.ring import PacketRing, RingPacket
+from riverwatch.ring import PacketRing, RingPacket, same_picture
 
 log = logging.getLogger(__name__)
 
-# A jump in pts bigger than this (or backwards) is a new stream after a reconnect or a loop.
+# A pts step bigger than this, none or a backwards one is not the camera's frame interval: a
+# new stream after a reconnect or a loop, or a clock that is constant or runs backwards.
 _MAX_STEP_S = 5.0
-# What one frame is assumed to last when the timeline has to be bridged over such a jump.
-_BRIDGE_S = Fraction(1, 15)
 RTP_CLOCK = 90_000  # H.264's RTP clock rate; outgoing packets use 1/RTP_CLOCK as time base
 _RTP_TIME_BASE = Fraction(1, RTP_CLOCK)
 
@@ -40,7 +39,8 @@ _RTP_TIME_BASE = Fraction(1, RTP_CLOCK)
 class ViewerStats:
     """One viewer's figures: packets handed to aiortc, dropped (queue overflow) and where the
     viewer started: its first keyframe's outgoing pts (90 kHz), the camera's own pts of it
-    and when ingest received it (wall clock), so a client can tie its frames to the ring."""
+    (-1 when it sent none) and when ingest received it (wall clock), so a client can tie its
+    frames to the ring."""
 
     sent: int
     dropped: int
@@ -50,7 +50,7 @@ class ViewerStats:
 @dataclass(frozen=True, slots=True)
 class RelayStats:
     """One camera's relay: its viewers, packets forwarded, and packets it never saw (evicted
-    from the ring before it read them, or without a timestamp)."""
+    from the ring before it read them)."""
 
     camera_id: str
     viewers: list[ViewerStats]
@@ -102,14 +102,14 @@ class ViewerTrack(MediaStreamTrack):
         """Figures so far."""
         return ViewerStats(self._sent, self._dropped, self._first)
 
-    def _push(self, packet: av.Packet[Any], source: RingPacket, source_pts: int) -> None:
+    def _push(self, packet: av.Packet[Any], source: RingPacket) -> None:
         keyframe = source.is_keyframe
         if not self._synced:
             if not keyframe:
                 return  # not a drop: the viewer has not started yet
             self._synced = True
             if self._first is None and packet.pts is not None:
-                self._first = (packet.pts, source_pts, source.received_at)
+                self._first = (packet.pts, _source_pts(source), source.received_at)
         if len(self._queue) >= self._max_packets:
             self._dropped += len(self._queue)
             self._queue.clear()
@@ -121,21 +121,41 @@ class ViewerTrack(MediaStreamTrack):
         self._ready.set()
 
 
+def _source_pts(source: RingPacket) -> int:
+    """The camera's own timestamp of a packet (-1 when it sent none), for `ViewerStats`."""
+    pts = source.pts if source.pts is not None else source.dts
+    return -1 if pts is None else pts
+
+
 class _Timeline:
-    """Outgoing pts on a 90 kHz clock that never jumps: the camera's own steps, bridged over
-    reconnects and loops, so a viewer's RTP timestamps stay continuous."""
+    """Outgoing pts on a 90 kHz clock that only moves forward, one timestamp per picture.
+
+    The slices of one ring picture (`same_picture`) share a timestamp. A new picture moves on
+    by the camera's own pts step when that step is forward and short; otherwise (no pts, the
+    same pts as before, pts going back, a reconnect or a loop) by its arrival step, never
+    by less than one tick nor more than `_MAX_STEP_S`. So a viewer's RTP timestamps stay
+    continuous and increasing whatever clock the camera keeps.
+    """
 
     def __init__(self) -> None:
-        self._last_in: Fraction | None = None
-        self._out = Fraction(0)
+        self._last: RingPacket | None = None
+        self._out = 0
 
-    def next(self, pts: int, time_base: Fraction) -> int:
-        now = pts * time_base
-        if self._last_in is not None:
-            step = now - self._last_in
-            self._out += step if 0 <= step <= _MAX_STEP_S else _BRIDGE_S
-        self._last_in = now
-        return round(self._out * RTP_CLOCK)
+    def next(self, packet: RingPacket) -> int:
+        """The outgoing pts (1/`RTP_CLOCK` s) of `packet`, the ring's next packet."""
+        last, self._last = self._last, packet
+        if last is not None and not same_picture(last, packet):
+            self._out += max(1, round(_step_s(last, packet) * RTP_CLOCK))
+        return self._out
+
+
+def _step_s(last: RingPacket, packet: RingPacket) -> float:
+    """How long the picture `last` belongs to lasted, as told by the camera or by arrival."""
+    if packet.pts is not None and last.pts is not None:
+        step = float((packet.pts - last.pts) * packet.time_base)
+        if 0 < step <= _MAX_STEP_S:
+            return step
+    return min(max(0.0, packet.arrival_s - last.arrival_s), _MAX_STEP_S)
 
 
 class CameraRelay:
@@ -211,16 +231,12 @@ class CameraRelay:
                 self._forward(packet)
 
     def _forward(self, packet: RingPacket) -> None:
-        pts = packet.pts if packet.pts is not None else packet.dts
-        if pts is None:
-            self._missed += 1  # RTP needs a timestamp; this only happens before the first
-            return
         out = av.Packet(packet.data)
-        out.pts = out.dts = self._timeline.next(pts, packet.time_base)
+        out.pts = out.dts = self._timeline.next(packet)
         out.time_base = _RTP_TIME_BASE
         self._forwarded += 1
         for viewer in self._viewers:
-            viewer._push(out, packet, pts)
+            viewer._push(out, packet)
 
 
 class Relays:
