@@ -1,12 +1,22 @@
 """Publishing alerts into the ticket queue: spool first, then a Redis stream, idempotently.
 
 `publish(alert)` only appends to a bounded in-memory intake and returns: it never blocks the
-detection loop and never raises. Two tasks then move the message on:
+detection loop and never raises. `await publish_durably(alerts)` takes the same intake but
+returns only once the spool file holds them (fsynced), for a caller that must not answer
+before an alert would survive a SIGKILL (the sensor readings' HTTP answer). Two tasks then
+move the message on:
 
-    publish() ─► intake (bounded) ─► writer task ─► spool (SQLite, fsynced) ─► delivery task ─► XADD
+    publish() ─────────► intake (bounded) ─► writer task ─► spool (SQLite, fsynced) ─► delivery
+    publish_durably() ─┘   (FIFO: one order)     └► wakes publish_durably()      task ─► XADD
 
 - The writer task stores whatever has arrived in one spool transaction (one fsync per batch).
   A message is *accepted* once `spooled` counts it: from then on it survives a SIGKILL.
+- `publish_durably` returns once its alerts *and every alert taken in before them* are
+  written, so a caller's later step (storing the readings that raised them) never overtakes
+  an earlier caller's alerts. It raises `SpoolUnavailable` when they are not on disk: the
+  spool fell back to memory after a failure, the intake is full (the spool is stalled), the
+  write raised, or the publisher is closing. Alerts it accepted are then still delivered
+  from memory while the hub runs.
 - The delivery task sends the oldest undelivered spool rows, in order, through one Lua script
   per batch: for each message it claims `riverwatch:alert-ids:<message_id>` with `SET NX` and
   only then `XADD`s the fields (bounded with `MAXLEN ~`). A retry after a timeout, a restart
@@ -23,12 +33,15 @@ import asyncio
 import collections
 import contextlib
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from alerts.errors import SpoolUnavailable
 from alerts.spool import AlertSpool, SpooledMessage, SpoolLimits
 from riverwatch.backoff import backoff_delay
 from riverwatch.supervise import Supervisor
@@ -57,12 +70,23 @@ return out
 """
 
 
+@dataclass(frozen=True, slots=True)
+class _Waiter:
+    """A `publish_durably` call: its alerts are intake numbers `first`..`last` (none when
+    `last < first`), and it waits until everything up to `last` has been written."""
+
+    first: int
+    last: int
+    done: asyncio.Future[None]
+
+
 class AlertPublisher:
     """Owns the spool and the delivery task; `publish()` never blocks and never raises.
 
     >>> async with AlertPublisher(redis, "riverwatch:alerts",
     ...                           spool_path=data_dir / "spool" / "alerts.sqlite3") as pub:
     ...     pub.publish(alert)   # doctest: +SKIP
+    ...     await pub.publish_durably([alert])   # on disk when this returns
 
     Without `spool_path` the spool lives in memory (alerts are then lost if the process dies).
     Counters: `spooled`, `published`, `duplicates`, `failures`, `dropped`, and `pending`.
@@ -90,8 +114,12 @@ class AlertPublisher:
         self._batch_size = batch_size
         self._retry = (retry_base_s, retry_max_s)
         self._spool = AlertSpool(spool_path, spool_limits)
-        self._intake: collections.deque[Alert] = collections.deque()
+        # Alerts with their intake number: numbers only grow, so "written up to n" is one int.
+        self._intake: collections.deque[tuple[int, Alert]] = collections.deque()
         self._intake_size = queue_size
+        self._taken = 0  # intake numbers handed out
+        self._settled = 0  # intake numbers below this were written (or failed to be)
+        self._waiters: collections.deque[_Waiter] = collections.deque()
         self._intake_ready = asyncio.Event()
         self._work = asyncio.Event()
         self._closing = False
@@ -124,11 +152,38 @@ class AlertPublisher:
             log.error("alerts: publisher closed, dropped alert %s", alert.message_id)
             return
         if len(self._intake) >= self._intake_size:
-            old = self._intake.popleft()
+            number, old = self._intake.popleft()
             self._intake_dropped += 1
             log.error("alerts: intake full (spool stalled), dropped alert %s", old.message_id)
-        self._intake.append(alert)
+            self._fail_owner_of(number, f"alert {old.message_id} dropped: the spool is stalled")
+        self._intake.append((self._taken, alert))
+        self._taken += 1
         self._intake_ready.set()
+
+    async def publish_durably(self, alerts: Sequence[Alert]) -> None:
+        """Accept alerts and return once they, and every alert accepted before them, are in
+        the spool file (fsynced); with no alerts, only wait for the ones before.
+
+        Raises `SpoolUnavailable` (the message says why) when they are not on disk; alerts it
+        accepted are then delivered from memory while the hub runs.
+        """
+        if self._writer is None or self._closing:
+            raise SpoolUnavailable("the alert publisher is not running")
+        if len(self._intake) + len(alerts) > self._intake_size:
+            for alert in alerts:  # still sent, from memory, like any other alert
+                self.publish(alert)
+            raise SpoolUnavailable(
+                f"the alert spool is stalled: {len(self._intake)} alerts wait to be written"
+            )
+        first = self._taken
+        for alert in alerts:
+            self.publish(alert)
+        last = self._taken - 1
+        if last < self._settled:
+            return  # nothing of it is still to be written
+        waiter = _Waiter(first, last, asyncio.get_running_loop().create_future())
+        self._waiters.append(waiter)
+        await waiter.done
 
     @property
     def pending(self) -> int:
@@ -163,6 +218,7 @@ class AlertPublisher:
         await asyncio.wait({self._writer}, timeout=drain_budget_s)
         self._writer.cancel()
         await asyncio.gather(self._writer, return_exceptions=True)
+        self._fail_waiters("the alert publisher closed before writing them")
         if self._delivery is not None:
             self._delivery.cancel()
             await asyncio.gather(self._delivery, return_exceptions=True)
@@ -200,15 +256,51 @@ class AlertPublisher:
             while self._intake:
                 batch = list(self._intake)
                 self._intake.clear()
-                self._writing = True
-                result = await self._spool.put([(a.message_id, a.to_fields()) for a in batch])
-                self._writing = False
-                self.spooled += result.stored
-                self.duplicates += result.ignored  # already spooled: never sent twice
-                self._work.set()
-                self._progress.set()
+                await self._write(batch)
             if self._closing:
                 return
+
+    async def _write(self, batch: list[tuple[int, Alert]]) -> None:
+        """Store one batch and settle the `publish_durably` calls it completes."""
+        last = batch[-1][0]
+        self._writing = True
+        try:
+            result = await self._spool.put([(a.message_id, a.to_fields()) for _, a in batch])
+        except BaseException as exc:
+            # The batch is gone from the intake: its waiters must hear of it, not hang.
+            self._settle(last, f"the alert spool write failed: {type(exc).__name__}")
+            raise
+        finally:
+            self._writing = False
+        self.spooled += result.stored
+        self.duplicates += result.ignored  # already spooled: never sent twice
+        # An error here means the spool fell back to memory: written, but not to disk.
+        self._settle(last, self._spool.error)
+        self._work.set()
+        self._progress.set()
+
+    def _settle(self, last: int, error: str | None) -> None:
+        """Everything up to intake number `last` was written (to disk unless `error`)."""
+        self._settled = last + 1
+        while self._waiters and self._waiters[0].last <= last:
+            waiter = self._waiters.popleft()
+            if waiter.done.done():  # its caller was cancelled, or an alert of it dropped
+                continue
+            if error is not None and waiter.first <= waiter.last:
+                waiter.done.set_exception(SpoolUnavailable(error))
+            else:
+                waiter.done.set_result(None)
+
+    def _fail_owner_of(self, number: int, reason: str) -> None:
+        for waiter in self._waiters:
+            if waiter.first <= number <= waiter.last and not waiter.done.done():
+                waiter.done.set_exception(SpoolUnavailable(reason))
+
+    def _fail_waiters(self, reason: str) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done.done():
+                waiter.done.set_exception(SpoolUnavailable(reason))
 
     async def _deliver_forever(self) -> None:
         attempt = 0

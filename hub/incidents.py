@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from types import TracebackType
@@ -176,6 +176,13 @@ class IncidentDesk:
             if ring is not None:
                 self.recorder.start(message, ring, self._evidence_ready)
 
+    async def send_durably(self, messages: Sequence[Alert]) -> None:
+        """Publish sensor messages and return once they are in the spool on disk (raises
+        `SpoolUnavailable` when they are not): the sensor hub answers a reading only then."""
+        for message in messages:
+            self.feed.publish(message)
+        await self.publisher.publish_durably(messages)
+
     def close_incidents(self, note: str = "hub stopping") -> None:
         """Close every open incident: nothing will end them once detection stops."""
         for message in self.policy.close_all(time.time(), note):
@@ -251,7 +258,9 @@ class IncidentDesk:
         self._recorder = self._make_recorder()
         stack.push_async_callback(self._recorder.close)
         self._sensors = await stack.enter_async_context(
-            SensorHub(self._config.hub.sensors, engine, self.send, supervisor=self.supervisor)
+            SensorHub(
+                self._config.hub.sensors, engine, self.send_durably, supervisor=self.supervisor
+            )
         )
 
     def _make_recorder(self) -> EvidenceRecorder:

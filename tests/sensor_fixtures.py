@@ -116,8 +116,8 @@ class AlertSink:
     def __init__(self) -> None:
         self.alerts: list[Alert] = []
 
-    def __call__(self, alert: Alert) -> None:
-        self.alerts.append(alert)
+    async def __call__(self, alerts: Sequence[Alert]) -> None:
+        self.alerts.extend(alerts)
 
     def phases(self) -> list[tuple[str, str, str]]:
         """(sensor, rule, phase) in publish order."""

@@ -1,12 +1,15 @@
 """Reliability of the ticket queue with a real Redis and real processes: Redis stopped and
-killed, the publisher SIGKILLed, a consumer dying with messages, malformed entries, and a spool
-that cannot be written."""
+killed, the publisher SIGKILLed, a consumer dying with messages, malformed entries, a spool
+that cannot be written, and `publish_durably` returning only once the spool file holds the
+alert."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import signal
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from alerts.publisher import AlertPublisher
 from alerts.spool import SpoolFile, SpoolLimits
 from riverwatch.types import Alert
 from tests.conftest import eventually
+from tests.notify_fixtures import closed_port
 from tests.queue_fixtures import (  # noqa: F401  (the *_fixture names register fixtures)
     RedisProcess,
     TicketSink,
@@ -194,3 +198,66 @@ async def test_an_unusable_spool_is_named_and_alerts_still_flow_from_memory(
     assert await stream_message_ids(redis_client, STREAM) == [
         make_alert(i).message_id for i in range(3)
     ]
+
+
+def _on_disk(spool: Path, snapshot: Path) -> set[str]:
+    """Message ids a hub killed at this instant would find: the spool's files as they are on
+    disk, copied and opened apart from the publisher (which holds the file's lock)."""
+    snapshot.mkdir()
+    for suffix in ("", "-wal"):
+        source = spool.with_name(spool.name + suffix)
+        if source.exists():
+            shutil.copyfile(source, snapshot / (spool.name + suffix))
+    conn = sqlite3.connect(snapshot / spool.name)
+    try:
+        return {row[0] for row in conn.execute("SELECT message_id FROM spool")}
+    finally:
+        conn.close()
+
+
+async def test_publish_durably_returns_once_the_spool_file_holds_the_alert(
+    tmp_path: Path,
+) -> None:
+    spool = tmp_path / "spool" / "alerts.sqlite3"
+    redis = Redis(port=closed_port(), socket_connect_timeout=0.2)  # nothing is delivered
+    publisher = AlertPublisher(redis, STREAM, spool_path=spool, retry_base_s=5, retry_max_s=5)
+    seen: list[tuple[str, bool, bool]] = []
+    async with publisher:
+        for i in range(0, 6, 2):
+            quick, durable = make_alert(i), make_alert(i + 1)
+            publisher.publish(quick)  # queued only: not on disk when it returns
+            after_publish = _on_disk(spool, tmp_path / f"snap-{i}")
+            await publisher.publish_durably([durable])
+            after_durable = _on_disk(spool, tmp_path / f"snap-{i + 1}")
+            seen.append(
+                (
+                    durable.message_id,
+                    quick.message_id in after_publish,
+                    {quick.message_id, durable.message_id} <= after_durable,
+                )
+            )
+        await publisher.publish_durably([])  # nothing new, nothing waited for
+        await publisher.close(drain_budget_s=0.1)
+    await redis.aclose()
+    assert seen == [(make_alert(i + 1).message_id, False, True) for i in range(0, 6, 2)]
+
+
+async def test_publish_durably_raises_when_the_spool_is_not_on_disk(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the data directory should be")
+    spool = blocker / "spool" / "alerts.sqlite3"
+    redis = Redis(port=closed_port(), socket_connect_timeout=0.2)
+    publisher = AlertPublisher(redis, STREAM, spool_path=spool, retry_base_s=5, retry_max_s=5)
+    async with publisher:
+        with pytest.raises(SpoolUnavailable) as in_memory:
+            await publisher.publish_durably([make_alert(0)])
+        pending = publisher.pending  # still accepted, to be delivered from memory
+        await publisher.close(drain_budget_s=0.1)
+    with pytest.raises(SpoolUnavailable) as closed:
+        await publisher.publish_durably([make_alert(1)])
+    await redis.aclose()
+    assert str(in_memory.value) == f"cannot open the alert spool {spool}: Not a directory " + (
+        f"({spool.parent})"
+    )
+    assert pending == 1
+    assert str(closed.value) == "the alert publisher is not running"

@@ -6,6 +6,10 @@ was due reached the receiver under its one delivery id, and that every incident 
 Alerts come from turbidity readings posted over HTTP (`POST /api/sensors/readings`): they take
 the same path as a camera's (desk, spool, stream, consumers) and arrive at once, with no camera
 to learn first; the one configured camera points at a closed port and never streams.
+
+A second end-to-end test SIGKILLs the hub right after each HTTP answer to a reading that opens
+or closes an excursion, and checks that every such alert reached the stream and the ticket
+store exactly once: the answer comes only once the alert is in the spool on disk.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import sys
 import time
 from collections import defaultdict
@@ -27,6 +32,8 @@ from redis.asyncio import Redis
 from alerts.consumer import parse_entry
 from alerts.notify import GROUP, IntakeOptions, Notifier, NotifyConfig, StreamIntake, verify
 from alerts.notify.delivery import delivery_id_for, event_for
+from ingest.sensors.rules import sensor_alert_id
+from riverwatch.sql import SQLITE_FILE
 from riverwatch.types import AlertPhase
 from simulator.server import free_port
 from tests.conftest import eventually
@@ -49,6 +56,7 @@ RETRY = {
     "backoff_base_s": 0.2,
     "backoff_max_s": 2.0,
 }
+EXCURSIONS = 200  # per batch in the SIGKILL-after-answer test
 FAST = IntakeOptions(block_ms=200, claim_idle_ms=500, claim_every_s=0.2, drain_budget_s=0.2)
 
 HUB_CONFIG = """
@@ -213,6 +221,14 @@ class HubProcess:
             await asyncio.sleep(0.2)
         raise AssertionError("the hub did not answer a login within 120 s")
 
+    async def post_readings(
+        self, client: httpx.AsyncClient, auth: dict[str, str], readings: list[tuple[float, float]]
+    ) -> None:
+        """Turbidity readings, (ts, NTU), in one batch; asserts the hub answered 200."""
+        body = [{"sensor_id": "turb-1", "value": v, "unit": "NTU", "ts": ts} for ts, v in readings]
+        answer = await client.post(f"{self.base}/api/sensors/readings", json=body, headers=auth)
+        assert answer.status_code == 200, answer.text
+
     async def post_excursions(
         self, client: httpx.AsyncClient, auth: dict[str, str], clock: ReadingClock, n: int
     ) -> None:
@@ -295,9 +311,9 @@ async def test_hub_sigkilled_with_deliveries_in_flight_delivers_every_one_after_
     hub_log = log.read_text()
     assert killed == -signal.SIGKILL and stopped in (0, -signal.SIGTERM), hub_log
     assert pending_at_kill >= 1  # deliveries really were in flight when the hub died
-    # 6 excursions before the kill, 1 after; the 2 posted just before it may not have been
-    # spooled yet (the HTTP answer does not wait for the spool's fsync).
-    assert len(due) >= 14 and set(bodies) == set(due)  # nothing due missing, nothing else sent
+    # 6 excursions before the kill, 2 answered just before it, 1 after: the HTTP answer waits
+    # for the spool's fsync, so the 2 are there too.
+    assert len(due) == 18 and set(bodies) == set(due)  # nothing due missing, nothing else sent
     assert all(len(sent) == 1 for sent in bodies.values())  # a repeat is the same delivery
     for request in receiver.requests[failed_requests:]:
         verify(SECRET, request.headers, request.body)
@@ -309,3 +325,98 @@ async def _opened_alert_ids(client: Redis) -> list[str]:
     entries: Any = await client.xrange(STREAM)
     alerts = [parse_entry(fields) for _, fields in entries]
     return [a.alert_id for a in alerts if a.phase is AlertPhase.OPEN]
+
+
+def _hub_env(redis_url: str, data_dir: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "REDIS_URL": redis_url,
+        "HOOK_SECRET": SECRET,
+        "RIVERWATCH_DATA_DIR": str(data_dir),
+        "RIVERWATCH_ADMIN_USER": ADMIN["username"],
+        "RIVERWATCH_ADMIN_PASSWORD": ADMIN["password"],
+    }
+
+
+@pytest.mark.timeout(300)
+async def test_hub_sigkilled_right_after_answering_a_reading_keeps_its_alert_once(
+    redis_proc: RedisProcess, redis_client: Redis, receiver: Receiver, tmp_path: Path
+) -> None:
+    config = tmp_path / "hub.yaml"
+    retry = "{" + ", ".join(f"{k}: {v}" for k, v in RETRY.items()) + "}"
+    config.write_text(
+        HUB_CONFIG.format(camera_port=closed_port(), hook_port=receiver.port, retry=retry)
+    )
+    env, log = _hub_env(redis_proc.url, tmp_path / "data"), tmp_path / "hub.log"
+    ts = iter(time.time() - 1800 + i for i in range(1000))  # past, within the warm horizon
+    # Each batch ends inside an excursion; the restarted hub replays stored readings silently.
+    # The first is killed the moment the hub answers. The second the moment its readings are
+    # in the database, before any answer: the gateway sends it again to the restarted hub,
+    # which must neither lose its alerts (stored readings are skipped) nor double them. Large
+    # batches make the spool write long enough for a kill to land inside it.
+    batches = [[(next(ts), v) for v in [150.0, 50.0] * EXCURSIONS + [150.0]] for _ in (1, 2)]
+    batches.append([(next(ts), 50.0)])
+    kills: list[int] = []
+    async with httpx.AsyncClient(timeout=30) as client:
+        hub = HubProcess(config, env, log)
+        await hub.start()
+        await hub.post_readings(client, await hub.sign_in(client), batches[0])
+        kills.append(await hub.signal(signal.SIGKILL))
+
+        hub = HubProcess(config, env, log)
+        await hub.start()
+        auth = await hub.sign_in(client)
+        posting = asyncio.create_task(hub.post_readings(client, auth, batches[1]))
+        await _until_stored(tmp_path / "data", batches[1][-1][0], posting)
+        kills.append(await hub.signal(signal.SIGKILL))
+        await asyncio.gather(posting, return_exceptions=True)  # answered or not: sent again
+
+        for batch in batches[1:]:
+            hub = HubProcess(config, env, log)
+            await hub.start()
+            await hub.post_readings(client, await hub.sign_in(client), batch)
+            kills.append(await hub.signal(signal.SIGKILL))
+        last = HubProcess(config, env, log)  # delivers what the killed ones spooled
+        await last.start()
+        auth = await last.sign_in(client)
+        values = [reading for batch in batches for reading in batch]
+        opened = [
+            sensor_alert_id("turb-1", "turbid", ts)
+            for (ts, v), (_, before) in zip(values, [(0.0, 50.0), *values], strict=False)
+            if v > 100 and before < 100
+        ]
+        expected = [f"{alert_id}:{phase}:0" for alert_id in opened for phase in ("open", "close")]
+        stream: list[str] = []
+        tickets: list[dict[str, Any]] = []
+
+        async def all_arrived() -> bool:
+            nonlocal stream, tickets
+            stream = [parse_entry(f).message_id for _, f in await redis_client.xrange(STREAM)]
+            answer = await client.get(f"{last.base}/api/tickets?limit=1000", headers=auth)
+            tickets = answer.json()
+            return len(stream) >= len(expected) and len(tickets) >= len(opened)
+
+        await eventually(all_arrived, 120, "every alert in the stream and the ticket store")
+        stopped = await last.signal(signal.SIGTERM)
+    hub_log = log.read_text()
+    assert kills == [-signal.SIGKILL] * 4 and stopped in (0, -signal.SIGTERM), hub_log
+    assert stream == expected, hub_log  # each once, in order
+    assert sorted(t["alert_id"] for t in tickets) == sorted(opened)
+
+
+async def _until_stored(data_dir: Path, ts: float, posting: asyncio.Task[None]) -> None:
+    """Return the moment the hub's database holds the reading at `ts` (its batch's last)."""
+    conn = sqlite3.connect(f"file:{data_dir / SQLITE_FILE}?mode=ro", uri=True, timeout=0)
+    try:
+        while not posting.done():
+            try:
+                row = conn.execute("SELECT 1 FROM sensor_readings WHERE ts = ?", (ts,)).fetchone()
+            except sqlite3.OperationalError:  # the hub holds the write lock: look again
+                row = None
+            if row is not None:
+                return
+            await asyncio.sleep(0.001)
+    finally:
+        conn.close()
+    await posting  # answered before we saw it: the answer's own assertion speaks

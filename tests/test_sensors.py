@@ -1,4 +1,5 @@
-"""Sensors without a broker: validation, rules, store and retention, linkage, the HTTP route."""
+"""Sensors without a broker: validation, rules, store and retention, linkage, the HTTP route,
+and the order that keeps alerts: on disk before their readings are stored and answered."""
 
 from __future__ import annotations
 
@@ -13,13 +14,16 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from alerts import AlertPublisher
 from api.routes import sensors as sensors_route
 from api.security import Role
 from hub.schema import upgrade
 from ingest.sensors import (
+    AlertsNotDurable,
     Reading,
     ReadingRejected,
     RejectReason,
@@ -32,10 +36,12 @@ from ingest.sensors import (
 from ingest.sensors.reading import ReadingValidator, parse_mqtt
 from ingest.sensors.rules import RuleEngine
 from ingest.sensors.store import SensorStore
+from riverwatch.types import Alert
 from simulator.server import free_port
 from tests.api_fixtures import sign_in
 from tests.conftest import eventually
 from tests.db_fixtures import drop_schema
+from tests.notify_fixtures import closed_port
 from tests.sensor_fixtures import (
     T0,
     AlertSink,
@@ -342,26 +348,65 @@ async def test_retention_deletes_old_rows(tmp_path: Path) -> None:
             assert hub.stats().purged == 3
 
 
-async def test_store_failure_still_raises_alerts_and_publish_failure_keeps_storing(
-    tmp_path: Path,
-) -> None:
-    published: list[str] = []
+async def test_alerts_are_on_disk_before_their_readings_are_stored(tmp_path: Path) -> None:
+    """A stored reading is replayed silently at start: its alerts must be durable first."""
+    stored_when_published: list[tuple[str, list[float]]] = []
+    hub: SensorHub | None = None
 
-    def flaky_publish(alert: object) -> None:
-        published.append("tried")
-        raise ConnectionError("the alert publisher is down")
+    async def publish(alerts: Sequence[Alert]) -> None:
+        assert hub is not None
+        for alert in alerts:
+            rows = await hub.recent("noise-1", since=0)
+            stored_when_published.append((alert.phase.value, [r.ts - T0 for r in rows]))
 
     async with sqlite_engine(tmp_path / "sensors.db") as engine:
-        async with SensorHub(sensors_config(), engine, flaky_publish, clock=Clock()) as hub:
-            await hub.ingest(Reading("noise-1", T0, 90.0, "dBA"))  # publish raises
-            assert len(await hub.recent("noise-1", since=0)) == 1
-            assert hub.stats().publish_errors == 1
+        async with SensorHub(sensors_config(), engine, publish, clock=Clock()) as hub:
+            for ts, db in [(-20, 70.0), (-10, 90.0), (0, 60.0)]:
+                await hub.ingest(Reading("noise-1", T0 + ts, db, "dBA"))
+            stored = [r.ts - T0 for r in await hub.recent("noise-1", since=0)]
+    assert stored_when_published == [("open", [-20]), ("close", [-20, -10])]
+    assert stored == [-20, -10, 0]
+
+
+async def test_store_failure_still_raises_alerts(tmp_path: Path) -> None:
+    sink = AlertSink()
+    async with sqlite_engine(tmp_path / "sensors.db") as engine:
+        async with SensorHub(sensors_config(), engine, sink, clock=Clock()) as hub:
             async with engine.begin() as conn:
                 await conn.execute(text("DROP TABLE sensor_readings"))
             with pytest.raises(SensorStoreError):
-                await hub.ingest(Reading("noise-1", T0 + 1, 60.0, "dBA"))  # closes the alert
-            assert published == ["tried", "tried"]
-            assert (hub.stats().store_errors, hub.stats().lost) == (1, 1)
+                await hub.ingest(Reading("noise-1", T0, 90.0, "dBA"))
+            stats = hub.stats()
+    assert sink.phases() == [("noise-1", "loud", "open")]
+    assert (stats.store_errors, stats.lost, stats.alerts) == (1, 1, 1)
+
+
+async def test_alerts_not_durable_store_nothing_and_a_resend_raises_the_same_alert(
+    tmp_path: Path,
+) -> None:
+    async def spool_down(alerts: Sequence[Alert]) -> None:
+        if alerts:
+            raise ConnectionError("the alert spool is down")
+
+    sink = AlertSink()
+    async with sqlite_engine(tmp_path / "sensors.db") as engine:
+        async with SensorHub(sensors_config(), engine, spool_down, clock=Clock()) as hub:
+            await hub.ingest(Reading("noise-1", T0 - 10, 70.0, "dBA"))  # no alert: stored
+            with pytest.raises(AlertsNotDurable) as caught:
+                await hub.ingest(Reading("noise-1", T0, 90.0, "dBA"))
+            stored_before = [r.ts - T0 for r in await hub.recent("noise-1", since=0)]
+            stats = hub.stats()
+        # The hub restarted; the gateway, answered with an error, sends the reading again.
+        async with SensorHub(sensors_config(), engine, sink, clock=Clock()) as hub:
+            await hub.ingest(Reading("noise-1", T0, 90.0, "dBA"))
+            stored_after = [r.ts - T0 for r in await hub.recent("noise-1", since=0)]
+    assert str(caught.value) == (
+        "1 alert(s) raised by these readings could not be saved to the alert spool;"
+        " the 1 reading(s) were not stored: send them again later"
+    )
+    assert stored_before == [-10] and (stats.publish_errors, stats.lost) == (1, 1)
+    assert sink.phases() == [("noise-1", "loud", "open")]
+    assert stored_after == [-10, 0]
 
 
 # ---------------------------------------------------------------- SQLite and PostgreSQL
@@ -570,6 +615,37 @@ async def test_http_oversized_body_is_413(http: tuple[httpx.AsyncClient, SensorH
     streamed = await client.post("/api/sensors/readings", content=chunks())
     assert streamed.status_code == 413
     assert hub.stats().rejected["too_large"] == 2
+
+
+async def test_http_answers_503_when_the_alert_spool_is_not_on_disk(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the data directory should be")
+    redis = Redis(port=closed_port(), socket_connect_timeout=0.2)  # delivery is not the point
+    publisher = AlertPublisher(redis, "test:alerts", spool_path=blocker / "spool" / "a.sqlite3")
+    app = FastAPI()
+    app.include_router(sensors_route.router)
+    async with (
+        publisher,
+        sqlite_engine(tmp_path / "sensors.db") as engine,
+        SensorHub(sensors_config(), engine, publisher.publish_durably, clock=Clock()) as hub,
+        sqlite_engine(tmp_path / "people.db") as people,
+    ):
+        app.dependency_overrides[sensors_route.get_sensor_hub] = lambda: hub
+        headers = await sign_in(app, people, Role.ADMIN)
+        async for client, _ in _serve(app, headers, hub):
+            url = "/api/sensors/readings"
+            quiet = await client.post(url, json=_item("noise-1", 60.0, "dBA", T0 - 10))
+            loud = await client.post(url, json=[_item("noise-1", 95.0, "dBA", T0)])
+            rows = await client.get("/api/sensors/noise-1/readings", params={"since": 0})
+        await publisher.close(drain_budget_s=0.1)
+    await redis.aclose()
+    assert quiet.status_code == 200  # raises no alert: nothing to make durable
+    assert loud.status_code == 503
+    assert loud.json()["detail"] == (
+        "1 alert(s) raised by these readings could not be saved to the alert spool;"
+        " the 1 reading(s) were not stored: send them again later"
+    )
+    assert [r["value"] for r in rows.json()["readings"]] == [60.0]
 
 
 def test_reading_from_obj_needs_a_sensor_id() -> None:

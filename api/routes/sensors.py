@@ -4,8 +4,11 @@
 `{"sensor_id": "heng-turb-02", "value": 37.5, "unit": "NTU", "ts": 1767225600}` (payload rules
 in `ingest.sensors.reading`). A batch is all or nothing: if any reading is refused, none is
 stored and the 422 answer lists every problem by index, so a gateway can fix and resend it.
-Sending a reading twice stores it once. Gateways sign in as users with the `sensor-gateway`
-role and send their token; each accepted batch is audited (user, count, sensors).
+Sending a reading twice stores it once. A 2xx answer means the readings are stored and the
+alerts they raised are in the alert spool on disk: a hub killed right after answering loses
+none. If those alerts cannot be made durable the answer is 503 and nothing is stored.
+Gateways sign in as users with the `sensor-gateway` role and send their token; each accepted
+batch is audited (user, count, sensors).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from api.security.deps import AUTH_RESPONSES, AuditDep, Operator, SensorGateway
 from ingest.sensors import (
+    AlertsNotDurable,
     BatchRejected,
     Reading,
     ReadingRejected,
@@ -106,13 +110,13 @@ _READING_EXAMPLE = {"sensor_id": "heng-turb-02", "value": 37.5, "unit": "NTU", "
         400: {"description": "the body is not JSON"},
         413: {"description": "the body or the batch is too large"},
         422: {"description": "readings refused; `detail.problems` lists each by index"},
-        503: {"description": "the readings database is unavailable"},
+        503: {"description": "the readings database or the alert spool is unavailable"},
     },
 )
 async def post_readings(
     request: Request, hub: SensorHubDep, _: SensorGateway, trail: AuditDep
 ) -> IngestOut:
-    """Store one reading or a batch and run the sensors' rules on them."""
+    """Run the sensors' rules on one reading or a batch, spool their alerts, store them."""
     body = await _read_body(request, hub)
     items = _decode(body, hub)
     readings = _parse_items(items, hub)
@@ -120,7 +124,7 @@ async def post_readings(
         report = await hub.ingest_many(readings, all_or_nothing=True)
     except BatchRejected as exc:
         raise HTTPException(422, _problems(exc.problems)) from None
-    except SensorStoreError as exc:
+    except (SensorStoreError, AlertsNotDurable) as exc:
         raise HTTPException(503, str(exc)) from None
     sensors = sorted({r.sensor_id for r in readings})
     detail = {"accepted": len(report.accepted), "sensors": sensors[:20]}

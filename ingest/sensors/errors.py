@@ -3,7 +3,9 @@
     SensorError
      ├── ReadingRejected     one reading failed validation; `reason` says why (counted per reason)
      ├── BatchRejected       an all-or-nothing batch held rejected readings; `problems` lists each
-     └── SensorStoreError    the readings database failed or timed out (the reading may be lost)
+     ├── SensorStoreError    the readings database failed or timed out (the reading may be lost)
+     └── AlertsNotDurable    the alerts the readings raised could not be spooled to disk, so the
+                             readings were not stored (HTTP answers 503: send them again)
 
 Messages are safe to show to an operator or an HTTP client: they never hold broker credentials.
 """
@@ -58,3 +60,15 @@ class BatchRejected(SensorError):
 
 class SensorStoreError(SensorError):
     """The readings database could not be written or read in time."""
+
+
+class AlertsNotDurable(SensorError):
+    """The alerts some readings raised are not on disk; those readings were not stored."""
+
+    def __init__(self, alerts: int, readings: int) -> None:
+        self.alerts = alerts
+        self.readings = readings
+        super().__init__(
+            f"{alerts} alert(s) raised by these readings could not be saved to the alert spool;"
+            f" the {readings} reading(s) were not stored: send them again later"
+        )

@@ -2,26 +2,49 @@
 
     MQTT message ─ parse ─► submit() ─► bounded queue ─► writer ─┐
     HTTP request ─ parse ───────────────────────────────────────┴► ingest_many()
-        ─► validate (unit, range, time) ─► store ─► rules ─► publish(Alert)
-                                                   └─► linkage (turbidity near cameras)
+        ─► validate (unit, range, time) ─► rules ─► await publish(alerts) ─► store ─► answer
+                                             └─► linkage (turbidity near cameras)
 
-Rejected readings are counted by reason. Rules run even when the store fails, since an alert
-matters more than a stored row; store failures are counted and, on HTTP, answered with 503.
+Rejected readings are counted by reason. The order is what keeps an alert from being lost:
+
+- `publish` returns only once the alerts (and every alert published before them) are in the
+  alert spool on disk, and only then is the reading stored and the HTTP request answered (an
+  MQTT reading's processing ends there too). A stored reading is replayed *silently* into the
+  rules at start, so it must never exist without its alerts being durable: a SIGKILL between
+  storing and spooling would otherwise leave an excursion that no restart ever raises.
+- A SIGKILL before the spool write leaves neither alert nor reading; the gateway had no
+  answer and sends again, the restarted hub raises the same alert (its id comes from the
+  sensor, the rule and the reading's time). A SIGKILL between the spool write and the store
+  leaves the alert spooled; the resent reading raises it again under the same message id,
+  which the spool and the stream keep once.
+- If the alerts cannot be made durable (`AlertsNotDurable`, HTTP 503) the readings are not
+  stored, so a resend to a restarted hub raises them again; the publisher still delivers
+  them from memory meanwhile.
+
+Rules run even when the store fails, since an alert matters more than a stored row; store
+failures are counted and, on HTTP, answered with 503.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingest.sensors.errors import BatchRejected, ReadingRejected, RejectReason, SensorStoreError
+from ingest.sensors.errors import (
+    AlertsNotDurable,
+    BatchRejected,
+    ReadingRejected,
+    RejectReason,
+    SensorStoreError,
+)
 from ingest.sensors.linkage import Linkage
 from ingest.sensors.mqtt import MqttStatus, MqttSubscriber
 from ingest.sensors.reading import Reading, ReadingValidator
@@ -36,6 +59,10 @@ log = logging.getLogger(__name__)
 # Readings replayed into the rules at start so an excursion open before a restart stays open.
 _WARM_MAX_ROWS = 100_000
 _WARM_MIN_S = 3600.0
+
+PublishDurably = Callable[[Sequence[Alert]], Awaitable[None]]
+"""Publishes alerts, in order, and returns once they and every alert published before them are
+on disk (raising if they cannot be): the composition root passes the alert publisher's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +91,9 @@ class IngestReport:
 
 
 class SensorHub:
-    """Validates, stores and evaluates sensor readings and raises alerts through `publish`.
+    """Validates, evaluates and stores sensor readings and raises alerts through `publish`.
 
-    >>> # async with SensorHub(config, engine, publisher.publish) as sensors:
+    >>> # async with SensorHub(config, engine, publisher.publish_durably) as sensors:
     >>> #     await sensors.ingest(Reading("heng-turb-02", time.time(), 37.5, "NTU"))
     >>> #     sensors.dredging_confidence("heng-007", time.time(), base=0.6)
     """
@@ -75,7 +102,7 @@ class SensorHub:
         self,
         config: SensorsConfig,
         engine: AsyncEngine,
-        publish: Callable[[Alert], None],
+        publish: PublishDurably,
         clock: Callable[[], float] = time.time,
         supervisor: Supervisor | None = None,
     ) -> None:
@@ -178,10 +205,11 @@ class SensorHub:
     async def ingest_many(
         self, readings: Sequence[Reading], *, all_or_nothing: bool = True
     ) -> IngestReport:
-        """Validate every reading, store the valid ones and evaluate them.
+        """Validate every reading, evaluate the valid ones, make their alerts durable, store them.
 
         With `all_or_nothing`, one refused reading refuses the batch (`BatchRejected`), so an
-        HTTP client can fix and resend it whole. Raises `SensorStoreError` if the store fails.
+        HTTP client can fix and resend it whole. Raises `AlertsNotDurable` (nothing stored) if
+        the alerts cannot be spooled, `SensorStoreError` if the store fails.
         """
         accepted: list[Reading] = []
         rejected: list[tuple[int, ReadingRejected]] = []
@@ -229,6 +257,15 @@ class SensorHub:
 
     async def _commit(self, readings: list[Reading]) -> None:
         self._n["accepted"] += len(readings)
+        # Alerts on disk before their readings: see the module docstring for why this order.
+        # Called with no alerts too, so this batch is not stored ahead of an earlier batch's
+        # alerts still being written.
+        alerts = self._evaluate(readings)
+        try:
+            await self._publish_durably(alerts, len(readings))
+        except AlertsNotDurable:
+            self._n["lost"] += len(readings)
+            raise
         try:
             await self._store.insert(readings, received_at=self._clock())
             self._n["stored"] += len(readings)
@@ -236,10 +273,6 @@ class SensorHub:
             self._n["store_errors"] += 1
             self._n["lost"] += len(readings)
             raise
-        finally:
-            # Alerts must neither wait for nor be lost to a failing database.
-            for alert in self._evaluate(readings):
-                self._emit(alert)
 
     def _evaluate(self, readings: list[Reading]) -> list[Alert]:
         alerts: list[Alert] = []
@@ -248,16 +281,18 @@ class SensorHub:
             alerts.extend(self._rules.feed(reading))
         return alerts
 
-    def _emit(self, alert: Alert) -> None:
-        self._n["alerts"] += 1
+    async def _publish_durably(self, alerts: list[Alert], readings: int = 0) -> None:
+        """Publish and wait for the spool; any failure of it becomes `AlertsNotDurable`."""
+        self._n["alerts"] += len(alerts)
         try:
-            self._publish(alert)
-        except Exception:
-            # The publisher is another package's code: its failure must not stop the readings.
+            await self._publish(alerts)
+        except Exception as exc:
+            # The publisher is another package's code: whatever it raises, the caller gets one
+            # sensors error (503 over HTTP), never a bare 500.
             self._n["publish_errors"] += 1
-            log.exception(
-                "sensor %s: could not publish alert %s", alert.sensor_id, alert.message_id
-            )
+            ids = ", ".join(f"{a.sensor_id}:{a.message_id}" for a in alerts[:10])
+            log.error("sensors: alerts not on disk (%s): %s", ids, exc)
+            raise AlertsNotDurable(len(alerts), readings) from exc
 
     async def _warm(self) -> None:
         windows = [r.window_s for s in self.config.sensors for r in s.rates]
@@ -267,7 +302,7 @@ class SensorHub:
         except SensorStoreError as exc:
             log.warning("sensors: rule state not restored: %s", exc)
             return
-        # Replayed silently: their alerts were published before the restart.
+        # Replayed silently: a reading is stored only once its alerts are on disk (`_commit`).
         self._evaluate([r for r in readings if r.sensor_id in self._sensors])
 
     async def _write_forever(self) -> None:
@@ -277,7 +312,7 @@ class SensorHub:
                 batch.append(self._queue.get_nowait())
             try:
                 await self.ingest_many(batch, all_or_nothing=False)
-            except SensorStoreError as exc:
+            except (SensorStoreError, AlertsNotDurable) as exc:
                 log.warning("sensors: %d readings not stored: %s", len(batch), exc)
             finally:
                 for _ in batch:
@@ -287,9 +322,13 @@ class SensorHub:
         silence = self.config.silence_close_s
         while True:
             await asyncio.sleep(min(silence / 4, 60.0))
-            for alert in self._rules.expire(self._clock(), silence):
+            alerts = self._rules.expire(self._clock(), silence)
+            for alert in alerts:
                 log.warning("sensor %s: silent, alert %s closed", alert.sensor_id, alert.alert_id)
-                self._emit(alert)
+            # Logged by _publish_durably; a close lost to a crash is raised again after the
+            # restart under the same message id, once the replayed excursion falls silent.
+            with contextlib.suppress(AlertsNotDurable):
+                await self._publish_durably(alerts)
 
     async def _purge_forever(self) -> None:
         while True:
