@@ -44,7 +44,9 @@ def start_demo_cameras(data_dir: Path, count: int) -> Iterator[DemoCameras]:
     """Simulated cameras over RTSP (with random credentials), or looping files as a fallback."""
     cameras = plan_fleet(count)
     files = ensure_scenes(data_dir / "scenes", {c.scene for c in cameras})
-    credentials = ("demo", secrets.token_urlsafe(12))
+    # Both halves are secrets the log filter masks wherever they appear; a random user name
+    # never collides with other words of a log line (a user "demo" masked the data dir's path).
+    credentials = (f"viewer-{secrets.token_hex(4)}", secrets.token_urlsafe(12))
     simulator = RtspSimulator(mounts_for(cameras, files), credentials=credentials)
     try:
         simulator.start()
