@@ -1,29 +1,30 @@
-"""Real footage through the real detection core, scored against OpenCV baselines.
+"""Any footage through the real detection core, scored against OpenCV baselines.
 
-Sooke (T. Porto Marques et al., "Size-invariant Detection of Marine Vessels from Visual Time
-Series", WACV 2021; evaluation only, nothing of it is copied): a shore camera that takes three
-photos about 5 s apart at the start of each minute, every boat labelled. The PTZ camera used one
-preset per day, so each day is one camera (`CameraPreset`: masks and a sea zone placed by eye
-on the pictures, never from the labels) in a `DetectionCore` of its own, fed every frame in time
-order with the capture time from its file name, as ingest feeds a keyframe-only camera: luma
-is the frame in grey, area-resized to the analysis size; chroma stays 128.
+An operator's own footage: a folder of images, their capture times (from the file names by a
+pattern, `TimePattern`, or from an `image,ts` CSV) and `labels.csv` beside them in the Sooke
+format (`image,box_id,x,y,w,h`, top-left corners **1-based**, in the images' own pixels; an
+image with no row has no boat). The camera is a one-camera hub config file (`load_camera`):
+its analysis settings, masks and zones are what the core runs with, as the hub would.
 
-The middle frame of each group is scored on boxes, as the data README says:
+Frames closer in time than `GROUP_GAP_S` to the one before form one group (the Sooke camera
+takes three photos 5 s apart each minute; a continuous clip is one long group). The core
+sees every frame in time order, luma area-resized to the analysis size, chroma 128, with its
+capture time, as ingest feeds a keyframe-only camera. Every frame with a neighbour on both
+sides in its group is scored on boxes, as `../shared/data/README.md` says:
 
     a labelled boat is found  when a detection box overlaps it (positive-area intersection),
     a detection is right      when it overlaps a labelled boat,
 
-in the labels' 1920x1080 pixels (detection boxes scaled up from the analysis size). The core's
+in the images' pixels (detection boxes scaled up from the analysis size). The core's
 detections are `StepResult.regions` of that frame; a second row keeps only the regions that
-are the latest observation of a track the tracker itself calls confirmed (seen at least twice,
-over 1.5 s, in most of its observations): on this footage that means seen in the group's
-first frame too, or in an earlier group. A group whose middle frame falls in the core's
-warm-up (it mutes a new camera for its first observations: the first group of each preset) is
-left out for every method, so every method is scored on the same frames.
+are the latest observation of a track the tracker itself calls confirmed. A frame the core
+still mutes (its warm-up) is left out for every method, so every method is scored on the same
+frames. A third core row runs the same camera with the three tuned knobs
+(`TUNED_KNOBS`) at their defaults: it uses no labels at all.
 
-The baselines see the same frames at the same size, with the same masks (`masked`) and, by
-default, the same smallest object as the core: a three-frame double difference and a MOG2
-fed the group's frames, each then a 3x3 closing and connected components.
+The baselines see the same frames at the same size, with the same masks and, by default, the
+same smallest object as the core: a three-frame double difference and a MOG2 fed the group's
+frames, each then a 3x3 closing and connected components.
 
 UCSD boats (31 frames, no ground truth): per frame, the core's regions and confirmed tracks
 and MOG2's regions, as a qualitative check (one speedboat crosses).
@@ -34,9 +35,10 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from fnmatch import fnmatch
 from pathlib import Path
 
 import cv2
@@ -45,29 +47,102 @@ import numpy.typing as npt
 
 from detectors import CameraSetup, DetectionCore, rasterise
 from riverwatch.batch import BatchView
-from riverwatch.config import AnalysisConfig, ZoneConfig
+from riverwatch.config import AnalysisConfig, ZoneConfig, load_config
 
-FULL_WH = (1920, 1080)  # the Sooke frames, and the pixels the labels are in
-SOOKE_DIR = "sooke-boats"
 UCSD_DIR = "ucsd-boats"
+LABELS_FILE = "labels.csv"
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
+# Sooke names: sooke1_ptz_capture_2019-08-18_13-38-10.jpg
+DEFAULT_TIME_PATTERN = "%Y-%m-%d_%H-%M-%S"
+# Frames further apart than this are separate moments (Sooke: 5 s inside a group, 45 s or
+# more between groups).
+GROUP_GAP_S = 20.0
+# The analysis knobs an operator tunes per camera; everything else is geometry (masks, zones,
+# ground plane) set without labels.
+TUNED_KNOBS = ("sensitivity", "diff_threshold", "min_object_px")
 
-Polygon = tuple[tuple[float, float], ...]
 I32 = npt.NDArray[np.int32]
 U8 = npt.NDArray[np.uint8]
 Mask = npt.NDArray[np.bool_]
 
-_NAME = re.compile(r"_(\d{4})-(\d{2})-(\d{2})_(\d{2})-(\d{2})-(\d{2})\.jpg$")
 _KERNEL_3x3 = np.ones((3, 3), np.uint8)
+_DIRECTIVES = {"%Y": r"\d{4}", "%m": r"\d{2}", "%d": r"\d{2}", "%H": r"\d{2}", "%M": r"\d{2}"}
+_DIRECTIVES |= {"%S": r"\d{2}", "%f": r"\d{1,6}", "%%": "%"}
 
 # Baselines, deliberately plain: a fixed grey-level threshold for the double difference
-# (the README's naive figures are reproduced with it), OpenCV's MOG2; both then a 3x3 closing
-# and connected components. "Strict" MOG2 is the one baseline setting picked on these labels
-# (of two tried), to show what a hand-tuned MOG2 reaches.
+# (the data README's naive figures are reproduced with it), OpenCV's MOG2; both then a 3x3
+# closing and connected components. "Strict" MOG2 is the one baseline setting picked on the
+# Sooke labels (of two tried), to show what a hand-tuned MOG2 reaches.
 DIFF_THRESHOLD = 15
 STRICT_VAR_THRESHOLD = 64.0
 
 
+class FootageError(Exception):
+    """Footage that cannot be scored: the message names the file and the problem."""
+
+
 # --- footage -------------------------------------------------------------------------------
+
+
+class TimePattern:
+    """Capture time (UTC, POSIX s) from a file name, by a strftime-style pattern found in it.
+
+    `%Y %m %d %H %M %S %f` are understood; the rest of the pattern is literal text.
+
+    >>> TimePattern().time_of("sooke1_ptz_capture_2019-08-18_13-38-10.jpg")
+    1566135490.0
+    """
+
+    def __init__(self, pattern: str = DEFAULT_TIME_PATTERN) -> None:
+        parts = re.split(r"(%.)", pattern)
+        unknown = [p for p in parts[1::2] if p not in _DIRECTIVES]
+        if unknown or "%S" not in parts:
+            bad = ", ".join(unknown) or "no %S (seconds)"
+            raise FootageError(f"time pattern {pattern!r}: not understood: {bad}")
+        regex = "".join(_DIRECTIVES[p] if i % 2 else re.escape(p) for i, p in enumerate(parts))
+        self._pattern = pattern
+        self._regex = re.compile(regex)
+
+    def time_of(self, name: str) -> float:
+        """The time in `name`; `FootageError` when the name does not hold one."""
+        match = self._regex.search(name)
+        if match is None:
+            raise FootageError(f"{name}: no time matching the pattern {self._pattern!r}")
+        try:
+            when = datetime.strptime(match.group(0), self._pattern)
+        except ValueError as exc:
+            raise FootageError(f"{name}: {exc}") from None
+        return when.replace(tzinfo=UTC).timestamp()
+
+
+def read_times(path: Path) -> dict[str, float]:
+    """`image,ts` rows: ts in POSIX seconds or ISO 8601 (UTC unless it says otherwise)."""
+    times: dict[str, float] = {}
+    for line, row in _csv_rows(path, ("image", "ts")):
+        text = row["ts"].strip()
+        try:
+            times[row["image"]] = float(text)
+        except ValueError:
+            try:
+                when = datetime.fromisoformat(text)
+            except ValueError:
+                raise FootageError(f"{path}:{line}: ts {text!r} is not a time") from None
+            times[row["image"]] = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+    return times
+
+
+def _csv_rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) of a CSV with a header naming at least `columns`."""
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            if missing:
+                raise FootageError(f"{path}: no column(s) {', '.join(missing)} in its header")
+            for row in reader:
+                yield reader.line_num, row
+    except OSError as exc:
+        raise FootageError(f"{path}: cannot read: {exc.strerror}") from None
 
 
 @dataclass(frozen=True)
@@ -91,17 +166,22 @@ def read_labels(path: Path) -> Labels:
     """Parse `image,box_id,x,y,w,h` with 1-based top-left corners into 0-based boxes."""
     names: list[str] = []
     rows: list[tuple[int, int, int, int]] = []
-    with path.open(newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            names.append(row["image"])
-            rows.append((int(row["x"]) - 1, int(row["y"]) - 1, int(row["w"]), int(row["h"])))
+    for line, row in _csv_rows(path, ("image", "x", "y", "w", "h")):
+        try:
+            x, y, w, h = (int(float(row[c])) for c in ("x", "y", "w", "h"))
+        except (TypeError, ValueError):
+            raise FootageError(f"{path}:{line}: x, y, w, h must be numbers") from None
+        if w <= 0 or h <= 0:
+            raise FootageError(f"{path}:{line}: a box needs a positive width and height")
+        names.append(row["image"])
+        rows.append((x - 1, y - 1, w, h))
     xywh = np.array(rows, np.int32).reshape(-1, 4)
     return Labels(np.array(names, np.str_), xywh)
 
 
 @dataclass(frozen=True)
-class SookeFrame:
-    """One photo: its file, capture time (POSIX s) and labelled boats (0-based x, y, w, h)."""
+class FootageFrame:
+    """One image: its file, capture time (POSIX s) and labelled boats (0-based x, y, w, h)."""
 
     path: Path
     ts: float
@@ -109,137 +189,176 @@ class SookeFrame:
 
     @property
     def xyxy_k4(self) -> npt.NDArray[np.float64]:
-        """The labelled boxes as half-open corners, full-resolution pixels."""
+        """The labelled boxes as half-open corners, in the image's pixels."""
         return xywh_to_xyxy(self.xywh_k4)
 
 
 @dataclass(frozen=True)
-class SookeGroup:
-    """The photos of one minute (`minute` like `2019-08-18_13-38`), in time order."""
+class FootageGroup:
+    """Frames of one moment (each within `GROUP_GAP_S` of the one before), in time order."""
 
-    minute: str
-    frames: tuple[SookeFrame, ...]
+    frames: tuple[FootageFrame, ...]
+
+    @property
+    def name(self) -> str:
+        """The time of its first frame, like `2019-08-18 13:38:10`."""
+        return datetime.fromtimestamp(self.frames[0].ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
     @property
     def day(self) -> str:
-        """The capture date, which names the camera preset."""
-        return self.minute[:10]
-
-    @property
-    def middle(self) -> SookeFrame:
-        """The frame that is scored."""
-        return self.frames[len(self.frames) // 2]
+        """The date of its first frame (UTC)."""
+        return self.name[:10]
 
 
-def capture_time(name: str) -> tuple[str, float]:
-    """(minute key, POSIX time) from `sooke1_ptz_capture_YYYY-MM-DD_HH-MM-SS.jpg` (UTC)."""
-    match = _NAME.search(name)
-    if match is None:
-        raise ValueError(f"not a Sooke capture name: {name}")
-    y, mo, d, h, mi, s = (int(g) for g in match.groups())
-    ts = datetime(y, mo, d, h, mi, s, tzinfo=UTC).timestamp()
-    return f"{y:04d}-{mo:02d}-{d:02d}_{h:02d}-{mi:02d}", ts
+@dataclass(frozen=True)
+class Footage:
+    """A folder's frames in groups, the size of its images, labels that matched no image."""
+
+    groups: tuple[FootageGroup, ...]
+    image_wh: tuple[int, int]
+    unmatched_labels: int = 0
+
+    def by_day(self) -> dict[str, Footage]:
+        """The footage split by the day each group starts on (a day is a natural hold-out)."""
+        days: dict[str, list[FootageGroup]] = {}
+        for group in self.groups:
+            days.setdefault(group.day, []).append(group)
+        return {d: Footage(tuple(g), self.image_wh) for d, g in days.items()}
 
 
-def load_sooke(folder: Path) -> list[SookeGroup]:
-    """The frames of `folder` grouped by minute, in time order, with their labels."""
-    labels = read_labels(folder / "labels.csv")
-    timed = sorted((capture_time(p.name), p) for p in folder.glob("*.jpg"))
-    groups: list[SookeGroup] = []
-    for (minute, ts), path in timed:
-        frame = SookeFrame(path, ts, labels.of(path.name))
-        if groups and groups[-1].minute == minute:
-            groups[-1] = SookeGroup(minute, (*groups[-1].frames, frame))
+def load_footage(
+    folder: Path,
+    times: TimePattern | Mapping[str, float] | None = None,
+    images: str = "*",
+    group_gap_s: float = GROUP_GAP_S,
+) -> Footage:
+    """The images of `folder` matching the glob `images`, timed, grouped and labelled.
+
+    `times` is a file-name pattern (default: `DEFAULT_TIME_PATTERN`) or a time per image name.
+    """
+    if not folder.is_dir():
+        raise FootageError(f"{folder}: not a folder")
+    if not (folder / LABELS_FILE).is_file():
+        raise FootageError(f"{folder}: no {LABELS_FILE} (image,box_id,x,y,w,h; 1-based)")
+    labels = read_labels(folder / LABELS_FILE)
+    paths = [
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in IMAGE_SUFFIXES and fnmatch(p.name, images)
+    ]
+    if not paths:
+        raise FootageError(f"{folder}: no images matching {images!r}")
+    timed = sorted((_time_of(p.name, times), p) for p in paths)
+    groups: list[list[FootageFrame]] = []
+    for ts, path in timed:
+        frame = FootageFrame(path, ts, labels.of(path.name))
+        if groups and ts - groups[-1][-1].ts <= group_gap_s:
+            groups[-1].append(frame)
         else:
-            groups.append(SookeGroup(minute, (frame,)))
-    return groups
+            groups.append([frame])
+    names = {p.name for p in folder.iterdir()}
+    unmatched = sum(1 for name in labels.image_k if str(name) not in names)
+    return Footage(
+        tuple(FootageGroup(tuple(g)) for g in groups), image_size(timed[0][1]), unmatched
+    )
 
 
-def read_luma(path: Path, shape_hw: tuple[int, int]) -> U8:
-    """A photo as analysis luma: grayscale, area-resized to `shape_hw`."""
+def _time_of(name: str, times: TimePattern | Mapping[str, float] | None) -> float:
+    if times is None or isinstance(times, TimePattern):
+        return (times or TimePattern()).time_of(name)
+    if name not in times:
+        raise FootageError(f"{name}: no time for it in the times file")
+    return times[name]
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image."""
     image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if image is None:
-        raise OSError(f"cannot read image {path}")
+        raise FootageError(f"{path}: cannot read the image")
+    h, w = image.shape[:2]
+    return w, h
+
+
+def read_luma(path: Path, shape_hw: tuple[int, int], image_wh: tuple[int, int] | None = None) -> U8:
+    """A photo as analysis luma: grayscale, area-resized to `shape_hw`.
+
+    With `image_wh`, an image of another size is a `FootageError` (labels are in its pixels).
+    """
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise FootageError(f"{path}: cannot read the image")
+    if image_wh is not None and image.shape[:2] != (image_wh[1], image_wh[0]):
+        got = f"{image.shape[1]}x{image.shape[0]}"
+        raise FootageError(f"{path}: {got}, not {image_wh[0]}x{image_wh[1]} like the others")
     h, w = shape_hw
     return np.asarray(cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA), np.uint8)
 
 
-# --- the camera as an operator would set it up ------------------------------------------------
+def read_lumas(footage: Footage, shape_hw: tuple[int, int]) -> dict[Path, U8]:
+    """Every frame's luma, to run several cores on the same footage without decoding again."""
+    return {
+        f.path: read_luma(f.path, shape_hw, footage.image_wh)
+        for g in footage.groups
+        for f in g.frames
+    }
 
 
-@dataclass(frozen=True)
-class CameraPreset:
-    """One view of the Sooke PTZ camera: the day it was used, its masks and its sea zone."""
-
-    name: str
-    day: str
-    masks: tuple[Polygon, ...]
-    sea: Polygon
-
-    def setup(self, analysis: AnalysisConfig, masked: bool = True) -> CameraSetup:
-        """This view as one camera: `analysis` with this view's masks, the sea as a zone."""
-        masks = [list(p) for p in self.masks] if masked else []
-        config = AnalysisConfig.model_validate({**analysis.model_dump(), "masks": masks})
-        zone = ZoneConfig(id="sea", name="open sea", polygon=list(self.sea))
-        return CameraSetup(f"sooke-{self.name}", config, [zone])
-
-    def ignore_mask(self, shape_hw: tuple[int, int]) -> Mask:
-        """The masks rasterised at `shape_hw` (true: ignored)."""
-        ignore = np.zeros(shape_hw, np.bool_)
-        for polygon in self.masks:
-            ignore |= rasterise(polygon, shape_hw)
-        return ignore
+# --- the camera, from the hub's own config format ---------------------------------------------
 
 
-# fmt: off
-# Burnt in by the recorder, the same on both days.
-_TIMESTAMP: Polygon = ((0.515, 0.02), (0.97, 0.02), (0.97, 0.095), (0.515, 0.095))
-_LOGO: Polygon = ((0.015, 0.9), (0.15, 0.9), (0.15, 0.98), (0.015, 0.98))
-# 2019-08-18: the horizon at y 0.34; flowers, a chair, a lamp and a fence below the camera.
-_GARDEN_SKY: Polygon = ((0.0, 0.0), (1.0, 0.0), (1.0, 0.33), (0.0, 0.33))
-_GARDEN_SHORE: Polygon = (
-    (0.27, 1.0), (0.27, 0.93), (0.52, 0.93), (0.55, 0.77), (0.62, 0.77), (0.70, 0.83),
-    (0.80, 0.75), (0.95, 0.66), (1.0, 0.66), (1.0, 1.0),
-)
-_GARDEN_SEA: Polygon = (
-    (0.0, 0.33), (1.0, 0.33), (1.0, 0.66), (0.95, 0.66), (0.80, 0.75), (0.70, 0.83),
-    (0.62, 0.77), (0.55, 0.77), (0.52, 0.93), (0.27, 0.93), (0.27, 1.0), (0.0, 1.0),
-)
-# 2019-09-20: the horizon at y 0.286; a grassy slope, fence posts and wire mesh at the edge.
-_SLOPE_SKY: Polygon = ((0.0, 0.0), (1.0, 0.0), (1.0, 0.28), (0.0, 0.28))
-_SLOPE_SHORE: Polygon = (
-    (0.0, 0.86), (0.15, 0.85), (0.36, 0.83), (0.52, 0.84), (0.65, 0.76), (0.80, 0.72),
-    (0.85, 0.68), (0.95, 0.64), (1.0, 0.63), (1.0, 1.0), (0.0, 1.0),
-)
-_SLOPE_SEA: Polygon = (
-    (0.0, 0.28), (1.0, 0.28), (1.0, 0.63), (0.95, 0.64), (0.85, 0.68), (0.80, 0.72),
-    (0.65, 0.76), (0.52, 0.84), (0.36, 0.83), (0.15, 0.85), (0.0, 0.86),
-)
-# fmt: on
+def load_camera(path: Path) -> CameraSetup:
+    """The one camera of a hub config file, as the core would run it.
 
-# What an operator masks: the burnt-in text, the sky and far hills down to just above the
-# horizon (clouds and haze are never boats), and the shore in the foreground.
-SOOKE_PRESETS = (
-    CameraPreset(
-        "garden", "2019-08-18", (_TIMESTAMP, _LOGO, _GARDEN_SKY, _GARDEN_SHORE), _GARDEN_SEA
-    ),
-    CameraPreset("slope", "2019-09-20", (_TIMESTAMP, _LOGO, _SLOPE_SKY, _SLOPE_SHORE), _SLOPE_SEA),
-)
-
-# The one analysis setting for this camera (both presets; masks are added per preset).
-# Observations come 5 s apart or minutes apart, not at a keyframe interval of 1-2 s: the water
-# changes more between them than the defaults expect, so a pixel must move further beyond its
-# own noise (sensitivity 4 instead of 2.5). Boats are small at this range (many are 10x5 pixels
-# at 960x540, two or three cells), so two cells are enough to be an object (32 px, not 48).
-SOOKE_ANALYSIS = AnalysisConfig(sensitivity=4.0, min_object_px=32)
+    `ConfigError` (every problem of the file) when the hub would refuse it; `FootageError`
+    when it does not hold exactly one camera, or the camera has no zone (the core only looks
+    inside zones).
+    """
+    loaded = load_config(path)
+    if len(loaded.cameras) != 1:
+        raise FootageError(f"{path}: {len(loaded.cameras)} cameras; give a file with exactly one")
+    camera = loaded.cameras[0].config
+    if not camera.zones:
+        raise FootageError(
+            f"{path}: camera {camera.id!r} has no zones; the core only looks inside zones"
+        )
+    return CameraSetup(camera.id, camera.analysis, camera.zones)
 
 
-def preset_of(day: str) -> CameraPreset:
-    """The preset the camera was on that day."""
-    for preset in SOOKE_PRESETS:
-        if preset.day == day:
-            return preset
-    raise KeyError(f"no Sooke preset for {day}")
+def with_knobs(setup: CameraSetup, **knobs: float) -> CameraSetup:
+    """The same camera with some of `TUNED_KNOBS` set (e.g. `sensitivity=4.0`)."""
+    unknown = set(knobs) - set(TUNED_KNOBS)
+    if unknown:
+        raise ValueError(f"not a tuned knob: {', '.join(sorted(unknown))}")
+    analysis = AnalysisConfig.model_validate({**setup.analysis.model_dump(), **knobs})
+    return CameraSetup(setup.camera_id, analysis, setup.zones)
+
+
+def with_default_knobs(setup: CameraSetup) -> CameraSetup:
+    """The same camera with `TUNED_KNOBS` at the hub's defaults: settings that saw no labels."""
+    fields = AnalysisConfig.model_fields
+    defaults: dict[str, float] = {k: fields[k].default for k in TUNED_KNOBS}
+    return with_knobs(setup, **defaults)
+
+
+def knobs_of(setup: CameraSetup) -> dict[str, float]:
+    """The camera's `TUNED_KNOBS`."""
+    values: dict[str, float] = {k: getattr(setup.analysis, k) for k in TUNED_KNOBS}
+    return values
+
+
+def without_masks(setup: CameraSetup) -> CameraSetup:
+    """The same camera with no mask."""
+    analysis = setup.analysis.model_copy(update={"masks": []})
+    return CameraSetup(setup.camera_id, analysis, setup.zones)
+
+
+def ignore_mask(setup: CameraSetup, shape_hw: tuple[int, int]) -> Mask:
+    """The camera's masks rasterised at `shape_hw` (true: ignored)."""
+    ignore = np.zeros(shape_hw, np.bool_)
+    for polygon in setup.analysis.masks:
+        ignore |= rasterise(polygon, shape_hw)
+    return ignore
 
 
 # --- scoring --------------------------------------------------------------------------------
@@ -252,9 +371,11 @@ def xywh_to_xyxy(xywh_k4: npt.NDArray[np.integer]) -> npt.NDArray[np.float64]:
     return xyxy
 
 
-def to_full(xyxy_k4: npt.NDArray[np.integer], shape_hw: tuple[int, int]) -> npt.NDArray[np.float64]:
-    """Analysis-pixel boxes scaled to the 1920x1080 label pixels."""
-    sx, sy = FULL_WH[0] / shape_hw[1], FULL_WH[1] / shape_hw[0]
+def to_full(
+    xyxy_k4: npt.NDArray[np.integer], shape_hw: tuple[int, int], image_wh: tuple[int, int]
+) -> npt.NDArray[np.float64]:
+    """Analysis-pixel boxes scaled to the image (label) pixels."""
+    sx, sy = image_wh[0] / shape_hw[1], image_wh[1] / shape_hw[0]
     scaled: npt.NDArray[np.float64] = xyxy_k4.astype(np.float64).reshape(-1, 4) * (sx, sy, sx, sy)
     return scaled
 
@@ -321,6 +442,14 @@ class FootageScore:
     @property
     def false_per_frame(self) -> float:
         return (self.detections - self.right) / self.frames if self.frames else math.nan
+
+    def merge(self, other: FootageScore) -> None:
+        """Add another run's counts of the same method (another camera, another day)."""
+        self.frames += other.frames
+        self.truth += other.truth
+        self.found += other.found
+        self.detections += other.detections
+        self.right += other.right
 
 
 def format_footage_table(scores: Sequence[FootageScore]) -> Iterator[str]:
@@ -430,7 +559,7 @@ class CoreCamera:
         )
 
 
-# --- Sooke ----------------------------------------------------------------------------------
+# --- a run ----------------------------------------------------------------------------------
 
 CORE_REGIONS = "core: regions"
 CORE_CONFIRMED = "core: regions on confirmed tracks"
@@ -438,114 +567,179 @@ CORE_DEFAULTS = "core, default analysis settings: regions"
 THREE_FRAME = f"three-frame difference (> {DIFF_THRESHOLD})"
 MOG2 = "MOG2 per group (OpenCV defaults)"
 MOG2_STRICT = f"MOG2 strict (varThreshold {STRICT_VAR_THRESHOLD:g}, 3x3 opening)"
+BASELINES = (THREE_FRAME, MOG2, MOG2_STRICT)
 
 
 @dataclass
-class SookeRun:
+class FootageRun:
     """Every method's scores on the same frames, and what was left out and why."""
 
     scores: list[FootageScore]
     masked: bool
     min_blob_px: int
-    setups: list[CameraSetup] = field(default_factory=list)
     warmup_groups: list[str] = field(default_factory=list)
     short_groups: list[str] = field(default_factory=list)
 
+    def score(self, method: str) -> FootageScore:
+        """One method's row."""
+        return next(s for s in self.scores if s.method == method)
+
+    def merge(self, other: FootageRun) -> None:
+        """Add another camera's run of the same methods (scores summed, groups listed)."""
+        for mine, theirs in zip(self.scores, other.scores, strict=True):
+            mine.merge(theirs)
+        self.warmup_groups += other.warmup_groups
+        self.short_groups += other.short_groups
+
 
 @dataclass(frozen=True)
-class _SookeCamera:
-    """One preset's core (and the default-config core beside it) and its ignore mask."""
+class _Cameras:
+    """The camera's core, the default-knob core beside it, and the baselines' ignore mask."""
 
     core: CoreCamera
     reference: CoreCamera | None
     ignore_hw: Mask
 
 
-def evaluate_sooke(
-    folder: Path,
-    shape_hw: tuple[int, int] = (540, 960),
-    analysis: AnalysisConfig = SOOKE_ANALYSIS,
-    masked: bool = True,
-) -> list[FootageScore]:
-    """Score the core and the baselines on the middle frame of every group (see the module)."""
-    return run_sooke(folder, shape_hw, analysis, masked).scores
-
-
-def run_sooke(
-    folder: Path,
-    shape_hw: tuple[int, int] = (540, 960),
-    analysis: AnalysisConfig = SOOKE_ANALYSIS,
+def run_footage(
+    footage: Footage,
+    setup: CameraSetup,
+    shape_hw: tuple[int, int],
+    *,
     masked: bool = True,
     min_blob_px: int | None = None,
     compare_defaults: bool = True,
-    groups: Sequence[SookeGroup] | None = None,
-) -> SookeRun:
-    """`evaluate_sooke` with the run's details.
+    baselines: bool = True,
+    lumas: Mapping[Path, U8] | None = None,
+) -> FootageRun:
+    """Score the core (and the baselines) on every scored frame (see the module).
 
-    `min_blob_px` is the baselines' smallest blob (default: the core's `min_object_px`, so
-    every method has the same size floor); `compare_defaults` also runs a core with the
-    default analysis settings (and the same masks); `groups` replaces the folder's groups.
+    `masked=False` drops the camera's masks for every method; `min_blob_px` is the
+    baselines' smallest blob (default: the core's `min_object_px`, so every method has the
+    same size floor); `compare_defaults` also runs the camera with its tuned knobs at their
+    defaults; `lumas` are frames already read at `shape_hw` (`read_lumas`).
     """
-    names = [CORE_REGIONS, CORE_CONFIRMED, THREE_FRAME, MOG2, MOG2_STRICT]
-    if compare_defaults:
-        names.insert(2, CORE_DEFAULTS)
-    scores = [FootageScore(name) for name in names]
-    min_px = analysis.min_object_px if min_blob_px is None else min_blob_px
-    run = SookeRun(scores, masked, min_px)
-    cameras: dict[str, _SookeCamera] = {}
-    for group in load_sooke(folder) if groups is None else groups:
-        if group.day not in cameras:
-            preset = preset_of(group.day)
-            setup = preset.setup(analysis, masked)
-            reference = preset.setup(AnalysisConfig(), masked) if compare_defaults else None
-            cameras[group.day] = _SookeCamera(
-                CoreCamera(setup, shape_hw),
-                CoreCamera(reference, shape_hw) if reference is not None else None,
-                preset.ignore_mask(shape_hw) if masked else np.zeros(shape_hw, np.bool_),
-            )
-            run.setups.append(setup)
-        found = _group_detections(cameras[group.day], group, shape_hw, min_px)
-        if found is None:
-            run.short_groups.append(group.minute)
-        elif not found:
-            run.warmup_groups.append(group.minute)
-        else:
-            truth = group.middle.xyxy_k4
-            for score, boxes in zip(scores, found, strict=True):
-                score.add(match_boxes(truth, to_full(boxes, shape_hw)))
+    if not masked:
+        setup = without_masks(setup)
+    names = [CORE_REGIONS, CORE_CONFIRMED]
+    names += [CORE_DEFAULTS] if compare_defaults else []
+    names += list(BASELINES) if baselines else []
+    min_px = setup.analysis.min_object_px if min_blob_px is None else min_blob_px
+    run = FootageRun([FootageScore(name) for name in names], masked, min_px)
+    reference = with_default_knobs(setup) if compare_defaults else None
+    cameras = _Cameras(
+        CoreCamera(setup, shape_hw),
+        CoreCamera(reference, shape_hw) if reference is not None else None,
+        ignore_mask(setup, shape_hw),
+    )
+    for group in footage.groups:
+        group_lumas = [
+            lumas[f.path] if lumas is not None else read_luma(f.path, shape_hw, footage.image_wh)
+            for f in group.frames
+        ]
+        found = _group_detections(cameras, group, group_lumas, min_px if baselines else None)
+        if len(group.frames) < 3:
+            run.short_groups.append(group.name)
+        elif len(found) < len(group.frames) - 2:
+            run.warmup_groups.append(group.name)
+        for at, boxes in found.items():
+            truth = group.frames[at].xyxy_k4
+            for score, box in zip(run.scores, boxes, strict=True):
+                score.add(match_boxes(truth, to_full(box, shape_hw, footage.image_wh)))
     return run
 
 
 def _group_detections(
-    camera: _SookeCamera, group: SookeGroup, shape_hw: tuple[int, int], min_px: int
-) -> list[I32] | None:
-    """Every method's boxes on the group's middle frame, in `run_sooke`'s order.
+    cameras: _Cameras, group: FootageGroup, lumas: Sequence[U8], min_px: int | None
+) -> dict[int, list[I32]]:
+    """Every method's boxes on each scored frame of the group, in `run_footage`'s order.
 
-    None for a group without three frames, [] while the core is warming up; the cores see
-    every frame either way, in time order.
+    A frame is scored when it has a neighbour on each side and the core does not mute it;
+    the cores see every frame either way, in time order. No baselines when `min_px` is None.
     """
-    lumas = [read_luma(f.path, shape_hw) for f in group.frames]
-    core = [camera.core.step(luma, f.ts) for luma, f in zip(lumas, group.frames, strict=True)]
-    reference = [
-        camera.reference.step(luma, f.ts)
-        for luma, f in zip(lumas, group.frames, strict=True)
-        if camera.reference is not None
-    ]
-    if len(group.frames) != 3:
-        return None
-    if core[1].muted:
-        return []
-    keep = ~camera.ignore_hw
-    mog = mog2_foreground(lumas, 1) & keep
-    strict = mog2_foreground(lumas, 1, STRICT_VAR_THRESHOLD) & keep
-    found = [core[1].regions_k4, core[1].confirmed_k4]
-    found += [reference[1].regions_k4] if reference else []
-    return [
-        *found,
-        mask_boxes(three_frame_foreground(lumas[0], lumas[1], lumas[2]) & keep, min_px),
-        mask_boxes(mog, min_px),
-        mask_boxes(strict, min_px, open_first=True),
-    ]
+    stamps = [f.ts for f in group.frames]
+    core = [cameras.core.step(luma, ts) for luma, ts in zip(lumas, stamps, strict=True)]
+    reference = (
+        [cameras.reference.step(luma, ts) for luma, ts in zip(lumas, stamps, strict=True)]
+        if cameras.reference is not None
+        else []
+    )
+    scored = [at for at in range(1, len(lumas) - 1) if not core[at].muted]
+    found = {
+        at: [core[at].regions_k4, core[at].confirmed_k4]
+        + ([reference[at].regions_k4] if reference else [])
+        for at in scored
+    }
+    if min_px is None or not scored:
+        return found
+    keep = ~cameras.ignore_hw
+    mog = cv2.createBackgroundSubtractorMOG2(detectShadows=False)
+    strict = cv2.createBackgroundSubtractorMOG2(
+        varThreshold=STRICT_VAR_THRESHOLD, detectShadows=False
+    )
+    for at in range(scored[-1] + 1):
+        mog_hw = (np.asarray(mog.apply(lumas[at])) == 255) & keep
+        strict_hw = (np.asarray(strict.apply(lumas[at])) == 255) & keep
+        if at in found:
+            three = three_frame_foreground(lumas[at - 1], lumas[at], lumas[at + 1]) & keep
+            found[at] += [
+                mask_boxes(three, min_px),
+                mask_boxes(mog_hw, min_px),
+                mask_boxes(strict_hw, min_px, open_first=True),
+            ]
+    return found
+
+
+# --- choosing knobs on labelled footage -----------------------------------------------------
+
+# A coarse grid over the three knobs; it holds the defaults (2.5, 14, 48).
+SWEEP_GRID: tuple[tuple[str, tuple[float, ...]], ...] = (
+    ("sensitivity", (2.5, 4.0, 6.0)),
+    ("diff_threshold", (10, 14, 20)),
+    ("min_object_px", (16, 32, 48)),
+)
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One setting of the knobs and the core's regions score with it."""
+
+    knobs: dict[str, float]
+    score: FootageScore
+
+
+def sweep_knobs(
+    footage: Footage,
+    setup: CameraSetup,
+    shape_hw: tuple[int, int],
+    lumas: Mapping[Path, U8] | None = None,
+    grid: Sequence[tuple[str, Sequence[float]]] = SWEEP_GRID,
+) -> list[SweepPoint]:
+    """The core's regions on `footage` for every point of `grid`, best F1 first.
+
+    Ties keep grid order. Choosing knobs this way uses `footage`'s labels: score the chosen
+    knobs on other footage (docs/evaluation-protocol.md).
+    """
+    lumas = read_lumas(footage, shape_hw) if lumas is None else lumas
+    points: list[dict[str, float]] = [{}]
+    for name, values in grid:
+        points = [{**p, name: v} for p in points for v in values]
+    results = []
+    for knobs in points:
+        run = run_footage(
+            footage,
+            with_knobs(setup, **knobs),
+            shape_hw,
+            compare_defaults=False,
+            baselines=False,
+            lumas=lumas,
+        )
+        results.append(SweepPoint(knobs, run.score(CORE_REGIONS)))
+    return sorted(results, key=lambda p: -_or_zero(p.score.f1))
+
+
+def _or_zero(value: float) -> float:
+    return 0.0 if math.isnan(value) else value
 
 
 # --- UCSD -----------------------------------------------------------------------------------

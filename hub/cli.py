@@ -178,7 +178,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Score the detection core on the scene library (and real footage when given)."""
+    """Score the detection core on the scene library, or on footage with `--footage`."""
+    if args.footage:
+        return _evaluate_footage(args)
     from evaluation.scene_eval import (
         STRESS_BUDGET,
         by_kind,
@@ -218,23 +220,53 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _out("")
     for line in format_kinds(by_kind(scores), scores):
         _out(line)
-    if args.footage:
-        _evaluate_footage(Path(args.footage))
     return 0
 
 
-def _evaluate_footage(folder: Path) -> None:
-    """Real footage with ground truth (Sooke) and without (UCSD), against OpenCV baselines."""
-    from evaluation import footage
+def _evaluate_footage(args: argparse.Namespace) -> int:
+    """An operator's footage and camera config: the core's box scores beside the baselines."""
+    from evaluation import footage as fe
 
-    shape = (540, 960)
-    _out("\nreal footage: Sooke, boxes scored on each group's middle frame, analysis 960x540")
-    run = footage.run_sooke(folder / footage.SOOKE_DIR, shape)
-    for line in footage.format_footage_table(run.scores):
+    if not args.camera:
+        _err("riverwatch: --footage needs --camera FILE (a one-camera config: masks, zones)")
+        return EXIT_BAD_CONFIG
+    try:
+        setup = fe.load_camera(Path(args.camera))
+        times = fe.read_times(Path(args.times)) if args.times else fe.TimePattern(args.time_pattern)
+        clip = fe.load_footage(Path(args.footage), times, args.images, args.group_gap_s)
+        shape = args.shape or (clip.image_wh[1] // 2, clip.image_wh[0] // 2)
+        tuned = fe.knobs_of(setup) != fe.knobs_of(fe.with_default_knobs(setup))
+        run = fe.run_footage(clip, setup, shape, compare_defaults=tuned)
+    except ConfigError as exc:
+        _err(f"riverwatch: bad camera file\n{exc}")
+        return EXIT_BAD_CONFIG
+    except fe.FootageError as exc:
+        _err(f"riverwatch: {exc}")
+        return EXIT_BAD_CONFIG
+    knobs = ", ".join(f"{k} {v:g}" for k, v in fe.knobs_of(setup).items())
+    width, height = clip.image_wh
+    _out(
+        f"footage {args.footage}: {sum(len(g.frames) for g in clip.groups)} images "
+        f"{width}x{height} in {len(clip.groups)} groups; camera {setup.camera_id!r} "
+        f"({knobs}; {len(setup.analysis.masks)} masks, {len(setup.zones)} zones); "
+        f"analysis {shape[1]}x{shape[0]}"
+    )
+    if run.warmup_groups:
+        _out(f"not scored, the core's warm-up: {', '.join(run.warmup_groups)}")
+    if run.short_groups:
+        _out(f"not scored, fewer than three frames: {len(run.short_groups)} group(s)")
+    if clip.unmatched_labels:
+        _out(f"label rows naming no image in the folder: {clip.unmatched_labels}")
+    for line in fe.format_footage_table(run.scores):
         _out(line)
-    _out("\nUCSD speedboat (no ground truth): regions and confirmed tracks per frame")
-    for line in footage.format_ucsd_table(footage.evaluate_ucsd(folder / footage.UCSD_DIR)):
-        _out(line)
+    return 0
+
+
+def _shape(text: str) -> tuple[int, int]:
+    height, sep, width = text.partition("x")
+    if not sep or not height.isdigit() or not width.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: want HxW, e.g. 540x960")
+    return int(height), int(width)
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
@@ -348,7 +380,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="full-rate decoding slots the cameras share (default: a stress, 4 for 21 busy ones)",
     )
     evaluate.add_argument(
-        "--footage", help="folder of real footage with ground truth (e.g. ../shared/data)"
+        "--footage",
+        help="a folder of images with labels.csv (image,box_id,x,y,w,h; 1-based): score the "
+        "core on it instead of the scene library",
+    )
+    evaluate.add_argument(
+        "--camera", help="with --footage: a config file of one camera (masks, zones, analysis)"
+    )
+    evaluate.add_argument(
+        "--time-pattern",
+        default="%Y-%m-%d_%H-%M-%S",
+        help="capture time in file names, strftime-style, UTC (default %%Y-%%m-%%d_%%H-%%M-%%S)",
+    )
+    evaluate.add_argument("--times", help="a CSV of image,ts (POSIX s or ISO 8601) instead")
+    evaluate.add_argument("--images", default="*", help="only images matching this glob")
+    evaluate.add_argument(
+        "--group-gap-s",
+        type=float,
+        default=20.0,
+        help="frames further apart start a new group (default 20)",
+    )
+    evaluate.add_argument(
+        "--shape", type=_shape, help="analysis size HxW (default: half the images' size)"
     )
     evaluate.set_defaults(func=cmd_evaluate)
     users = sub.add_parser("users", help="manage API users (users add NAME --role ROLE)")
