@@ -14,6 +14,8 @@ track. Operators want one alert per incident, so `AlertPolicy` folds them:
 - An operator's suppression window (`Suppressions`) swallows starts that it covers; the count
   is kept so a muted camera is visible.
 - Schedules live with the zones (`active_hours`): the rules only report inside them.
+- A line crossing is instantaneous (its start and end come together); crossings of one line
+  are one incident per direction, the direction in the alert's `note` (`crossed a_to_b`).
 
 `AlertPolicy.on_event` and `AlertPolicy.due(now)` return the messages to publish, in order.
 """
@@ -95,12 +97,13 @@ class AlertPolicy:
         self._update_interval_s = update_interval_s
         self._suppressions = suppressions
         self._groups = groups or {}
-        self._open: dict[tuple[str, str, str], _Incident] = {}
+        self._open: dict[tuple[str, str, str, str], _Incident] = {}
         self.stats = PolicyStats()
 
     def on_event(self, event: Event) -> list[Alert]:
         """The messages this event step calls for (usually none)."""
-        key = (event.camera_id, event.zone_id, event.rule)
+        way = "" if event.direction is None else str(event.direction)
+        key = (event.camera_id, event.zone_id, event.rule, way)
         incident = self._open.get(key)
         if event.phase is Phase.START:
             return self._start(key, incident, event)
@@ -140,7 +143,7 @@ class AlertPolicy:
         return len(self._open)
 
     def _start(
-        self, key: tuple[str, str, str], incident: _Incident | None, event: Event
+        self, key: tuple[str, str, str, str], incident: _Incident | None, event: Event
     ) -> list[Alert]:
         if incident is not None:  # another track, or the same boat back within the cooldown
             incident.tracks.add(event.track_id)
@@ -164,6 +167,7 @@ class AlertPolicy:
             score=event.confidence,
             box_xyxy=event.box_xyxy,
             group=self._groups.get(event.camera_id, ""),
+            note="" if event.direction is None else f"crossed {event.direction}",
             track=track_of(event),
         )
         self._open[key] = _Incident(alert, {event.track_id}, event.observed_at)

@@ -3,7 +3,7 @@
     frames_nhw ─► BackgroundModel (all new rows at once) ─► cell masks
                ─► regions (only cameras with active cells) ─► ghosts dropped and forgotten
                [─► optional ONNX crop model]
-               ─► Tracker ─► RuleEngine ─► events
+               ─► Tracker ─► RuleEngine, LineRules (tripwires) ─► events
                └─► Attention (who decodes at full rate, within the budget) ─► mode changes
 
 State is preallocated per camera; a step allocates only what scales with the activity.
@@ -22,13 +22,14 @@ from detectors.arrays import contiguous_rows, flat
 from detectors.attention import Attention, ModeChanges
 from detectors.background import CELL, BackgroundModel, BackgroundParams, CellMasks
 from detectors.ghosts import find_ghosts
+from detectors.lines import LineRules, LineSpec
 from detectors.model import CropModel
 from detectors.regions import RegionFinder, Regions, active_cells
 from detectors.rules import NIGHT_LUMA, RuleEngine, camera_views
 from detectors.tracker import Tracker, TrackerParams
 from detectors.zones import ZoneGrid, ZoneSpec, rasterise
 from riverwatch.batch import BatchView
-from riverwatch.config import AnalysisConfig, ZoneConfig, ZoneKind
+from riverwatch.config import AnalysisConfig, TripwireConfig, ZoneConfig, ZoneKind
 from riverwatch.events import Event
 from riverwatch.types import DecodeMode
 
@@ -45,6 +46,7 @@ class CameraSetup:
     camera_id: str
     analysis: AnalysisConfig
     zones: Sequence[ZoneConfig]
+    tripwires: Sequence[TripwireConfig] = ()
 
 
 @dataclass(frozen=True)
@@ -133,9 +135,18 @@ class DetectionCore:
         self.rules = RuleEngine(
             specs, zone_cells, [c.analysis.large_vessel_px for c in cameras], CELL
         )
+        lines = [
+            LineSpec.build(slot, cam.camera_id, wire, shape_hw)
+            for slot, cam in enumerate(cameras)
+            if cam.analysis.enabled
+            for wire in cam.tripwires
+        ]
+        self.lines = LineRules(lines)
         self._zone_any_nhw = np.zeros((n, *cells_hw), np.bool_)
         for z, spec in enumerate(specs):
             self._zone_any_nhw[spec.slot] |= zone_cells[z]
+        for line in lines:  # a tripwire's neighbourhood is watched like a zone
+            self._zone_any_nhw[line.slot] |= line.watched_cells(cells_hw, CELL)
         # Objects are looked for in the zones and a margin around them (a boat is tracked just
         # before it enters); a bank, a sky or a quay outside every zone is never analysed.
         self._watched_nhw = (
@@ -148,6 +159,8 @@ class DetectionCore:
         severity = np.zeros(n, np.int64)
         for spec in specs:
             severity[spec.slot] = max(severity[spec.slot], spec.zone.severity.rank)
+        for line in lines:
+            severity[line.slot] = max(severity[line.slot], line.wire.severity.rank)
         pinned = np.array([c.analysis.decode_mode is DecodeMode.FULL for c in cameras], np.bool_)
         self.attention = Attention(n, full_rate_budget, quiet_s, severity, pinned)
         self._chroma_base = np.full((n, 2, *cells_hw), 128.0, np.float32)
@@ -192,6 +205,7 @@ class DetectionCore:
             self.rules.wanted(self.tracker),
         )
         events = expired + self.rules.update(views, self.tracker, ended)
+        events += self.lines.update(views, self.tracker, ended)
         self._learn_chroma(slot_m, view.chroma_n2hw, active, view.ts_n)
         self.background.settle()  # its learning ran beside all of the above
         if len(gone):
@@ -208,7 +222,7 @@ class DetectionCore:
         for slot in (self.rules.open_slots() | self.tracker.busy_slots()) - fresh:
             if now - self._seen_at_n[slot] > self._quiet_s:
                 events += self.rules.expire(slot, int(seq_n[slot]), now)
-                self.tracker.drop(slot)
+                self.lines.expire(slot, {t.track_id for t in self.tracker.drop(slot)})
         return events
 
     def _hold_tracks(self, slot_m: npt.NDArray[np.intp]) -> None:

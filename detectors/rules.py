@@ -151,7 +151,7 @@ class RuleEngine:
         tracks = [t for t in tracker.tracks(view.slot) if t.matched_now and tracker.confirmed(t)]
         for z in self.zones_of(view.slot):
             zone = self._zones[z].zone
-            if not _in_hours(view.ts, zone.active_hours):
+            if not in_hours(view.ts, zone.active_hours):
                 continue
             inside = [t for t in tracks if self._inside(z, t)]
             for rule in zone.rule_kinds:
@@ -295,7 +295,8 @@ class RuleEngine:
         )
 
 
-def _in_hours(ts: float, hours: tuple[int, int] | None) -> bool:
+def in_hours(ts: float, hours: tuple[int, int] | None) -> bool:
+    """Whether `ts` falls in local hours `[start, end)` (wrapping midnight); None is always."""
     if hours is None:
         return True
     start, end = hours

@@ -193,7 +193,8 @@ class Hub:
     async def _detect_forever(self) -> None:
         assert self._ingest is not None
         setups = [
-            CameraSetup(c.id, c.config.analysis, c.config.zones) for c in self._config.cameras
+            CameraSetup(c.id, c.config.analysis, c.config.zones, c.config.tripwires)
+            for c in self._config.cameras
         ]
         shape = self._settings.analysis_shape_hw
         core = self._core_factory(

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from riverwatch.notify_config import NotifyConfig, resolve_secrets
 from riverwatch.secrets import Redactor, redact_url
 from riverwatch.sensor_config import SensorsConfig
-from riverwatch.types import DecodeMode, RuleKind, Severity
+from riverwatch.types import CrossingDirection, DecodeMode, RuleKind, Severity
 
 _ID = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -142,6 +142,56 @@ class ZoneConfig(_Strict):
         return tuple(self.rules) if self.rules is not None else DEFAULT_RULES[self.kind]
 
 
+class TripwireDirection(enum.StrEnum):
+    """Which crossings of a tripwire count: one way (see `CrossingDirection` for the sides)
+    or both."""
+
+    A_TO_B = "a_to_b"
+    B_TO_A = "b_to_a"
+    BOTH = "both"
+
+    def counts(self, crossing: CrossingDirection) -> bool:
+        """Whether a crossing this way is reported."""
+        return self is TripwireDirection.BOTH or self.value == crossing.value
+
+
+class TripwireConfig(_Strict):
+    """A line on the picture (normalised 0..1 like zone polygons, two points or more) that a
+    track's reference point (its box's bottom centre: a vessel's waterline, a person's feet)
+    is reported crossing.
+
+    Side A is on the left of the line walked from its first point to its last, looking at the
+    picture; side B on its right: `line: [[0, 0.5], [1, 0.5]]` has A above and B below, so
+    `a_to_b` is moving down the picture. A track counts once per direction until it crosses
+    back; it must get `hysteresis` (a fraction of the picture's longer side) clear of the line
+    on a side before being on that side, so one jittering on the line does not count.
+    `reach` is how far on each side (same unit) objects are followed even outside every zone.
+    Ids share one namespace with the camera's zones: alerts and tickets name the line there.
+    """
+
+    id: str = Field(pattern=_ID)
+    name: str = ""
+    line: list[Point] = Field(min_length=2, max_length=32)
+    direction: TripwireDirection = TripwireDirection.BOTH
+    severity: Severity = Severity.MEDIUM
+    confirmed_only: bool = True
+    min_object_px: int = Field(default=0, ge=0)
+    hysteresis: float = Field(default=0.01, ge=0.0, le=0.2)
+    reach: float = Field(default=0.15, gt=0.0, le=1.0)
+    active_hours: (
+        tuple[Annotated[int, Field(ge=0, le=23)], Annotated[int, Field(ge=0, le=24)]] | None
+    ) = None
+
+    @field_validator("line")
+    @classmethod
+    def _no_empty_segment(cls, line: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        repeated = [i for i in range(1, len(line)) if line[i] == line[i - 1]]
+        if repeated:
+            i = repeated[0]
+            raise ValueError(f"points {i - 1} and {i} are the same; a line needs length")
+        return line
+
+
 class GroundPlane(_Strict):
     """A camera's simple ground-plane calibration: how object sizes shrink towards the horizon.
 
@@ -180,6 +230,7 @@ class CameraConfig(_Strict):
     sub_url: str | None = None
     analysis: AnalysisConfig = AnalysisConfig()
     zones: list[ZoneConfig] = Field(default_factory=list, max_length=32)
+    tripwires: list[TripwireConfig] = Field(default_factory=list, max_length=16)
 
 
 class GroupConfig(_Strict):
@@ -391,6 +442,25 @@ def _raw_problems(raw: Mapping[str, Any]) -> list[str]:
             for zid, n in zone_ids.items()
             if n > 1
         ]
+        problems += _tripwire_id_problems(label, cam, zone_ids)
+    return problems
+
+
+def _tripwire_id_problems(label: str, cam: Mapping[str, Any], zone_ids: Counter[Any]) -> list[str]:
+    """A tripwire's id must be unique among the camera's tripwires and zones (alerts, tickets
+    and suppressions name it where they name a zone)."""
+    wires = cam["tripwires"] if isinstance(cam.get("tripwires"), list) else []
+    wire_ids = Counter(w.get("id") for w in wires if isinstance(w, dict))
+    problems = [
+        f"{label}: tripwires: tripwire id {wid!r} used {n} times"
+        for wid, n in wire_ids.items()
+        if wid is not None and n > 1
+    ]
+    problems += [
+        f"{label}: tripwires: tripwire id {wid!r} is also a zone id"
+        for wid in wire_ids
+        if wid is not None and wid in zone_ids
+    ]
     return problems
 
 

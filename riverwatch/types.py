@@ -76,6 +76,19 @@ class RuleKind(enum.StrEnum):
     LIGHTS = "lights_at_night"
     STATIONARY = "stationary_object"
     CROWDING = "crowding"
+    LINE_CROSSING = "line_crossing"
+
+
+class CrossingDirection(enum.StrEnum):
+    """Which way a track crossed a tripwire.
+
+    Side A is on the left of the line as drawn from its first point to its last, looking at
+    the picture; side B on its right. A line drawn left to right across the picture has A
+    above it (farther away) and B below it (nearer).
+    """
+
+    A_TO_B = "a_to_b"
+    B_TO_A = "b_to_a"
 
 
 class Severity(enum.StrEnum):

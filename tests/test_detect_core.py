@@ -20,7 +20,7 @@ from detectors.background import BackgroundModel, BackgroundParams
 from detectors.regions import Regions
 from detectors.tracker import Tracker
 from riverwatch.batch import BatchView, chroma_shape
-from riverwatch.config import AnalysisConfig, ZoneConfig
+from riverwatch.config import AnalysisConfig, TripwireConfig, ZoneConfig
 from simulator.fleet import scene_zone
 from simulator.scenes import TruthBox, render_frames
 
@@ -59,10 +59,13 @@ def run(
     budget: int = 0,
     step_s: float = 1.0 / FPS,
     learn_s: float = 0.0,
+    tripwires: Sequence[TripwireConfig] = (),
 ) -> Iterator[tuple[float, StepResult]]:
     """Feed each camera its frames (None: nothing new this tick); yield (time, result)."""
     n = len(cameras)
-    setups = [CameraSetup(f"cam{i}", AnalysisConfig(), list(zones)) for i in range(n)]
+    setups = [
+        CameraSetup(f"cam{i}", AnalysisConfig(), list(zones), list(tripwires)) for i in range(n)
+    ]
     core = DetectionCore(
         setups, SHAPE, full_rate_budget=budget, background=BackgroundParams(learn_s=learn_s)
     )
