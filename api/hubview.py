@@ -26,6 +26,16 @@ class UnknownCamera(KeyError):
 
 
 @dataclass(frozen=True, slots=True)
+class LineCount:
+    """Crossings of one tripwire in one direction since the hub started."""
+
+    camera_id: str
+    line_id: str
+    direction: str  # a_to_b | b_to_a
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class DetectFigures:
     """The detection loop: ticks, failed ticks, and how long ago one last completed."""
 
@@ -35,6 +45,7 @@ class DetectFigures:
     errors_in_a_row: int
     last_tick_age_s: float | None  # None before the first completed tick
     last_error: str | None  # `Type: message`, no URL
+    crossings: tuple[LineCount, ...] = ()  # every tripwire crossed so far, by direction
 
 
 @dataclass(frozen=True, slots=True)

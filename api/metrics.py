@@ -71,6 +71,7 @@ class HubCollector(Collector):
             feed.dropped,
         )
         yield from detect_metrics(self._figures.detect)
+        yield from crossing_metrics(self._figures.detect)
         yield from task_metrics(self._figures.tasks)
         yield from desk_metrics(self._figures)
 
@@ -102,6 +103,18 @@ def detect_metrics(detect: DetectFigures) -> Iterator[Metric]:
             "Seconds since a detection tick last completed (absent before the first).",
             detect.last_tick_age_s,
         )
+
+
+def crossing_metrics(detect: DetectFigures) -> Iterator[Metric]:
+    """Tripwire crossings by camera, line and direction (`increase(...[1h])` per period)."""
+    family = CounterMetricFamily(
+        "riverwatch_line_crossings",
+        "Tracks that crossed a tripwire, by direction, since the hub started.",
+        labels=["camera", "line", "direction"],
+    )
+    for line in detect.crossings:
+        family.add_metric([line.camera_id, line.line_id, line.direction], line.count)
+    yield family
 
 
 def task_metrics(tasks: tuple[TaskStatus, ...]) -> Iterator[Metric]:

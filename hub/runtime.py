@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ from alerts.tickets import TicketStore
 from api.hubview import (
     DetectFigures,
     HubFigures,
+    LineCount,
     QueueFigures,
     Readiness,
     UnknownCamera,
@@ -100,6 +102,7 @@ class Hub:
         self._tick_policy = tick_policy or TickPolicy()
         self._ticks = TickHealth(self._tick_policy)
         self._supervisor = Supervisor(restart_policy)
+        self._crossings: tuple[LineCount, ...] = ()
 
     async def __aenter__(self) -> Hub:
         try:
@@ -221,6 +224,8 @@ class Hub:
         # (nothing else touches the core or this view).
         result = await asyncio.to_thread(core.step, view, now)
         self._apply(result, now)
+        if result.events:  # counts change only with a crossing event; the core is idle here
+            self._crossings = line_counts(core)
         self._ticks.completed(bool(result.observed), (time.perf_counter() - started) * 1000)
 
     def _tick_failed(self, exc: Exception, view: BatchView) -> None:
@@ -358,8 +363,8 @@ class Hub:
         )
 
     def detect_figures(self) -> DetectFigures:
-        """The detection loop's ticks and failures."""
-        return self._ticks.figures()
+        """The detection loop's ticks and failures, and the tripwires' crossing counts."""
+        return dataclasses.replace(self._ticks.figures(), crossings=self._crossings)
 
     async def _stream_length(self) -> int | None:
         try:
@@ -420,3 +425,11 @@ def load_region_model(config: LoadedConfig) -> RegionModel | None:
         )
     )
     return RegionModel(model, tuple(spec.keep), spec.min_score)
+
+
+def line_counts(core: DetectionCore) -> tuple[LineCount, ...]:
+    """The core's tripwire counts as the API shows them, in a stable order."""
+    return tuple(
+        LineCount(camera, line, str(direction), count)
+        for (camera, line, direction), count in sorted(core.lines.counts.items())
+    )

@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 
 from alerts import AlertPolicy
+from api.hubview import DetectFigures, LineCount
+from api.metrics import crossing_metrics
 from detectors import CameraSetup, DetectionCore, Phase
 from detectors.background import BackgroundParams
 from detectors.lines import CrossingWatch, LineSpec, crossing
+from hub.runtime import line_counts
 from riverwatch.batch import BatchView, chroma_shape
 from riverwatch.config import AnalysisConfig, ConfigError, TripwireConfig, parse_config
 from riverwatch.events import Event
@@ -151,6 +154,20 @@ def test_boats_crossing_a_line_each_way_give_one_event_each_and_are_counted() ->
         ("cam0", "ban-line", A_TO_B): 1,
         ("cam0", "ban-line", B_TO_A): 1,
     }
+    # ... as the hub hands them to the API, and as /metrics shows them
+    counts = line_counts(core)
+    assert counts == (
+        LineCount("cam0", "ban-line", "a_to_b", 1),
+        LineCount("cam0", "ban-line", "b_to_a", 1),
+    )
+    figures = DetectFigures(0, 0.0, 0, 0, None, None, crossings=counts)
+    shown = {
+        (sample.labels["camera"], sample.labels["line"], sample.labels["direction"]): sample.value
+        for family in crossing_metrics(figures)
+        for sample in family.samples
+        if sample.name == "riverwatch_line_crossings_total"
+    }
+    assert shown == {("cam0", "ban-line", "a_to_b"): 1.0, ("cam0", "ban-line", "b_to_a"): 1.0}
 
 
 def test_a_one_way_line_reports_only_its_direction() -> None:
