@@ -27,6 +27,7 @@ from detectors.model import CropModel
 from detectors.regions import RegionFinder, Regions, active_cells
 from detectors.rules import NIGHT_LUMA, RuleEngine, camera_views
 from detectors.tracker import Tracker, TrackerParams
+from detectors.verifier import Verifier
 from detectors.zones import ZoneGrid, ZoneSpec, rasterise
 from riverwatch.batch import BatchView
 from riverwatch.config import AnalysisConfig, TripwireConfig, ZoneConfig, ZoneKind
@@ -94,7 +95,7 @@ class DetectionCore:
         quiet_s: float = 20.0,
         background: BackgroundParams | None = None,
         tracker: TrackerParams | None = None,
-        model: RegionModel | None = None,
+        model: RegionModel | Verifier | None = None,
     ) -> None:
         n = len(cameras)
         self._cameras = list(cameras)

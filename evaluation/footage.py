@@ -45,7 +45,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from detectors import CameraSetup, DetectionCore, rasterise
+from detectors import CameraSetup, DetectionCore, RegionModel, Verifier, rasterise
+from detectors.regions import Regions
 from riverwatch.batch import BatchView
 from riverwatch.config import AnalysisConfig, ZoneConfig, load_config
 
@@ -510,11 +511,13 @@ def mog2_foreground(frames: Sequence[U8], at: int, var_threshold: float = 16.0) 
 
 @dataclass(frozen=True)
 class CoreOutput:
-    """One frame through the core: its regions, those on confirmed tracks, whether muted."""
+    """One frame through the core: its regions, those on confirmed tracks, whether muted;
+    `regions` is the core's own record of them (cells, stillness, contrast)."""
 
     regions_k4: I32
     confirmed_k4: I32
     muted: bool
+    regions: Regions = field(default_factory=Regions.empty)
 
 
 class CoreCamera:
@@ -526,8 +529,13 @@ class CoreCamera:
     >>> out = cam.step(luma_hw, ts)
     """
 
-    def __init__(self, setup: CameraSetup, shape_hw: tuple[int, int]) -> None:
-        self._core = DetectionCore([setup], shape_hw, full_rate_budget=1)
+    def __init__(
+        self,
+        setup: CameraSetup,
+        shape_hw: tuple[int, int],
+        model: RegionModel | Verifier | None = None,
+    ) -> None:
+        self._core = DetectionCore([setup], shape_hw, full_rate_budget=1, model=model)
         self._view = BatchView.empty(1, shape_hw)
         self._observations = 0
 
@@ -552,11 +560,31 @@ class CoreCamera:
             for t in tracker.tracks(0)
             if t.matched_now and t.last.seq == seq and tracker.confirmed(t)
         ]
+        regions = result.regions.of(0)
         return CoreOutput(
-            result.regions.of(0).xyxy_k.astype(np.int32),
+            regions.xyxy_k.astype(np.int32),
             np.array(confirmed, np.int32).reshape(-1, 4),
             self._observations <= self.warmup,
+            regions,
         )
+
+
+def core_outputs(
+    footage: Footage,
+    setup: CameraSetup,
+    shape_hw: tuple[int, int],
+    lumas: Mapping[Path, U8] | None = None,
+) -> Iterator[tuple[FootageFrame, U8, CoreOutput]]:
+    """Every frame of `footage` through one core, in time order, with its luma and output."""
+    camera = CoreCamera(setup, shape_hw)
+    for group in footage.groups:
+        for frame in group.frames:
+            luma = (
+                lumas[frame.path]
+                if lumas is not None
+                else read_luma(frame.path, shape_hw, footage.image_wh)
+            )
+            yield frame, luma, camera.step(luma, frame.ts)
 
 
 # --- a run ----------------------------------------------------------------------------------
@@ -611,13 +639,15 @@ def run_footage(
     compare_defaults: bool = True,
     baselines: bool = True,
     lumas: Mapping[Path, U8] | None = None,
+    model: RegionModel | Verifier | None = None,
 ) -> FootageRun:
     """Score the core (and the baselines) on every scored frame (see the module).
 
     `masked=False` drops the camera's masks for every method; `min_blob_px` is the
     baselines' smallest blob (default: the core's `min_object_px`, so every method has the
     same size floor); `compare_defaults` also runs the camera with its tuned knobs at their
-    defaults; `lumas` are frames already read at `shape_hw` (`read_lumas`).
+    defaults; `lumas` are frames already read at `shape_hw` (`read_lumas`); `model` filters
+    the regions of the camera's core (not the default-knob one) before tracking.
     """
     if not masked:
         setup = without_masks(setup)
@@ -628,7 +658,7 @@ def run_footage(
     run = FootageRun([FootageScore(name) for name in names], masked, min_px)
     reference = with_default_knobs(setup) if compare_defaults else None
     cameras = _Cameras(
-        CoreCamera(setup, shape_hw),
+        CoreCamera(setup, shape_hw, model),
         CoreCamera(reference, shape_hw) if reference is not None else None,
         ignore_mask(setup, shape_hw),
     )

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
@@ -17,6 +18,9 @@ from riverwatch.logs import setup_logging
 from riverwatch.secrets import Redactor
 from riverwatch.settings import Settings
 from riverwatch.sql import open_engine, safe_url
+
+if TYPE_CHECKING:
+    from detectors import Verifier
 
 EXIT_BAD_CONFIG = 2
 
@@ -225,6 +229,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate_footage(args: argparse.Namespace) -> int:
     """An operator's footage and camera config: the core's box scores beside the baselines."""
+    from detectors import Verifier, VerifierLoadError
     from evaluation import footage as fe
 
     if not args.camera:
@@ -236,7 +241,25 @@ def _evaluate_footage(args: argparse.Namespace) -> int:
         clip = fe.load_footage(Path(args.footage), times, args.images, args.group_gap_s)
         shape = args.shape or (clip.image_wh[1] // 2, clip.image_wh[0] // 2)
         tuned = fe.knobs_of(setup) != fe.knobs_of(fe.with_default_knobs(setup))
-        run = fe.run_footage(clip, setup, shape, compare_defaults=tuned)
+        verifier = Verifier.load(Path(args.verifier)) if args.verifier else None
+        lumas = fe.read_lumas(clip, shape) if verifier is not None else None
+        run = fe.run_footage(clip, setup, shape, compare_defaults=tuned, lumas=lumas)
+        if verifier is not None:
+            filtered = fe.run_footage(
+                clip,
+                setup,
+                shape,
+                compare_defaults=False,
+                baselines=False,
+                lumas=lumas,
+                model=verifier,
+            )
+            for score in filtered.scores:
+                score.method = score.method.replace("core:", "core + verifier:")
+            run.scores[2:2] = filtered.scores
+    except VerifierLoadError as exc:
+        _err(f"riverwatch: bad verifier: {exc}")
+        return EXIT_BAD_CONFIG
     except ConfigError as exc:
         _err(f"riverwatch: bad camera file\n{exc}")
         return EXIT_BAD_CONFIG
@@ -257,9 +280,70 @@ def _evaluate_footage(args: argparse.Namespace) -> int:
         _out(f"not scored, fewer than three frames: {len(run.short_groups)} group(s)")
     if clip.unmatched_labels:
         _out(f"label rows naming no image in the folder: {clip.unmatched_labels}")
+    if verifier is not None:
+        _out(f"verifier {args.verifier}: {_describe(verifier)}")
     for line in fe.format_footage_table(run.scores):
         _out(line)
     return 0
+
+
+def _describe(verifier: Verifier) -> str:
+    m = verifier.manifest
+    held = (
+        f"held-out (by time) region F1 {m.held_out.f1:.2f}, accuracy {m.held_out.accuracy:.2f} "
+        f"on {m.held_out.regions} regions"
+        if m.held_out
+        else "no held-out score"
+    )
+    counts = ", ".join(f"{n} {label}" for label, n in m.counts.per_label.items())
+    return (
+        f"{m.classifier}, labels {'/'.join(m.labels)}, keeps regions scoring vessel >= "
+        f"{m.min_score:.2f}; trained {m.created} on {counts} ({m.counts.frames} frames); {held}"
+    )
+
+
+def cmd_verifier_train(args: argparse.Namespace) -> int:
+    """Train a region verifier on one day of labelled footage and write the model folder."""
+    from evaluation import footage as fe
+    from evaluation.verifier_train import train_from_footage
+
+    try:
+        setup = fe.load_camera(Path(args.camera))
+        times = fe.read_times(Path(args.times)) if args.times else fe.TimePattern(args.time_pattern)
+        clip = fe.load_footage(Path(args.footage), times, args.images, args.group_gap_s)
+        shape = args.shape or (clip.image_wh[1] // 2, clip.image_wh[0] // 2)
+        verifier = train_from_footage(clip, setup, shape)
+        verifier = verifier.with_manifest(
+            source={"footage": str(args.footage), "camera": setup.camera_id, "images": args.images}
+        )
+        verifier.save(Path(args.out))
+    except ConfigError as exc:
+        _err(f"riverwatch: bad camera file\n{exc}")
+        return EXIT_BAD_CONFIG
+    except (fe.FootageError, ValueError, OSError) as exc:
+        _err(f"riverwatch: cannot train a verifier: {exc}")
+        return EXIT_BAD_CONFIG
+    _out(f"wrote {args.out}: {_describe(verifier)}")
+    return 0
+
+
+def _add_footage_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--time-pattern",
+        default="%Y-%m-%d_%H-%M-%S",
+        help="capture time in file names, strftime-style, UTC (default %%Y-%%m-%%d_%%H-%%M-%%S)",
+    )
+    parser.add_argument("--times", help="a CSV of image,ts (POSIX s or ISO 8601) instead")
+    parser.add_argument("--images", default="*", help="only images matching this glob")
+    parser.add_argument(
+        "--group-gap-s",
+        type=float,
+        default=20.0,
+        help="frames further apart start a new group (default 20)",
+    )
+    parser.add_argument(
+        "--shape", type=_shape, help="analysis size HxW (default: half the images' size)"
+    )
 
 
 def _shape(text: str) -> tuple[int, int]:
@@ -388,22 +472,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--camera", help="with --footage: a config file of one camera (masks, zones, analysis)"
     )
     evaluate.add_argument(
-        "--time-pattern",
-        default="%Y-%m-%d_%H-%M-%S",
-        help="capture time in file names, strftime-style, UTC (default %%Y-%%m-%%d_%%H-%%M-%%S)",
+        "--verifier",
+        help="with --footage: a verifier model folder (riverwatch verifier train); scores the "
+        "core with it filtering regions beside the core without it",
     )
-    evaluate.add_argument("--times", help="a CSV of image,ts (POSIX s or ISO 8601) instead")
-    evaluate.add_argument("--images", default="*", help="only images matching this glob")
-    evaluate.add_argument(
-        "--group-gap-s",
-        type=float,
-        default=20.0,
-        help="frames further apart start a new group (default 20)",
-    )
-    evaluate.add_argument(
-        "--shape", type=_shape, help="analysis size HxW (default: half the images' size)"
-    )
+    _add_footage_options(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
+    verifier = sub.add_parser("verifier", help="a region verifier learnt from labelled footage")
+    verifier_sub = verifier.add_subparsers(dest="verifier_command", required=True)
+    train = verifier_sub.add_parser(
+        "train", help="train on one day's frames and labels.csv, write a model folder"
+    )
+    train.add_argument("--footage", required=True, help="a folder of images with labels.csv")
+    train.add_argument(
+        "--camera", required=True, help="a config file of one camera (masks, zones, analysis)"
+    )
+    train.add_argument("--out", required=True, help="the model folder to write")
+    _add_footage_options(train)
+    train.set_defaults(func=cmd_verifier_train)
     users = sub.add_parser("users", help="manage API users (users add NAME --role ROLE)")
     users_sub = users.add_subparsers(dest="users_command", required=True)
     add = users_sub.add_parser("add", help="add a user; password from a prompt or stdin")
