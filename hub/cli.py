@@ -65,12 +65,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _err(f"riverwatch: refusing to start.\n{exc}")
         return EXIT_BAD_CONFIG
-    from detectors import ModelError
+    from detectors import ModelError, VerifierError
     from hub.runtime import load_region_model
 
     try:
         load_region_model(loaded)
-    except ModelError as exc:
+    except (ModelError, VerifierError) as exc:
         _err(f"riverwatch: refusing to start.\n{loaded.source}: model: {exc}")
         return EXIT_BAD_CONFIG
     return serve(settings, loaded)

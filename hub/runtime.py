@@ -40,7 +40,16 @@ from api.hubview import (
     UnknownCamera,
     task_problems,
 )
-from detectors import CameraSetup, CropModel, DetectionCore, ModelSpec, RegionModel, StepResult
+from detectors import (
+    CameraSetup,
+    CropModel,
+    DetectionCore,
+    ModelLoadError,
+    ModelSpec,
+    RegionModel,
+    StepResult,
+    Verifier,
+)
 from detectors.background import BackgroundParams
 from hub.incidents import IncidentDesk
 from hub.ticks import TickHealth, TickPolicy
@@ -69,7 +78,7 @@ class CoreFactory(Protocol):
         full_rate_budget: int = ...,
         *,
         background: BackgroundParams | None = ...,
-        model: RegionModel | None = ...,
+        model: RegionModel | Verifier | None = ...,
     ) -> DetectionCore: ...
 
 
@@ -97,7 +106,7 @@ class Hub:
         self._desk: IncidentDesk | None = None
         self._ingest: IngestSupervisor | None = None
         self._detect_task: asyncio.Task[None] | None = None
-        self._region_model: RegionModel | None = None
+        self._region_model: RegionModel | Verifier | None = None
         self._core_factory = core_factory
         self._tick_policy = tick_policy or TickPolicy()
         self._ticks = TickHealth(self._tick_policy)
@@ -406,14 +415,17 @@ def _spool_bytes(base: Path) -> int:
     return total
 
 
-def load_region_model(config: LoadedConfig) -> RegionModel | None:
-    """The config's ONNX crop model, loaded once; raises `ModelLoadError` naming the file."""
+def load_region_model(config: LoadedConfig) -> RegionModel | Verifier | None:
+    """The config's ONNX crop model or learnt verifier, loaded once; raises `ModelLoadError`
+    or `VerifierLoadError` naming the file."""
     spec = config.hub.model
+    if config.hub.verifier is not None:
+        if spec is not None:
+            raise ModelLoadError("the config names both a model and a verifier; choose one")
+        return Verifier.load(_relative(config, config.hub.verifier))
     if spec is None:
         return None
-    path = Path(spec.path)
-    if not path.is_absolute() and config.base_dir is not None:
-        path = config.base_dir / path
+    path = _relative(config, spec.path)
     model = CropModel(
         ModelSpec(
             path,
@@ -425,6 +437,11 @@ def load_region_model(config: LoadedConfig) -> RegionModel | None:
         )
     )
     return RegionModel(model, tuple(spec.keep), spec.min_score)
+
+
+def _relative(config: LoadedConfig, name: str) -> Path:
+    path = Path(name)
+    return config.base_dir / path if not path.is_absolute() and config.base_dir else path
 
 
 def line_counts(core: DetectionCore) -> tuple[LineCount, ...]:

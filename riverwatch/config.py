@@ -273,6 +273,9 @@ class HubConfig(_Strict):
     groups: list[GroupConfig] = Field(default_factory=list)
     defaults: AnalysisConfig = AnalysisConfig()
     model: ModelConfig | None = None
+    # A verifier model folder (`riverwatch verifier train`), relative to this file; it plugs in
+    # where `model` does, so a hub runs one or the other.
+    verifier: str | None = Field(default=None, min_length=1)
     secrets_file: str | None = None
     notify: NotifyConfig = NotifyConfig()
     sensors: SensorsConfig = Field(default_factory=SensorsConfig)

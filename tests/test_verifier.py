@@ -183,3 +183,37 @@ def test_evaluate_with_a_bad_verifier_is_exit_2(
     assert "bad verifier" in err and "model.xml" in err and "Traceback" not in err
     assert main([*args, "--verifier", str(tmp_path / "nowhere")]) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+HUB_YAML = """\
+verifier: dock.verifier
+cameras:
+- id: dock-1
+  name: Dock
+  group: river
+  url: rtsp://127.0.0.1:8554/dock
+  zones:
+  - id: water
+    polygon: [[0.0, 0.2], [1.0, 0.2], [1.0, 1.0], [0.0, 1.0]]
+"""
+ONNX_MODEL = """\
+model:
+  path: vessel.onnx
+  input_size: [32, 32]
+  labels: [other, vessel]
+  keep: [vessel]
+"""
+
+
+def test_the_hub_loads_the_verifier_its_config_names(tmp_path: Path) -> None:
+    from hub.runtime import load_region_model
+    from riverwatch.config import load_config
+
+    frames, regions, label_k = scene(seed=5, n=10)
+    Verifier.train(region_features(frames, regions), label_k).save(tmp_path / "dock.verifier")
+    config = tmp_path / "hub.yaml"
+    config.write_text(HUB_YAML, encoding="utf-8")
+    assert isinstance(load_region_model(load_config(config)), Verifier)
+    config.write_text(ONNX_MODEL + HUB_YAML, encoding="utf-8")
+    with pytest.raises(Exception, match="both a model and a verifier"):
+        load_region_model(load_config(config))
