@@ -16,6 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from alerts.labels import SampleStore
 from api.hubview import HubView
 from api.live import LiveService
 from api.routes import (
@@ -26,6 +27,7 @@ from api.routes import (
     events,
     health,
     incidents,
+    labels,
     live,
     metrics,
     pages,
@@ -57,6 +59,7 @@ class State(TypedDict):
     sensors: SensorHub
     security: Security
     live: LiveService
+    labels: SampleStore
 
 
 HubFactory = Callable[[], AbstractAsyncContextManager[HubView]]
@@ -77,6 +80,7 @@ def create_app(hub_factory: HubFactory, security: SecurityConfig | None = None) 
                     "sensors": hub.sensors(),
                     "security": opened,
                     "live": live_service,
+                    "labels": SampleStore(hub.data_dir / "labels"),
                 }
 
     app = FastAPI(
@@ -84,7 +88,7 @@ def create_app(hub_factory: HubFactory, security: SecurityConfig | None = None) 
     )
     routers = (
         *(health, auth, users, audit, cameras, alerts, tickets, stats, suppressions, sensors),
-        *(incidents, live, events, metrics),
+        *(incidents, labels, live, events, metrics),
         pages,  # last: its page routes must not shadow the API's
     )
     for router in (r.router for r in routers):

@@ -1,4 +1,4 @@
-"""Shared dependencies: the running hub, taken from the lifespan's typed state."""
+"""Shared dependencies: the running hub and the label store, from the lifespan's typed state."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from alerts.labels import SampleStore
 from api.hubview import HubView
 
 
@@ -16,3 +17,12 @@ def get_hub(request: Request) -> HubView:
 
 
 HubDep = Annotated[HubView, Depends(get_hub)]
+
+
+def get_samples(request: Request) -> SampleStore:
+    """The site's label store (`<data_dir>/labels`), made in the lifespan."""
+    samples: SampleStore = request.state.labels
+    return samples
+
+
+SamplesDep = Annotated[SampleStore, Depends(get_samples)]

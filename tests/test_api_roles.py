@@ -185,6 +185,16 @@ TABLE: list[Row] = [
     Row("POST", "/api/incidents/{incident_id}/verdict", frozenset({REV}),
         lambda s: Call("POST", f"/api/incidents/{s.ticket()}/verdict",
                        json={"verdict": "confirmed", "note": "seen on the clip"})),
+    Row("GET", "/api/labels", frozenset({REV}),
+        lambda s: Call("GET", f"/api/labels?ticket={s.ticket()}")),
+    Row("POST", "/api/labels", frozenset({REV}),
+        lambda s: Call("POST", "/api/labels",
+                       json={"ticket_id": s.ticket(), "box_xyxy": [1, 1, 9, 9], "label": "boat"}),
+        expected_ok=frozenset({422})),  # allowed in, and told the ticket has no snapshot
+    Row("DELETE", "/api/labels/{label_id}", frozenset({REV}),
+        lambda _: Call("DELETE", "/api/labels/0123456789abcdef"),
+        expected_ok=frozenset({404})),  # allowed in, and told there is no such label
+    Row("GET", "/api/labels/counts", frozenset({REV}), get("/api/labels/counts")),
     Row("GET", "/metrics", frozenset({OP}), get("/metrics")),
     Row("GET", "/", OPEN, get("/"), expected_ok=frozenset({307})),
     *(Row("GET", f"/{page}", OPEN, get(f"/{page}")) for page in PAGES),

@@ -24,9 +24,10 @@ from alerts.tickets import (
     Verdict,
     VerdictRecord,
 )
-from api.deps import HubDep
+from api.deps import HubDep, SamplesDep
 from api.routes.events import frame_size
-from api.security.deps import AUTH_RESPONSES, Reviewer
+from api.routes.labels import label_verdict
+from api.security.deps import AUTH_RESPONSES, AuditDep, Reviewer
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"], responses=AUTH_RESPONSES)
 
@@ -235,16 +236,26 @@ async def get_incident(_: Reviewer, hub: HubDep, incident_id: IncidentId) -> Inc
     },
 )
 async def give_verdict(
-    hub: HubDep, incident_id: IncidentId, body: VerdictIn, actor: ActorDep
+    hub: HubDep,
+    samples: SamplesDep,
+    trail: AuditDep,
+    incident_id: IncidentId,
+    body: VerdictIn,
+    actor: ActorDep,
 ) -> VerdictOut:
     """Confirm the incident or mark it a false alarm; a later verdict replaces this one (both
-    are kept). The ticket does not move in the loop."""
+    are kept). The ticket does not move in the loop. The incident's detected box on its
+    snapshot becomes a `boat` (confirmed) or `not_boat` (false alarm) label, replacing the
+    labels of an earlier verdict."""
     try:
         record = await hub.tickets().set_verdict(incident_id, body.verdict, actor, body.note)
+        labelled = await label_verdict(hub, samples, incident_id, record.verdict, actor)
     except TicketNotFound:
         raise HTTPException(404, f"no incident {incident_id}") from None
     except InvalidInput as exc:
         raise HTTPException(422, str(exc)) from None
     except SQLAlchemyError:
         raise HTTPException(503, _UNREACHABLE) from None
+    detail = {"verdict": record.verdict.value, "labels": labelled}
+    await trail.record("incident.verdict", f"ticket:{incident_id}", detail)
     return VerdictOut.of(record)

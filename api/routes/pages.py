@@ -1,4 +1,4 @@
-"""The browser pages: login, video wall, enforcement inbox, incident replay, stats.
+"""The browser pages: login, video wall, enforcement inbox, incident replay, labelling, stats.
 
 The pages are static HTML, CSS and JavaScript modules under `api/web/` (no build step, nothing
 from a CDN). They are public: every figure on them comes from authenticated API calls made
@@ -31,6 +31,7 @@ PAGES = {
     "inbox": "inbox.html",
     "replay": "replay.html",
     "incident": "incident.html",
+    "label": "label.html",
     "stats": "stats.html",
 }
 

@@ -147,4 +147,7 @@ $("#track-t").addEventListener("input", drawTrack);
 new ResizeObserver(() => detail && drawTrack()).observe($("#track-stage"));
 $("#verdict-form").addEventListener("submit", giveVerdict);
 if (!Number.isInteger(id) || id < 1) showError("#error", "no incident id in the address");
-else await load();
+else {
+  $("#label-link").href = `/label?ticket=${id}`;
+  await load();
+}

@@ -8,6 +8,7 @@ const LINKS = [
   { href: "/inbox", text: "Inbox", roles: ["enforcement"] },
   { href: "/replay", text: "Incidents", roles: ["reviewer"] },
   { href: "/stats", text: "Stats", roles: ["reviewer"] },
+  { href: "/label", text: "Labels", roles: ["reviewer"] },
 ];
 
 async function logout() {
