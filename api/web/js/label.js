@@ -195,7 +195,10 @@ const canvas = $("#boxes");
 canvas.addEventListener("pointerdown", onDown);
 canvas.addEventListener("pointermove", onMove);
 canvas.addEventListener("pointerup", onUp);
-$("#snapshot").addEventListener("load", draw);
+$("#snapshot").addEventListener("load", () => {
+  document.body.dataset.image = $("#snapshot").dataset.ticket;
+  draw();
+});
 new ResizeObserver(draw).observe($("#stage"));
 $("#mark-boat").addEventListener("click", () => { const b = chosen; choose(null); save(b, "boat"); });
 $("#mark-not-boat").addEventListener("click", () => { const b = chosen; choose(null); save(b, "not_boat"); });
