@@ -36,6 +36,7 @@ from api.routes import (
     suppressions,
     tickets,
     users,
+    verifier,
 )
 from api.security import Security, SecurityConfig
 from api.security.logfilter import install_token_filter
@@ -88,7 +89,7 @@ def create_app(hub_factory: HubFactory, security: SecurityConfig | None = None) 
     )
     routers = (
         *(health, auth, users, audit, cameras, alerts, tickets, stats, suppressions, sensors),
-        *(incidents, labels, live, events, metrics),
+        *(incidents, labels, verifier, live, events, metrics),
         pages,  # last: its page routes must not shadow the API's
     )
     for router in (r.router for r in routers):

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from alerts.feed import AlertFeed
     from alerts.notify import TargetStats
     from alerts.tickets import TicketStore
+    from detectors.site_verifier import SiteVerifiers
     from ingest.sensors import SensorHub, SensorStats
     from riverwatch.ring import PacketRing
 
@@ -171,4 +172,8 @@ class HubView(Protocol):
     @property
     def data_dir(self) -> Path:
         """Where evidence and attachments live (paths in tickets are relative to it)."""
+        ...
+
+    def site_verifiers(self) -> SiteVerifiers:
+        """The site's verifier versions (retrained from labels, swapped into the running hub)."""
         ...

@@ -62,6 +62,9 @@ MODEL_FILE = "model.xml"
 VESSEL = "vessel"
 DEFAULT_LABELS = ("other", VESSEL)
 
+# The thresholds a trainer tries on its held-out part (best region F1 wins).
+THRESHOLDS = tuple(round(float(t), 2) for t in np.arange(0.1, 0.91, 0.05))
+
 _HOG_SIZE = 16
 _HOG_BINS = 6
 _MIN_MARGIN = 6
@@ -199,6 +202,32 @@ def region_features(frames_nhw: npt.NDArray[np.uint8], regions: Regions) -> F32:
         out[k, _SHAPE_FEATURES : _SHAPE_FEATURES + _WATER_FEATURES] = _water_contrast(window, inner)
         out[k, _SHAPE_FEATURES + _WATER_FEATURES :] = _gradients(window, float(window.std()))
     return out
+
+
+def box_features(
+    luma_nhw: npt.NDArray[np.uint8], slot_k: Sequence[int], xyxy_k4: Sequence[Sequence[int]]
+) -> F32:
+    """`region_features` of plain boxes on analysis luma (a labelled box rather than a region
+    the core found): each box counts as filled with cells, none still, and its contrast is its
+    mean brightness minus its frame's, as the core measures a region's."""
+    xyxy = np.asarray(xyxy_k4, np.int32).reshape(-1, 4)
+    slots = np.asarray(slot_k, np.intp)
+    area = np.maximum(1, xyxy[:, 2] - xyxy[:, 0]) * np.maximum(1, xyxy[:, 3] - xyxy[:, 1])
+    frame_mean = luma_nhw.reshape(len(luma_nhw), -1).mean(axis=1)
+    contrast = [
+        float(luma_nhw[s, y0:y1, x0:x1].mean()) - float(frame_mean[s])
+        if x1 > x0 and y1 > y0
+        else 0.0
+        for s, (x0, y0, x1, y1) in zip(slots.tolist(), xyxy.tolist(), strict=True)
+    ]
+    regions = Regions(
+        slots,
+        xyxy,
+        np.maximum(1, np.round(area / (CELL * CELL))).astype(np.int32),
+        np.zeros(len(slots), np.float32),
+        np.array(contrast, np.float32),
+    )
+    return region_features(luma_nhw, regions)
 
 
 def _water_contrast(window: F32, inner: F32) -> tuple[float, ...]:
@@ -380,3 +409,84 @@ class Verifier:
             manifest.min_score,
         )
         return verifier
+
+
+def score_rows(
+    verifier: Verifier,
+    features_kf: F32,
+    label_k: npt.NDArray[np.int32],
+    min_score: float,
+    split: str,
+) -> HeldOutScore:
+    """Region accuracy, precision, recall and F1 of the vessel label at `min_score` on rows
+    labelled with indices into `DEFAULT_LABELS`."""
+    score = verifier.vessel_score(features_kf)
+    said = score >= min_score
+    truth = label_k == DEFAULT_LABELS.index(VESSEL)
+    tp = int((said & truth).sum())
+    precision = tp / int(said.sum()) if said.any() else 0.0
+    recall = tp / int(truth.sum()) if truth.any() else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    accuracy = float((said == truth).mean()) if len(truth) else 0.0
+    return HeldOutScore(split, len(truth), accuracy, precision, recall, f1)
+
+
+class SwappableVerifier(Verifier):
+    """The hub's verifier seam when its model can change while it runs: it scores with the
+    model it holds now, and `swap` replaces that model in one reference assignment, so a
+    detection tick in flight finishes with the model it started with and the next tick uses
+    the new one. Empty (no model yet), it keeps every region.
+
+    It is a `Verifier` because that is the type the core's model seam takes; it holds no forest
+    of its own and never calls `Verifier.__init__`.
+
+    >>> slot = SwappableVerifier(None)
+    >>> slot.swap(Verifier.load(Path("v0002")))  # doctest: +SKIP
+    """
+
+    def __init__(self, inner: Verifier | None = None) -> None:
+        self._inner = inner
+
+    @property
+    def inner(self) -> Verifier | None:
+        """The model scoring now (None: every region is kept)."""
+        return self._inner
+
+    def swap(self, verifier: Verifier | None) -> Verifier | None:
+        """Score with `verifier` from the next call on; the model it replaced."""
+        old, self._inner = self._inner, verifier
+        return old
+
+    @property
+    def manifest(self) -> Manifest:
+        """The held model's manifest; `VerifierError` when it holds none."""
+        inner = self._inner
+        if inner is None:
+            raise VerifierError("no verifier is active yet")
+        return inner.manifest
+
+    def vessel_score(self, features_kf: F32) -> F32:
+        """The held model's scores (all 1: vessel, when it holds none)."""
+        inner = self._inner
+        if inner is None:
+            return np.ones(len(features_kf), np.float32)
+        return inner.vessel_score(features_kf)
+
+    def confirm(self, frames_nhw: npt.NDArray[np.uint8], regions: Regions) -> Regions:
+        """The held model's `confirm` (read once: one tick, one model); all kept when empty."""
+        inner = self._inner
+        return regions if inner is None else inner.confirm(frames_nhw, regions)
+
+    def with_manifest(self, **changes: Any) -> Verifier:
+        """The held model with manifest changes; `VerifierError` when it holds none."""
+        inner = self._inner
+        if inner is None:
+            raise VerifierError("no verifier is active yet")
+        return inner.with_manifest(**changes)
+
+    def save(self, folder: Path) -> None:
+        """Save the held model; `VerifierError` when it holds none."""
+        inner = self._inner
+        if inner is None:
+            raise VerifierError("no verifier is active yet")
+        inner.save(folder)

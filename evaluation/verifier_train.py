@@ -25,12 +25,18 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors import CameraSetup, Verifier
-from detectors.verifier import DEFAULT_LABELS, VESSEL, HeldOutScore, region_features
+from detectors.verifier import (
+    DEFAULT_LABELS,
+    THRESHOLDS,
+    VESSEL,
+    HeldOutScore,
+    region_features,
+    score_rows,
+)
 from evaluation.footage import U8, Footage, core_outputs, to_full
 
 TRAIN_SHARE = 0.7
 SPLIT_GAP_S = 120.0
-THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.05))
 
 
 @dataclass(frozen=True)
@@ -93,15 +99,7 @@ def held_out_score(
     verifier: Verifier, rows: RegionSet, min_score: float, split: str
 ) -> HeldOutScore:
     """Region accuracy, precision, recall and F1 of the vessel label at `min_score`."""
-    score = verifier.vessel_score(rows.features_kf)
-    said = score >= min_score
-    truth = rows.label_k == DEFAULT_LABELS.index(VESSEL)
-    tp = int((said & truth).sum())
-    precision = tp / int(said.sum()) if said.any() else 0.0
-    recall = tp / int(truth.sum()) if truth.any() else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    accuracy = float((said == truth).mean()) if len(truth) else 0.0
-    return HeldOutScore(split, len(truth), accuracy, precision, recall, f1)
+    return score_rows(verifier, rows.features_kf, rows.label_k, min_score, split)
 
 
 def train_from_footage(

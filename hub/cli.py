@@ -69,7 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hub.runtime import load_region_model
 
     try:
-        load_region_model(loaded)
+        load_region_model(loaded, settings.data_dir)
     except (ModelError, VerifierError) as exc:
         _err(f"riverwatch: refusing to start.\n{loaded.source}: model: {exc}")
         return EXIT_BAD_CONFIG

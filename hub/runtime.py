@@ -51,6 +51,8 @@ from detectors import (
     Verifier,
 )
 from detectors.background import BackgroundParams
+from detectors.site_verifier import SiteVerifiers
+from detectors.verifier import SwappableVerifier
 from hub.incidents import IncidentDesk
 from hub.ticks import TickHealth, TickPolicy
 from ingest import CameraSpec, IngestSupervisor
@@ -64,6 +66,7 @@ from riverwatch.types import Alert, CameraInfo, CameraState, DecodeMode
 
 log = logging.getLogger(__name__)
 
+SITE_VERIFIER = "site"  # `verifier: site`: the data dir's active version, swapped live
 QUEUE_PROBE_TIMEOUT_S = 2.0  # a scrape must not hang on Redis
 _SLOTS_LOGGED = 20  # camera ids named in a failed tick's log line
 
@@ -107,6 +110,7 @@ class Hub:
         self._ingest: IngestSupervisor | None = None
         self._detect_task: asyncio.Task[None] | None = None
         self._region_model: RegionModel | Verifier | None = None
+        self._site_verifiers = SiteVerifiers(settings.data_dir / "verifier")
         self._core_factory = core_factory
         self._tick_policy = tick_policy or TickPolicy()
         self._ticks = TickHealth(self._tick_policy)
@@ -123,7 +127,15 @@ class Hub:
 
     async def _start(self) -> None:
         settings = self._settings
-        self._region_model = await asyncio.to_thread(load_region_model, self._config)
+        if self._config.hub.verifier == SITE_VERIFIER:
+            if self._config.hub.model is not None:
+                raise ModelLoadError("the config names both a model and a verifier; choose one")
+            self._site_verifiers = await asyncio.to_thread(
+                site_verifiers, settings.data_dir / "verifier"
+            )
+            self._region_model = self._site_verifiers.holder
+        else:
+            self._region_model = await asyncio.to_thread(load_region_model, self._config)
         self._redis = await self._connect_redis()
         self._stack.push_async_callback(self._redis.aclose)
         # Last out: whatever task a part left running is cancelled and awaited here.
@@ -339,6 +351,10 @@ class Hub:
         """Where evidence, attachments and the spool live."""
         return self._settings.data_dir
 
+    def site_verifiers(self) -> SiteVerifiers:
+        """The site's verifier versions (live-swapped when the config says `verifier: site`)."""
+        return self._site_verifiers
+
     async def ready(self) -> dict[str, bool]:
         """Whether Redis answers."""
         assert self._redis is not None
@@ -415,13 +431,32 @@ def _spool_bytes(base: Path) -> int:
     return total
 
 
-def load_region_model(config: LoadedConfig) -> RegionModel | Verifier | None:
-    """The config's ONNX crop model or learnt verifier, loaded once; raises `ModelLoadError`
-    or `VerifierLoadError` naming the file."""
+def site_verifiers(root: Path) -> SiteVerifiers:
+    """The site's verifier versions with a live holder loaded with the active one (empty, so
+    every region is kept, until a first version is trained); raises `VerifierLoadError` when
+    the active version's folder is broken."""
+    site = SiteVerifiers(root, SwappableVerifier())
+    active = site.load_active()
+    if active is None:
+        log.warning("verifier: no site verifier is active yet under %s; every region is kept", root)
+    site.swap_in(active)
+    return site
+
+
+def load_region_model(
+    config: LoadedConfig, data_dir: Path | None = None
+) -> RegionModel | Verifier | None:
+    """The config's ONNX crop model or learnt verifier, loaded once (`verifier: site`: the
+    active version under `data_dir`, in a swappable holder); raises `ModelLoadError` or
+    `VerifierLoadError` naming the file."""
     spec = config.hub.model
+    if config.hub.verifier is not None and spec is not None:
+        raise ModelLoadError("the config names both a model and a verifier; choose one")
+    if config.hub.verifier == SITE_VERIFIER:
+        if data_dir is None:
+            raise ModelLoadError("`verifier: site` needs the hub's data dir")
+        return site_verifiers(data_dir / "verifier").holder
     if config.hub.verifier is not None:
-        if spec is not None:
-            raise ModelLoadError("the config names both a model and a verifier; choose one")
         return Verifier.load(_relative(config, config.hub.verifier))
     if spec is None:
         return None

@@ -274,7 +274,8 @@ class HubConfig(_Strict):
     defaults: AnalysisConfig = AnalysisConfig()
     model: ModelConfig | None = None
     # A verifier model folder (`riverwatch verifier train`), relative to this file; it plugs in
-    # where `model` does, so a hub runs one or the other.
+    # where `model` does, so a hub runs one or the other. `site` means the data dir's active
+    # version (`<data_dir>/verifier/`), retrained from reviewers' labels and swapped live.
     verifier: str | None = Field(default=None, min_length=1)
     secrets_file: str | None = None
     notify: NotifyConfig = NotifyConfig()

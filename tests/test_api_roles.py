@@ -195,6 +195,13 @@ TABLE: list[Row] = [
         lambda _: Call("DELETE", "/api/labels/0123456789abcdef"),
         expected_ok=frozenset({404})),  # allowed in, and told there is no such label
     Row("GET", "/api/labels/counts", frozenset({REV}), get("/api/labels/counts")),
+    Row("GET", "/api/verifier", frozenset({REV}), get("/api/verifier")),
+    Row("POST", "/api/verifier/train", frozenset({REV}),
+        lambda _: Call("POST", "/api/verifier/train"),
+        expected_ok=frozenset({422})),  # allowed in, and told there are too few labels
+    Row("POST", "/api/verifier/activate", frozenset({REV}),
+        lambda _: Call("POST", "/api/verifier/activate", json={"version": "v9999"}),
+        expected_ok=frozenset({404})),  # allowed in, and told there is no such version
     Row("GET", "/metrics", frozenset({OP}), get("/metrics")),
     Row("GET", "/", OPEN, get("/"), expected_ok=frozenset({307})),
     *(Row("GET", f"/{page}", OPEN, get(f"/{page}")) for page in PAGES),

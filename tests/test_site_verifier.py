@@ -1,0 +1,246 @@
+"""The site's verifier: trained from the reviewers' labelled boxes on generated snapshots,
+kept in versions, refused activation when it scores worse, swapped live at the next call,
+and its API on a real hub (roles, bad requests, train and activate, audit)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from alerts.labels import Draft, Image, Label, SampleStore, Source
+from api.routes.verifier import labelled_boxes
+from api.security import Role
+from detectors.regions import Regions
+from detectors.site_verifier import (
+    ACTIVE_FILE,
+    LabelledBox,
+    NotEnoughLabels,
+    SiteVerifiers,
+    WorseModel,
+    train_from_boxes,
+)
+from detectors.verifier import SwappableVerifier, Verifier
+from tests.api_fixtures import ApiServer, api_server_fixture, module_rtsp_fixture
+
+__all__ = ["api_server_fixture", "module_rtsp_fixture"]
+
+WH = (640, 360)
+SHAPE_HW = (180, 320)
+
+
+def _snapshot(path: Path, rng: np.random.Generator) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Noisy water with one dark hull and one patch of bright glint; (hull box, glint box)."""
+    img = np.clip(rng.normal(110, 6, (WH[1], WH[0])), 0, 255).astype(np.uint8)
+    w, h = int(rng.integers(40, 80)), int(rng.integers(12, 20))
+    x, y = int(rng.integers(10, WH[0] - w - 10)), int(rng.integers(60, 140))
+    img[y : y + h, x : x + w] = rng.integers(30, 60)
+    size = int(rng.integers(24, 40))
+    gx, gy = int(rng.integers(10, WH[0] - size - 10)), int(rng.integers(200, 300))
+    patch = img[gy : gy + size, gx : gx + size]
+    patch[rng.random((size, size)) < 0.25] = 250
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, data = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    path.write_bytes(data.tobytes())
+    return (x, y, x + w, y + h), (gx, gy, gx + size, gy + size)
+
+
+async def _store(root: Path, images: int, seed: int = 1) -> None:
+    """A label store like the reviewers leave it: a boat and a not-boat box per snapshot."""
+    clock = iter(range(1_000, 100_000, 10))
+    store = SampleStore(root, clock=lambda: float(next(clock)))
+    rng = np.random.default_rng(seed)
+    for i in range(images):
+        name = f"images/{seed}-{i:03d}.jpg"
+        hull, glint = _snapshot(root / name, rng)
+        image = Image(name, WH)
+        for box, label in ((hull, Label.BOAT), (glint, Label.NOT_BOAT)):
+            await store.add(Draft("calm", image, box, label, Source.PAGE, "zhao.min", i + 1))
+
+
+def _boxes(tmp_path: Path, images: int = 30, seed: int = 1) -> list[LabelledBox]:
+    asyncio.run(_store(tmp_path / "labels", images, seed))
+    return labelled_boxes(tmp_path / "labels")
+
+
+def test_training_from_site_labels_separates_hulls_from_glint(tmp_path: Path) -> None:
+    boxes = _boxes(tmp_path)
+    assert len(boxes) == 60 and sum(b.vessel for b in boxes) == 30
+    trained = train_from_boxes(boxes, SHAPE_HW)
+    held = trained.verifier.manifest.held_out
+    assert held is not None and held.regions == len(trained.held_label_k) >= 16
+    assert held.f1 >= 0.9 and held.accuracy >= 0.9
+    # The later snapshots were held out (the split is by time).
+    assert trained.held_ts_k.min() > sorted(b.ts for b in boxes)[41]
+    assert trained.verifier.manifest.counts.per_label == {"other": 30, "vessel": 30}
+    # Unseen snapshots: every hull scores above every glint patch.
+    fresh = _boxes(tmp_path / "fresh", images=6, seed=9)
+    from detectors.site_verifier import _rows
+
+    features_kf, label_k, _, _ = _rows(fresh, SHAPE_HW)
+    score = trained.verifier.vessel_score(features_kf)
+    assert score[label_k == 1].min() > score[label_k == 0].max()
+
+
+def test_too_few_or_one_sided_labels_are_refused_with_a_reason(tmp_path: Path) -> None:
+    boxes = _boxes(tmp_path, images=10)
+    with pytest.raises(NotEnoughLabels, match="need at least 8 with both labels"):
+        train_from_boxes(boxes[:4], SHAPE_HW)
+    with pytest.raises(NotEnoughLabels, match=r"20 boat, 0 not boat"):
+        train_from_boxes([replace(b, vessel=True) for b in boxes], SHAPE_HW)
+
+
+def test_a_worse_model_is_kept_not_activated_and_refused_unless_forced(tmp_path: Path) -> None:
+    boxes = _boxes(tmp_path, images=40)
+    holder = SwappableVerifier()
+    site = SiteVerifiers(tmp_path / "verifier", holder)
+    first = site.train(boxes, SHAPE_HW)
+    assert (first.version, first.activated) == ("v0001", True)
+    assert site.active_version() == "v0001" and holder.inner is not None
+    good = holder.inner
+    # Reviewers' early labels scrambled: a model learnt from them scores worse on the later
+    # (true) labels than the active one does on the same boxes.
+    rng = np.random.default_rng(3)
+    cut = int(len(boxes) * 0.7)
+    scrambled = [replace(b, vessel=bool(rng.random() < 0.5)) for b in boxes[:cut]] + boxes[cut:]
+    second = site.train(scrambled, SHAPE_HW)
+    assert (second.version, second.activated) == ("v0002", False)
+    c = second.comparison
+    assert c.worse and c.new is not None and c.active is not None and c.new.f1 < c.active.f1
+    assert c.rows == c.new.regions == c.active.regions > 0
+    assert site.active_version() == "v0001" and holder.inner is good
+    versions = {v.version: v for v in site.versions()}
+    assert versions["v0001"].state == "active"
+    assert versions["v0002"].state == "kept" and "not activated: worse" in versions["v0002"].reason
+    with pytest.raises(WorseModel, match="v0002 scores worse than the active v0001"):
+        site.activate("v0002")
+    assert site.active_version() == "v0001"
+    forced = site.activate("v0002", force=True)
+    assert forced.activated and site.active_version() == "v0002"
+    assert holder.inner is not good and holder.inner is not None
+    assert (tmp_path / "verifier" / ACTIVE_FILE).read_text() == '{"version": "v0002"}\n'
+    # A new registry (a restarted hub) reads the same active version.
+    reopened = SiteVerifiers(tmp_path / "verifier").load_active()
+    assert reopened is not None and reopened.manifest == holder.inner.manifest
+    states = {v.version: v.state for v in site.versions()}
+    assert states == {"v0001": "kept", "v0002": "active"}
+
+
+def _regions(n: int) -> Regions:
+    xyxy = np.array([[10, 10, 40, 20]] * n, np.int32)
+    return Regions(np.zeros(n, np.intp), xyxy, np.full(n, 2, np.int32),
+                   np.zeros(n, np.float32), np.zeros(n, np.float32))  # fmt: skip
+
+
+class _Fixed(Verifier):
+    """A stand-in model that keeps the first `keep` regions (only to count calls and swaps)."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+
+    def confirm(self, frames_nhw: np.ndarray, regions: Regions) -> Regions:  # type: ignore[override]
+        return regions.filter(np.arange(len(regions)) < self.keep)
+
+
+def test_the_holder_swaps_at_the_next_call() -> None:
+    holder = SwappableVerifier()
+    frames = np.zeros((1, 32, 64), np.uint8)
+    plan: list[Verifier | None] = [None, _Fixed(2), None, _Fixed(0), _Fixed(1)]
+    kept = []
+    for model in plan:  # one swap between ticks, then one tick
+        holder.swap(model)
+        kept.append(len(holder.confirm(frames, _regions(3))))
+    assert kept == [3, 2, 3, 0, 1]
+
+
+def test_a_swap_during_a_tick_takes_effect_at_the_next_tick() -> None:
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    class Slow(_Fixed):
+        def confirm(self, frames_nhw: np.ndarray, regions: Regions) -> Regions:  # type: ignore[override]
+            started.set()
+            release.wait(5)
+            return super().confirm(frames_nhw, regions)
+
+    holder = SwappableVerifier(Slow(1))
+    frames = np.zeros((1, 32, 64), np.uint8)
+    out: list[int] = []
+    tick = threading.Thread(target=lambda: out.append(len(holder.confirm(frames, _regions(3)))))
+    tick.start()
+    assert started.wait(5)
+    holder.swap(_Fixed(3))  # while the tick runs
+    release.set()
+    tick.join(5)
+    assert out == [1]  # the tick in flight finished with the model it started with
+    assert len(holder.confirm(frames, _regions(3))) == 3
+
+
+def test_a_hub_config_naming_the_site_verifier_loads_the_active_version(tmp_path: Path) -> None:
+    from hub.runtime import load_region_model
+    from riverwatch.config import load_config
+
+    config = tmp_path / "hub.yaml"
+    config.write_text(
+        "verifier: site\ncameras:\n- {id: dock, name: Dock, group: river, url: 'file:///dev/null'}\n",
+        encoding="utf-8",
+    )
+    loaded = load_config(config)
+    empty = load_region_model(loaded, tmp_path / "data")
+    assert isinstance(empty, SwappableVerifier) and empty.inner is None
+    SiteVerifiers(tmp_path / "data" / "verifier").train(_boxes(tmp_path, 20), SHAPE_HW)
+    model = load_region_model(loaded, tmp_path / "data")
+    assert isinstance(model, SwappableVerifier) and model.inner is not None
+
+
+# ---- the API on a real hub ------------------------------------------------------------------
+
+
+def test_the_verifier_api_trains_activates_refuses_and_audits(api_server: ApiServer) -> None:
+    with api_server.client(Role.OPERATOR) as client:
+        for method, url in (("GET", ""), ("POST", "/train"), ("POST", "/activate")):
+            answer = client.request(method, f"/api/verifier{url}", json={"version": "v0001"})
+            assert answer.status_code == 403, answer.text
+            assert "operator role may not do this" in answer.json()["detail"]
+    labels = api_server.hub.data_dir / "labels"
+    with api_server.client(Role.REVIEWER) as client:
+        answer = client.post("/api/verifier/train")
+        assert answer.status_code == 422 and "need at least 8" in answer.json()["detail"]
+        for body in ({"version": "../x"}, {"version": "v0001", "extra": 1}, {}):
+            assert client.post("/api/verifier/activate", json=body).status_code == 422
+        answer = client.post("/api/verifier/activate", json={"version": "v0042"})
+        assert answer.status_code == 404 and "no verifier version 'v0042'" in answer.text
+
+        api_server.run(_store(labels, 24, seed=5))
+        answer = client.post("/api/verifier/train")
+        assert answer.status_code == 201, answer.text
+        trained = answer.json()
+        assert trained["version"] == "v0001" and trained["activated"] is True
+        assert trained["held_out"]["f1"] >= 0.9 and trained["active_held_out"] is None
+
+        status = client.get("/api/verifier").json()
+        assert status["active"] == "v0001" and status["live"] is False
+        assert status["labels"] == {"boat": 24, "not_boat": 24}
+        (version,) = status["versions"]
+        assert version["state"] == "active" and version["held_out"]["f1"] >= 0.9
+        assert version["per_label"] == {"other": 24, "vessel": 24}
+
+        answer = client.post("/api/verifier/train")
+        assert answer.status_code == 201, answer.text
+        again = answer.json()
+        assert again["version"] == "v0002" and again["active_held_out"] is not None
+        assert "on the same" in again["reason"]
+        answer = client.post("/api/verifier/activate", json={"version": "v0001", "force": True})
+        assert answer.status_code == 200 and answer.json()["activated"] is True
+    with api_server.client(Role.ADMIN) as client:
+        entries = client.get("/api/audit", params={"limit": 500}).json()
+    items = entries["items"] if isinstance(entries, dict) else entries
+    actions = {(e["action"], e["target"]) for e in items}
+    assert ("verifier.train", "verifier:v0001") in actions
+    assert ("verifier.activate", "verifier:v0001") in actions
