@@ -307,6 +307,11 @@ def cmd_verifier_train(args: argparse.Namespace) -> int:
     from evaluation import footage as fe
     from evaluation.verifier_train import train_from_footage
 
+    if args.labels:
+        return _train_from_labels(args)
+    if not args.footage or not args.camera:
+        _err("riverwatch: verifier train needs --labels DIR, or --footage DIR with --camera FILE")
+        return EXIT_BAD_CONFIG
     try:
         setup = fe.load_camera(Path(args.camera))
         times = fe.read_times(Path(args.times)) if args.times else fe.TimePattern(args.time_pattern)
@@ -321,6 +326,28 @@ def cmd_verifier_train(args: argparse.Namespace) -> int:
         _err(f"riverwatch: bad camera file\n{exc}")
         return EXIT_BAD_CONFIG
     except (fe.FootageError, ValueError, OSError) as exc:
+        _err(f"riverwatch: cannot train a verifier: {exc}")
+        return EXIT_BAD_CONFIG
+    _out(f"wrote {args.out}: {_describe(verifier)}")
+    return 0
+
+
+def _train_from_labels(args: argparse.Namespace) -> int:
+    """Train from a site's label store (`<data_dir>/labels`) at the analysis size."""
+    from api.routes.verifier import labelled_boxes
+    from detectors.site_verifier import SiteVerifierError, train_from_boxes
+
+    shape_hw = args.shape or (
+        Settings.model_fields["analysis_height"].default,
+        Settings.model_fields["analysis_width"].default,
+    )
+    try:
+        trained = train_from_boxes(labelled_boxes(Path(args.labels)), shape_hw)
+        verifier = trained.verifier.with_manifest(
+            source={**trained.verifier.manifest.source, "labels_dir": str(args.labels)}
+        )
+        verifier.save(Path(args.out))
+    except (SiteVerifierError, ValueError, OSError) as exc:
         _err(f"riverwatch: cannot train a verifier: {exc}")
         return EXIT_BAD_CONFIG
     _out(f"wrote {args.out}: {_describe(verifier)}")
@@ -483,9 +510,14 @@ def build_parser() -> argparse.ArgumentParser:
     train = verifier_sub.add_parser(
         "train", help="train on one day's frames and labels.csv, write a model folder"
     )
-    train.add_argument("--footage", required=True, help="a folder of images with labels.csv")
+    train.add_argument("--footage", help="a folder of images with labels.csv")
     train.add_argument(
-        "--camera", required=True, help="a config file of one camera (masks, zones, analysis)"
+        "--camera", help="with --footage: a config file of one camera (masks, zones, analysis)"
+    )
+    train.add_argument(
+        "--labels",
+        help="instead of --footage: a site's label store (<data_dir>/labels, the reviewers' "
+        "boxes); analysis size from --shape or the settings' default",
     )
     train.add_argument("--out", required=True, help="the model folder to write")
     _add_footage_options(train)

@@ -244,3 +244,21 @@ def test_the_verifier_api_trains_activates_refuses_and_audits(api_server: ApiSer
     actions = {(e["action"], e["target"]) for e in items}
     assert ("verifier.train", "verifier:v0001") in actions
     assert ("verifier.activate", "verifier:v0001") in actions
+
+
+def test_the_cli_trains_a_model_folder_from_a_label_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hub.cli import main
+
+    asyncio.run(_store(tmp_path / "labels", 20))
+    out = tmp_path / "site.verifier"
+    assert main(["verifier", "train", "--labels", str(tmp_path / "labels"), "--out", str(out)]) == 0
+    model = Verifier.load(out)
+    assert model.manifest.counts.per_label == {"other": 20, "vessel": 20}
+    assert model.manifest.held_out is not None and "wrote" in capsys.readouterr().out
+    assert main(["verifier", "train", "--out", str(out)]) == 2
+    assert "needs --labels DIR, or --footage" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    assert main(["verifier", "train", "--labels", str(empty), "--out", str(out)]) == 2
+    assert "0 labelled boxes" in capsys.readouterr().err
