@@ -142,7 +142,9 @@ class BackgroundModel:
         self._young_cells = np.zeros((n, self.params.young_learns, *self.cells_hw), np.uint8)
         self._new_before = np.zeros((n, *self.cells_hw), np.bool_)
         self._limit = np.full((n, *self.cells_hw), self.params.new_floor, np.float32)
-        self._sens_n = np.asarray(sensitivity_n if sensitivity_n is not None else [2.5] * n)
+        self._sens_n = np.asarray(
+            sensitivity_n if sensitivity_n is not None else [2.5] * n, np.float64
+        )
         self._floor_n = np.asarray(floor_n if floor_n is not None else [14] * n)
         # The usual setting, learned in whole-batch calls; cameras that differ go row by row.
         self._sens0 = float(np.median(self._sens_n))
@@ -247,6 +249,19 @@ class BackgroundModel:
         learning, self._learning = self._learning, None
         if learning is not None:
             learning.result()
+
+    def retune(self, slot_k: npt.NDArray[np.intp], sensitivity_k: npt.ArrayLike) -> None:
+        """Give these cameras a new noise multiple (self-calibration), taking effect at once:
+        the learned threshold is `sensitivity x spread + floor`, so its part above the floor
+        is rescaled rather than learned again."""
+        self.settle()
+        new_k = np.asarray(sensitivity_k, np.float64)
+        floor_k = self._floor_now(slot_k)
+        for slot, new, floor in zip(slot_k.tolist(), new_k.tolist(), floor_k.tolist(), strict=True):
+            ratio = new / float(self._sens_n[slot])
+            row = self._thr[slot]
+            cv2.addWeighted(row, ratio, row, 0.0, floor * (1.0 - ratio), dst=row)
+            self._sens_n[slot] = new
 
     def forget(
         self, slot_k: npt.NDArray[np.intp], xyxy_k: npt.NDArray[np.int32], cells: CellMasks

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from detectors.arrays import contiguous_rows, flat
 from detectors.attention import Attention, ModeChanges
 from detectors.background import CELL, BackgroundModel, BackgroundParams, CellMasks
+from detectors.calibration import CalibrationParams, SelfCalibration
 from detectors.ghosts import find_ghosts
 from detectors.lines import LineRules, LineSpec
 from detectors.model import CropModel
@@ -96,6 +97,7 @@ class DetectionCore:
         background: BackgroundParams | None = None,
         tracker: TrackerParams | None = None,
         model: RegionModel | Verifier | None = None,
+        calibration: CalibrationParams | None = None,
     ) -> None:
         n = len(cameras)
         self._cameras = list(cameras)
@@ -132,6 +134,11 @@ class DetectionCore:
             ),
         )
         self.tracker = Tracker(tracker)
+        self.calibration = SelfCalibration(
+            [c.analysis.sensitivity for c in cameras],
+            np.array([_watches_water(c) for c in cameras], np.bool_),
+            calibration,
+        )
         zone_cells = self.grid.weights_zc.reshape(len(specs), *cells_hw).astype(np.bool_)
         self.rules = RuleEngine(
             specs, zone_cells, [c.analysis.large_vessel_px for c in cameras], CELL
@@ -196,6 +203,7 @@ class DetectionCore:
             regions = self._model.confirm(view.frames_nhw, regions)
         ended = self.tracker.update(slot_m[~cells.blind_m], view.seq_n, view.ts_n, regions)
         self._hold_tracks(slot_m)
+        retune = self.calibration.observe(slot_m[~cells.blind_m], self.tracker, ended)
         views = camera_views(
             cells,
             active,
@@ -209,6 +217,8 @@ class DetectionCore:
         events += self.lines.update(views, self.tracker, ended)
         self._learn_chroma(slot_m, view.chroma_n2hw, active, view.ts_n)
         self.background.settle()  # its learning ran beside all of the above
+        if len(retune):
+            self.background.retune(retune.slot_k, retune.sensitivity_k)
         if len(gone):
             self.background.forget(gone.slot_k, gone.xyxy_k, cells)
         return StepResult(events, regions, self._attend(slot_m, cells, now, active), len(slot_m))
