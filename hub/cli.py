@@ -20,7 +20,8 @@ from riverwatch.settings import Settings
 from riverwatch.sql import open_engine, safe_url
 
 if TYPE_CHECKING:
-    from detectors import Verifier
+    from detectors import CameraSetup, Verifier
+    from evaluation.footage import Footage
 
 EXIT_BAD_CONFIG = 2
 
@@ -227,6 +228,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _footage_of(args: argparse.Namespace) -> tuple[CameraSetup, Footage, tuple[int, int]]:
+    """The camera, the footage and the analysis size that the footage commands share."""
+    from evaluation import footage as fe
+
+    setup = fe.load_camera(Path(args.camera))
+    times = fe.read_times(Path(args.times)) if args.times else fe.TimePattern(args.time_pattern)
+    clip = fe.load_footage(Path(args.footage), times, args.images, args.group_gap_s)
+    return setup, clip, args.shape or (clip.image_wh[1] // 2, clip.image_wh[0] // 2)
+
+
 def _evaluate_footage(args: argparse.Namespace) -> int:
     """An operator's footage and camera config: the core's box scores beside the baselines."""
     from detectors import Verifier, VerifierLoadError
@@ -236,10 +247,7 @@ def _evaluate_footage(args: argparse.Namespace) -> int:
         _err("riverwatch: --footage needs --camera FILE (a one-camera config: masks, zones)")
         return EXIT_BAD_CONFIG
     try:
-        setup = fe.load_camera(Path(args.camera))
-        times = fe.read_times(Path(args.times)) if args.times else fe.TimePattern(args.time_pattern)
-        clip = fe.load_footage(Path(args.footage), times, args.images, args.group_gap_s)
-        shape = args.shape or (clip.image_wh[1] // 2, clip.image_wh[0] // 2)
+        setup, clip, shape = _footage_of(args)
         tuned = fe.knobs_of(setup) != fe.knobs_of(fe.with_default_knobs(setup))
         verifier = Verifier.load(Path(args.verifier)) if args.verifier else None
         lumas = fe.read_lumas(clip, shape) if verifier is not None else None
@@ -313,10 +321,7 @@ def cmd_verifier_train(args: argparse.Namespace) -> int:
         _err("riverwatch: verifier train needs --labels DIR, or --footage DIR with --camera FILE")
         return EXIT_BAD_CONFIG
     try:
-        setup = fe.load_camera(Path(args.camera))
-        times = fe.read_times(Path(args.times)) if args.times else fe.TimePattern(args.time_pattern)
-        clip = fe.load_footage(Path(args.footage), times, args.images, args.group_gap_s)
-        shape = args.shape or (clip.image_wh[1] // 2, clip.image_wh[0] // 2)
+        setup, clip, shape = _footage_of(args)
         verifier = train_from_footage(clip, setup, shape)
         verifier = verifier.with_manifest(
             source={"footage": str(args.footage), "camera": setup.camera_id, "images": args.images}

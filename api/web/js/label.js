@@ -27,63 +27,7 @@ function toImage(event) {
 }
 
 function toScreen(box) {
-  // The site's verifier: its versions with their held-out scores, retraining, activating.
-function score(held) {
-  return held ? `held-out F1 ${held.f1.toFixed(2)} on ${held.regions} boxes` : "no held-out score";
-}
-
-function renderVersions(status) {
-  const live = status.live ? "the hub runs the active version" : "the hub's config does not run it (verifier: site)";
-  const labels = Object.entries(status.labels).map(([k, n]) => `${n} ${pretty(k)}`).join(", ");
-  $("#verifier-facts").textContent = `Active: ${status.active || "none"} · ${live} · labels: ${labels}`;
-  const list = clear($("#versions"));
-  for (const v of [...status.versions].reverse()) {
-    const counts = Object.entries(v.per_label).map(([k, n]) => `${n} ${k}`).join(" / ");
-    const button = v.state === "active" ? null
-      : h("button", { type: "button", onclick: () => activate(v.version, false) }, "Activate");
-    list.append(h("li", { dataset: { version: v.version, state: v.state } },
-      h("strong", {}, v.version), ` · ${v.state} · ${score(v.held_out)} · ${counts} · ${v.reason} `, button));
-  }
-}
-
-async function loadVerifier() {
-  try {
-    renderVersions(await api("/api/verifier"));
-  } catch (error) {
-    showError("#error", error);
-  }
-}
-
-async function retrain() {
-  const result = $("#retrain-result");
-  $("#retrain").disabled = true;
-  result.hidden = false;
-  result.textContent = "Training from the site's labels…";
-  try {
-    const out = await api("/api/verifier/train", { method: "POST", timeoutMs: 300000 });
-    const theirs = out.active_held_out ? `; the active model scores F1 ${out.active_held_out.f1.toFixed(2)} on the same boxes` : "";
-    result.textContent = `${out.version}: ${score(out.held_out)}${theirs}. ` +
-      (out.activated ? "Activated." : `Kept, not activated: ${out.reason}`);
-    document.body.dataset.trained = out.version;
-  } catch (error) {
-    result.textContent = String(error.message || error);
-  } finally {
-    $("#retrain").disabled = false;
-  }
-  await loadVerifier();
-}
-
-async function activate(version, force) {
-  try {
-    await api("/api/verifier/activate", { method: "POST", json: { version, force } });
-  } catch (error) {
-    if (error.status === 409 && confirm(`${error.message}\n\nActivate it anyway?`)) return activate(version, true);
-    showError("#error", error);
-  }
-  await loadVerifier();
-}
-
-const canvas = $("#boxes");
+  const canvas = $("#boxes");
   const sx = canvas.clientWidth / view.image_wh[0];
   const sy = canvas.clientHeight / view.image_wh[1];
   return [box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy];
