@@ -33,6 +33,7 @@ and MOG2's regions, as a qualitative check (one speedboat crosses).
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -41,6 +42,7 @@ from datetime import UTC, datetime
 from fnmatch import fnmatch
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +55,9 @@ from riverwatch.config import AnalysisConfig, ZoneConfig, load_config
 UCSD_DIR = "ucsd-boats"
 LABELS_FILE = "labels.csv"
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
+CLIP_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".ts", ".webm"})
+# A local file needs no network, but every av.open has a bound (STYLE 11).
+CLIP_OPEN_TIMEOUT_S = 30.0
 # Sooke names: sooke1_ptz_capture_2019-08-18_13-38-10.jpg
 DEFAULT_TIME_PATTERN = "%Y-%m-%d_%H-%M-%S"
 # Frames further apart than this are separate moments (Sooke: 5 s inside a group, 45 s or
@@ -148,7 +153,11 @@ def _csv_rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[st
 
 @dataclass(frozen=True)
 class Labels:
-    """Every labelled box of `labels.csv`: image name and box (0-based x, y, w, h) per row."""
+    """Every labelled box: the frame's name and its box (0-based x, y, w, h) per row.
+
+    A frame's name is an image's file name, or `clip.mp4#N` for frame N (1-based, as MOT
+    counts) of a clip.
+    """
 
     image_k: npt.NDArray[np.str_]
     xywh_k4: I32
@@ -161,6 +170,15 @@ class Labels:
         """The boxes of one image (none if it has no label)."""
         boxes: I32 = self.xywh_k4[self.image_k == image]
         return boxes
+
+
+def clip_frame_name(clip: str, frame: int) -> str:
+    """The name labels give frame `frame` (1-based) of the clip file `clip`."""
+    return f"{clip}#{frame}"
+
+
+def _labels(names: Sequence[str], rows: Sequence[tuple[int, int, int, int]]) -> Labels:
+    return Labels(np.array(names, np.str_), np.array(rows, np.int32).reshape(-1, 4))
 
 
 def read_labels(path: Path) -> Labels:
@@ -176,17 +194,141 @@ def read_labels(path: Path) -> Labels:
             raise FootageError(f"{path}:{line}: a box needs a positive width and height")
         names.append(row["image"])
         rows.append((x - 1, y - 1, w, h))
-    xywh = np.array(rows, np.int32).reshape(-1, 4)
-    return Labels(np.array(names, np.str_), xywh)
+    return _labels(names, rows)
+
+
+def _pixel_box(x0: float, y0: float, w: float, h: float) -> tuple[int, int, int, int]:
+    """A 0-based box with fractional edges as the whole pixels it touches."""
+    left, top = math.floor(x0), math.floor(y0)
+    return left, top, math.ceil(x0 + w) - left, math.ceil(y0 + h) - top
+
+
+def read_mot(path: Path, clip: str) -> Labels:
+    """A MOT text file for the clip file named `clip`: `frame,id,x,y,w,h[,conf,...]`.
+
+    Frames and corners are 1-based, as in the MOT Challenge; a row with conf exactly 0 is
+    MOT ground truth's "ignore" flag and is left out. No header; blank lines are skipped.
+    """
+    names: list[str] = []
+    rows: list[tuple[int, int, int, int]] = []
+    for line, text in enumerate(_text_lines(path), start=1):
+        cells = [c.strip() for c in text.split(",")]
+        if not text.strip():
+            continue
+        if len(cells) < 6:
+            raise FootageError(f"{path}:{line}: want frame,id,x,y,w,h[,conf,...] (MOT)")
+        try:
+            frame = int(cells[0])
+            x, y, w, h = (float(c) for c in cells[2:6])
+            conf = float(cells[6]) if len(cells) > 6 and cells[6] else 1.0
+        except ValueError:
+            raise FootageError(
+                f"{path}:{line}: frame must be an integer, x, y, w, h numbers"
+            ) from None
+        if frame < 1:
+            raise FootageError(f"{path}:{line}: frame {frame}; MOT frames count from 1")
+        if not (w > 0 and h > 0 and math.isfinite(x + y + w + h)):
+            raise FootageError(f"{path}:{line}: a box needs a positive width and height")
+        if conf == 0:
+            continue
+        names.append(clip_frame_name(clip, frame))
+        rows.append(_pixel_box(x - 1, y - 1, w, h))
+    return _labels(names, rows)
+
+
+def _text_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise FootageError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise FootageError(f"{path}: not UTF-8 text") from None
+
+
+def read_coco(path: Path, category: str | None = None) -> Labels:
+    """A COCO detection JSON: `images` by `file_name`, `annotations` with 0-based
+    `bbox` [x, y, w, h]; only the category named `category` (default: every category).
+
+    Images are matched by the base name of `file_name`.
+    """
+    try:
+        doc = json.loads("\n".join(_text_lines(path)))
+    except json.JSONDecodeError as exc:
+        raise FootageError(f"{path}: not JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(doc, dict) or not {"images", "annotations"} <= doc.keys():
+        raise FootageError(f"{path}: not COCO detection JSON (no images and annotations)")
+    try:
+        files = {int(im["id"]): Path(str(im["file_name"])).name for im in doc["images"]}
+        categories = {str(c["name"]): int(c["id"]) for c in doc.get("categories", [])}
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise FootageError(
+            f"{path}: images need id and file_name, categories id and name ({exc!r})"
+        ) from None
+    wanted = None
+    if category is not None:
+        if category not in categories:
+            known = ", ".join(sorted(categories)) or "none"
+            raise FootageError(f"{path}: no category {category!r} (categories: {known})")
+        wanted = categories[category]
+    names: list[str] = []
+    rows: list[tuple[int, int, int, int]] = []
+    for k, ann in enumerate(doc["annotations"]):
+        try:
+            image, cat = int(ann["image_id"]), int(ann.get("category_id", -1))
+            x, y, w, h = (float(v) for v in ann["bbox"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise FootageError(
+                f"{path}: annotations[{k}]: want image_id and bbox [x, y, w, h]"
+            ) from None
+        if image not in files:
+            raise FootageError(f"{path}: annotations[{k}]: image_id {image} is not in images")
+        if not (w > 0 and h > 0 and math.isfinite(x + y + w + h)):
+            raise FootageError(f"{path}: annotations[{k}]: a box needs a positive width and height")
+        if wanted is None or cat == wanted:
+            names.append(files[image])
+            rows.append(_pixel_box(x, y, w, h))
+    return _labels(names, rows)
+
+
+def read_label_file(path: Path, category: str | None = None, clip: str | None = None) -> Labels:
+    """Labels by the file's kind: `.json` COCO, `.csv` the Sooke CSV, else MOT for `clip`."""
+    if not path.is_file():
+        raise FootageError(f"{path}: no such labels file")
+    if path.suffix.lower() == ".json":
+        return read_coco(path, category)
+    if path.suffix.lower() == ".csv":
+        return read_labels(path)
+    if clip is None:
+        raise FootageError(
+            f"{path}: a MOT file labels one clip; give --footage the clip, or a .csv or .json"
+        )
+    return read_mot(path, clip)
+
+
+@dataclass(frozen=True)
+class ClipRef:
+    """Where a frame sits in a clip: frame number (1-based, as MOT counts), its pts, its time
+    in the clip's own clock (pts x time_base, s) and whether it is a keyframe."""
+
+    path: Path
+    frame: int
+    pts: int
+    t: float
+    keyframe: bool
 
 
 @dataclass(frozen=True)
 class FootageFrame:
-    """One image: its file, capture time (POSIX s) and labelled boats (0-based x, y, w, h)."""
+    """One frame: its file, capture time (POSIX s) and labelled boats (0-based x, y, w, h).
+
+    A clip's frame has `clip` set and `path` is `clip.mp4#N`, its name in the labels (and a
+    key of `read_lumas` no other frame has).
+    """
 
     path: Path
     ts: float
     xywh_k4: I32
+    clip: ClipRef | None = None
 
     @property
     def xyxy_k4(self) -> npt.NDArray[np.float64]:
@@ -202,13 +344,20 @@ class FootageGroup:
 
     @property
     def name(self) -> str:
-        """The time of its first frame, like `2019-08-18 13:38:10`."""
-        return datetime.fromtimestamp(self.frames[0].ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        """The time of its first frame, like `2019-08-18 13:38:10`; in a clip, its name and
+        time in the clip too, like `dock.mp4 @ 12.0 s (2024-05-01 10:00:12)`."""
+        first = self.frames[0]
+        when = datetime.fromtimestamp(first.ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        return (
+            when
+            if first.clip is None
+            else f"{first.clip.path.name} @ {first.clip.t:.1f} s ({when})"
+        )
 
     @property
     def day(self) -> str:
         """The date of its first frame (UTC)."""
-        return self.name[:10]
+        return datetime.fromtimestamp(self.frames[0].ts, UTC).strftime("%Y-%m-%d")
 
 
 @dataclass(frozen=True)
@@ -227,41 +376,234 @@ class Footage:
         return {d: Footage(tuple(g), self.image_wh) for d, g in days.items()}
 
 
+@dataclass(frozen=True)
+class ClipSampling:
+    """Which frames of a clip the core sees: every frame, keyframes only, or `fps` a second
+    (the first frame at or after each tick of 1/fps s on the clip's clock).
+
+    >>> ClipSampling.parse("2.5"), ClipSampling.parse("keyframes")   # doctest: +SKIP
+    """
+
+    fps: float | None = None
+    keyframes: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> ClipSampling:
+        """`all`, `keyframes` or a rate in frames per second."""
+        if text in ("all", "keyframes"):
+            return cls(keyframes=text == "keyframes")
+        try:
+            fps = float(text)
+        except ValueError:
+            fps = math.nan
+        if not (fps > 0 and math.isfinite(fps)):
+            raise FootageError(f"--fps {text!r}: want a rate above 0, 'all' or 'keyframes'")
+        return cls(fps=fps)
+
+    def pick(self, refs: Sequence[ClipRef]) -> list[ClipRef]:
+        """The sampled frames of `refs` (a clip's frames in presentation order)."""
+        if self.keyframes:
+            return [r for r in refs if r.keyframe]
+        if self.fps is None or not refs:
+            return list(refs)
+        step, tick, picked = 1.0 / self.fps, refs[0].t, []
+        for ref in refs:
+            if ref.t >= tick - 1e-6:
+                picked.append(ref)
+                tick += step * max(1, math.floor((ref.t - tick) / step) + 1)
+        return picked
+
+
 def load_footage(
     folder: Path,
     times: TimePattern | Mapping[str, float] | None = None,
     images: str = "*",
     group_gap_s: float = GROUP_GAP_S,
+    *,
+    labels: Path | None = None,
+    category: str | None = None,
+    sampling: ClipSampling = ClipSampling(),
 ) -> Footage:
-    """The images of `folder` matching the glob `images`, timed, grouped and labelled.
+    """The images (or video clips) of `folder` matching the glob `images`, timed, grouped and
+    labelled; `folder` may also be one clip.
 
-    `times` is a file-name pattern (default: `DEFAULT_TIME_PATTERN`) or a time per image name.
+    Images: `times` is a file-name pattern (default: `DEFAULT_TIME_PATTERN`) or a time per
+    image name. Clips: see `load_clips`. `labels` is a label file (`read_label_file`; default
+    `labels.csv` beside the images, `<clip stem>.txt` (MOT) beside each clip); `category`
+    picks one category of a COCO file.
     """
-    if not folder.is_dir():
-        raise FootageError(f"{folder}: not a folder")
-    if not (folder / LABELS_FILE).is_file():
-        raise FootageError(f"{folder}: no {LABELS_FILE} (image,box_id,x,y,w,h; 1-based)")
-    labels = read_labels(folder / LABELS_FILE)
-    paths = [
-        p
-        for p in folder.iterdir()
-        if p.suffix.lower() in IMAGE_SUFFIXES and fnmatch(p.name, images)
-    ]
+    if folder.is_file() and folder.suffix.lower() in CLIP_SUFFIXES:
+        clips = [folder]
+    elif folder.is_dir():
+        clips = sorted(
+            p
+            for p in folder.iterdir()
+            if p.suffix.lower() in CLIP_SUFFIXES and fnmatch(p.name, images)
+        )
+    else:
+        raise FootageError(f"{folder}: not a folder or a video clip")
+    paths = (
+        [
+            p
+            for p in folder.iterdir()
+            if p.suffix.lower() in IMAGE_SUFFIXES and fnmatch(p.name, images)
+        ]
+        if folder.is_dir()
+        else []
+    )
+    if paths and clips:
+        raise FootageError(f"{folder}: holds both images and clips; pick one kind with --images")
+    if clips:
+        return load_clips(clips, times, group_gap_s, labels, category, sampling)
     if not paths:
-        raise FootageError(f"{folder}: no images matching {images!r}")
+        raise FootageError(f"{folder}: no images or clips matching {images!r}")
+    if labels is None and not (folder / LABELS_FILE).is_file():
+        raise FootageError(f"{folder}: no {LABELS_FILE} (image,box_id,x,y,w,h; 1-based)")
+    boxes = read_label_file(labels or folder / LABELS_FILE, category)
     timed = sorted((_time_of(p.name, times), p) for p in paths)
+    groups = _grouped([FootageFrame(p, ts, boxes.of(p.name)) for ts, p in timed], group_gap_s)
+    names = {p.name for p in folder.iterdir()}
+    unmatched = sum(1 for name in boxes.image_k if str(name) not in names)
+    return Footage(tuple(groups), image_size(timed[0][1]), unmatched)
+
+
+def _grouped(frames: Sequence[FootageFrame], group_gap_s: float) -> list[FootageGroup]:
+    """Frames in time order cut where the gap to the one before exceeds `group_gap_s`."""
     groups: list[list[FootageFrame]] = []
-    for ts, path in timed:
-        frame = FootageFrame(path, ts, labels.of(path.name))
-        if groups and ts - groups[-1][-1].ts <= group_gap_s:
+    for frame in frames:
+        if groups and frame.ts - groups[-1][-1].ts <= group_gap_s:
             groups[-1].append(frame)
         else:
             groups.append([frame])
-    names = {p.name for p in folder.iterdir()}
-    unmatched = sum(1 for name in labels.image_k if str(name) not in names)
-    return Footage(
-        tuple(FootageGroup(tuple(g)) for g in groups), image_size(timed[0][1]), unmatched
+    return [FootageGroup(tuple(g)) for g in groups]
+
+
+def load_clips(
+    clips: Sequence[Path],
+    times: TimePattern | Mapping[str, float] | None,
+    group_gap_s: float,
+    labels: Path | None,
+    category: str | None,
+    sampling: ClipSampling,
+) -> Footage:
+    """Video clips, each decoded at `sampling` and timed by its own timestamps.
+
+    A frame's time is the clip's start plus pts x time_base. The start is the time in the
+    clip's file name (`times`: a pattern, or a time per clip name), else the container's
+    `creation_time`, else the end of the clip before it (in name order) plus a gap, the first
+    at 0: the core's clock never runs backwards. Each clip makes its own groups (never one
+    with another clip). Labels: `labels`, else `<clip stem>.txt` (MOT) beside each clip.
+    """
+    if labels is not None and len(clips) > 1 and labels.suffix.lower() not in (".json", ".csv"):
+        raise FootageError(
+            f"{labels}: a MOT file labels one clip; for a folder of clips put "
+            "<clip stem>.txt (MOT) beside each clip"
+        )
+    shared = read_label_file(labels, category, clips[0].name) if labels is not None else None
+    groups: list[FootageGroup] = []
+    sizes: set[tuple[int, int]] = set()
+    known: set[str] = set()
+    unmatched = 0
+    end = None
+    for clip in clips:
+        probe = probe_clip(clip)
+        sizes.add(probe.image_wh)
+        start = _clip_start(clip, probe, times)
+        if start is None:
+            start = 0.0 if end is None else end + 2 * group_gap_s
+        end = start + (probe.refs[-1].t if probe.refs else 0.0)
+        boxes = shared if shared is not None else _clip_labels(clip)
+        names = {clip_frame_name(clip.name, r.frame) for r in probe.refs}
+        known |= names
+        if shared is None:
+            unmatched += sum(1 for n in boxes.image_k if str(n) not in names)
+        frames = [
+            FootageFrame(
+                clip.parent / clip_frame_name(clip.name, r.frame),
+                start + r.t,
+                boxes.of(clip_frame_name(clip.name, r.frame)),
+                r,
+            )
+            for r in sampling.pick(probe.refs)
+        ]
+        groups += _grouped(frames, group_gap_s)
+    if len(sizes) > 1:
+        shown = ", ".join(f"{w}x{h}" for w, h in sorted(sizes))
+        raise FootageError(f"clips of several sizes ({shown}); evaluate one size at a time")
+    if not groups:
+        raise FootageError(f"{clips[0]}: no video frames")
+    if shared is not None:
+        unmatched = sum(1 for n in shared.image_k if str(n) not in known)
+    groups.sort(key=lambda g: g.frames[0].ts)
+    return Footage(tuple(groups), sizes.pop(), unmatched)
+
+
+def _clip_labels(clip: Path) -> Labels:
+    mot = clip.with_suffix(".txt")
+    if not mot.is_file():
+        raise FootageError(
+            f"{clip}: no labels; put {mot.name} beside it (MOT: frame,id,x,y,w,h,conf; "
+            "1-based) or give --labels"
+        )
+    return read_mot(mot, clip.name)
+
+
+def _clip_start(
+    clip: Path, probe: ClipProbe, times: TimePattern | Mapping[str, float] | None
+) -> float | None:
+    if isinstance(times, Mapping):
+        if clip.name in times:
+            return times[clip.name]
+    else:
+        try:
+            return (times or TimePattern()).time_of(clip.name)
+        except FootageError:
+            pass
+    return probe.created
+
+
+@dataclass(frozen=True)
+class ClipProbe:
+    """A clip's frames in presentation order (from its packets, nothing decoded), its frame
+    size and the container's `creation_time` (POSIX s) if it has a readable one."""
+
+    refs: tuple[ClipRef, ...]
+    image_wh: tuple[int, int]
+    created: float | None
+
+
+def probe_clip(path: Path) -> ClipProbe:
+    """Demux `path`'s first video stream; `FootageError` when it is no readable video."""
+    try:
+        with av.open(str(path), timeout=CLIP_OPEN_TIMEOUT_S, metadata_errors="ignore") as box:
+            if not box.streams.video:
+                raise FootageError(f"{path}: no video stream")
+            stream = box.streams.video[0]
+            packets = [(p.pts, p.is_keyframe) for p in box.demux(stream) if p.size > 0]
+            base = stream.time_base
+            wh = (stream.codec_context.width, stream.codec_context.height)
+            created = box.metadata.get("creation_time") or stream.metadata.get("creation_time")
+    except av.FFmpegError as exc:
+        raise FootageError(f"{path}: not a readable video: {exc}") from None
+    if any(pts is None for pts, _ in packets) or base is None:
+        raise FootageError(
+            f"{path}: packets without timestamps; remux it first (ffmpeg -i IN -c copy OUT.mp4)"
+        )
+    ordered = sorted({int(pts or 0): key for pts, key in packets}.items())
+    refs = tuple(
+        ClipRef(path, n, pts, float(pts * base), key) for n, (pts, key) in enumerate(ordered, 1)
     )
+    return ClipProbe(refs, wh, _iso_time(created))
+
+
+def _iso_time(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 def _time_of(name: str, times: TimePattern | Mapping[str, float] | None) -> float:
@@ -299,10 +641,77 @@ def read_luma(path: Path, shape_hw: tuple[int, int], image_wh: tuple[int, int] |
 def read_lumas(footage: Footage, shape_hw: tuple[int, int]) -> dict[Path, U8]:
     """Every frame's luma, to run several cores on the same footage without decoding again."""
     return {
-        f.path: read_luma(f.path, shape_hw, footage.image_wh)
+        f.path: luma
         for g in footage.groups
-        for f in g.frames
+        for f, luma in zip(g.frames, group_lumas(g, shape_hw, footage.image_wh), strict=True)
     }
+
+
+def group_lumas(
+    group: FootageGroup,
+    shape_hw: tuple[int, int],
+    image_wh: tuple[int, int],
+    lumas: Mapping[Path, U8] | None = None,
+) -> list[U8]:
+    """The group's frames as analysis luma, in order: from `lumas` when given, else read,
+    each clip decoded once for the group."""
+    if lumas is not None:
+        return [lumas[f.path] for f in group.frames]
+    out: list[U8 | None] = [None] * len(group.frames)
+    wanted: dict[Path, dict[int, int]] = {}
+    only_keyframes: dict[Path, bool] = {}
+    for at, frame in enumerate(group.frames):
+        if frame.clip is None:
+            out[at] = read_luma(frame.path, shape_hw, image_wh)
+        else:
+            wanted.setdefault(frame.clip.path, {})[frame.clip.pts] = at
+            clip = frame.clip.path
+            only_keyframes[clip] = only_keyframes.get(clip, True) and frame.clip.keyframe
+    for clip, places in wanted.items():
+        keyframes = only_keyframes[clip]
+        for pts, luma in decode_clip(clip, set(places), shape_hw, image_wh, keyframes):
+            out[places[pts]] = luma
+    missing = [group.frames[at].path.name for at, luma in enumerate(out) if luma is None]
+    if missing:
+        raise FootageError(f"{missing[0]}: the frame could not be decoded")
+    return [luma for luma in out if luma is not None]
+
+
+def decode_clip(
+    path: Path,
+    pts: set[int],
+    shape_hw: tuple[int, int],
+    image_wh: tuple[int, int],
+    keyframes: bool = False,
+) -> Iterator[tuple[int, U8]]:
+    """(pts, analysis luma) of the frames of `path` whose pts is in `pts`, in clip order.
+
+    `keyframes` skips decoding the rest (as a keyframe-only camera does); decoding stops
+    after the last wanted frame.
+    """
+    h, w = shape_hw
+    last = max(pts, default=-1)
+    try:
+        with av.open(str(path), timeout=CLIP_OPEN_TIMEOUT_S, metadata_errors="ignore") as box:
+            stream = box.streams.video[0]
+            stream.thread_type = "AUTO"
+            if keyframes:
+                stream.codec_context.skip_frame = "NONKEY"
+            for frame in box.decode(stream):
+                if frame.pts not in pts:
+                    continue
+                if (frame.width, frame.height) != image_wh:
+                    got = f"{frame.width}x{frame.height}"
+                    raise FootageError(f"{path}: frames of {got}, not {image_wh[0]}x{image_wh[1]}")
+                gray = frame.to_ndarray(format="gray")
+                yield (
+                    frame.pts,
+                    np.asarray(cv2.resize(gray, (w, h), interpolation=cv2.INTER_AREA), np.uint8),
+                )
+                if frame.pts >= last:
+                    return
+    except av.FFmpegError as exc:
+        raise FootageError(f"{path}: cannot decode: {exc}") from None
 
 
 # --- the camera, from the hub's own config format ---------------------------------------------
@@ -578,12 +987,8 @@ def core_outputs(
     """Every frame of `footage` through one core, in time order, with its luma and output."""
     camera = CoreCamera(setup, shape_hw)
     for group in footage.groups:
-        for frame in group.frames:
-            luma = (
-                lumas[frame.path]
-                if lumas is not None
-                else read_luma(frame.path, shape_hw, footage.image_wh)
-            )
+        group_hw = group_lumas(group, shape_hw, footage.image_wh, lumas)
+        for frame, luma in zip(group.frames, group_hw, strict=True):
             yield frame, luma, camera.step(luma, frame.ts)
 
 
@@ -663,11 +1068,8 @@ def run_footage(
         ignore_mask(setup, shape_hw),
     )
     for group in footage.groups:
-        group_lumas = [
-            lumas[f.path] if lumas is not None else read_luma(f.path, shape_hw, footage.image_wh)
-            for f in group.frames
-        ]
-        found = _group_detections(cameras, group, group_lumas, min_px if baselines else None)
+        group_hw = group_lumas(group, shape_hw, footage.image_wh, lumas)
+        found = _group_detections(cameras, group, group_hw, min_px if baselines else None)
         if len(group.frames) < 3:
             run.short_groups.append(group.name)
         elif len(found) < len(group.frames) - 2:

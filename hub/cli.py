@@ -234,7 +234,20 @@ def _footage_of(args: argparse.Namespace) -> tuple[CameraSetup, Footage, tuple[i
 
     setup = fe.load_camera(Path(args.camera))
     times = fe.read_times(Path(args.times)) if args.times else fe.TimePattern(args.time_pattern)
-    clip = fe.load_footage(Path(args.footage), times, args.images, args.group_gap_s)
+    sampling = (
+        fe.ClipSampling.parse(args.fps)
+        if args.fps
+        else fe.ClipSampling(fps=setup.analysis.detect_fps)
+    )
+    clip = fe.load_footage(
+        Path(args.footage),
+        times,
+        args.images,
+        args.group_gap_s,
+        labels=Path(args.labels) if args.labels else None,
+        category=args.category,
+        sampling=sampling,
+    )
     return setup, clip, args.shape or (clip.image_wh[1] // 2, clip.image_wh[0] // 2)
 
 
@@ -315,7 +328,7 @@ def cmd_verifier_train(args: argparse.Namespace) -> int:
     from evaluation import footage as fe
     from evaluation.verifier_train import train_from_footage
 
-    if args.labels:
+    if args.labels and not args.footage:
         return _train_from_labels(args)
     if not args.footage or not args.camera:
         _err("riverwatch: verifier train needs --labels DIR, or --footage DIR with --camera FILE")
@@ -366,7 +379,15 @@ def _add_footage_options(parser: argparse.ArgumentParser) -> None:
         help="capture time in file names, strftime-style, UTC (default %%Y-%%m-%%d_%%H-%%M-%%S)",
     )
     parser.add_argument("--times", help="a CSV of image,ts (POSIX s or ISO 8601) instead")
-    parser.add_argument("--images", default="*", help="only images matching this glob")
+    parser.add_argument("--images", default="*", help="only images (or clips) matching this glob")
+    parser.add_argument(
+        "--category", help="with a COCO label file: only this category's boxes (default all)"
+    )
+    parser.add_argument(
+        "--fps",
+        help="clips: frames a second the core sees, 'all' or 'keyframes' (default: the camera's "
+        "detect_fps); clip start from the name (--time-pattern), else its creation_time, else 0",
+    )
     parser.add_argument(
         "--group-gap-s",
         type=float,
@@ -497,8 +518,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--footage",
-        help="a folder of images with labels.csv (image,box_id,x,y,w,h; 1-based): score the "
-        "core on it instead of the scene library",
+        help="a folder of images with labels.csv (image,box_id,x,y,w,h; 1-based), a folder of "
+        "video clips each with <clip stem>.txt (MOT), or one clip: score the core on it instead "
+        "of the scene library",
+    )
+    evaluate.add_argument(
+        "--labels",
+        help="with --footage: the label file (default labels.csv / <clip stem>.txt): .csv the "
+        "Sooke CSV, .json COCO detection JSON, else MOT (frame,id,x,y,w,h,conf; 1-based) of one "
+        "clip",
     )
     evaluate.add_argument(
         "--camera", help="with --footage: a config file of one camera (masks, zones, analysis)"
@@ -515,14 +543,17 @@ def build_parser() -> argparse.ArgumentParser:
     train = verifier_sub.add_parser(
         "train", help="train on one day's frames and labels.csv, write a model folder"
     )
-    train.add_argument("--footage", help="a folder of images with labels.csv")
+    train.add_argument(
+        "--footage", help="a folder of images with labels.csv, or of video clips, or one clip"
+    )
     train.add_argument(
         "--camera", help="with --footage: a config file of one camera (masks, zones, analysis)"
     )
     train.add_argument(
         "--labels",
         help="instead of --footage: a site's label store (<data_dir>/labels, the reviewers' "
-        "boxes); analysis size from --shape or the settings' default",
+        "boxes); analysis size from --shape or the settings' default. With --footage: its "
+        "label file, as for evaluate --labels",
     )
     train.add_argument("--out", required=True, help="the model folder to write")
     _add_footage_options(train)
