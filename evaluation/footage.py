@@ -6,6 +6,19 @@ format (`image,box_id,x,y,w,h`, top-left corners **1-based**, in the images' own
 image with no row has no boat). The camera is a one-camera hub config file (`load_camera`):
 its analysis settings, masks and zones are what the core runs with, as the hub would.
 
+Or video clips (a folder of them, or one): frames are decoded with PyAV at a sampling rate
+(`ClipSampling`: a rate, every frame, or keyframes only), each timed by its pts x time_base
+plus the clip's start (its file name's time, else the container's `creation_time`, else just
+after the clip before). A clip frame's name in the labels is `clip.mp4#N`, N its frame number
+counted from 1 in presentation order, as MOT counts. A clip's labels are a MOT file
+(`frame,id,x,y,w,h[,conf,...]`, frames and corners 1-based, conf 0 = ignore), by default
+`<clip stem>.txt` beside it; the Sooke CSV and COCO may name `clip.mp4#N` frames as well.
+
+Any folder may take another label file (`read_label_file`): the Sooke CSV, a COCO detection
+JSON (`bbox` 0-based; images by the base name of `file_name`; one category or all) or MOT.
+Every kind becomes 0-based whole-pixel (x, y, w, h) boxes; fractional edges widen to the
+pixels they touch.
+
 Frames closer in time than `GROUP_GAP_S` to the one before form one group (the Sooke camera
 takes three photos 5 s apart each minute; a continuous clip is one long group). The core
 sees every frame in time order, luma area-resized to the analysis size, chroma 128, with its

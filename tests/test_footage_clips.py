@@ -247,3 +247,25 @@ def test_a_mot_file_cannot_label_a_folder_of_clips(tmp_path: Path) -> None:
     write_mot(tmp_path / "gt.txt", frames=5)
     with pytest.raises(FootageError, match="beside each clip"):
         load_footage(tmp_path, labels=tmp_path / "gt.txt")
+
+
+def test_a_csv_can_label_clip_frames_by_name(tmp_path: Path) -> None:
+    clip = tmp_path / "dock.mp4"
+    write_clip(clip, seconds=0.5)
+    (tmp_path / "l.csv").write_text("image,box_id,x,y,w,h\ndock.mp4#3,0,27,121,32,16\n", "utf-8")
+    footage = load_footage(clip, labels=tmp_path / "l.csv")
+    boxes = [f.xywh_k4.tolist() for f in footage.groups[0].frames]
+    assert boxes == [[], [], [[26, 120, 32, 16]], [], []]
+    assert footage.unmatched_labels == 0
+
+
+def test_verifier_train_takes_the_footage_label_file(
+    tmp_path: Path, camera: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip, mot = tmp_path / "dock.mp4", tmp_path / "gt.txt"
+    write_clip(clip, seconds=0.5)
+    mot.write_text("1,1,5,5\n", encoding="utf-8")
+    args = ["verifier", "train", "--footage", str(clip), "--camera", str(camera)]
+    assert main([*args, "--labels", str(mot), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "gt.txt:1: want frame,id,x,y,w,h" in err and "Traceback" not in err
