@@ -10,7 +10,10 @@ once, instead of waiting its turn. `reader(engine)` marks transactions that only
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ log = logging.getLogger(__name__)
 
 SQLITE_FILE = "riverwatch.sqlite3"
 READ_ONLY = "riverwatch_read_only"
+_WAL_RETRY_S = 0.05
 
 
 def default_url(data_dir: Path) -> str:
@@ -38,8 +42,9 @@ def open_engine(url: str | URL, timeout_s: float = 5.0, pool_size: int = 5) -> A
     """An AsyncEngine for `url` (sqlite+aiosqlite or postgresql+asyncpg), timeouts on."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database:
+        if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _use_wal(parsed.database, timeout_s)
         engine = create_async_engine(
             parsed, connect_args={"timeout": timeout_s}, pool_size=pool_size, pool_timeout=timeout_s
         )
@@ -56,6 +61,27 @@ def open_engine(url: str | URL, timeout_s: float = 5.0, pool_size: int = 5) -> A
     return engine
 
 
+def _use_wal(path: str, timeout_s: float) -> None:
+    """Put the database file in WAL mode once, before any connection of ours opens a transaction.
+
+    The mode is kept in the file. Switched on connect instead, a hub's new connection (holding a
+    shared lock, waiting for the exclusive one the switch needs) and another hub's migration
+    (holding the write lock, waiting to commit) waited on each other until the busy timeout:
+    hubs starting together on a new database failed with "database is locked". Two switches at
+    once get SQLITE_BUSY at once, without waiting (SQLite sees the deadlock): retried here.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with contextlib.closing(sqlite3.connect(path, timeout=timeout_s)) as db:
+                db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(_WAL_RETRY_S)  # start-up only, and only while another hub switches it
+
+
 def _take_over_sqlite_transactions(engine: AsyncEngine, timeout_s: float) -> None:
     """SQLAlchemy's recipe: the driver emits no BEGIN; we emit BEGIN IMMEDIATE ourselves."""
 
@@ -63,10 +89,10 @@ def _take_over_sqlite_transactions(engine: AsyncEngine, timeout_s: float) -> Non
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # WAL lets readers run beside the one writer; foreign keys are off by default.
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        # The file is in WAL mode already (`_use_wal`): readers run beside the one writer.
+        # Foreign keys are off by default.
         cursor.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

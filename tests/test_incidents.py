@@ -15,7 +15,8 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.tickets import TicketState, TicketStore
-from api.deps import get_hub
+from alerts.labels import SampleStore
+from api.deps import get_hub, get_samples
 from api.routes import incidents
 from api.security import Role
 from riverwatch.types import Alert, AlertPhase
@@ -89,6 +90,8 @@ async def env(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Env]:
     app = FastAPI()
     app.include_router(incidents.router)
     app.dependency_overrides[get_hub] = lambda: StoreOnly(store)
+    # a verdict labels its incident's box for the verifier; a real store in tmp_path
+    app.dependency_overrides[get_samples] = lambda: SampleStore(tmp_path / "labels")
     headers = await sign_in(app, engine, Role.REVIEWER, username="zhao.min")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://hub", headers=headers) as c:

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 from sqlalchemy.exc import SQLAlchemyError
 
 from alerts.labels import (
@@ -41,8 +42,21 @@ SampleId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="the label
 BoxList = Annotated[list[int], Field(min_length=4, max_length=4, examples=[[120, 340, 410, 520]])]
 
 
+_SAMPLE: JsonDict = {
+    "id": "3f2a9c1d0b7e4a56",
+    "ticket_id": 42,
+    "box_xyxy": [120, 340, 410, 520],
+    "label": "boat",
+    "source": "page",
+    "user": "zhao.min",
+    "ts": 1767225600.0,
+}
+
+
 class SampleOut(BaseModel):
     """One labelled box, in the snapshot's pixels."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_SAMPLE]})
 
     id: str
     ticket_id: int | None
@@ -62,6 +76,21 @@ class SampleOut(BaseModel):
 
 class IncidentLabels(BaseModel):
     """What the labelling page shows of one incident."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ticket_id": 42,
+                    "camera_id": "heng-007",
+                    "snapshot": "/api/tickets/42/evidence/snapshot",
+                    "image_wh": [1920, 1080],
+                    "detected": [[120, 340, 410, 520]],
+                    "samples": [_SAMPLE],
+                }
+            ]
+        }
+    )
 
     ticket_id: int
     camera_id: str
@@ -89,6 +118,19 @@ class LabelIn(BaseModel):
 
 class CountsOut(BaseModel):
     """How many labels stand, by label, by source and by both."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "total": 3,
+                    "by_label": {"boat": 2, "not_boat": 1},
+                    "by_source": {"verdict": 1, "page": 2},
+                    "by_label_source": {"boat": {"page": 2}, "not_boat": {"verdict": 1}},
+                }
+            ]
+        }
+    )
 
     total: int
     by_label: dict[str, int]

@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from alerts.labels import Label, read_samples
 from api.deps import HubDep, SamplesDep
@@ -51,6 +52,16 @@ def get_site(hub: HubDep) -> SiteVerifiers:
 
 
 SiteDep = Annotated[SiteVerifiers, Depends(get_site)]
+
+
+_SCORE: JsonDict = {
+    "split": "later 30 % of the labels, by time",
+    "regions": 40,
+    "accuracy": 0.9,
+    "precision": 0.88,
+    "recall": 0.82,
+    "f1": 0.85,
+}
 
 
 class ScoreOut(BaseModel):
@@ -104,6 +115,29 @@ class VersionOut(BaseModel):
 class VerifierOut(BaseModel):
     """The site verifier: the active version, every version, and the labels to train on."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "active": "v0002",
+                    "live": True,
+                    "versions": [
+                        {
+                            "version": "v0002",
+                            "created": "2026-12-05T23:04:54+00:00",
+                            "state": "active",
+                            "reason": "scores no worse than v0001 on the same held-out boxes",
+                            "held_out": _SCORE,
+                            "per_label": {"vessel": 120, "other": 300},
+                            "comparison": None,
+                        }
+                    ],
+                    "labels": {"boat": 140, "not_boat": 310},
+                }
+            ]
+        }
+    )
+
     active: str | None
     live: bool = Field(description="whether the running hub uses the site verifier")
     versions: list[VersionOut]
@@ -112,6 +146,20 @@ class VerifierOut(BaseModel):
 
 class OutcomeOut(BaseModel):
     """What a training or an activation did."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "version": "v0003",
+                    "activated": False,
+                    "held_out": _SCORE,
+                    "active_held_out": {**_SCORE, "f1": 0.87},
+                    "reason": "F1 0.85 is worse than the active v0002's 0.87 on the same boxes",
+                }
+            ]
+        }
+    )
 
     version: str
     activated: bool
