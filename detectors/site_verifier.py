@@ -66,6 +66,7 @@ from detectors.verifier import (
     box_features,
     score_rows,
 )
+from riverwatch.files import fsync_path
 
 logger = logging.getLogger(__name__)
 
@@ -374,7 +375,7 @@ class SiteVerifiers:
                 ts_k=trained.held_ts_k,
             )
             partial.replace(folder)
-            _fsync_dir(self._root)
+            fsync_path(self._root)
             rows = _HeldRows(trained.held_features_kf, trained.held_label_k, trained.held_ts_k)
             comparison = compare(trained.first, rows, self._active_model())
             if comparison.worse:
@@ -485,15 +486,7 @@ def _write_atomic(path: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     partial.replace(path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(path.parent)
 
 
 def _iso(ts: float) -> str:

@@ -27,6 +27,7 @@ import av.error
 
 from alerts.evidence.errors import MediaError, NoVideo, is_storage_errno
 from riverwatch import annexb
+from riverwatch.files import fsync_path
 from riverwatch.ring import RingPacket, StreamInfo, pictures_of, same_picture
 
 MAX_GAP_S = 2.0  # a silence longer than this is a broken stream, not a slow frame
@@ -176,7 +177,7 @@ def write_clip(packets: Sequence[RingPacket], stream: StreamInfo, path: Path) ->
     tmp = path.with_name(f".{path.name}.part")
     try:
         _mux(samples, durations, stream, time_base, tmp)
-        _fsync(tmp)  # the rename must not publish a file whose bytes are still in the cache
+        fsync_path(tmp)  # the rename must not publish a file whose bytes are still in the cache
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -310,14 +311,6 @@ def _fill_pts(samples: list[_Sample], step: int) -> None:
         if samples[i].pts is None:
             samples[i].pts = (samples[i - 1].pts or 0) + step
             samples[i].dts = None
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _decode_s(picture: Picture) -> float | None:

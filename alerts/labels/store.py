@@ -51,6 +51,7 @@ from typing import Any
 
 from alerts.labels.errors import BadSample, SampleNotFound
 from alerts.labels.jpeg import jpeg_size
+from riverwatch.files import fsync_path
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +261,7 @@ class SampleStore:
             f.flush()
             os.fsync(f.fileno())
         if created:
-            _fsync_dir(self._root)
+            fsync_path(self._root)
 
     def _adopt(self, snapshot: Path, relative: str) -> Image:
         target = self._root / relative
@@ -272,7 +273,7 @@ class SampleStore:
             with partial.open("rb") as f:
                 os.fsync(f.fileno())
             partial.replace(target)
-            _fsync_dir(target.parent)
+            fsync_path(target.parent)
             return Image(relative, wh)
         return Image(relative, jpeg_size(target))
 
@@ -345,11 +346,3 @@ def _torn(path: Path) -> bool:
             return False
         f.seek(-1, os.SEEK_END)
         return f.read(1) != b"\n"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
