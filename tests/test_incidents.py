@@ -14,8 +14,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerts.tickets import TicketState, TicketStore
 from alerts.labels import SampleStore
+from alerts.tickets import TicketState, TicketStore
 from api.deps import get_hub, get_samples
 from api.routes import incidents
 from api.security import Role
