@@ -4,7 +4,6 @@ marks the detected box as a boat and drags a box around a boat that was missed; 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import cv2
@@ -12,13 +11,10 @@ import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page
 
-from riverwatch.config import parse_config
 from riverwatch.settings import Settings
-from riverwatch.types import Alert, AlertPhase
 from simulator.scenes import SceneFiles
-from simulator.server import Mount, RtspSimulator
-from tests.browser_fixtures import HubServer, ServedHub
-from tests.test_pages_papercuts import CONFIG, ENV, _signed_in, browser
+from tests.browser_fixtures import ServedHub
+from tests.test_pages_papercuts import _signed_in, browser, serve_calm_hub
 
 __all__ = ["browser"]
 WAIT_MS = 60_000
@@ -39,19 +35,10 @@ def served(
     ok, jpeg = cv2.imencode(".jpg", np.full((384, 640, 3), 70, np.uint8))
     assert ok
     snapshot.write_bytes(jpeg.tobytes())
-    with RtspSimulator(
-        [Mount("/calm", scenes["river_calm"].video)], credentials=("viewer", "s3cret-Pa55")
-    ) as sim:
-        loaded = parse_config(CONFIG.format(port=sim.port), env=ENV)
-        with HubServer(settings, loaded) as hub:
-            now = time.time()
-            alert = Alert(
-                "1abe11ed1abe11ed1abe11ed", "calm", "ban", "vessel_in_zone", "high", now, now,
-                1, 0.9, (10, 10, 40, 30), phase=AlertPhase.EVIDENCE, group="heng",
-                snapshot="evidence/day/incident.jpg",
-            )  # fmt: skip
-            assert hub.run(hub.hub.tickets().apply(alert)) is not None
-            yield hub
+    with serve_calm_hub(
+        scenes, settings, "1abe11ed1abe11ed1abe11ed", "evidence/day/incident.jpg"
+    ) as hub:
+        yield hub
 
 
 def _at(page: Page, x: float, y: float) -> tuple[float, float]:

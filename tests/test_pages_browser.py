@@ -21,17 +21,17 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
 
 from riverwatch.config import parse_config
 from riverwatch.settings import Settings
 from simulator.scenes import SceneFiles
 from simulator.server import Mount, RtspSimulator
 from tests.browser_fixtures import (
-    CHROMIUM_ARGS,
     PASSWORD,
     HubServer,
     ServedHub,
+    launch_chromium,
     screenshot_dir,
 )
 
@@ -115,10 +115,8 @@ def served(
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, headless."""
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with launch_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ a legend and draws their labels at a readable size. One hub on one calm camera s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator
@@ -15,14 +16,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page
 
 from riverwatch.config import parse_config
 from riverwatch.settings import Settings
 from riverwatch.types import Alert, AlertPhase
 from simulator.scenes import SceneFiles
 from simulator.server import Mount, RtspSimulator
-from tests.browser_fixtures import CHROMIUM_ARGS, PASSWORD, HubServer, ServedHub
+from tests.browser_fixtures import PASSWORD, HubServer, ServedHub, launch_chromium
 
 CONFIG = """
 groups:
@@ -57,6 +58,20 @@ def served(
         analysis_height=96,
         ticket_sla_s=3600,
     )
+    with serve_calm_hub(scenes, settings, "5a11c0ffee5a11c0ffee5a11", "evidence/x.jpg",
+                        clip="evidence/x.mp4") as hub:  # fmt: skip
+        yield hub
+
+
+@contextlib.contextmanager
+def serve_calm_hub(
+    scenes: dict[str, SceneFiles],
+    settings: Settings,
+    alert_id: str,
+    snapshot: str,
+    clip: str | None = None,
+) -> Iterator[ServedHub]:
+    """A hub on one calm camera, served, with one ticket received just now from `alert_id`."""
     with RtspSimulator(
         [Mount("/calm", scenes["river_calm"].video)], credentials=("viewer", "s3cret-Pa55")
     ) as sim:
@@ -64,9 +79,9 @@ def served(
         with HubServer(settings, loaded) as hub:
             now = time.time()
             alert = Alert(
-                "5a11c0ffee5a11c0ffee5a11", "calm", "ban", "vessel_in_zone", "high", now, now,
+                alert_id, "calm", "ban", "vessel_in_zone", "high", now, now,
                 1, 0.9, (10, 10, 40, 30), phase=AlertPhase.EVIDENCE, group="heng",
-                snapshot="evidence/x.jpg", clip="evidence/x.mp4",
+                snapshot=snapshot, clip=clip,
             )  # fmt: skip
             assert hub.run(hub.hub.tickets().apply(alert)) is not None
             yield hub
@@ -75,10 +90,8 @@ def served(
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, headless."""
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with launch_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 def _signed_in(browser: Browser, served: ServedHub, user: str, path: str, csp: bool) -> Page:
