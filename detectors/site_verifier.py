@@ -13,7 +13,7 @@ On disk, under `<data_dir>/verifier/` (`SiteVerifiers.root`)::
     v0001/manifest.json   the verifier's manifest (held-out score, training counts)
     v0001/model.xml       the forest
     v0001/held_out.npz    the held-out rows (features, labels, label times) it was scored on
-    v0001/status.json     kept or activated, and why (the comparison with the active one)
+    v0001/status.json     active, candidate or kept, and why (the comparison with the active one)
     active.json           {"version": "v0001"}, replaced atomically (write, fsync, rename)
 
     v0001/held_out_model/ the model trained on the earlier labels only (what was scored)
@@ -22,7 +22,9 @@ A new version is compared with the active one on the new version's held-out rows
 model (which never saw them, at the version's threshold) against the active model at its own
 threshold. Rows up to the active model's last label were probably in its training set, so when
 there are newer ones only those are compared (`Comparison.rows`). A version scoring worse
-(lower F1) is kept but not activated, unless an activation is forced.
+(lower F1) is kept but not activated, unless an activation is forced. A version trained for
+review (`activate=False`) is a *candidate*: scored and compared, then activated or not by a
+reviewer who has read its score.
 
 Every method blocks (files, training): call them from a worker thread.
 
@@ -76,6 +78,7 @@ ACTIVE_FILE = "active.json"
 STATUS_FILE = "status.json"
 HELD_OUT_FILE = "held_out.npz"
 FIRST_DIR = "held_out_model"
+ACTIVE, CANDIDATE, KEPT = "active", "candidate", "kept"  # a version's states
 _VERSION = re.compile(r"v(\d{4,9})")
 
 
@@ -156,6 +159,7 @@ class Outcome:
     version: str
     activated: bool
     comparison: Comparison
+    state: str
 
 
 # --- training ---------------------------------------------------------------------------------
@@ -308,12 +312,14 @@ class SiteVerifiers:
         """Whether activating swaps the hub's running verifier."""
         return self._holder is not None
 
-    def train(self, boxes: Sequence[LabelledBox], shape_hw: tuple[int, int]) -> Outcome:
+    def train(
+        self, boxes: Sequence[LabelledBox], shape_hw: tuple[int, int], activate: bool = True
+    ) -> Outcome:
         """Train from `boxes` and `add` the model; `TrainingBusy` if one is running."""
         if not self._training.acquire(blocking=False):
             raise TrainingBusy("a training of the site verifier is already running")
         try:
-            return self.add(train_from_boxes(boxes, shape_hw))
+            return self.add(train_from_boxes(boxes, shape_hw), activate)
         finally:
             self._training.release()
 
@@ -352,15 +358,16 @@ class SiteVerifiers:
                     created=str(manifest.get("created", "")),
                     held_out=HeldOutScore(**held) if held else None,
                     per_label=dict(manifest.get("counts", {}).get("per_label", {})),
-                    state="active" if folder.name == active else str(status.get("state", "kept")),
+                    state=ACTIVE if folder.name == active else str(status.get("state", KEPT)),
                     reason=str(status.get("reason", "")),
                     comparison=_comparison(comparison) if isinstance(comparison, dict) else None,
                 )
             )
         return out
 
-    def add(self, trained: Trained) -> Outcome:
-        """Store `trained` as the next version; activate it unless it scores worse."""
+    def add(self, trained: Trained, activate: bool = True) -> Outcome:
+        """Store `trained` as the next version; activate it unless it scores worse, or, with
+        `activate` False, keep it as a candidate for a reviewer to read and activate."""
         with self._lock:
             folder = self._next_folder()
             partial = folder.with_name(f".{folder.name}.part")
@@ -378,12 +385,16 @@ class SiteVerifiers:
             fsync_path(self._root)
             rows = _HeldRows(trained.held_features_kf, trained.held_label_k, trained.held_ts_k)
             comparison = compare(trained.first, rows, self._active_model())
-            if comparison.worse:
-                _write_status(folder, "kept", "kept, not activated: " + comparison.reason,
+            if not activate:
+                _write_status(folder, CANDIDATE, "awaiting review: " + comparison.reason,
                               comparison)  # fmt: skip
-                return Outcome(folder.name, False, comparison)
+                return Outcome(folder.name, False, comparison, CANDIDATE)
+            if comparison.worse:
+                _write_status(folder, KEPT, "kept, not activated: " + comparison.reason,
+                              comparison)  # fmt: skip
+                return Outcome(folder.name, False, comparison, KEPT)
             self._activate(folder, Verifier.load(folder), comparison)
-            return Outcome(folder.name, True, comparison)
+            return Outcome(folder.name, True, comparison, ACTIVE)
 
     def activate(self, version: str, force: bool = False) -> Outcome:
         """Make `version` active (and live); `WorseModel` if it scores worse, unless `force`."""
@@ -396,7 +407,7 @@ class SiteVerifiers:
             if active_now == version:
                 comparison = Comparison(0, candidate.manifest.held_out, None, False,
                                         "already active")  # fmt: skip
-                return Outcome(version, True, comparison)
+                return Outcome(version, True, comparison, ACTIVE)
             comparison = compare(_first(folder), _read_rows(folder), self._active_model())
             if comparison.worse and not force:
                 raise WorseModel(
@@ -405,7 +416,7 @@ class SiteVerifiers:
                     comparison,
                 )
             self._activate(folder, candidate, comparison, forced=comparison.worse)
-            return Outcome(version, True, comparison)
+            return Outcome(version, True, comparison, ACTIVE)
 
     def _activate(
         self, folder: Path, model: Verifier, comparison: Comparison, forced: bool = False
@@ -413,9 +424,9 @@ class SiteVerifiers:
         previous = self.active_version()
         _write_atomic(self._root / ACTIVE_FILE, json.dumps({"version": folder.name}) + "\n")
         why = ("forced over a better model: " if forced else "activated: ") + comparison.reason
-        _write_status(folder, "active", why, comparison)
+        _write_status(folder, ACTIVE, why, comparison)
         if previous is not None and previous != folder.name and (self._root / previous).is_dir():
-            _write_status(self._root / previous, "kept", f"replaced by {folder.name}", None)
+            _write_status(self._root / previous, KEPT, f"replaced by {folder.name}", None)
         if self._holder is not None:
             self._holder.swap(model)
         logger.info("verifier: %s is active (%s)", folder.name, why)

@@ -50,16 +50,20 @@ def _snapshot(path: Path, rng: np.random.Generator) -> tuple[tuple[int, ...], tu
     return (x, y, x + w, y + h), (gx, gy, gx + size, gy + size)
 
 
-async def _store(root: Path, images: int, seed: int = 1) -> None:
-    """A label store like the reviewers leave it: a boat and a not-boat box per snapshot."""
-    clock = iter(range(1_000, 100_000, 10))
+async def _store(
+    root: Path, images: int, seed: int = 1, start: int = 1_000, flipped: int = 0
+) -> None:
+    """A label store like the reviewers leave it: a boat and a not-boat box per snapshot,
+    labelled from `start` (seconds); the first `flipped` snapshots' labels are swapped."""
+    clock = iter(range(start, start + 100_000, 10))
     store = SampleStore(root, clock=lambda: float(next(clock)))
     rng = np.random.default_rng(seed)
     for i in range(images):
         name = f"images/{seed}-{i:03d}.jpg"
         hull, glint = _snapshot(root / name, rng)
         image = Image(name, WH)
-        for box, label in ((hull, Label.BOAT), (glint, Label.NOT_BOAT)):
+        boat, other = (Label.NOT_BOAT, Label.BOAT) if i < flipped else (Label.BOAT, Label.NOT_BOAT)
+        for box, label in ((hull, boat), (glint, other)):
             await store.add(Draft("calm", image, box, label, Source.PAGE, "zhao.min", i + 1))
 
 
@@ -93,6 +97,36 @@ def test_too_few_or_one_sided_labels_are_refused_with_a_reason(tmp_path: Path) -
         train_from_boxes(boxes[:4], SHAPE_HW)
     with pytest.raises(NotEnoughLabels, match=r"20 boat, 0 not boat"):
         train_from_boxes([replace(b, vessel=True) for b in boxes], SHAPE_HW)
+
+
+def test_a_version_trained_for_review_waits_as_a_candidate_with_both_scores(
+    tmp_path: Path,
+) -> None:
+    boxes = _boxes(tmp_path, images=40)
+    holder = SwappableVerifier()
+    site = SiteVerifiers(tmp_path / "verifier", holder)
+    first = site.train(boxes, SHAPE_HW, activate=False)
+    assert (first.version, first.activated, first.state) == ("v0001", False, "candidate")
+    assert first.comparison.new is not None and first.comparison.new.f1 >= 0.9
+    assert site.active_version() is None and holder.inner is None
+    (info,) = site.versions()
+    assert info.state == "candidate" and info.reason.startswith("awaiting review: ")
+    assert site.activate("v0001").state == "active" and holder.inner is not None
+    good = holder.inner
+    # A worse candidate shows the active model's score beside its own and stays out.
+    rng = np.random.default_rng(3)
+    cut = int(len(boxes) * 0.7)
+    scrambled = [replace(b, vessel=bool(rng.random() < 0.5)) for b in boxes[:cut]] + boxes[cut:]
+    second = site.train(scrambled, SHAPE_HW, activate=False)
+    assert (second.state, second.activated) == ("candidate", False)
+    c = second.comparison
+    assert c.worse and c.new is not None and c.active is not None and c.new.f1 < c.active.f1
+    assert "awaiting review: worse: " in {v.version: v for v in site.versions()}["v0002"].reason
+    with pytest.raises(WorseModel):
+        site.activate("v0002")
+    assert site.active_version() == "v0001" and holder.inner is good
+    states = {v.version: v.state for v in SiteVerifiers(tmp_path / "verifier").versions()}
+    assert states == {"v0001": "active", "v0002": "candidate"}
 
 
 def test_a_worse_model_is_kept_not_activated_and_refused_unless_forced(tmp_path: Path) -> None:
@@ -236,6 +270,18 @@ def test_the_verifier_api_trains_activates_refuses_and_audits(api_server: ApiSer
         again = answer.json()
         assert again["version"] == "v0002" and again["active_held_out"] is not None
         assert "on the same" in again["reason"]
+        for body, field in (({"activate": "sometimes"}, "activate"), ({"x": 1}, "x")):
+            answer = client.post("/api/verifier/train", json=body)
+            assert answer.status_code == 422 and field in answer.text, answer.text
+        answer = client.post("/api/verifier/train", json={"activate": "review"})
+        assert answer.status_code == 201, answer.text
+        review = answer.json()
+        assert (review["version"], review["state"], review["activated"]) == (
+            "v0003", "candidate", False
+        )  # fmt: skip
+        assert review["held_out"] is not None and review["active_held_out"] is not None
+        states = {v["version"]: v["state"] for v in client.get("/api/verifier").json()["versions"]}
+        assert states["v0003"] == "candidate" and "active" in states.values()
         answer = client.post("/api/verifier/activate", json={"version": "v0001", "force": True})
         assert answer.status_code == 200 and answer.json()["activated"] is True
     with api_server.client(Role.ADMIN) as client:

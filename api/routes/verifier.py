@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
@@ -97,7 +97,7 @@ class VersionOut(BaseModel):
 
     version: str
     created: str
-    state: str = Field(description="active or kept")
+    state: str = Field(description="active, candidate (awaiting a reviewer) or kept")
     reason: str
     held_out: ScoreOut | None
     per_label: dict[str, int] = Field(description="training boxes per label")
@@ -153,6 +153,7 @@ class OutcomeOut(BaseModel):
                 {
                     "version": "v0003",
                     "activated": False,
+                    "state": "kept",
                     "held_out": _SCORE,
                     "active_held_out": {**_SCORE, "f1": 0.87},
                     "reason": "F1 0.85 is worse than the active v0002's 0.87 on the same boxes",
@@ -163,6 +164,7 @@ class OutcomeOut(BaseModel):
 
     version: str
     activated: bool
+    state: str = Field(description="active, candidate (awaiting a reviewer) or kept")
     held_out: ScoreOut | None = Field(description="the version's held-out score")
     active_held_out: ScoreOut | None = Field(
         description="the previously active model's score on the same held-out boxes"
@@ -173,8 +175,22 @@ class OutcomeOut(BaseModel):
     def of(cls, o: Outcome) -> OutcomeOut:
         """Build from the registry's outcome."""
         c = ComparisonOut.of(o.comparison)
-        return cls(version=o.version, activated=o.activated, held_out=c.new,
+        return cls(version=o.version, activated=o.activated, state=o.state, held_out=c.new,
                    active_held_out=c.active, reason=o.comparison.reason)  # fmt: skip
+
+
+class TrainIn(BaseModel):
+    """Body of `POST /api/verifier/train` (optional)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"activate": "review"}]}
+    )
+
+    activate: Literal["if_not_worse", "review"] = Field(
+        default="if_not_worse",
+        description="if_not_worse: activate unless it scores worse than the active model; "
+        "review: keep it as a candidate, scored, for a reviewer to activate",
+    )
 
 
 class ActivateIn(BaseModel):
@@ -211,20 +227,28 @@ async def verifier_status(_: Reviewer, site: SiteDep, samples: SamplesDep) -> Ve
     },
 )
 async def train_verifier(
-    user: Reviewer, hub: HubDep, site: SiteDep, samples: SamplesDep, trail: AuditDep
+    user: Reviewer,
+    hub: HubDep,
+    site: SiteDep,
+    samples: SamplesDep,
+    trail: AuditDep,
+    body: TrainIn | None = None,
 ) -> OutcomeOut:
-    """Train a new version from the site's labels; it is activated unless it scores worse than
-    the active one on the same held-out labels (then it is kept, and the reason says why)."""
+    """Train a new version from the site's labels. By default it is activated unless it scores
+    worse than the active one on the same held-out labels (then it is kept, and the reason says
+    why); with `"activate": "review"` it waits as a candidate, with both scores, for a reviewer
+    to activate it (`POST /api/verifier/activate`)."""
     width, height = hub.analysis_wh
+    at_once = body is None or body.activate == "if_not_worse"
     boxes = await asyncio.to_thread(labelled_boxes, samples.root)
     try:
-        outcome = await asyncio.to_thread(site.train, boxes, (height, width))
+        outcome = await asyncio.to_thread(site.train, boxes, (height, width), at_once)
     except TrainingBusy as exc:
         raise HTTPException(409, str(exc)) from None
     except NotEnoughLabels as exc:
         raise HTTPException(422, f"cannot train: {exc}") from None
     result = OutcomeOut.of(outcome)
-    detail = {"labels": len(boxes), "activated": outcome.activated, "reason": result.reason}
+    detail = {"labels": len(boxes), "state": outcome.state, "reason": result.reason}
     await trail.record("verifier.train", f"verifier:{outcome.version}", detail)
     log.info("verifier: %s trained by %s: %s", outcome.version, user.username, result.reason)
     return result

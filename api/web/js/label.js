@@ -218,19 +218,30 @@ async function loadVerifier() {
   }
 }
 
+function said(out) {
+  if (out.activated) return "Activated.";
+  if (out.state === "candidate") return "Not active yet: read the scores, then activate it or leave it.";
+  return `Kept, not activated: ${out.reason}`;
+}
+
 async function retrain() {
-  const result = $("#retrain-result");
+  const text = $("#retrain-text");
+  const button = $("#activate-trained");
   $("#retrain").disabled = true;
-  result.hidden = false;
-  result.textContent = "Training from the site's labels…";
+  button.hidden = true;
+  $("#retrain-result").hidden = false;
+  text.textContent = "Training from the site's labels…";
+  const activate = $("#retrain-auto").checked ? "if_not_worse" : "review";
   try {
-    const out = await api("/api/verifier/train", { method: "POST", timeoutMs: 300000 });
+    const out = await api("/api/verifier/train", { method: "POST", json: { activate }, timeoutMs: 300000 });
     const theirs = out.active_held_out ? `; the active model scores F1 ${out.active_held_out.f1.toFixed(2)} on the same boxes` : "";
-    result.textContent = `${out.version}: ${score(out.held_out)}${theirs}. ` +
-      (out.activated ? "Activated." : `Kept, not activated: ${out.reason}`);
+    text.textContent = `${out.version}: ${score(out.held_out)}${theirs}. ${said(out)}`;
+    button.textContent = `Activate ${out.version}`;
+    button.dataset.version = out.version;
+    button.hidden = out.state !== "candidate";
     document.body.dataset.trained = out.version;
   } catch (error) {
-    result.textContent = String(error.message || error);
+    text.textContent = String(error.message || error);
   } finally {
     $("#retrain").disabled = false;
   }
@@ -240,9 +251,12 @@ async function retrain() {
 async function activate(version, force) {
   try {
     await api("/api/verifier/activate", { method: "POST", json: { version, force } });
+    if ($("#activate-trained").dataset.version === version) $("#activate-trained").hidden = true;
+    document.body.dataset.activation = `${version}:active`;
   } catch (error) {
     if (error.status === 409 && confirm(`${error.message}\n\nActivate it anyway?`)) return activate(version, true);
     showError("#error", error);
+    document.body.dataset.activation = `${version}:refused`;
   }
   await loadVerifier();
 }
@@ -262,6 +276,7 @@ $("#mark-cancel").addEventListener("click", () => choose(null));
 $("#prev").addEventListener("click", () => step(-1));
 $("#next").addEventListener("click", () => step(1));
 $("#retrain").addEventListener("click", retrain);
+$("#activate-trained").addEventListener("click", (e) => activate(e.currentTarget.dataset.version, false));
 loadVerifier();
 await loadList();
 if (!ticketId && incidents.length) await openTicket(incidents[0].ticket.id);
