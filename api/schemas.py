@@ -5,7 +5,16 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from alerts.tickets import AttachmentRecord, Ticket, TransitionRecord
-from riverwatch.types import Alert, AlertPhase, CameraInfo, CameraState, DecodeMode, Severity
+from riverwatch.types import (
+    Alert,
+    AlertPhase,
+    CameraInfo,
+    CameraState,
+    DecodeMode,
+    MainRing,
+    MainStreamInfo,
+    Severity,
+)
 
 
 class HealthOut(BaseModel):
@@ -30,15 +39,37 @@ class HealthOut(BaseModel):
     no_frame_reopens: int = 0
 
 
+class MainStreamOut(BaseModel):
+    """The camera's main stream, recorded for evidence while analysis reads the sub-stream."""
+
+    ring: MainRing = Field(description="always, on_alert or never")
+    running: bool = Field(description="connected or connecting now")
+    state: CameraState
+    stream: str = Field(examples=["rtsp://***@10.20.1.11:554/Streaming/Channels/101"])
+    codec: str | None
+    width: int | None
+    height: int | None
+    kbps: float
+
+    @classmethod
+    def of(cls, main: MainStreamInfo) -> MainStreamOut:
+        """Build from the hub's view of a main stream."""
+        h = main.health
+        return cls(ring=main.policy, running=main.running, state=h.state, stream=main.stream,
+                   codec=h.codec, width=main.width, height=main.height, kbps=h.kbps)  # fmt: skip
+
+
 class CameraOut(BaseModel):
-    """A camera as listed by `GET /api/cameras`; `stream` is the URL without credentials."""
+    """A camera as listed by `GET /api/cameras`; `stream` is the analysed stream's URL (the
+    sub-stream when there is one) without credentials, `main` the main stream, if any."""
 
     id: str = Field(examples=["jinsha-001"])
     name: str
     group: str
     state: CameraState
-    stream: str = Field(examples=["rtsp://***@10.20.1.11:554/Streaming/Channels/101"])
+    stream: str = Field(examples=["rtsp://***@10.20.1.11:554/Streaming/Channels/102"])
     health: HealthOut
+    main: MainStreamOut | None = None
 
     @classmethod
     def of(cls, info: CameraInfo) -> CameraOut:
@@ -50,6 +81,7 @@ class CameraOut(BaseModel):
             group=info.group,
             state=h.state,
             stream=info.stream,
+            main=MainStreamOut.of(info.main) if info.main is not None else None,
             health=HealthOut(
                 state_age_s=round(h.state_age_s, 1),
                 decode_mode=h.decode_mode,

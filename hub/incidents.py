@@ -56,6 +56,11 @@ from riverwatch.types import Alert, AlertPhase, RuleKind
 log = logging.getLogger(__name__)
 
 RingOf = Callable[[str], PacketRing | None]
+MainSwitch = Callable[[str, bool], None]  # (camera id, incident open): an on_alert main stream
+
+
+def _no_main(camera_id: str, on: bool) -> None:
+    """A desk without ingest behind it (tests, tools) has no main stream to switch."""
 
 
 class IncidentDesk:
@@ -68,6 +73,7 @@ class IncidentDesk:
         redis: Redis,
         ring_of: RingOf,
         supervisor: Supervisor | None = None,
+        main_switch: MainSwitch = _no_main,
     ) -> None:
         self._settings = settings
         # Every part's long-lived tasks go through it: one snapshot for readiness and metrics.
@@ -76,6 +82,7 @@ class IncidentDesk:
         self._config = config
         self._redis = redis
         self._ring_of = ring_of
+        self._main_switch = main_switch
         self._stack = AsyncExitStack()
         self.suppressions = Suppressions(settings.data_dir)
         self.policy = AlertPolicy(
@@ -171,10 +178,15 @@ class IncidentDesk:
         for a camera's open."""
         self.publisher.publish(message)
         self.feed.publish(message)
-        if message.phase is AlertPhase.OPEN and message.source == "camera":
-            ring = self._ring_of(message.camera_id)
+        if message.source != "camera":
+            return
+        if message.phase is AlertPhase.OPEN:
+            ring = self._ring_of(message.camera_id)  # chosen before an on_alert main opens
+            self._main_switch(message.camera_id, True)
             if ring is not None:
                 self.recorder.start(message, ring, self._evidence_ready)
+        elif message.phase is AlertPhase.CLOSE:
+            self._main_switch(message.camera_id, False)
 
     async def send_durably(self, messages: Sequence[Alert]) -> None:
         """Publish sensor messages and return once they are in the spool on disk (raises

@@ -55,14 +55,14 @@ from detectors.site_verifier import SiteVerifiers
 from detectors.verifier import SwappableVerifier
 from hub.incidents import IncidentDesk
 from hub.ticks import TickHealth, TickPolicy
-from ingest import CameraSpec, IngestSupervisor
+from ingest import CameraSpec, IngestSupervisor, MainStreamSpec
 from ingest.sensors import SensorHub
 from riverwatch.batch import BatchView
-from riverwatch.config import LoadedConfig
+from riverwatch.config import LoadedConfig, ResolvedCamera
 from riverwatch.ring import PacketRing
 from riverwatch.settings import Settings
 from riverwatch.supervise import RestartPolicy, Supervisor
-from riverwatch.types import Alert, CameraInfo, CameraState, DecodeMode
+from riverwatch.types import Alert, CameraInfo, CameraState, DecodeMode, MainStreamInfo
 
 log = logging.getLogger(__name__)
 
@@ -141,18 +141,16 @@ class Hub:
         # Last out: whatever task a part left running is cancelled and awaited here.
         self._stack.push_async_callback(self._supervisor.close)
         self._desk = await self._stack.enter_async_context(
-            IncidentDesk(settings, self._config, self._redis, self._ring_of, self._supervisor)
-        )
-        specs = [
-            CameraSpec(
-                c.id,
-                c.url.get_secret_value,
-                c.display_url,
-                c.config.analysis.decode_mode,
-                c.config.analysis.detect_fps,
+            IncidentDesk(
+                settings,
+                self._config,
+                self._redis,
+                self._evidence_ring_of,
+                self._supervisor,
+                self._switch_main,
             )
-            for c in self._config.cameras
-        ]
+        )
+        specs = [camera_spec(c) for c in self._config.cameras]
         self._ingest = await self._stack.enter_async_context(
             IngestSupervisor(specs, settings, self._config.redactor)
         )
@@ -213,6 +211,24 @@ class Hub:
         if self._ingest is None or camera_id not in self._by_id:
             return None
         return self._ingest.ring(camera_id)
+
+    def _evidence_ring_of(self, camera_id: str) -> PacketRing | None:
+        """The main stream's ring when it is streaming and holds a keyframe, else the ring
+        analysis reads (the sub-stream's, or the only stream's)."""
+        main = self._ingest.main_stream(camera_id) if self._ingest is not None else None
+        if main is not None and main.running and main.recorder.state is CameraState.STREAMING:
+            if main.ring.newest_keyframe()[1]:
+                return main.ring
+        return self._ring_of(camera_id)
+
+    def _switch_main(self, camera_id: str, on: bool) -> None:
+        """An `on_alert` main stream opens with a camera's incident and closes with it."""
+        if self._ingest is None:
+            return
+        if on and self._ingest.open_main(camera_id):
+            log.info("camera %s: main stream opened for an incident", camera_id)
+        elif not on and self._ingest.close_main(camera_id):
+            log.info("camera %s: main stream closed with its incident", camera_id)
 
     async def _detect_forever(self) -> None:
         assert self._ingest is not None
@@ -290,8 +306,23 @@ class Hub:
             cam.id,
             cam.config.name,
             cam.config.group,
-            cam.display_url,
+            cam.sub_display_url or cam.display_url,
             self._ingest.camera_health(camera_id),
+            self._main_info(cam),
+        )
+
+    def _main_info(self, cam: ResolvedCamera) -> MainStreamInfo | None:
+        main = self._ingest.main_stream(cam.id) if self._ingest is not None else None
+        if main is None:
+            return None
+        stream = main.ring.stream
+        return MainStreamInfo(
+            main.ring_policy,
+            main.running,
+            cam.display_url,
+            main.recorder.health(),
+            stream.width if stream is not None else None,
+            stream.height if stream is not None else None,
         )
 
     def ring(self, camera_id: str) -> PacketRing:
@@ -484,4 +515,21 @@ def line_counts(core: DetectionCore) -> tuple[LineCount, ...]:
     return tuple(
         LineCount(camera, line, str(direction), count)
         for (camera, line, direction), count in sorted(core.lines.counts.items())
+    )
+
+
+def camera_spec(camera: ResolvedCamera) -> CameraSpec:
+    """What ingest runs for a configured camera: analysis on the sub-stream when there is one,
+    its main stream kept for evidence as `main_ring` says."""
+    analysis = camera.config.analysis
+    main = None
+    if camera.sub_url is not None:
+        main = MainStreamSpec(camera.url.get_secret_value, camera.display_url, camera.main_ring)
+    return CameraSpec(
+        camera.id,
+        camera.analysis_url.get_secret_value,
+        camera.sub_display_url or camera.display_url,
+        analysis.decode_mode,
+        analysis.detect_fps,
+        main,
     )

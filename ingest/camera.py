@@ -39,7 +39,7 @@ from riverwatch.batch import FrameBatch
 from riverwatch.ring import PacketRing
 from riverwatch.secrets import Redactor
 from riverwatch.settings import Settings
-from riverwatch.types import CameraHealth, CameraState, DecodeMode
+from riverwatch.types import CameraHealth, CameraState, DecodeMode, MainRing
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +47,27 @@ _RATE_SMOOTHING = 0.3
 
 
 @dataclass(frozen=True)
+class MainStreamSpec:
+    """A camera's main stream, recorded (never decoded) into its own ring for evidence."""
+
+    url: Callable[[], str]
+    display_url: str
+    ring: MainRing
+
+
+@dataclass(frozen=True)
 class CameraSpec:
-    """What ingest needs to know of a camera (the secret URL is only read to connect)."""
+    """What ingest needs to know of a camera (the secret URL is only read to connect).
+
+    `url` is the stream analysed: the sub-stream when the camera has one, whose main stream is
+    then `main`."""
 
     camera_id: str
     url: Callable[[], str]
     display_url: str
     decode_mode: DecodeMode
     detect_fps: float
+    main: MainStreamSpec | None = None
 
 
 class _Rates:
@@ -85,7 +98,7 @@ class CameraSource:
     """Keeps one camera connected and feeding its batch row and packet ring.
 
     Public surface: `run()` (the task body, runs until cancelled), `health()`, `set_mode()`
-    and `ring`. Example::
+    and `ring`. Without a batch it is a recorder: the ring alone is fed. Example::
 
         source = CameraSource(spec, batch, ring, settings, executor, redactor)
         task = asyncio.create_task(source.run())
@@ -95,7 +108,7 @@ class CameraSource:
     def __init__(
         self,
         spec: CameraSpec,
-        batch: FrameBatch,
+        batch: FrameBatch | None,
         ring: PacketRing,
         settings: Settings,
         executor: Executor,
@@ -104,8 +117,8 @@ class CameraSource:
         decoders: DecoderFactory = stream_decoders,
     ) -> None:
         self._spec = spec
-        self._batch = batch
-        self._slot = batch.slot(spec.camera_id)
+        self._batch = batch  # None: a recorder, whose session decodes nothing
+        self._slot = batch.slot(spec.camera_id) if batch is not None else -1
         self.ring = ring
         self._settings = settings
         self._executor = executor
@@ -167,7 +180,7 @@ class CameraSource:
             reconnects=self._reconnects,
             stalls=self._stalls,
             decode_errors=c.decode_errors,
-            dropped_frames=self._batch.dropped(self._slot),
+            dropped_frames=self._batch.dropped(self._slot) if self._batch is not None else 0,
             width=c.width,
             height=c.height,
             codec=c.codec,
@@ -266,6 +279,8 @@ class CameraSource:
             return None
         if now - last > self._settings.stall_timeout_s:
             return StreamStalled(f"no packet for {now - last:.1f} s")
+        if self._batch is None:
+            return None  # a recorder analyses no frame by design
         waited = frameless_for(now, c.streaming_since, c.last_frame_at, c.gop_s)
         if waited:
             gop = "unknown" if c.gop_s is None else f"{c.gop_s:.1f} s"

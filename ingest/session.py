@@ -155,14 +155,17 @@ class Pictures:
 
 
 class StreamSession:
-    """Open a camera, then demux, keep packets, and decode what analysis needs until stopped."""
+    """Open a camera, then demux, keep packets, and decode what analysis needs until stopped.
+
+    Without a batch it only records: packets into the ring, nothing decoded (a main stream kept
+    for evidence while analysis runs on the sub-stream)."""
 
     def __init__(
         self,
         camera_id: str,
         url: str,
         slot: int,
-        batch: FrameBatch,
+        batch: FrameBatch | None,
         ring: PacketRing,
         controls: Controls,
         counters: Counters,
@@ -180,8 +183,9 @@ class StreamSession:
         self._limits = limits
         self._redactor = redactor
         self._make_decoders = decoders
-        self._scratch_hw = np.empty(batch.shape_hw, np.uint8)
-        self._chroma_2hw = np.empty((2, *chroma_shape(batch.shape_hw)), np.uint8)
+        shape_hw = batch.shape_hw if batch is not None else (1, 1)  # None: record only
+        self._scratch_hw = np.empty(shape_hw, np.uint8)
+        self._chroma_2hw = np.empty((2, *chroma_shape(shape_hw)), np.uint8)
         self._is_file = urlsplit(url).scheme in ("file", "")
 
     def run(self) -> None:
@@ -330,6 +334,8 @@ class StreamSession:
         pictures = state.pictures
         if pictures.new_gop:
             self._gop_started(state)
+        if self._batch is None:
+            return  # a recording session (a main stream kept for evidence) decodes nothing
         if state.holding and new_picture:
             # The keyframe is complete (cameras often send it as several slices, one packet
             # each): drain the decoder now rather than one GOP later, then reset it so the
@@ -394,10 +400,12 @@ class StreamSession:
                     height,
                 )
             counters.width, counters.height = width, height
-        out_h, out_w = self._batch.shape_hw
+        batch = self._batch
+        assert batch is not None  # only analysing sessions decode
+        out_h, out_w = batch.shape_hw
         cv2.resize(luma, (out_w, out_h), dst=self._scratch_hw, interpolation=cv2.INTER_AREA)
         chroma = chroma_planes(frame, self._chroma_2hw)
-        self._batch.write(self._slot, self._scratch_hw, now, chroma)
+        batch.write(self._slot, self._scratch_hw, now, chroma)
         counters.analysed += 1
         counters.last_frame_at = time.monotonic()
 

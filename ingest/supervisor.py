@@ -19,7 +19,7 @@ from riverwatch.batch import FrameBatch
 from riverwatch.ring import PacketRing
 from riverwatch.secrets import Redactor
 from riverwatch.settings import Settings
-from riverwatch.types import CameraHealth, DecodeMode
+from riverwatch.types import CameraHealth, DecodeMode, MainRing
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +33,18 @@ class IngestSupervisor:
 
     def __init__(self, specs: Sequence[CameraSpec], settings: Settings, redactor: Redactor):
         self.batch = FrameBatch([s.camera_id for s in specs], settings.analysis_shape_hw)
-        # Every camera blocks one thread in demux; extra room for sessions still winding down.
+        mains = [s for s in specs if s.main is not None and s.main.ring is not MainRing.NEVER]
+        # Every stream blocks one thread in demux; extra room for sessions still winding down.
         self._executor = ThreadPoolExecutor(
-            max_workers=max(4, 2 * len(specs)), thread_name_prefix="ingest"
+            max_workers=max(4, 2 * (len(specs) + len(mains))), thread_name_prefix="ingest"
         )
-        self._sources = {
-            s.camera_id: CameraSource(
-                s,
-                self.batch,
-                PacketRing(settings.ring_seconds, settings.ring_max_bytes),
-                settings,
-                self._executor,
-                redactor,
-            )
-            for s in specs
-        }
+
+        def source(spec: CameraSpec, batch: FrameBatch | None) -> CameraSource:
+            ring = PacketRing(settings.ring_seconds, settings.ring_max_bytes)
+            return CameraSource(spec, batch, ring, settings, self._executor, redactor)
+
+        self._sources = {s.camera_id: source(s, self.batch) for s in specs}
+        self._mains = {s.camera_id: MainStream(source(_recording(s), None), s) for s in mains}
         self._stack = AsyncExitStack()
         self._group: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -58,7 +55,14 @@ class IngestSupervisor:
             self._group.create_task(source.run(), name=f"camera:{camera_id}")
             for camera_id, source in self._sources.items()
         ]
-        log.info("ingest: started %d cameras", len(self._sources))
+        for main in self._mains.values():
+            if main.ring_policy is MainRing.ALWAYS:
+                main.start(self._group)
+        log.info(
+            "ingest: started %d cameras (%d with a main stream kept for evidence)",
+            len(self._sources),
+            len(self._mains),
+        )
         return self
 
     async def __aexit__(
@@ -74,6 +78,8 @@ class IngestSupervisor:
         if self._group is not None:
             for task in self._tasks:
                 task.cancel()
+            for main in self._mains.values():
+                main.stop()
             await self._stack.aclose()
             self._group = None
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -96,5 +102,63 @@ class IngestSupervisor:
         self._sources[camera_id].set_mode(mode)
 
     def ring(self, camera_id: str) -> PacketRing:
-        """The camera's packet ring."""
+        """The ring of the stream the camera's analysis reads (its sub-stream if it has one)."""
         return self._sources[camera_id].ring
+
+    def main_stream(self, camera_id: str) -> MainStream | None:
+        """The camera's main stream kept for evidence, or None (no sub-stream, or `never`)."""
+        return self._mains.get(camera_id)
+
+    def open_main(self, camera_id: str) -> bool:
+        """Start recording the camera's main stream if it is not running (`on_alert`)."""
+        main = self._mains.get(camera_id)
+        if main is None or self._group is None:
+            return False
+        return main.start(self._group)
+
+    def close_main(self, camera_id: str) -> bool:
+        """Stop an `on_alert` main stream; an `always` one keeps running."""
+        main = self._mains.get(camera_id)
+        return main is not None and main.ring_policy is MainRing.ON_ALERT and main.stop()
+
+
+class MainStream:
+    """A camera's main stream: a recorder into its own ring, running always or on demand."""
+
+    def __init__(self, recorder: CameraSource, spec: CameraSpec) -> None:
+        assert spec.main is not None
+        self.recorder = recorder
+        self.ring_policy = spec.main.ring
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def ring(self) -> PacketRing:
+        """The main stream's packets."""
+        return self.recorder.ring
+
+    @property
+    def running(self) -> bool:
+        """Whether it is connected or trying to be."""
+        return self._task is not None and not self._task.done()
+
+    def start(self, group: asyncio.TaskGroup) -> bool:
+        """Run the recorder in `group` unless it runs; True when started now."""
+        if self.running:
+            return False
+        name = f"camera-main:{self.recorder.camera_id}"
+        self._task = group.create_task(self.recorder.run(), name=name)
+        return True
+
+    def stop(self) -> bool:
+        """Cancel the recorder (it closes its session); True when it was running."""
+        if not self.running:
+            return False
+        assert self._task is not None
+        self._task.cancel()
+        return True
+
+
+def _recording(spec: CameraSpec) -> CameraSpec:
+    """The spec a main stream's recorder runs under: same camera id, the main URL."""
+    assert spec.main is not None
+    return CameraSpec(spec.camera_id, spec.main.url, spec.main.display_url, spec.decode_mode, 0.0)

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from riverwatch.notify_config import NotifyConfig, resolve_secrets
 from riverwatch.secrets import Redactor, redact_url
 from riverwatch.sensor_config import SensorsConfig
-from riverwatch.types import CrossingDirection, DecodeMode, RuleKind, Severity
+from riverwatch.types import CrossingDirection, DecodeMode, MainRing, RuleKind, Severity
 
 _ID = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -227,7 +227,10 @@ class CameraConfig(_Strict):
     name: str = Field(min_length=1, max_length=200)
     group: str = Field(pattern=_ID)
     url: str = Field(min_length=1)
+    # The sub-stream, when the camera has one: analysis and wall tiles use it, and `url` (the
+    # main stream) gives the evidence, kept in a ring as `main_ring` says (the group's if unset).
     sub_url: str | None = None
+    main_ring: MainRing | None = None
     analysis: AnalysisConfig = AnalysisConfig()
     zones: list[ZoneConfig] = Field(default_factory=list, max_length=32)
     tripwires: list[TripwireConfig] = Field(default_factory=list, max_length=16)
@@ -239,6 +242,8 @@ class GroupConfig(_Strict):
     id: str = Field(pattern=_ID)
     name: str = Field(min_length=1)
     kind: GroupKind = GroupKind.STREET
+    # For its cameras with a sub-stream; unset: `always` on rivers, `on_alert` on streets.
+    main_ring: MainRing | None = None
 
 
 class ModelConfig(_Strict):
@@ -298,11 +303,18 @@ class ResolvedCamera:
     url: SecretStr
     sub_url: SecretStr | None
     display_url: str
+    main_ring: MainRing = MainRing.NEVER  # NEVER when there is no sub-stream
+    sub_display_url: str | None = None
 
     @property
     def id(self) -> str:
         """The camera id."""
         return self.config.id
+
+    @property
+    def analysis_url(self) -> SecretStr:
+        """The stream analysis decodes: the sub-stream when there is one."""
+        return self.sub_url if self.sub_url is not None else self.url
 
 
 @dataclass(frozen=True)
@@ -629,10 +641,30 @@ def _resolve_cameras(
                     f"camera {cam.id!r}: {field}: password written inline; prefer ${{NAME}}"
                 )
             resolved[field] = SecretStr(url)
-        url_secret = resolved["url"]
+        url_secret, sub = resolved["url"], resolved.get("sub_url")
         display = redact_url(url_secret.get_secret_value())
-        cameras.append(ResolvedCamera(cam, url_secret, resolved.get("sub_url"), display))
+        cameras.append(
+            ResolvedCamera(
+                cam,
+                url_secret,
+                sub,
+                display,
+                MainRing.NEVER if sub is None else _main_ring(hub, cam),
+                None if sub is None else redact_url(sub.get_secret_value()),
+            )
+        )
     return cameras, redactor, warnings
+
+
+def _main_ring(hub: HubConfig, cam: CameraConfig) -> MainRing:
+    """The camera's own choice, else its group's, else by the group's kind."""
+    if cam.main_ring is not None:
+        return cam.main_ring
+    group = next((g for g in hub.groups if g.id == cam.group), None)
+    if group is not None and group.main_ring is not None:
+        return group.main_ring
+    river = group is not None and group.kind is GroupKind.RIVER
+    return MainRing.ALWAYS if river else MainRing.ON_ALERT
 
 
 def _remember_userinfo(url: str, redactor: Redactor) -> None:

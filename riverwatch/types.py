@@ -31,6 +31,20 @@ class CameraState(enum.StrEnum):
     NO_FRAMES = "no_frames"
 
 
+class MainRing(enum.StrEnum):
+    """When a camera with a sub-stream keeps its main stream in a ring for evidence.
+
+    Analysis and the wall's tiles use the sub-stream; evidence (snapshot, clip) comes from the
+    main stream whenever its ring holds video. `always` pays the main stream's bandwidth all
+    the time for full-quality pre-roll; `on_alert` opens it when an incident opens (pre-roll
+    from the sub-stream's ring) and closes it after; `never` keeps evidence on the sub-stream.
+    """
+
+    ALWAYS = "always"
+    ON_ALERT = "on_alert"
+    NEVER = "never"
+
+
 class DecodeMode(enum.StrEnum):
     """How much of a stream is decoded for analysis.
 
@@ -250,11 +264,27 @@ class Alert:
 
 
 @dataclass(frozen=True, slots=True)
+class MainStreamInfo:
+    """A camera's main stream kept for evidence: when, whether it runs now, and its figures
+    (`width`, `height` from the stream itself: a recorder decodes nothing)."""
+
+    policy: MainRing
+    running: bool
+    stream: str
+    health: CameraHealth
+    width: int | None
+    height: int | None
+
+
+@dataclass(frozen=True)
 class CameraInfo:
-    """What the API shows of a camera: identity plus health (never its URL's credentials)."""
+    """What the API shows of a camera: identity plus health (never its URL's credentials).
+
+    `stream` and `health` are the analysed stream's (the sub-stream when there is one)."""
 
     camera_id: str
     name: str
     group: str
     stream: str
     health: CameraHealth
+    main: MainStreamInfo | None = None

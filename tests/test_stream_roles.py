@@ -1,0 +1,132 @@
+"""Stream roles on the real RTSP simulator: a camera with a main stream (640x360 here) and a
+sub-stream (320x180) of the same scene. Analysis decodes the sub-stream; the incident's
+snapshot and clip come from the main stream at its own resolution when its ring is kept
+`always`; `on_alert` opens the main stream with the incident and closes it after."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import cv2
+import pytest
+
+from hub.runtime import Hub
+from riverwatch.config import parse_config
+from riverwatch.settings import Settings
+from riverwatch.types import CameraState, MainRing
+from simulator.scenes import SceneFiles, ensure_scenes
+from simulator.server import Mount, RtspSimulator
+from tests.conftest import SCENE_ARGS, eventually
+
+MAIN_WH = (640, 360)
+SUB_WH = (SCENE_ARGS["width"], SCENE_ARGS["height"])
+CONFIG = """
+groups:
+  - {{id: jinsha, name: Jinsha, kind: river}}
+cameras:
+  - id: boat
+    name: Boat crossing
+    group: jinsha
+    url: rtsp://127.0.0.1:{port}/boat-main
+    sub_url: rtsp://127.0.0.1:{port}/boat-sub
+    main_ring: {ring}
+    zones:
+      - {{id: ban, kind: no_fishing, severity: high,
+          polygon: [[0, 0.3], [1, 0.3], [1, 1], [0, 1]]}}
+"""
+
+
+@pytest.fixture(scope="module")
+def main_scene(tmp_path_factory: pytest.TempPathFactory) -> SceneFiles:
+    """The boat scene at main-stream resolution (same story, same GOP as the sub-stream)."""
+    cache = tmp_path_factory.mktemp("main-scenes")
+    args = {**SCENE_ARGS, "width": MAIN_WH[0], "height": MAIN_WH[1]}
+    return ensure_scenes(cache, ["river_boat_crossing"], **args)["river_boat_crossing"]
+
+
+@pytest.fixture
+def two_streams(scenes: dict[str, SceneFiles], main_scene: SceneFiles) -> Iterator[RtspSimulator]:
+    mounts = [
+        Mount("/boat-main", main_scene.video),
+        Mount("/boat-sub", scenes["river_boat_crossing"].video),
+    ]
+    with RtspSimulator(mounts) as sim:
+        yield sim
+
+
+def _settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"evidence_pre_roll_s": 2.0, "evidence_post_roll_s": 2.0, "alert_cooldown_s": 600}
+    )
+
+
+def _evidence(data_dir: Path) -> tuple[Path, Path] | None:
+    """The first incident's snapshot and clip, once both are written."""
+    jpegs, clips = sorted(data_dir.rglob("*.jpg")), sorted(data_dir.rglob("*.mp4"))
+    return (jpegs[0], clips[0]) if jpegs and clips else None
+
+
+def _clip_size(path: Path) -> tuple[int, int, int]:
+    """Width, height and decoded frame count of an MP4."""
+    with av.open(io.BytesIO(path.read_bytes())) as container:
+        frames = list(container.decode(video=0))
+    return frames[0].width, frames[0].height, len(frames)
+
+
+@pytest.mark.timeout(240)
+async def test_analysis_reads_the_sub_stream_and_evidence_comes_from_the_main(
+    two_streams: RtspSimulator, settings: Settings
+) -> None:
+    settings = _settings(settings)
+    loaded = parse_config(CONFIG.format(port=two_streams.port, ring="always"), "roles")
+    async with Hub(settings, loaded) as hub:
+        await eventually(lambda: hub.camera("boat").health.analysed_frames > 0, what="analysis")
+        camera = hub.camera("boat")
+        assert camera.stream.endswith("/boat-sub") and camera.health.width == SUB_WH[0]
+        main = camera.main
+        assert main is not None and main.policy is MainRing.ALWAYS and main.running
+        await eventually(lambda: _evidence(settings.data_dir) is not None, timeout_s=150,
+                         what="an incident's snapshot and clip")  # fmt: skip
+        main = hub.camera("boat").main
+        assert main is not None and (main.width, main.height) == MAIN_WH
+        assert main.stream.endswith("/boat-main") and main.health.decode_errors == 0
+        assert main.health.analysed_frames == 0  # recorded, never decoded
+    found = _evidence(settings.data_dir)
+    assert found is not None
+    snapshot, clip = found
+    picture = cv2.imread(str(snapshot))
+    assert picture is not None and picture.shape[:2] == (MAIN_WH[1], MAIN_WH[0])
+    width, height, frames = _clip_size(clip)
+    assert (width, height) == MAIN_WH and frames >= 15 * 2  # pre- and post-roll at 15 fps
+
+
+@pytest.mark.timeout(240)
+async def test_on_alert_opens_the_main_stream_with_the_incident_and_closes_it_after(
+    two_streams: RtspSimulator, settings: Settings
+) -> None:
+    settings = _settings(settings).model_copy(update={"alert_cooldown_s": 2.0})
+    loaded = parse_config(CONFIG.format(port=two_streams.port, ring="on_alert"), "roles")
+    async with Hub(settings, loaded) as hub:
+        await eventually(lambda: hub.camera("boat").health.analysed_frames > 0, what="analysis")
+
+        def main_state() -> tuple[bool, CameraState]:
+            main = hub.camera("boat").main
+            assert main is not None and main.policy is MainRing.ON_ALERT
+            return main.running, main.health.state
+
+        assert main_state()[0] is False  # nothing open yet: no main-stream bandwidth
+        await eventually(lambda: main_state()[0], timeout_s=150, what="the main stream opening")
+        await eventually(lambda: main_state()[1] is CameraState.STREAMING, what="main streaming")
+        main = hub.camera("boat").main
+        assert main is not None and (main.width, main.height) == MAIN_WH
+        # The boat leaves, the incident closes, the main stream closes with it.
+        await eventually(lambda: not main_state()[0], timeout_s=150, what="the main closing")
+        assert main_state()[1] is CameraState.STOPPED
+    # Pre-roll from before the opening: the first evidence is the sub-stream's.
+    found = _evidence(settings.data_dir)
+    assert found is not None
+    picture = cv2.imread(str(found[0]))
+    assert picture is not None and picture.shape[:2] == (SUB_WH[1], SUB_WH[0])
