@@ -188,6 +188,25 @@ def camera_metrics(cameras: list[CameraInfo]) -> Iterator[Metric]:
             counter.add_metric(ids, float(_health_value(h, key)))
     yield from (state, mode, age, *gauges.values(), *counters.values())
     yield _per_state(cameras)
+    yield from _gop_metrics(cameras)
+
+
+def _gop_metrics(cameras: list[CameraInfo]) -> Iterator[Metric]:
+    gop = GaugeMetricFamily(
+        "riverwatch_camera_gop_seconds",
+        "Keyframe interval measured by arrival (absent until two GOPs).",
+        labels=["camera", "group"],
+    )
+    warned = GaugeMetricFamily(
+        "riverwatch_camera_warnings",
+        "Configuration warnings from measured figures (a GOP too long for a zone).",
+        labels=["camera", "group"],
+    )
+    for cam in cameras:
+        if cam.health.gop_s is not None:
+            gop.add_metric([cam.camera_id, cam.group], cam.health.gop_s)
+        warned.add_metric([cam.camera_id, cam.group], float(len(cam.warnings)))
+    yield from (gop, warned)
 
 
 def _health_value(health: CameraHealth, key: str) -> float:

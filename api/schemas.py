@@ -37,6 +37,10 @@ class HealthOut(BaseModel):
     last_error: str | None
     reason: str = ""
     no_frame_reopens: int = 0
+    gop_s: float | None = Field(default=None, description="keyframe interval, measured")
+    analysis_interval_s: float | None = Field(
+        default=None, description="seconds between analysed frames, measured (1 / analysed_fps)"
+    )
 
 
 class MainStreamOut(BaseModel):
@@ -70,6 +74,10 @@ class CameraOut(BaseModel):
     stream: str = Field(examples=["rtsp://***@10.20.1.11:554/Streaming/Channels/102"])
     health: HealthOut
     main: MainStreamOut | None = None
+    warnings: list[str] = Field(
+        default_factory=list,
+        examples=[["GOP 8.0 s: zone 'ban' wants detection within 5 s, but 2 keyframes take ..."]],
+    )
 
     @classmethod
     def of(cls, info: CameraInfo) -> CameraOut:
@@ -82,6 +90,7 @@ class CameraOut(BaseModel):
             state=h.state,
             stream=info.stream,
             main=MainStreamOut.of(info.main) if info.main is not None else None,
+            warnings=list(info.warnings),
             health=HealthOut(
                 state_age_s=round(h.state_age_s, 1),
                 decode_mode=h.decode_mode,
@@ -100,6 +109,8 @@ class CameraOut(BaseModel):
                 last_error=h.last_error,
                 reason=h.reason,
                 no_frame_reopens=h.no_frame_reopens,
+                gop_s=h.gop_s,
+                analysis_interval_s=round(1 / h.analysed_fps, 2) if h.analysed_fps > 0 else None,
             ),
         )
 

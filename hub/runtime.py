@@ -53,6 +53,7 @@ from detectors import (
 from detectors.background import BackgroundParams
 from detectors.site_verifier import SiteVerifiers
 from detectors.verifier import SwappableVerifier
+from hub.gop import gop_warnings
 from hub.incidents import IncidentDesk
 from hub.ticks import TickHealth, TickPolicy
 from ingest import CameraSpec, IngestSupervisor, MainStreamSpec
@@ -302,13 +303,15 @@ class Hub:
         cam = self._by_id.get(camera_id)
         if cam is None:
             raise UnknownCamera(camera_id)
+        health = self._ingest.camera_health(camera_id)
         return CameraInfo(
             cam.id,
             cam.config.name,
             cam.config.group,
             cam.sub_display_url or cam.display_url,
-            self._ingest.camera_health(camera_id),
+            health,
             self._main_info(cam),
+            gop_warnings(health.gop_s, cam.config.analysis.decode_mode, cam.config.zones),
         )
 
     def _main_info(self, cam: ResolvedCamera) -> MainStreamInfo | None:

@@ -187,6 +187,7 @@ class CameraSource:
             last_error=self._last_error,
             reason=self._reason,
             no_frame_reopens=self._no_frame_reopens,
+            gop_s=None if c.gop_s is None else round(c.gop_s, 2),
         )
 
     async def run(self) -> None:

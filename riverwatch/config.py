@@ -132,6 +132,10 @@ class ZoneConfig(_Strict):
     dredging_s: float = Field(default=120.0, gt=0, le=86_400)
     stationary_s: float = Field(default=60.0, gt=0, le=86_400)
     crowd_fraction: float = Field(default=0.35, gt=0.0, le=1.0)
+    # How soon an event here must be detected. A keyframe-only camera sees a frame a GOP, and a
+    # track needs `min_observations` of them: a camera whose measured GOP makes that longer is
+    # flagged (health, wall, `check-config --probe`).
+    max_delay_s: float = Field(default=5.0, gt=0, le=3600)
     active_hours: (
         tuple[Annotated[int, Field(ge=0, le=23)], Annotated[int, Field(ge=0, le=24)]] | None
     ) = None

@@ -79,6 +79,7 @@ class CameraHealth:
     last_error: str | None
     reason: str = ""  # why the camera is in its state, safe to show (no credentials)
     no_frame_reopens: int = 0  # sessions reopened because packets came but no frame analysed
+    gop_s: float | None = None  # keyframe interval measured by arrival; None until two GOPs
 
 
 class RuleKind(enum.StrEnum):
@@ -288,3 +289,4 @@ class CameraInfo:
     stream: str
     health: CameraHealth
     main: MainStreamInfo | None = None
+    warnings: tuple[str, ...] = ()  # configuration advice from measured figures (a long GOP)

@@ -193,6 +193,9 @@ class TrainIn(BaseModel):
     )
 
 
+_DEFAULT_TRAIN = TrainIn()  # no body: activate unless worse, as before the option existed
+
+
 class ActivateIn(BaseModel):
     """Body of `POST /api/verifier/activate`."""
 
@@ -232,14 +235,14 @@ async def train_verifier(
     site: SiteDep,
     samples: SamplesDep,
     trail: AuditDep,
-    body: TrainIn | None = None,
+    body: TrainIn = _DEFAULT_TRAIN,
 ) -> OutcomeOut:
     """Train a new version from the site's labels. By default it is activated unless it scores
     worse than the active one on the same held-out labels (then it is kept, and the reason says
     why); with `"activate": "review"` it waits as a candidate, with both scores, for a reviewer
     to activate it (`POST /api/verifier/activate`)."""
     width, height = hub.analysis_wh
-    at_once = body is None or body.activate == "if_not_worse"
+    at_once = body.activate == "if_not_worse"
     boxes = await asyncio.to_thread(labelled_boxes, samples.root)
     try:
         outcome = await asyncio.to_thread(site.train, boxes, (height, width), at_once)

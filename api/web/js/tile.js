@@ -16,6 +16,11 @@ export function badgeOf(camera, now = Date.now() / 1000) {
   const age = camera.stateSince ? now - camera.stateSince : camera.health.state_age_s;
   // A camera that streams but analyses nothing says so: "no frames", the reason on hover.
   const text = kind === "no_frames" ? "no frames" : kind;
+  // A configuration warning (a GOP too long for a zone) shows as "⚠ long GOP", advice on hover.
+  const warnings = camera.warnings || [];
+  if (warnings.length && kind === "streaming") {
+    return { cls: "warning", text: `⚠ long GOP ${camera.health.gop_s}s`, title: warnings.join("\n") };
+  }
   return { cls: kind, text: `${text} ${duration(age)}`, title: camera.health.reason || "" };
 }
 
