@@ -122,6 +122,11 @@ class HubView(Protocol):
         """The camera's packet ring (live view, snapshots); raises `UnknownCamera`."""
         ...
 
+    def main_ring(self, camera_id: str) -> PacketRing | None:
+        """The ring of the camera's main stream while it is recorded (the analysed stream is
+        then its sub-stream), else None; raises `UnknownCamera`."""
+        ...
+
     def set_decode_mode(self, camera_id: str, mode: DecodeMode) -> None:
         """Switch a camera's decode mode while it runs; raises `UnknownCamera`."""
         ...

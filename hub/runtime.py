@@ -335,6 +335,14 @@ class Hub:
             raise UnknownCamera(camera_id)
         return ring
 
+    def main_ring(self, camera_id: str) -> PacketRing | None:
+        """The main stream's ring while it runs and has a stream, else None."""
+        self.ring(camera_id)  # UnknownCamera
+        main = self._ingest.main_stream(camera_id) if self._ingest is not None else None
+        if main is None or not main.running or main.ring.stream is None:
+            return None
+        return main.ring
+
     def set_decode_mode(self, camera_id: str, mode: DecodeMode) -> None:
         """Switch a camera's decode mode."""
         assert self._ingest is not None

@@ -159,7 +159,7 @@ class HubServer:
         async with Hub(self._settings, self._loaded) as hub:
             security = await Security.open(hub.engine, SecurityConfig())
             users = {n: await security.users.create(n, PASSWORD, r) for n, r in ROLES.items()}
-            async with LiveService(hub.ring) as live_service:
+            async with LiveService(hub.ring, None, hub.main_ring) as live_service:
                 app = build_app(hub, live_service, self._settings)
                 config = uvicorn.Config(
                     app, log_level="warning", ws="none", lifespan="on", timeout_graceful_shutdown=5

@@ -87,10 +87,13 @@ class Viewer:
         local = self.pc.localDescription
         return {"sdp": local.sdp, "type": local.type}
 
-    async def connect(self, http: httpx.AsyncClient, camera_id: str) -> httpx.Response:
-        answer = await http.post(f"/api/live/{camera_id}/offer", json=await self.offer())
+    async def connect(
+        self, http: httpx.AsyncClient, camera_id: str, query: str = ""
+    ) -> httpx.Response:
+        answer = await http.post(f"/api/live/{camera_id}/offer{query}", json=await self.offer())
         if answer.status_code == 200:
-            await self.pc.setRemoteDescription(RTCSessionDescription(**answer.json()))
+            body = answer.json()
+            await self.pc.setRemoteDescription(RTCSessionDescription(body["sdp"], body["type"]))
         return answer
 
     async def _consume(self, track: MediaStreamTrack) -> None:

@@ -1,7 +1,8 @@
 """Stream roles on the real RTSP simulator: a camera with a main stream (640x360 here) and a
 sub-stream (320x180) of the same scene. Analysis decodes the sub-stream; the incident's
 snapshot and clip come from the main stream at its own resolution when its ring is kept
-`always`; `on_alert` opens the main stream with the incident and closes it after."""
+`always`; `on_alert` opens the main stream with the incident and closes it after. Live view:
+wall tiles get the sub-stream, the large tile (`stream=main`) the main stream."""
 
 from __future__ import annotations
 
@@ -11,15 +12,23 @@ from pathlib import Path
 
 import av
 import cv2
+import httpx
+import numpy as np
 import pytest
+from fastapi import FastAPI
 
+from api.live import LiveService
+from api.routes import live as live_routes
+from api.security import Role
 from hub.runtime import Hub
 from riverwatch.config import parse_config
 from riverwatch.settings import Settings
 from riverwatch.types import CameraState, MainRing
 from simulator.scenes import SceneFiles, ensure_scenes
 from simulator.server import Mount, RtspSimulator
+from tests.api_fixtures import sign_in
 from tests.conftest import SCENE_ARGS, eventually
+from tests.test_live import Viewer
 
 MAIN_WH = (640, 360)
 SUB_WH = (SCENE_ARGS["width"], SCENE_ARGS["height"])
@@ -130,3 +139,45 @@ async def test_on_alert_opens_the_main_stream_with_the_incident_and_closes_it_af
     assert found is not None
     picture = cv2.imread(str(found[0]))
     assert picture is not None and picture.shape[:2] == (SUB_WH[1], SUB_WH[0])
+
+
+@pytest.mark.timeout(180)
+async def test_the_large_tile_gets_the_main_stream_and_wall_tiles_the_sub(
+    two_streams: RtspSimulator, settings: Settings
+) -> None:
+    loaded = parse_config(CONFIG.format(port=two_streams.port, ring="always"), "roles")
+    async with (
+        Hub(settings, loaded) as hub,
+        LiveService(hub.ring, None, hub.main_ring) as live,
+    ):
+        app = FastAPI()
+        app.include_router(live_routes.router)
+        app.dependency_overrides[live_routes.get_live] = lambda: live
+        headers = await sign_in(app, hub.engine, Role.OPERATOR)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub",
+                                     headers=headers) as http:  # fmt: skip
+
+            def main_keyframe() -> bool:
+                ring = hub.main_ring("boat")
+                return ring is not None and ring.newest_keyframe()[0] >= 0
+
+            await eventually(main_keyframe, what="a main-stream keyframe")
+            await eventually(lambda: hub.ring("boat").newest_keyframe()[0] >= 0, what="sub")
+            big, small = Viewer(), Viewer()
+            answer = await big.connect(http, "boat", "?stream=main")
+            assert answer.status_code == 200 and answer.json()["stream"] == "main", answer.text
+            answer = await small.connect(http, "boat")
+            assert answer.status_code == 200 and answer.json()["stream"] == "sub", answer.text
+            await eventually(lambda: bool(big.sizes and small.sizes), what="frames on both")
+            assert big.sizes[-1] == MAIN_WH and small.sizes[-1] == SUB_WH
+            jpegs = [
+                (await http.get("/api/live/boat/snapshot.jpg", params=q)).content
+                for q in ({"stream": "main"}, {})
+            ]
+            bad = await http.get("/api/live/boat/snapshot.jpg", params={"stream": "4k"})
+            await big.close()
+            await small.close()
+    shapes = [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR).shape[:2] for j in jpegs]
+    assert shapes == [(MAIN_WH[1], MAIN_WH[0]), (SUB_WH[1], SUB_WH[0])]
+    assert bad.status_code == 422

@@ -46,16 +46,25 @@ class Snapshots:
     """Per camera, the JPEG of the newest keyframe; one entry per camera, so it is bounded by
     the number of cameras."""
 
-    def __init__(self, rings: Callable[[str], PacketRing]) -> None:
+    def __init__(
+        self,
+        rings: Callable[[str], PacketRing],
+        main_rings: Callable[[str], PacketRing | None] = lambda _: None,
+    ) -> None:
         self._rings = rings
+        self._main_rings = main_rings
         self._cache: dict[str, tuple[int, bytes]] = {}
         self._pending: dict[str, tuple[int, asyncio.Task[bytes]]] = {}
         self.decodes = 0  # keyframes decoded so far (tests prove tiles share them)
 
-    async def jpeg(self, camera_id: str) -> bytes:
-        """The camera's newest keyframe as JPEG; raises `UnknownCamera` (from the ring
-        lookup) or `NoPicture` when the camera has sent no keyframe yet."""
+    async def jpeg(self, camera_id: str, main: bool = False) -> bytes:
+        """The camera's newest keyframe as JPEG (its main stream's, any codec, when `main` is
+        asked and it is recorded); raises `UnknownCamera` (from the ring lookup) or
+        `NoPicture` when the camera has sent no keyframe yet."""
         ring = self._rings(camera_id)
+        main_ring = self._main_rings(camera_id) if main else None
+        if main_ring is not None and main_ring.newest_keyframe()[1]:
+            ring, camera_id = main_ring, f"{camera_id}:main"  # cached apart from the sub's
         seq, packets = ring.newest_keyframe()
         if not packets:
             raise NoPicture("the camera has sent no keyframe yet")

@@ -55,6 +55,8 @@ class Viewer:
     id: int
     camera_id: str
     sdp: str
+    stream: str = "sub"  # "main" or the analysed stream ("sub", or the camera's only one)
+    note: str = ""  # why a viewer who asked for the main stream gets the analysed one
 
 
 @dataclass(slots=True)
@@ -114,16 +116,20 @@ class LiveService:
     """Live view: WebRTC viewers of the cameras' relays, and JPEG snapshots for tiles."""
 
     def __init__(
-        self, rings: Callable[[str], PacketRing], limits: LiveLimits | None = None
+        self,
+        rings: Callable[[str], PacketRing],
+        limits: LiveLimits | None = None,
+        main_rings: Callable[[str], PacketRing | None] = lambda _: None,
     ) -> None:
         self._rings = rings
+        self._main_rings = main_rings
         self._limits = limits or LiveLimits()
         self._relays = Relays(self._limits.queue_packets)
         self._peers: dict[int, _Peer] = {}
         self._ids = itertools.count(1)
         self._closing: set[asyncio.Task[None]] = set()
         self._shut = False
-        self.snapshots = Snapshots(rings)
+        self.snapshots = Snapshots(rings, main_rings)
 
     async def __aenter__(self) -> LiveService:
         return self
@@ -141,20 +147,23 @@ class LiveService:
         """The caps and timeouts in force."""
         return self._limits
 
-    async def answer(self, camera_id: str, sdp: str) -> Viewer:
-        """Answer a browser's offer with the camera's live H.264.
+    async def answer(self, camera_id: str, sdp: str, main: bool = False) -> Viewer:
+        """Answer a browser's offer with the camera's live H.264: its main stream when `main`
+        is asked and the main stream is H.264 and recorded, else the analysed stream.
 
         Raises `UnknownCamera`, `NotForwardable`, `BadOffer`, `ViewerLimit`, `SetupTimeout`.
         """
-        ring = self._rings(camera_id)
+        ring, stream, note = self._pick(camera_id, main)
         if ring.stream is not None and ring.stream.codec != "h264":
             raise NotForwardable(
-                f"camera {camera_id!r} sends {ring.stream.codec}; live view forwards H.264 only"
+                f"camera {camera_id!r} sends {ring.stream.codec}; live view forwards H.264 only "
+                "(browsers' WebRTC does not take it, and the hub does not re-encode)"
             )
         check_offer(sdp)
         self._check_room(camera_id)
         pc = RTCPeerConnection()
-        peer = _Peer(next(self._ids), camera_id, pc, self._relays.subscribe(camera_id, ring))
+        relay_key = camera_id if stream != "main" else f"{camera_id}:main"
+        peer = _Peer(next(self._ids), camera_id, pc, self._relays.subscribe(relay_key, ring))
         self._peers[peer.id] = peer  # counted from here on, before the first await
         try:
             async with asyncio.timeout(self._limits.offer_timeout_s):
@@ -168,8 +177,25 @@ class LiveService:
             await self._close(peer, "offer failed")
             raise
         peer.watchdog = asyncio.create_task(self._watch(peer), name=f"live-watch-{peer.id}")
-        log.info("live: viewer %d of camera %s answered", peer.id, camera_id)
-        return Viewer(peer.id, camera_id, answer)
+        log.info("live: viewer %d of camera %s (%s) answered", peer.id, camera_id, stream)
+        return Viewer(peer.id, camera_id, answer, stream, note)
+
+    def _pick(self, camera_id: str, main: bool) -> tuple[PacketRing, str, str]:
+        """The ring to send, its role, and a note when the main stream was asked but not sent."""
+        ring = self._rings(camera_id)
+        if not main:
+            return ring, "sub", ""
+        main_ring = self._main_rings(camera_id)
+        if main_ring is None or main_ring.stream is None:
+            return ring, "sub", "the main stream is not open: showing the analysed stream"
+        if main_ring.stream.codec != "h264":
+            codec = main_ring.stream.codec
+            return (
+                ring,
+                "sub",
+                f"the main stream is {codec}, which WebRTC does not take: sub-stream",
+            )
+        return main_ring, "main", ""
 
     def _check_room(self, camera_id: str) -> None:
         if self._shut:

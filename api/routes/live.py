@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.hubview import UnknownCamera
@@ -56,6 +56,10 @@ class AnswerOut(BaseModel):
 
     sdp: str = Field(examples=[_SDP_EXAMPLE])
     type: Literal["answer"] = "answer"
+    stream: Literal["main", "sub"] = Field(
+        default="sub", description="main, or the analysed stream (the sub-stream if any)"
+    )
+    note: str = Field(default="", description="why the main stream asked for is not sent")
 
 
 class LiveViewerOut(BaseModel):
@@ -105,6 +109,12 @@ class LiveStatsOut(BaseModel):
     cameras: dict[str, LiveCameraOut]
 
 
+StreamQuery = Annotated[
+    Literal["main", "sub"],
+    Query(description="main: the main stream where it is recorded; sub: the analysed stream"),
+]
+
+
 def _not_found(camera_id: str) -> HTTPException:
     return HTTPException(404, f"no camera with id {camera_id[:64]!r}")
 
@@ -118,10 +128,14 @@ def _not_found(camera_id: str) -> HTTPException:
         503: {"description": "viewer cap reached, or the connection could not be set up"},
     },
 )
-async def offer(camera_id: str, body: OfferIn, _: Operator, live: LiveDep) -> AnswerOut:
-    """Answer a WebRTC offer with the camera's live H.264, forwarded without re-encoding."""
+async def offer(
+    camera_id: str, body: OfferIn, _: Operator, live: LiveDep, stream: StreamQuery = "sub"
+) -> AnswerOut:
+    """Answer a WebRTC offer with the camera's live H.264, forwarded without re-encoding: the
+    analysed stream, or with `stream=main` the main stream when it is H.264 and recorded (the
+    answer's `stream` and `note` say which was sent and why)."""
     try:
-        viewer = await live.answer(camera_id, body.sdp)
+        viewer = await live.answer(camera_id, body.sdp, main=stream == "main")
     except UnknownCamera:
         raise _not_found(camera_id) from None
     except BadOffer as exc:
@@ -130,7 +144,8 @@ async def offer(camera_id: str, body: OfferIn, _: Operator, live: LiveDep) -> An
         raise HTTPException(409, str(exc)) from None
     except (ViewerLimit, SetupTimeout) as exc:
         raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
-    return AnswerOut(sdp=viewer.sdp)
+    return AnswerOut(sdp=viewer.sdp, stream="main" if viewer.stream == "main" else "sub",
+                     note=viewer.note)  # fmt: skip
 
 
 @router.get(
@@ -145,10 +160,13 @@ async def offer(camera_id: str, body: OfferIn, _: Operator, live: LiveDep) -> An
         503: {"description": "no keyframe yet"},
     },
 )
-async def snapshot(camera_id: str, _: Operator, live: LiveDep) -> Response:
-    """The camera's newest keyframe as JPEG at the camera's resolution (tile fallback)."""
+async def snapshot(
+    camera_id: str, _: Operator, live: LiveDep, stream: StreamQuery = "sub"
+) -> Response:
+    """The camera's newest keyframe as JPEG at the camera's resolution (tile fallback); with
+    `stream=main`, the main stream's while it is recorded (any codec: decoded here)."""
     try:
-        jpeg = await live.snapshots.jpeg(camera_id)
+        jpeg = await live.snapshots.jpeg(camera_id, main=stream == "main")
     except UnknownCamera:
         raise _not_found(camera_id) from None
     except NoPicture as exc:

@@ -23,10 +23,12 @@ function gathered(pc) {
 
 /** One WebRTC viewer bound to a <video>; `onstate(state)` hears connecting/live/failed. */
 export class LivePlayer {
-  constructor(cameraId, video, onstate = () => {}) {
+  constructor(cameraId, video, onstate = () => {}, { main = false } = {}) {
     this.cameraId = cameraId;
     this.video = video;
     this.onstate = onstate;
+    this.main = main; // ask for the main stream; the answer says which stream came, and why
+    this.note = "";
     this.pc = null;
     this.failures = 0;
     this.retryTimer = null;
@@ -47,12 +49,15 @@ export class LivePlayer {
     try {
       await pc.setLocalDescription(await pc.createOffer());
       await gathered(pc);
-      const answer = await api(`/api/live/${encodeURIComponent(this.cameraId)}/offer`, {
+      const stream = this.main ? "?stream=main" : "";
+      const answer = await api(`/api/live/${encodeURIComponent(this.cameraId)}/offer${stream}`, {
         method: "POST",
         json: { sdp: pc.localDescription.sdp, type: pc.localDescription.type },
       });
       if (this.pc !== pc) return;
-      await pc.setRemoteDescription(answer);
+      this.stream = answer.stream;
+      this.note = answer.note || "";
+      await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
     } catch (error) {
       if (this.pc === pc) this.#failed(String(error.message || error));
     }

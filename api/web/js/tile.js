@@ -37,6 +37,7 @@ export class Tile {
     this.empty = h("div", { class: "empty" }, "no camera");
     this.el = h("div", { class: "tile" + (large ? " large" : "") },
       this.img, this.video, this.canvas, this.badge, this.name, this.mode, this.empty);
+    this.large = large;
     this.camera = null;
     this.player = null;
     this.liveState = "off";
@@ -80,7 +81,8 @@ export class Tile {
   setLive(live) {
     const wanted = live && this.camera && this.camera.state === "streaming";
     if (wanted && !this.player) {
-      this.player = new LivePlayer(this.camera.id, this.video, (s) => this.#setLive(s));
+      this.player = new LivePlayer(this.camera.id, this.video, (s, why) => this.#setLive(s, why),
+        { main: this.large });
       this.player.start();
     } else if (!wanted && this.player) {
       this.#stopLive();
@@ -92,13 +94,20 @@ export class Tile {
     return this.liveState === "live" && this.video.readyState >= 2;
   }
 
-  #setLive(state) {
+  #setLive(state, why = "") {
     this.liveState = state;
     this.el.dataset.live = state;
     const playing = this.#playing();
     this.video.hidden = !playing;
     this.img.hidden = playing || !this.img.getAttribute("src");
-    this.mode.textContent = playing ? "live" : this.player ? "snapshot · " + state : "snapshot";
+    // The large tile asks for the main stream; it says when it shows another, and why.
+    const player = this.player;
+    const stream = player && player.stream === "main" ? "live · main" : "live";
+    const note = player && player.note ? " · sub-stream" : "";
+    const failed = state === "failed" && /H\.264 only/.test(why) ? " · codec not playable" : "";
+    this.mode.textContent = playing ? stream + note : player ? `snapshot · ${state}${failed}` : "snapshot";
+    this.mode.title = (player && player.note) || why || "";
+    this.el.dataset.stream = playing && player ? player.stream || "" : "";
     this.#snapshots(this.camera && !playing);
     this.redraw();
   }
@@ -120,7 +129,8 @@ export class Tile {
       // One request at a time per tile: a slow hub is not sent a pile of them.
       if (this.snapLoading || !this.camera) return;
       this.snapLoading = true;
-      const url = `/api/live/${encodeURIComponent(this.camera.id)}/snapshot.jpg?t=${Date.now()}`;
+      const main = this.large ? "&stream=main" : "";
+      const url = `/api/live/${encodeURIComponent(this.camera.id)}/snapshot.jpg?t=${Date.now()}${main}`;
       this.img.src = withToken(url);
     };
     load();
