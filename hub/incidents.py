@@ -56,11 +56,14 @@ from riverwatch.types import Alert, AlertPhase, RuleKind
 log = logging.getLogger(__name__)
 
 RingOf = Callable[[str], PacketRing | None]
-MainSwitch = Callable[[str, bool], None]  # (camera id, incident open): an on_alert main stream
+# (camera id, incident opens): an on_alert main stream opens with its camera's incidents and
+# closes after the last; opening returns the ring of a main stream it has just opened.
+MainSwitch = Callable[[str, bool], PacketRing | None]
 
 
 def _no_main(camera_id: str, on: bool) -> None:
     """A desk without ingest behind it (tests, tools) has no main stream to switch."""
+    return None
 
 
 class IncidentDesk:
@@ -182,9 +185,9 @@ class IncidentDesk:
             return
         if message.phase is AlertPhase.OPEN:
             ring = self._ring_of(message.camera_id)  # chosen before an on_alert main opens
-            self._main_switch(message.camera_id, True)
+            opening = self._main_switch(message.camera_id, True)
             if ring is not None:
-                self.recorder.start(message, ring, self._evidence_ready)
+                self.recorder.start(message, ring, self._evidence_ready, opening)
         elif message.phase is AlertPhase.CLOSE:
             self._main_switch(message.camera_id, False)
 

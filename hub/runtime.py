@@ -109,6 +109,7 @@ class Hub:
         self._redis: Redis | None = None
         self._desk: IncidentDesk | None = None
         self._ingest: IngestSupervisor | None = None
+        self._open_incidents: dict[str, int] = {}  # per camera, for on_alert main streams
         self._detect_task: asyncio.Task[None] | None = None
         self._region_model: RegionModel | Verifier | None = None
         self._site_verifiers = SiteVerifiers(settings.data_dir / "verifier")
@@ -222,14 +223,20 @@ class Hub:
                 return main.ring
         return self._ring_of(camera_id)
 
-    def _switch_main(self, camera_id: str, on: bool) -> None:
-        """An `on_alert` main stream opens with a camera's incident and closes with it."""
+    def _switch_main(self, camera_id: str, on: bool) -> PacketRing | None:
+        """An `on_alert` main stream opens with a camera's first open incident and closes with
+        its last; returns the main stream's ring when this call opened it."""
         if self._ingest is None:
-            return
+            return None
+        open_now = self._open_incidents.get(camera_id, 0) + (1 if on else -1)
+        self._open_incidents[camera_id] = max(0, open_now)
         if on and self._ingest.open_main(camera_id):
             log.info("camera %s: main stream opened for an incident", camera_id)
-        elif not on and self._ingest.close_main(camera_id):
-            log.info("camera %s: main stream closed with its incident", camera_id)
+            main = self._ingest.main_stream(camera_id)
+            return main.ring if main is not None else None
+        if not on and open_now <= 0 and self._ingest.close_main(camera_id):
+            log.info("camera %s: main stream closed with its last incident", camera_id)
+        return None
 
     async def _detect_forever(self) -> None:
         assert self._ingest is not None

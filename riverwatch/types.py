@@ -191,6 +191,10 @@ class Alert:
     snapshot_sha256: str = ""
     clip: str = ""
     clip_sha256: str = ""
+    # With an on_alert main stream the clip is the main stream's from its opening on, and the
+    # pre-roll before it is a second clip, from the sub-stream.
+    preroll_clip: str = ""
+    preroll_clip_sha256: str = ""
     track: tuple[tuple[float, int, int, int, int], ...] = ()
 
     def __post_init__(self) -> None:
@@ -228,6 +232,8 @@ class Alert:
             "snapshot_sha256": self.snapshot_sha256,
             "clip": self.clip,
             "clip_sha256": self.clip_sha256,
+            "preroll_clip": self.preroll_clip,
+            "preroll_clip_sha256": self.preroll_clip_sha256,
             "track": ";".join(f"{t:.2f},{x1},{y1},{x2},{y2}" for t, x1, y1, x2, y2 in self.track),
         }
 
@@ -260,6 +266,8 @@ class Alert:
             snapshot_sha256=fields.get("snapshot_sha256", ""),
             clip=fields.get("clip", ""),
             clip_sha256=fields.get("clip_sha256", ""),
+            preroll_clip=fields.get("preroll_clip", ""),
+            preroll_clip_sha256=fields.get("preroll_clip_sha256", ""),
             track=_parse_track(fields.get("track", "")),
         )
 

@@ -142,7 +142,8 @@ async def test_pages_and_totals(client: httpx.AsyncClient) -> None:
     page = (await client.get("/api/incidents", params={"group": "jinsha", "limit": 1})).json()
     assert (page["total"], page["limit"], page["offset"]) == (3, 1, 0)
     item = page["items"][0]
-    assert item["evidence"] == {"snapshot": None, "clip": None} and item["verdict"] is None
+    assert item["evidence"] == {"snapshot": None, "clip": None, "preroll": None}
+    assert item["verdict"] is None
 
 
 BAD: list[tuple[dict[str, Any], str]] = [
@@ -214,6 +215,7 @@ async def test_detail_has_the_track_over_time_transitions_and_evidence(
     assert detail["evidence"] == {
         "snapshot": f"/api/tickets/{ticket.id}/evidence/snapshot",
         "clip": f"/api/tickets/{ticket.id}/evidence/clip",
+        "preroll": None,
     }
     assert detail["verdict"] is None and detail["verdicts"] == [] and detail["attachments"] == []
     assert detail["analysis_wh"] is None  # this hub does not say its frame size

@@ -1,7 +1,8 @@
 """Stream roles on the real RTSP simulator: a camera with a main stream (640x360 here) and a
 sub-stream (320x180) of the same scene. Analysis decodes the sub-stream; the incident's
 snapshot and clip come from the main stream at its own resolution when its ring is kept
-`always`; `on_alert` opens the main stream with the incident and closes it after. Live view:
+`always`; `on_alert` opens the main stream with the incident (its clip from there on, the
+sub-stream's pre-roll as a second clip) and closes it after. Live view:
 wall tiles get the sub-stream, the large tile (`stream=main`) the main stream."""
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def _settings(settings: Settings) -> Settings:
 
 def _evidence(data_dir: Path) -> tuple[Path, Path] | None:
     """The first incident's snapshot and clip, once both are written."""
-    jpegs, clips = sorted(data_dir.rglob("*.jpg")), sorted(data_dir.rglob("*.mp4"))
+    jpegs = sorted(data_dir.rglob("*.jpg"))
+    clips = sorted(p for p in data_dir.rglob("*.mp4") if not p.name.endswith(".preroll.mp4"))
     return (jpegs[0], clips[0]) if jpegs and clips else None
 
 
@@ -134,11 +136,23 @@ async def test_on_alert_opens_the_main_stream_with_the_incident_and_closes_it_af
         # The boat leaves, the incident closes, the main stream closes with it.
         await eventually(lambda: not main_state()[0], timeout_s=150, what="the main closing")
         assert main_state()[1] is CameraState.STOPPED
-    # Pre-roll from before the opening: the first evidence is the sub-stream's.
+
+        async def ticket_has_both_clips() -> bool:
+            tickets = await hub.tickets().list_tickets(None, 10)
+            return any(t.clip and t.preroll_clip.endswith(".preroll.mp4") for t in tickets)
+
+        await eventually(ticket_has_both_clips, what="the ticket's clip and pre-roll")
+    # The snapshot and clip from the main stream, opened for the incident; the pre-roll
+    # before its first keyframe from the sub-stream, as a second clip beside it.
     found = _evidence(settings.data_dir)
     assert found is not None
-    picture = cv2.imread(str(found[0]))
-    assert picture is not None and picture.shape[:2] == (SUB_WH[1], SUB_WH[0])
+    snapshot, clip = found
+    picture = cv2.imread(str(snapshot))
+    assert picture is not None and picture.shape[:2] == (MAIN_WH[1], MAIN_WH[0])
+    assert _clip_size(clip)[:2] == MAIN_WH
+    preroll = clip.with_name(clip.name.replace(".mp4", ".preroll.mp4"))
+    width, height, frames = _clip_size(preroll)
+    assert (width, height) == SUB_WH and frames >= 15  # 2 s pre-roll at 15 fps, and more
 
 
 @pytest.mark.timeout(180)

@@ -42,6 +42,7 @@ class EvidencePolicy:
     poll_s: float = 2.0  # must stay well under the ring's length
     drain_budget_s: float = 10.0
     sweep_interval_s: float = 300.0
+    main_wait_s: float = 10.0  # an on_alert main stream's first keyframe, at most this late
 
     def __post_init__(self) -> None:
         if self.pre_roll_s < 0 or self.post_roll_s < 0:
@@ -63,6 +64,7 @@ class Evidence:
     clip: StoredFile | None = None
     clip_info: ClipInfo | None = None
     problems: tuple[str, ...] = ()
+    preroll: StoredFile | None = None  # the sub-stream before an on_alert main stream opened
 
     def apply(self, alert: Alert) -> Alert:
         """The alert's one `evidence` message (revision 0): paths, checksums, problems in note."""
@@ -74,6 +76,8 @@ class Evidence:
             snapshot_sha256=self.snapshot.sha256 if self.snapshot else "",
             clip=self.clip.path if self.clip else "",
             clip_sha256=self.clip.sha256 if self.clip else "",
+            preroll_clip=self.preroll.path if self.preroll else "",
+            preroll_clip_sha256=self.preroll.sha256 if self.preroll else "",
             note="; ".join(self.problems) if self.problems else alert.note,
         )
 
@@ -114,9 +118,17 @@ class EvidenceRecorder:
         self._last_sweep = 0.0
         self._counts = _Counts()
 
-    def start(self, alert: Alert, ring: PacketRing, on_evidence: OnEvidence) -> bool:
+    def start(
+        self,
+        alert: Alert,
+        ring: PacketRing,
+        on_evidence: OnEvidence,
+        opening: PacketRing | None = None,
+    ) -> bool:
         """Capture in a task the recorder owns, then await `on_evidence(evidence_alert)`.
 
+        `opening` is a main stream opened for this alert (`on_alert`): the snapshot and clip
+        come from it once it has a keyframe, the pre-roll before that from `ring`.
         False (and counted) when the recorder is closing.
         """
         if self._stopping.is_set():
@@ -124,9 +136,8 @@ class EvidenceRecorder:
             return False
         # One-shot: a capture that raises is logged and counted by the supervisor, never rerun
         # (a second evidence message for the same alert would be a different one).
-        task = self._supervisor.spawn(
-            "evidence:capture", partial(self._run, alert, ring, on_evidence), restart=False
-        )
+        run = partial(self._run, alert, ring, on_evidence, opening)
+        task = self._supervisor.spawn("evidence:capture", run, restart=False)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
@@ -152,6 +163,70 @@ class EvidenceRecorder:
         if self._due_for_sweep():
             await self._sweep_quietly()
         return Evidence(alert.alert_id, snapshot, clip, info, tuple(problems))
+
+    async def capture_opening(self, alert: Alert, sub: PacketRing, main: PacketRing) -> Evidence:
+        """Evidence from a main stream opened for this alert: its first keyframe as the
+        snapshot, its clip from there to the post-roll's end, and the sub-stream's pre-roll up
+        to that keyframe as a second clip. Without a keyframe in `main_wait_s`, evidence from
+        the sub-stream alone, saying why."""
+        held_sub = sub.snapshot()  # now, before the wait lets the ring drop the pre-roll
+        first = await self._first_keyframe(main, time.time())
+        if first is None or main.stream is None:
+            evidence = await self.capture(alert, sub)
+            why = f"the main stream gave no keyframe within {self._policy.main_wait_s:g} s"
+            return dataclasses.replace(evidence, problems=(*evidence.problems, why))
+        stream, problems = main.stream, list[str]()
+        self._active += 1
+        try:
+            snapshot = await self._take_snapshot(alert, main.snapshot(), stream, problems)
+            clip, info = await self._take_clip(
+                alert, main, stream, main.snapshot(), problems, start=first
+            )
+            preroll = await self._take_preroll(alert, sub, held_sub, first, problems)
+        finally:
+            self._active -= 1
+        return Evidence(alert.alert_id, snapshot, clip, info, tuple(problems), preroll)
+
+    async def _first_keyframe(self, main: PacketRing, since: float) -> float | None:
+        """When the main stream's first keyframe after `since` arrived, or None in time."""
+        deadline = time.monotonic() + self._policy.main_wait_s
+        while not self._stopping.is_set():
+            _, run = main.newest_keyframe()
+            if run and run[0].received_at >= since - self._policy.poll_s:
+                return run[0].received_at
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(0.1)
+        return None
+
+    async def _take_preroll(
+        self,
+        alert: Alert,
+        sub: PacketRing,
+        held: Sequence[RingPacket],
+        until: float,
+        problems: list[str],
+    ) -> StoredFile | None:
+        stream = sub.stream
+        if stream is None:
+            problems.append("no pre-roll: no sub-stream video")
+            return None
+        start = alert.started_at - self._policy.pre_roll_s
+        packets = [*held, *sub.snapshot(since=held[-1].received_at if held else None)]
+        job = partial(self._preroll_job, alert, stream, _Gathered(packets).packets, start, until)
+        try:
+            stored = await asyncio.to_thread(job)
+        except EvidenceError as exc:
+            self._failed(alert, "pre-roll", exc, problems)
+            return None
+        return stored
+
+    def _preroll_job(
+        self, alert: Alert, stream: StreamInfo, packets: list[RingPacket], start: float, end: float
+    ) -> StoredFile:
+        selected = select_clip(packets, start, end, anchor=alert.observed_at)
+        write = partial(write_clip, selected, stream)
+        return self._store.save_clip(alert.alert_id, alert.started_at, write, "preroll.mp4")[0]
 
     async def sweep(self) -> SweepResult:
         """Apply the store's retention now (in a worker thread)."""
@@ -194,8 +269,13 @@ class EvidenceRecorder:
         if pending:
             await asyncio.wait(pending, timeout=budget)
 
-    async def _run(self, alert: Alert, ring: PacketRing, on_evidence: OnEvidence) -> None:
-        evidence = await self.capture(alert, ring)
+    async def _run(
+        self, alert: Alert, ring: PacketRing, on_evidence: OnEvidence, opening: PacketRing | None
+    ) -> None:
+        if opening is None:
+            evidence = await self.capture(alert, ring)
+        else:
+            evidence = await self.capture_opening(alert, ring, opening)
         try:
             await on_evidence(evidence.apply(alert))
         except Exception:  # the task's owner boundary: one bad delivery must not go unseen
@@ -245,6 +325,7 @@ class EvidenceRecorder:
         stream: StreamInfo,
         held: Sequence[RingPacket],
         problems: list[str],
+        start: float | None = None,
     ) -> tuple[StoredFile | None, ClipInfo | None]:
         if self._clip_slots.locked():
             self._counts.dropped_clips += 1
@@ -253,12 +334,15 @@ class EvidenceRecorder:
         async with self._clip_slots:
             gathered = _Gathered(held)
             end = max(alert.started_at, alert.observed_at) + self._policy.post_roll_s
+            if start is None:
+                start = alert.started_at - self._policy.pre_roll_s
             try:
                 await self._gather(ring, stream, gathered, end)
             except asyncio.CancelledError:
-                await self._write_within_budget(alert, stream, gathered.packets, end, problems)
+                job = self._write(alert, stream, gathered.packets, (start, end), problems)
+                await self._write_within_budget(alert, job)
                 raise
-            return await self._write(alert, stream, gathered.packets, end, problems)
+            return await self._write(alert, stream, gathered.packets, (start, end), problems)
 
     async def _gather(
         self, ring: PacketRing, stream: StreamInfo, gathered: _Gathered, end: float
@@ -275,14 +359,9 @@ class EvidenceRecorder:
         gathered.merge(ring.snapshot(since=gathered.last_at))
 
     async def _write_within_budget(
-        self,
-        alert: Alert,
-        stream: StreamInfo,
-        packets: list[RingPacket],
-        end: float,
-        problems: list[str],
+        self, alert: Alert, write: Awaitable[tuple[StoredFile | None, ClipInfo | None]]
     ) -> None:
-        job = asyncio.ensure_future(self._write(alert, stream, packets, end, problems))
+        job = asyncio.ensure_future(write)
         try:
             await asyncio.wait_for(asyncio.shield(job), self._policy.drain_budget_s)
         except (TimeoutError, asyncio.CancelledError):
@@ -293,11 +372,10 @@ class EvidenceRecorder:
         alert: Alert,
         stream: StreamInfo,
         packets: list[RingPacket],
-        end: float,
+        window: tuple[float, float],
         problems: list[str],
     ) -> tuple[StoredFile | None, ClipInfo | None]:
-        start = alert.started_at - self._policy.pre_roll_s
-        job = partial(self._clip_job, alert, stream, packets, start, end)
+        job = partial(self._clip_job, alert, stream, packets, *window)
         try:
             stored, info = await asyncio.to_thread(job)
         except EvidenceError as exc:

@@ -19,7 +19,7 @@ from typing import Literal, TypeVar
 from alerts.evidence.errors import EvidenceError, NotWritable, from_os_error
 
 T = TypeVar("T")
-Kind = Literal["jpg", "mp4"]
+Kind = Literal["jpg", "mp4", "preroll.mp4"]
 
 _ALERT_ID = re.compile(r"[0-9a-f]{8,64}")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -62,7 +62,7 @@ class EvidenceStore:
 
     def path_for(self, alert_id: str, at: float, kind: Kind) -> tuple[Path, str]:
         """Absolute and data-dir-relative path of one alert's file; ValueError on a bad id."""
-        if not _ALERT_ID.fullmatch(alert_id) or kind not in ("jpg", "mp4"):
+        if not _ALERT_ID.fullmatch(alert_id) or kind not in ("jpg", "mp4", "preroll.mp4"):
             raise ValueError("alert ids are 8 to 64 lowercase hex digits")
         day = time.strftime("%Y-%m-%d", time.gmtime(at))
         absolute = self._root / day / f"{alert_id}.{kind}"
@@ -86,14 +86,14 @@ class EvidenceStore:
         return StoredFile(relative, hashlib.sha256(jpeg).hexdigest(), len(jpeg))
 
     def save_clip(
-        self, alert_id: str, at: float, write: Callable[[Path], T]
+        self, alert_id: str, at: float, write: Callable[[Path], T], kind: Kind = "mp4"
     ) -> tuple[StoredFile, T]:
         """Let `write(path)` make the clip (atomically), then checksum it.
 
         `write` raises `EvidenceError`s for media trouble; disk trouble (an `OSError`,
         FFmpeg's included) comes back as a `StorageError`.
         """
-        path, relative = self.path_for(alert_id, at, "mp4")
+        path, relative = self.path_for(alert_id, at, kind)
         try:
             self._make_dir(path.parent, relative)
             result = write(path)

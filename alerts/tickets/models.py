@@ -53,6 +53,8 @@ tickets = sa.Table(
     sa.Column("snapshot_sha256", sa.String(64), nullable=False, default=""),
     sa.Column("clip", sa.String(500), nullable=False, default=""),
     sa.Column("clip_sha256", sa.String(64), nullable=False, default=""),
+    sa.Column("preroll_clip", sa.String(500), nullable=False, default="", server_default=""),
+    sa.Column("preroll_clip_sha256", sa.String(64), nullable=False, default="", server_default=""),
     sa.Index("ix_tickets_state_due", "state", "due_at"),
     # The replay list filters and orders by when the incident started.
     sa.Index("ix_tickets_started_at", "started_at"),

@@ -51,6 +51,8 @@ class Ticket:
     snapshot_sha256: str
     clip: str
     clip_sha256: str
+    preroll_clip: str = ""  # an on_alert camera's sub-stream pre-roll, before the main clip
+    preroll_clip_sha256: str = ""
 
     @classmethod
     def from_row(cls, row: RowMapping) -> Ticket:

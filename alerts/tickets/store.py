@@ -390,6 +390,8 @@ def _phase_values(alert: Alert) -> dict[str, Any]:
             "snapshot_sha256": alert.snapshot_sha256,
             "clip": alert.clip,
             "clip_sha256": alert.clip_sha256,
+            "preroll_clip": alert.preroll_clip,
+            "preroll_clip_sha256": alert.preroll_clip_sha256,
         }
         # An evidence message without a clip (disk full) must not erase one already stored.
         return {k: v for k, v in values.items() if v}

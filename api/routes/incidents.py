@@ -43,6 +43,11 @@ class EvidenceLinks(BaseModel):
 
     snapshot: str | None = Field(examples=["/api/tickets/42/evidence/snapshot"])
     clip: str | None = Field(examples=["/api/tickets/42/evidence/clip"])
+    preroll: str | None = Field(
+        default=None,
+        examples=["/api/tickets/42/evidence/preroll"],
+        description="the sub-stream's pre-roll, when the clip is an on_alert main stream's",
+    )
 
     @classmethod
     def of(cls, ticket: Ticket) -> EvidenceLinks:
@@ -51,6 +56,7 @@ class EvidenceLinks(BaseModel):
         return cls(
             snapshot=f"{base}/snapshot" if ticket.snapshot else None,
             clip=f"{base}/clip" if ticket.clip else None,
+            preroll=f"{base}/preroll" if ticket.preroll_clip else None,
         )
 
 

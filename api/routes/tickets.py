@@ -37,7 +37,7 @@ router = APIRouter(prefix="/api/tickets", tags=["tickets"], responses=AUTH_RESPO
 
 _MAX_PHOTOS = 10
 _READ_LIMIT = 64 * 2**20  # a photo past the store's own limit is refused; this bounds memory
-_EVIDENCE_TYPES = {"snapshot": "image/jpeg", "clip": "video/mp4"}
+_EVIDENCE_TYPES = {"snapshot": "image/jpeg", "clip": "video/mp4", "preroll": "video/mp4"}
 # Ids past 64-bit range would overflow the database driver: refuse them as input.
 TicketId = Annotated[int, Path(ge=1, le=2**62)]
 
@@ -53,6 +53,7 @@ TICKET_EXAMPLE = {
     "score": 0.87, "box_xyxy": [112, 60, 168, 92], "note": "",
     "snapshot": "evidence/2026-01-01/jinsha-001-1767225590.jpg", "snapshot_sha256": "9f2c...",
     "clip": "evidence/2026-01-01/jinsha-001-1767225590.mp4", "clip_sha256": "41ab...",
+    "preroll_clip": "", "preroll_clip_sha256": "",
 }  # fmt: skip
 _DETAIL_EXAMPLE = {
     "ticket": TICKET_EXAMPLE,
@@ -202,14 +203,15 @@ async def move_ticket(
 async def evidence(
     _: TicketReader, hub: HubDep, ticket_id: TicketId, kind: Annotated[str, Path(max_length=16)]
 ) -> FileResponse:
-    """The ticket's snapshot (JPEG) or clip (MP4, with HTTP range requests for scrubbing)."""
+    """The ticket's snapshot (JPEG), clip or pre-roll clip (MP4, with HTTP range requests for
+    scrubbing; `preroll` exists for a camera whose main stream opened with the incident)."""
     if kind not in _EVIDENCE_TYPES:
-        raise HTTPException(404, "evidence is `snapshot` or `clip`")
+        raise HTTPException(404, "evidence is `snapshot`, `clip` or `preroll`")
     try:
         ticket = await hub.tickets().get(ticket_id)
     except TicketNotFound:
         raise HTTPException(404, f"no ticket {ticket_id}") from None
-    relative = ticket.snapshot if kind == "snapshot" else ticket.clip
+    relative = {"snapshot": ticket.snapshot, "clip": ticket.clip}.get(kind, ticket.preroll_clip)
     path = _inside(hub.data_dir, relative)
     if path is None:
         raise HTTPException(404, f"ticket {ticket_id} has no {kind} yet")

@@ -52,6 +52,9 @@ function renderMedia() {
   const clip = $("#clip");
   if (detail.evidence.clip && !clip.getAttribute("src")) clip.src = withToken(detail.evidence.clip);
   $("#clip-note").textContent = detail.evidence.clip ? "" : "No clip yet (written after the post-roll).";
+  const preroll = $("#preroll");
+  if (detail.evidence.preroll && !preroll.getAttribute("src")) preroll.src = withToken(detail.evidence.preroll);
+  $("#preroll-box").hidden = !detail.evidence.preroll;
   const img = $("#snapshot");
   if (detail.evidence.snapshot && !img.getAttribute("src")) img.src = withToken(detail.evidence.snapshot);
   const slider = $("#track-t");
