@@ -11,7 +11,7 @@ is trained again on every box with it.
 On disk, under `<data_dir>/verifier/` (`SiteVerifiers.root`)::
 
     v0001/manifest.json   the verifier's manifest (held-out score, training counts)
-    v0001/model.xml       the forest
+    v0001/model.xml       the model (weights and bias)
     v0001/held_out.npz    the held-out rows (features, labels, label times) it was scored on
     v0001/status.json     active, candidate or kept, and why (the comparison with the active one)
     active.json           {"version": "v0001"}, replaced atomically (write, fsync, rename)

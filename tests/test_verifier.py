@@ -78,6 +78,20 @@ def test_features_separate_hulls_from_glint_on_unseen_frames() -> None:
     assert 0 < len(kept) < len(test_regions)
 
 
+def test_ring_features_do_not_move_with_the_views_brightness() -> None:
+    # The features against the box's own ring of water (the last ones) read the box in that
+    # water's terms: a darker view (evening, exposure) shifts box and ring alike.
+    frames, regions, _ = scene(seed=6, n=6)
+    assert int(frames.min()) >= 20  # nothing clips
+    darker = frames - np.uint8(20)
+    ring = slice(-6, None)
+    np.testing.assert_allclose(
+        region_features(darker, regions)[:, ring],
+        region_features(frames, regions)[:, ring],
+        atol=0.02,
+    )
+
+
 def test_model_folder_round_trips(tmp_path: Path) -> None:
     frames, regions, label_k = scene(seed=3)
     features = region_features(frames, regions)
@@ -98,6 +112,9 @@ def broken(folder: Path, what: str) -> None:
     elif what == "future version":
         raw = json.loads(manifest.read_text(encoding="utf-8"))
         manifest.write_text(json.dumps({**raw, "version": 99}), encoding="utf-8")
+    elif what == "a forest of the earlier spec":
+        raw = json.loads(manifest.read_text(encoding="utf-8"))
+        manifest.write_text(json.dumps({**raw, "classifier": "cv2.ml.RTrees"}), encoding="utf-8")
     elif what == "garbage model":
         (folder / "model.xml").write_bytes(b"\x00\x01 not a forest")
     elif what == "no model":
@@ -109,6 +126,7 @@ def broken(folder: Path, what: str) -> None:
     [
         ("garbage manifest", "not a verifier manifest"),
         ("future version", "format version 99"),
+        ("a forest of the earlier spec", "train the model again"),
         ("garbage model", "model.xml"),
         ("no model", "missing"),
     ],

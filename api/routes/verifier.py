@@ -1,6 +1,6 @@
 """The site's verifier: its versions, retraining it from the reviewers' labels, activating one.
 
-Training runs in a worker thread (it reads every labelled snapshot and fits a forest); the
+Training runs in a worker thread (it reads every labelled snapshot and fits the model); the
 hub's running verifier is swapped at its next tick when the config says `verifier: site`.
 Versions and the comparison rule are `detectors.site_verifier`'s.
 """
