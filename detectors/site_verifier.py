@@ -62,6 +62,7 @@ from detectors.verifier import (
     THRESHOLDS,
     VESSEL,
     HeldOutScore,
+    StaleVerifier,
     SwappableVerifier,
     Verifier,
     VerifierError,
@@ -291,6 +292,7 @@ class SiteVerifiers:
         self._holder = holder
         self._lock = threading.Lock()  # one change at a time: versions and the pointer
         self._training = threading.Lock()
+        self.problem: str | None = None  # why the active version is not running (stale)
 
     @property
     def root(self) -> Path:
@@ -429,12 +431,16 @@ class SiteVerifiers:
             _write_status(self._root / previous, KEPT, f"replaced by {folder.name}", None)
         if self._holder is not None:
             self._holder.swap(model)
+        self.problem = None
         logger.info("verifier: %s is active (%s)", folder.name, why)
 
     def _active_model(self) -> Verifier | None:
         if self._holder is not None and self._holder.inner is not None:
             return self._holder.inner
-        return self.load_active()
+        try:
+            return self.load_active()
+        except StaleVerifier:
+            return None  # an older riverwatch's model: any new version beats running none
 
     def _folders(self) -> list[Path]:
         if not self._root.is_dir():

@@ -97,6 +97,10 @@ class VerifierLoadError(VerifierError):
     """The model directory, its manifest or its model file is missing, unreadable or wrong."""
 
 
+class StaleVerifier(VerifierLoadError):
+    """A sound model of an older riverwatch (other features or classifier): train it again."""
+
+
 @dataclass(frozen=True)
 class TrainingCounts:
     """How many regions of each label a model was trained on, and over how many frames."""
@@ -148,7 +152,7 @@ class Manifest:
                     f"{where}: format version {version}, this riverwatch reads {FORMAT_VERSION}"
                 )
             if raw["feature_spec"] != FEATURE_SPEC:
-                raise VerifierLoadError(
+                raise StaleVerifier(
                     f"{where}: feature spec {raw['feature_spec']!r}, this riverwatch computes "
                     f"{FEATURE_SPEC!r}; train the model again"
                 )
@@ -175,7 +179,7 @@ class Manifest:
                 f"{where}: labels {manifest.labels} must be unique and hold 'vessel'"
             )
         if manifest.classifier != CLASSIFIER:
-            raise VerifierLoadError(
+            raise StaleVerifier(
                 f"{where}: classifier {manifest.classifier!r}, this riverwatch runs "
                 f"{CLASSIFIER!r}; train the model again"
             )

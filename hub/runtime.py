@@ -52,7 +52,7 @@ from detectors import (
 )
 from detectors.background import BackgroundParams
 from detectors.site_verifier import SiteVerifiers
-from detectors.verifier import SwappableVerifier
+from detectors.verifier import StaleVerifier, SwappableVerifier
 from hub.gop import gop_warnings
 from hub.incidents import IncidentDesk
 from hub.ticks import TickHealth, TickPolicy
@@ -485,8 +485,14 @@ def site_verifiers(root: Path) -> SiteVerifiers:
     every region is kept, until a first version is trained); raises `VerifierLoadError` when
     the active version's folder is broken."""
     site = SiteVerifiers(root, SwappableVerifier())
-    active = site.load_active()
-    if active is None:
+    try:
+        active = site.load_active()
+    except StaleVerifier as exc:
+        # Labels outlive models: the site retrains from them; meanwhile every region is kept.
+        site.problem = f"the active version is not run: {exc} (retrain on the label page)"
+        log.warning("verifier: %s", site.problem)
+        active = None
+    if active is None and site.problem is None:
         log.warning("verifier: no site verifier is active yet under %s; every region is kept", root)
     site.swap_in(active)
     return site

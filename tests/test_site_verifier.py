@@ -5,6 +5,7 @@ and its API on a real hub (roles, bad requests, train and activate, audit)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -231,6 +232,25 @@ def test_a_hub_config_naming_the_site_verifier_loads_the_active_version(tmp_path
     SiteVerifiers(tmp_path / "data" / "verifier").train(_boxes(tmp_path, 20), SHAPE_HW)
     model = load_region_model(loaded, tmp_path / "data")
     assert isinstance(model, SwappableVerifier) and model.inner is not None
+
+
+def test_an_older_riverwatchs_active_version_is_not_run_and_a_retrain_replaces_it(
+    tmp_path: Path,
+) -> None:
+    from hub.runtime import site_verifiers
+
+    root = tmp_path / "verifier"
+    boxes = _boxes(tmp_path, 20)
+    SiteVerifiers(root).train(boxes, SHAPE_HW)
+    manifest = root / "v0001" / "manifest.json"
+    raw = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**raw, "feature_spec": "riverwatch-crop-v1"}))
+    site = site_verifiers(root)  # the hub starts: every region kept, the reason kept
+    assert site.holder is not None and site.holder.inner is None
+    assert site.problem is not None and "train the model again" in site.problem
+    outcome = site.train(boxes, SHAPE_HW)
+    assert outcome.activated and site.active_version() == "v0002" and site.problem is None
+    assert site.holder.inner is not None
 
 
 # ---- the API on a real hub ------------------------------------------------------------------

@@ -140,6 +140,10 @@ class VerifierOut(BaseModel):
 
     active: str | None
     live: bool = Field(description="whether the running hub uses the site verifier")
+    problem: str | None = Field(
+        default=None,
+        description="why the active version is not running (made by an older riverwatch: retrain)",
+    )
     versions: list[VersionOut]
     labels: dict[str, int] = Field(description="labelled boxes by label")
 
@@ -218,7 +222,7 @@ async def verifier_status(_: Reviewer, site: SiteDep, samples: SamplesDep) -> Ve
         raise HTTPException(503, str(exc)) from None
     counts = await samples.counts()
     return VerifierOut(active=active, live=site.live, versions=[VersionOut.of(v) for v in versions],
-                       labels=counts.by_label)  # fmt: skip
+                       labels=counts.by_label, problem=site.problem)  # fmt: skip
 
 
 @router.post(

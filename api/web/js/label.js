@@ -199,7 +199,8 @@ function score(held) {
 function renderVersions(status) {
   const live = status.live ? "the hub runs the active version" : "the hub's config does not run it (verifier: site)";
   const labels = Object.entries(status.labels).map(([k, n]) => `${n} ${pretty(k)}`).join(", ");
-  $("#verifier-facts").textContent = `Active: ${status.active || "none"} · ${live} · labels: ${labels}`;
+  const problem = status.problem ? ` · ${status.problem}` : "";
+  $("#verifier-facts").textContent = `Active: ${status.active || "none"} · ${live} · labels: ${labels}${problem}`;
   const list = clear($("#versions"));
   for (const v of [...status.versions].reverse()) {
     const counts = Object.entries(v.per_label).map(([k, n]) => `${n} ${k}`).join(" / ");
