@@ -40,6 +40,13 @@ def has_parameter_sets(data: bytes) -> bool:
     return SPS in kinds and PPS in kinds
 
 
+def sps_of(data: bytes) -> bytes | None:
+    """The first SPS in an Annex B buffer, or None (a new one means new picture settings)."""
+    if not is_annexb(data):
+        return None
+    return next((u for u in nal_units(data) if nal_type(u) == SPS), None)
+
+
 def continues_picture(data: bytes) -> bool:
     """True when an Annex B packet holds a later slice of the picture before it.
 

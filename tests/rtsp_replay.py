@@ -81,8 +81,21 @@ class RtspReplay:
     """
 
     def __init__(
-        self, pictures: list[list[bytes]], fps: int, stamp: Callable[[int], int] | None = None
+        self,
+        pictures: list[list[bytes]],
+        fps: int,
+        stamp: Callable[[int], int] | None = None,
+        sets_in_sdp: bool = True,
+        sets_in_band: bool = True,
     ) -> None:
+        # SPS and PPS (NAL types 7, 8) go in the SDP's sprop-parameter-sets, in band before
+        # the keyframes, or both, as cameras variously do.
+        self._sets_in_sdp = sets_in_sdp
+        self._in_band = (
+            pictures
+            if sets_in_band
+            else [[nal for nal in picture if nal[0] & 0x1F not in (7, 8)] for picture in pictures]
+        )
         self._pictures = pictures
         self._fps = fps
         self._stamp = stamp or (lambda n: n * _CLOCK_HZ // fps)
@@ -149,10 +162,11 @@ class RtspReplay:
     def _sdp(self) -> bytes:
         units = {unit[0] & 0x1F: unit for unit in self._pictures[0]}
         sets = ",".join(base64.b64encode(units[t]).decode() for t in (7, 8))
+        sprop = f";sprop-parameter-sets={sets}" if self._sets_in_sdp else ""
         return (
             "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=replay\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n"
             "m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
-            f"a=fmtp:96 packetization-mode=1;sprop-parameter-sets={sets}\r\n"
+            f"a=fmtp:96 packetization-mode=1{sprop}\r\n"
             "a=control:trackID=0\r\n"
         ).encode()
 
@@ -160,7 +174,7 @@ class RtspReplay:
         seq, n = 0, 0
         with contextlib.suppress(ConnectionError):
             while True:
-                picture = self._pictures[n % len(self._pictures)]
+                picture = self._in_band[n % len(self._in_band)]
                 payloads = [p for nal in picture for p in rtp_payloads(nal)]
                 stamp = self._stamp(n) & 0xFFFFFFFF
                 for i, payload in enumerate(payloads):

@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 from alerts.evidence import EvidencePolicy, EvidenceRecorder, EvidenceStore, select_clip, write_clip
+from alerts.evidence.clip import contiguous_runs
+from alerts.evidence.snapshot import render_snapshot
 from ingest import CameraSpec, IngestSupervisor
 from riverwatch.annexb import to_annexb
 from riverwatch.ring import PacketRing, RingPacket, keyframe_run
@@ -158,6 +160,7 @@ STAMPS = {
     "real": lambda n: n * 90_000 // FPS,
     "constant": lambda n: 1234,
     "backwards": lambda n: 2**31 - n * 6000,
+    "wrapping": lambda n: 2**32 - 3 * 90_000 + n * 6000,  # the RTP clock wraps 3 s in
 }
 
 
@@ -190,7 +193,7 @@ def clip_frame_times(path: Path) -> list[float]:
         return [float(f.pts * f.time_base) for f in container.decode(stream)]
 
 
-@pytest.mark.parametrize("kind", ["real", "constant", "backwards"])
+@pytest.mark.parametrize("kind", ["real", "constant", "backwards", "wrapping"])
 async def test_clip_from_a_camera_whose_clock_lies_plays_every_picture(
     settings: Settings, tmp_path: Path, kind: str
 ) -> None:
@@ -214,8 +217,9 @@ async def test_clip_from_a_camera_whose_clock_lies_plays_every_picture(
     assert (decoded, width, height) == (len(times), 320, 180)
     span = chosen[-1].arrival_s - chosen[0].arrival_s
     steps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    if kind == "real":
-        # Trusted pts keep the camera's own timing, whatever the arrival jitter.
+    if kind in ("real", "wrapping"):
+        # Trusted pts keep the camera's own timing, whatever the arrival jitter (FFmpeg
+        # unwraps the 32-bit RTP clock).
         assert steps == pytest.approx([1 / FPS] * len(steps), abs=1e-4)
     else:
         # Timed by arrival: the clip lasts as long as the pictures took to come. FFmpeg reads
@@ -237,3 +241,83 @@ async def test_snapshot_keyframe_is_one_picture_whatever_the_pts(
     keyframes = [i for i, p in enumerate(packets) if p.is_keyframe]
     assert index == keyframes[-1] > 0  # the newest keyframe, not the ring's first
     assert pictures_in(run) == 1 and len(run) == 1  # the camera sends it as one packet
+
+
+async def test_a_camera_clock_jumping_ahead_cuts_the_clip_there_and_both_sides_play(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """An NTP resync moves the camera's clock an hour on, 3 s into the stream: the pictures
+    on each side of the jump are a clip that plays at the camera's own pace."""
+    jump = 3 * FPS
+    stamps = lambda n: n * 6000 + (3600 * 90_000 if n >= jump else 0)  # noqa: E731
+    async with RtspReplay(encode_pictures(4 * GOP, FPS, GOP), FPS, stamps) as replay:
+        spec = CameraSpec("jump", lambda: replay.url, replay.url, DecodeMode.KEYFRAMES, 5.0)
+        async with IngestSupervisor([spec], settings, Redactor()) as ingest:
+            ring = ingest.ring("jump")
+            packets = await caught_up(ring, replay, at_least=jump + 2 * GOP)
+            stream = ring.stream
+    assert stream is not None and replay.connections == 1
+    runs = contiguous_runs(packets)
+    assert len(runs) >= 2  # cut at the jump (and at each loop of the replay's pictures)
+    for n, run in enumerate(runs[:2]):
+        chosen = select_clip(run, run[0].received_at, run[-1].received_at, run[0].received_at)
+        path = tmp_path / f"side-{n}.mp4"
+        write_clip(chosen, stream, path)
+        times = clip_frame_times(path)
+        steps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        assert len(times) == pictures_in(chosen) >= 2 and probe(path)[2:4] == (320, 180)
+        assert steps == pytest.approx([1 / FPS] * len(steps), abs=1e-4), (n, steps)
+
+
+@pytest.mark.parametrize(("in_sdp", "in_band"), [(True, False), (False, True)])
+async def test_parameter_sets_only_in_the_sdp_or_only_in_band_give_playable_evidence(
+    settings: Settings, tmp_path: Path, in_sdp: bool, in_band: bool
+) -> None:
+    pictures = encode_pictures(4 * GOP, FPS, GOP)
+    async with RtspReplay(pictures, FPS, None, in_sdp, in_band) as replay:
+        spec = CameraSpec("sets", lambda: replay.url, replay.url, DecodeMode.KEYFRAMES, 5.0)
+        async with IngestSupervisor([spec], settings, Redactor()) as ingest:
+            ring = ingest.ring("sets")
+            packets = await caught_up(ring, replay, at_least=2 * GOP + 2)
+            stream = ring.stream
+    assert stream is not None
+    chosen = select_clip(packets, packets[0].received_at, packets[-1].received_at, time.time())
+    path = tmp_path / "clip.mp4"
+    write_clip(chosen, stream, path)
+    decoded, _, width, height, _ = probe(path)
+    assert (width, height) == (320, 180) and decoded == pictures_in(chosen)
+    snapshot = render_snapshot(packets, stream, time.time(), [BOX], (160, 96))
+    assert (snapshot.width, snapshot.height) == (320, 180)
+
+
+async def test_a_resolution_change_mid_stream_keeps_analysis_and_each_side_clips(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The camera changes its picture size without closing the session (new SPS in band): it
+    stays analysed at both sizes, and a clip on either side of the change plays at its size."""
+    small = encode_pictures(2 * GOP, FPS, GOP)
+    large = encode_pictures(2 * GOP, FPS, GOP, shape_hw=(360, 640))
+    async with RtspReplay(small + large, FPS) as replay:
+        spec = CameraSpec("resize", lambda: replay.url, replay.url, DecodeMode.KEYFRAMES, 5.0)
+        async with IngestSupervisor([spec], settings, Redactor()) as ingest:
+            ring = ingest.ring("resize")
+            widths: set[int | None] = set()
+
+            def both_sizes_analysed() -> bool:
+                widths.add(ingest.camera_health("resize").width)
+                return {320, 640} <= widths
+
+            await eventually(both_sizes_analysed, what="frames at both sizes")
+            packets = await caught_up(ring, replay, at_least=5 * GOP)
+            stream = ring.stream
+            health = ingest.camera_health("resize")
+    assert stream is not None and health.reconnects == 0 and health.decode_errors == 0
+    sizes = set()
+    for n, run in enumerate(contiguous_runs(packets, codec="h264")):
+        chosen = select_clip(run, run[0].received_at, run[-1].received_at, run[0].received_at)
+        path = tmp_path / f"run-{n}.mp4"
+        write_clip(chosen, stream, path)
+        decoded, _, width, height, _ = probe(path)
+        assert decoded == pictures_in(chosen), n
+        sizes.add((width, height))
+    assert sizes == {(320, 180), (640, 360)}

@@ -150,13 +150,20 @@ STAMPS: dict[str, Callable[[int], int]] = {
     "real": lambda n: n * 90_000 // FPS,
     "constant": lambda n: 1234,
     "backwards": lambda n: 2**31 - n * 6000,
+    # The 32-bit RTP clock wraps 3 s into the stream.
+    "wrapping": lambda n: 2**32 - 3 * 90_000 + n * 6000,
+    # The camera's clock jumps an hour ahead 3 s in (an NTP resync), then runs on.
+    "jumping": lambda n: n * 6000 + (3600 * 90_000 if n >= 3 * FPS else 0),
 }
+# Where the camera puts SPS and PPS: (in the SDP, in band).
+SETS = {"sets-in-band-only": (False, True), "sets-in-sdp-only": (True, False)}
 
 
 @pytest.fixture
 async def servers(pictures: list[list[bytes]]) -> AsyncIterator[dict[str, RtspReplay]]:
-    """One replay server per timestamp kind."""
+    """One replay server per timestamp kind, and per placement of the parameter sets."""
     replays = {name: RtspReplay(pictures, FPS, stamp) for name, stamp in STAMPS.items()}
+    replays |= {name: RtspReplay(pictures, FPS, None, *where) for name, where in SETS.items()}
     for replay in replays.values():
         await replay.__aenter__()
     yield replays
@@ -195,7 +202,7 @@ async def analysed_per_picture(
         (DecodeMode.FULL, 0.15, 0.55),  # detect fps 5 of 15: a third of the pictures
     ],
 )
-async def test_streams_with_constant_or_backwards_timestamps_are_analysed(
+async def test_streams_with_lying_clocks_or_parameter_sets_anywhere_are_analysed(
     servers: dict[str, RtspReplay],
     settings: Settings,
     mode: DecodeMode,

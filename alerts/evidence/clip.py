@@ -47,7 +47,7 @@ class ClipInfo:
 
 
 def contiguous_runs(
-    packets: Sequence[RingPacket], max_gap_s: float = MAX_GAP_S
+    packets: Sequence[RingPacket], max_gap_s: float = MAX_GAP_S, codec: str | None = None
 ) -> list[list[RingPacket]]:
     """Split arrival-ordered packets into runs that share one timeline, whole pictures each.
 
@@ -57,10 +57,12 @@ def contiguous_runs(
     back by more than B-frames reorder, or forward by more than `max_gap_s`, is a restart (a
     looping file, a restreamer's reconnect) and starts a new run too; a picture without
     timestamps (FFmpeg's RTSP demuxer gives the first keyframe of a session none) belongs to
-    the run of the next timed picture. Where they are not trusted, only arrival splits.
+    the run of the next timed picture. Where they are not trusted, only arrival splits. An
+    H.264 stream (`codec`) whose in-band SPS changes (a new picture size mid-session) starts
+    a new run there: one MP4 track has one size.
     """
     runs: list[list[Picture]] = []
-    for segment in _segments(pictures_of(packets), max_gap_s):
+    for segment in _segments(pictures_of(packets), max_gap_s, codec == "h264"):
         runs += _split_at_restarts(segment, max_gap_s) if pts_trusted(segment) else [segment]
     return [[packet for picture in run for packet in picture] for run in runs]
 
@@ -81,20 +83,28 @@ def pts_trusted(pictures: Sequence[Picture]) -> bool:
     return 2 * forward >= len(stamps) - 1
 
 
-def _segments(pictures: Sequence[Picture], max_gap_s: float) -> list[list[Picture]]:
-    """Pictures cut where the generation changes or nothing arrived for `max_gap_s`."""
+def _segments(
+    pictures: Sequence[Picture], max_gap_s: float, by_sps: bool = False
+) -> list[list[Picture]]:
+    """Pictures cut where the generation changes, nothing arrived for `max_gap_s`, or (with
+    `by_sps`) an in-band H.264 SPS differs from the segment's."""
     segments: list[list[Picture]] = []
+    sps: bytes | None = None
     for picture in pictures:
         last = segments[-1][-1][-1] if segments else None
         first = picture[0]
+        new_sps = annexb.sps_of(first.data) if by_sps and first.is_keyframe else None
         if (
             last is None
             or first.generation != last.generation
             or first.arrival_s - last.arrival_s > max_gap_s
+            or (new_sps is not None and sps is not None and new_sps != sps)
         ):
             segments.append([picture])
+            sps = None
         else:
             segments[-1].append(picture)
+        sps = new_sps or sps
     return segments
 
 
@@ -124,6 +134,7 @@ def select_clip(
     end: float,
     anchor: float,
     max_gap_s: float = MAX_GAP_S,
+    codec: str | None = None,
 ) -> list[RingPacket]:
     """The packets of one run from the last keyframe at or before `start` up to `end`.
 
@@ -131,7 +142,7 @@ def select_clip(
     after `start`, the clip starts at its first keyframe (at its first slice). Raises
     `NoVideo` when no run has a keyframe inside the window.
     """
-    runs = contiguous_runs(packets, max_gap_s)
+    runs = contiguous_runs(packets, max_gap_s, codec)
     if not runs:
         raise NoVideo("no packets in the clip window")
     before = [r for r in runs if r[0].received_at <= anchor]
@@ -201,7 +212,8 @@ def _mux(
     options = {"movflags": "+faststart"}
     try:
         with av.open(str(tmp), "w", format="mp4", options=options) as out:
-            video: Any = out.add_mux_stream(stream.codec, width=stream.width, height=stream.height)
+            width, height = _picture_size(samples[0], stream)
+            video: Any = out.add_mux_stream(stream.codec, width=width, height=height)
             video.time_base = time_base
             for sample, duration in zip(samples, durations, strict=True):
                 packet = av.Packet(sample.data)
@@ -216,6 +228,21 @@ def _mux(
         raise MediaError(f"the MP4 muxer refused the packets: {type(exc).__name__}") from exc
     except ValueError as exc:
         raise MediaError(f"the MP4 muxer refused the stream: {exc}") from exc
+
+
+def _picture_size(first: _Sample, stream: StreamInfo) -> tuple[int, int]:
+    """The clip's size: its first keyframe's own when it decodes (a stream may have changed
+    size since it opened), else the stream's."""
+    if not first.key:
+        return stream.width, stream.height
+    try:
+        codec: Any = av.CodecContext.create(stream.codec, "r")
+        if stream.extradata:
+            codec.extradata = stream.extradata
+        frames = [*codec.decode(av.Packet(first.data)), *codec.decode(None)]
+    except (av.error.FFmpegError, ValueError):
+        return stream.width, stream.height
+    return (frames[0].width, frames[0].height) if frames else (stream.width, stream.height)
 
 
 def _samples(pictures: Sequence[Picture], stream: StreamInfo) -> list[_Sample]:

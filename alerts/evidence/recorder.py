@@ -224,7 +224,7 @@ class EvidenceRecorder:
     def _preroll_job(
         self, alert: Alert, stream: StreamInfo, packets: list[RingPacket], start: float, end: float
     ) -> StoredFile:
-        selected = select_clip(packets, start, end, anchor=alert.observed_at)
+        selected = select_clip(packets, start, end, alert.observed_at, codec=stream.codec)
         write = partial(write_clip, selected, stream)
         return self._store.save_clip(alert.alert_id, alert.started_at, write, "preroll.mp4")[0]
 
@@ -392,7 +392,7 @@ class EvidenceRecorder:
         start: float,
         end: float,
     ) -> tuple[StoredFile, ClipInfo]:
-        selected = select_clip(packets, start, end, anchor=alert.observed_at)
+        selected = select_clip(packets, start, end, alert.observed_at, codec=stream.codec)
         return self._store.save_clip(
             alert.alert_id, alert.started_at, partial(write_clip, selected, stream)
         )
