@@ -28,21 +28,30 @@ def encode_pictures(
     count: int, fps: int, gop: int, shape_hw: tuple[int, int] = (180, 320)
 ) -> list[list[bytes]]:
     """`count` pictures of a bright bar crossing a dark field, as each picture's NAL units."""
+    return [units for units, _ in encode_with_pts(count, fps, gop, shape_hw)]
+
+
+def encode_with_pts(
+    count: int, fps: int, gop: int, shape_hw: tuple[int, int] = (180, 320), bframes: int = 0
+) -> list[tuple[list[bytes], int]]:
+    """The pictures in decode order with each one's presentation index (B-frames reorder
+    them: a camera stamps RTP with presentation time, so `stamp(n)` must follow these)."""
     height, width = shape_hw
     codec = av.CodecContext.create("libx264", "w")
     codec.width, codec.height, codec.pix_fmt = width, height, "yuv420p"
     codec.time_base = Fraction(1, fps)
     codec.gop_size = gop
-    codec.options = {"bframes": "0", "tune": "zerolatency", "x264-params": "scenecut=0"}
-    pictures: list[list[bytes]] = []
+    tune = {} if bframes else {"tune": "zerolatency"}
+    codec.options = {"bframes": str(bframes), **tune, "x264-params": "scenecut=0"}
+    pictures: list[tuple[list[bytes], int]] = []
     for index in range(count):
         rgb = np.full((height, width, 3), 30, np.uint8)
         x = (index * 7) % (width - 20)
         rgb[:, x : x + 20] = 220
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         frame.pts = index
-        pictures += [nal_units(bytes(p)) for p in codec.encode(frame)]
-    pictures += [nal_units(bytes(p)) for p in codec.encode(None)]
+        pictures += [(nal_units(bytes(p)), int(p.pts or 0)) for p in codec.encode(frame)]
+    pictures += [(nal_units(bytes(p)), int(p.pts or 0)) for p in codec.encode(None)]
     return pictures
 
 

@@ -40,7 +40,7 @@ from riverwatch.secrets import Redactor
 from riverwatch.settings import Settings
 from riverwatch.types import CameraInfo, CameraState, DecodeMode
 from tests.conftest import eventually
-from tests.rtsp_replay import RtspReplay, encode_pictures
+from tests.rtsp_replay import RtspReplay, encode_pictures, encode_with_pts
 
 FPS, GOP = 15, 15  # one keyframe a second
 
@@ -366,3 +366,65 @@ def _state_gauge(source: CameraSource) -> dict[str, float]:
     info = CameraInfo("mute", "Mute", "river", "rtsp://host/cam", source.health())
     family = next(m for m in camera_metrics([info]) if m.name == "riverwatch_camera_state")
     return {s.labels["state"]: s.value for s in family.samples if s.value}
+
+
+# ---- B-frames at full rate -------------------------------------------------------------------
+
+
+class _Recording:
+    """The real full-rate decoder, noting the pts of every frame it gives."""
+
+    def __init__(self, inner: Any, seen: list[int]) -> None:
+        self._inner, self._seen = inner, seen
+
+    def decode(self, packet: Any = None) -> Iterable[Any]:
+        frames = list(self._inner.decode(packet))
+        self._seen += [f.pts for f in frames if f.pts is not None]  # a session's first has none
+        return frames
+
+    def flush_buffers(self) -> None:
+        self._inner.flush_buffers()
+
+
+async def test_b_frames_at_full_rate_are_analysed_once_each_in_presentation_order(
+    settings: Settings,
+) -> None:
+    """A camera with two B-frames between references, stamped by presentation time as
+    cameras do: at full rate every picture is analysed once, none twice, in display order."""
+    coded = encode_with_pts(4 * GOP, FPS, GOP, bframes=2)
+    assert any(b < a for (_, a), (_, b) in zip(coded, coded[1:], strict=False))  # reordered
+    loop = len(coded)
+    stamps = [pts * 6000 for _, pts in coded]
+
+    def stamp(n: int) -> int:  # presentation time, running on across loops
+        return stamps[n % loop] + (n // loop) * loop * 6000
+
+    seen: list[int] = []
+
+    def recording(stream: Any) -> Decoders:
+        real = stream_decoders(stream)
+        return Decoders(_Recording(real.full, seen), real.keyframes)
+
+    batch = FrameBatch(["bframes"], settings.analysis_shape_hw)
+    executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="test-ingest")
+    async with RtspReplay([p for p, _ in coded], FPS, stamp) as replay:
+        camera = spec("bframes", replay.url, DecodeMode.FULL)
+        full_rate = CameraSpec(camera.camera_id, camera.url, camera.display_url,
+                               DecodeMode.FULL, detect_fps=float(FPS))  # fmt: skip
+        source = CameraSource(full_rate, batch, PacketRing(5.0, 10_000_000), settings, executor,
+                              Redactor(), decoders=recording)  # fmt: skip
+        task = asyncio.create_task(source.run())
+        try:
+            await eventually(lambda: len(seen) >= 3 * GOP, what="three GOPs decoded")
+            health = source.health()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            executor.shutdown(wait=False)
+    window = seen[: 3 * GOP]
+    assert window == sorted(window) and len(set(window)) == len(window), window
+    steps = {b - a for a, b in zip(window, window[1:], strict=False)}
+    assert len(steps) == 1, steps  # no picture skipped either: one step between all of them
+    assert health.decode_errors == 0 and health.reconnects == 0
+    # Sampled at the camera's own rate, each decoded picture is analysed once.
+    assert health.analysed_frames <= len(seen)
