@@ -246,17 +246,19 @@ class StreamSession:
             raise StreamUnusable("the video track has no decodable codec")
         codec.thread_count = 1  # 250 cameras: one thread each already; frame threads add delay
         self._counters.codec = codec.name
-        self._describe_stream(stream)
+        self._describe_stream(stream, container)
         return stream
 
-    def _describe_stream(self, stream: Any) -> None:
+    def _describe_stream(self, stream: Any, container: Any) -> None:
         codec = stream.codec_context
+        audio = container.streams.audio  # never demuxed: analysis and clips are video only
         info = StreamInfo(
             codec.name,
             int(codec.width or 0),
             int(codec.height or 0),
             stream.time_base,
             bytes(codec.extradata or b""),
+            audio=str(audio[0].codec_context.name or "audio") if audio else "",
         )
         self._ring.open_stream(info)  # a new generation; drops packets of another codec or size
 

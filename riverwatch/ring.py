@@ -35,6 +35,7 @@ class StreamInfo:
     time_base: Fraction
     extradata: bytes
     generation: int = 0  # set by `PacketRing.open_stream`: which of the ring's streams this is
+    audio: str = ""  # the camera's audio codec, if it sends audio (not kept: video only)
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,6 +160,7 @@ class EvidenceRecorder:
             clip, info = await self._take_clip(alert, ring, stream, held, problems)
         finally:
             self._active -= 1
+        _note_audio(stream, problems)
         if self._due_for_sweep():
             await self._sweep_quietly()
         return Evidence(alert.alert_id, snapshot, clip, info, tuple(problems))
@@ -185,6 +186,7 @@ class EvidenceRecorder:
             preroll = await self._take_preroll(alert, sub, held_sub, first, problems)
         finally:
             self._active -= 1
+        _note_audio(stream, problems)
         return Evidence(alert.alert_id, snapshot, clip, info, tuple(problems), preroll)
 
     async def _first_keyframe(self, main: PacketRing, since: float) -> float | None:
@@ -409,6 +411,12 @@ class EvidenceRecorder:
 
     def _due_for_sweep(self) -> bool:
         return time.monotonic() - self._last_sweep >= self._policy.sweep_interval_s
+
+
+def _note_audio(stream: StreamInfo, problems: list[str]) -> None:
+    """The clip is video only: say so when the camera sends audio."""
+    if stream.audio:
+        problems.append(f"the camera's {stream.audio} audio is not kept in the clip")
 
 
 @dataclass(slots=True)
