@@ -193,7 +193,7 @@ class StreamSession:
         container = self._open()
         try:
             stream = self._video_stream(container)
-            self._pump(container, stream)
+            self._pump(container, stream, self._audio_stream(container))
         finally:
             container.close()
 
@@ -249,9 +249,38 @@ class StreamSession:
         self._describe_stream(stream, container)
         return stream
 
+    def _audio_stream(self, container: Any) -> Any:
+        """The first audio track, opened in the audio ring, when this camera keeps audio."""
+        ring = self._ring.audio
+        if ring is None or not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        codec = stream.codec_context
+        if codec is None or codec.name is None:
+            return None
+        info = StreamInfo(
+            codec.name,
+            0,
+            0,
+            stream.time_base,
+            bytes(codec.extradata or b""),
+            sample_rate=int(codec.sample_rate or 0),
+            channels=int(codec.channels or 0),
+        )
+        ring.open_stream(info)
+        return stream
+
+    def _keep_audio(self, packet: Any) -> None:
+        ring = self._ring.audio
+        assert ring is not None
+        data = bytes(packet)
+        self._counters.bytes += len(data)
+        ring.append(RingPacket(data, packet.pts, packet.dts, packet.time_base, True, time.time(),
+                               ring.generation, None, time.monotonic()))  # fmt: skip
+
     def _describe_stream(self, stream: Any, container: Any) -> None:
         codec = stream.codec_context
-        audio = container.streams.audio  # never demuxed: analysis and clips are video only
+        audio = container.streams.audio  # analysis is video only; clips may keep it
         info = StreamInfo(
             codec.name,
             int(codec.width or 0),
@@ -262,19 +291,24 @@ class StreamSession:
         )
         self._ring.open_stream(info)  # a new generation; drops packets of another codec or size
 
-    def _pump(self, container: Any, stream: Any) -> None:
+    def _pump(self, container: Any, stream: Any, audio: Any = None) -> None:
         counters, controls = self._counters, self._controls
         counters.streaming_since = time.monotonic()
         state = _DecodeState(self._make_decoders(stream))
         clock = _Clock()
         time_base = stream.time_base  # constant per stream; per packet it costs a Fraction
+        streams = (stream,) if audio is None else (stream, audio)
+        audio_index = -1 if audio is None else audio.index
         try:
             while not controls.stop.is_set():
                 pacer = _Pacer(_frame_interval_s(stream)) if self._is_file else None
-                for packet in container.demux(stream):
+                for packet in container.demux(*streams):
                     if controls.stop.is_set():
                         return
                     if packet.size == 0:
+                        continue
+                    if audio_index >= 0 and packet.stream_index == audio_index:
+                        self._keep_audio(packet)
                         continue
                     if pacer is not None:
                         pacer.wait(packet, controls.stop)

@@ -39,12 +39,17 @@ class IngestSupervisor:
             max_workers=max(4, 2 * (len(specs) + len(mains))), thread_name_prefix="ingest"
         )
 
-        def source(spec: CameraSpec, batch: FrameBatch | None) -> CameraSource:
+        def source(spec: CameraSpec, batch: FrameBatch | None, audio: bool) -> CameraSource:
             ring = PacketRing(settings.ring_seconds, settings.ring_max_bytes)
+            if audio:  # the stream evidence comes from keeps its audio for the clips
+                ring.audio = PacketRing(settings.ring_seconds, settings.ring_max_bytes // 8)
             return CameraSource(spec, batch, ring, settings, self._executor, redactor)
 
-        self._sources = {s.camera_id: source(s, self.batch) for s in specs}
-        self._mains = {s.camera_id: MainStream(source(_recording(s), None), s) for s in mains}
+        with_main = {s.camera_id for s in mains}
+        self._sources = {
+            s.camera_id: source(s, self.batch, s.camera_id not in with_main) for s in specs
+        }
+        self._mains = {s.camera_id: MainStream(source(_recording(s), None, True), s) for s in mains}
         self._stack = AsyncExitStack()
         self._group: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []

@@ -35,7 +35,9 @@ class StreamInfo:
     time_base: Fraction
     extradata: bytes
     generation: int = 0  # set by `PacketRing.open_stream`: which of the ring's streams this is
-    audio: str = ""  # the camera's audio codec, if it sends audio (not kept: video only)
+    audio: str = ""  # the camera's audio codec, if it sends audio
+    sample_rate: int = 0  # an audio stream's (its width and height are 0)
+    channels: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,8 @@ class PacketRing:
         self._appended = 0  # packets ever appended: the next packet's sequence number
         # Rebound, never mutated, so the writer thread can iterate it without the lock.
         self._listeners: tuple[Callable[[], None], ...] = ()
+        # The camera's audio, kept beside the video for clips (the evidence stream only).
+        self.audio: PacketRing | None = None
 
     @property
     def stream(self) -> StreamInfo | None:

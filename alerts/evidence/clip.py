@@ -25,6 +25,7 @@ from typing import Any
 import av
 import av.error
 
+from alerts.evidence.audio import AudioTrack, add_track, audio_packets, unsupported
 from alerts.evidence.errors import MediaError, NoVideo, is_storage_errno
 from riverwatch import annexb
 from riverwatch.files import fsync_path
@@ -44,6 +45,8 @@ class ClipInfo:
     frames: int
     keyframes: int
     duration_s: float
+    audio: str = ""  # the audio codec kept in the clip, if any
+    note: str = ""  # why the camera's audio is not in it
 
 
 def contiguous_runs(
@@ -168,11 +171,17 @@ class _Sample:
     arrival_s: float
 
 
-def write_clip(packets: Sequence[RingPacket], stream: StreamInfo, path: Path) -> ClipInfo:
+def write_clip(
+    packets: Sequence[RingPacket],
+    stream: StreamInfo,
+    path: Path,
+    audio: AudioTrack | None = None,
+) -> ClipInfo:
     """Remux `packets` (from `select_clip`) into an MP4 at `path`, atomically.
 
     One sample per ring picture. Pictures whose pts are trusted (`pts_trusted`) keep the
-    camera's timing, B-frame reordering included; the others are stamped by arrival.
+    camera's timing, B-frame reordering included; the others are stamped by arrival. The
+    camera's `audio` goes in beside it where MP4 can carry it (`alerts.evidence.audio`).
     Raises `MediaError` when the muxer refuses the packets and lets an `OSError` about the
     disk through (the store turns it into a `StorageError`).
     """
@@ -185,9 +194,11 @@ def write_clip(packets: Sequence[RingPacket], stream: StreamInfo, path: Path) ->
         durations = _timestamps(samples, time_base)
     else:
         durations = _arrival_timestamps(samples, time_base)
+    note = unsupported(audio) if audio is not None else ""
+    kept = audio if audio is not None and not note else None
     tmp = path.with_name(f".{path.name}.part")
     try:
-        _mux(samples, durations, stream, time_base, tmp)
+        _mux(samples, durations, stream, time_base, tmp, kept)
         fsync_path(tmp)  # the rename must not publish a file whose bytes are still in the cache
         os.replace(tmp, path)
     except BaseException:
@@ -199,6 +210,8 @@ def write_clip(packets: Sequence[RingPacket], stream: StreamInfo, path: Path) ->
         frames=len(samples),
         keyframes=sum(s.key for s in samples),
         duration_s=float((span + durations[-1]) * time_base),
+        audio=kept.stream.codec if kept is not None else "",
+        note=note or "",
     )
 
 
@@ -208,6 +221,7 @@ def _mux(
     stream: StreamInfo,
     time_base: Fraction,
     tmp: Path,
+    audio: AudioTrack | None = None,
 ) -> None:
     options = {"movflags": "+faststart"}
     try:
@@ -215,6 +229,7 @@ def _mux(
             width, height = _picture_size(samples[0], stream)
             video: Any = out.add_mux_stream(stream.codec, width=width, height=height)
             video.time_base = time_base
+            sound = add_track(out, audio) if audio is not None else None
             for sample, duration in zip(samples, durations, strict=True):
                 packet = av.Packet(sample.data)
                 packet.pts, packet.dts, packet.duration = sample.pts, sample.dts, duration
@@ -222,6 +237,9 @@ def _mux(
                 packet.is_keyframe = sample.key
                 packet.stream = video
                 out.mux(packet)
+            if audio is not None:  # the muxer interleaves by time
+                for packet in audio_packets(audio, samples[0].arrival_s, sound):
+                    out.mux(packet)
     except av.error.FFmpegError as exc:
         if isinstance(exc, OSError) and is_storage_errno(exc.errno):
             raise  # the store reports it as a storage error

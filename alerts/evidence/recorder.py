@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
+from alerts.evidence.audio import AudioTrack
 from alerts.evidence.clip import ClipInfo, select_clip, write_clip
 from alerts.evidence.errors import EvidenceError, StorageError
 from alerts.evidence.snapshot import render_snapshot
@@ -160,7 +161,7 @@ class EvidenceRecorder:
             clip, info = await self._take_clip(alert, ring, stream, held, problems)
         finally:
             self._active -= 1
-        _note_audio(stream, problems)
+        _note_audio(stream, info, problems)
         if self._due_for_sweep():
             await self._sweep_quietly()
         return Evidence(alert.alert_id, snapshot, clip, info, tuple(problems))
@@ -186,7 +187,7 @@ class EvidenceRecorder:
             preroll = await self._take_preroll(alert, sub, held_sub, first, problems)
         finally:
             self._active -= 1
-        _note_audio(stream, problems)
+        _note_audio(stream, info, problems)
         return Evidence(alert.alert_id, snapshot, clip, info, tuple(problems), preroll)
 
     async def _first_keyframe(self, main: PacketRing, since: float) -> float | None:
@@ -335,20 +336,33 @@ class EvidenceRecorder:
             return None, None
         async with self._clip_slots:
             gathered = _Gathered(held)
+            sound = _Gathered(ring.audio.snapshot()) if ring.audio is not None else None
             end = max(alert.started_at, alert.observed_at) + self._policy.post_roll_s
             if start is None:
                 start = alert.started_at - self._policy.pre_roll_s
             try:
-                await self._gather(ring, stream, gathered, end)
+                await self._gather(ring, stream, gathered, end, sound)
             except asyncio.CancelledError:
-                job = self._write(alert, stream, gathered.packets, (start, end), problems)
+                job = self._write(alert, stream, gathered.packets, (start, end), problems,
+                                  _track(ring, sound))  # fmt: skip
                 await self._write_within_budget(alert, job)
                 raise
-            return await self._write(alert, stream, gathered.packets, (start, end), problems)
+            return await self._write(alert, stream, gathered.packets, (start, end), problems,
+                                     _track(ring, sound))  # fmt: skip
 
     async def _gather(
-        self, ring: PacketRing, stream: StreamInfo, gathered: _Gathered, end: float
+        self,
+        ring: PacketRing,
+        stream: StreamInfo,
+        gathered: _Gathered,
+        end: float,
+        sound: _Gathered | None = None,
     ) -> None:
+        def merge() -> None:
+            gathered.merge(ring.snapshot(since=gathered.last_at))
+            if sound is not None and ring.audio is not None:
+                sound.merge(ring.audio.snapshot(since=sound.last_at))
+
         # A reconnect starts a new ring generation: the post-roll of this stream ends there.
         while not self._stopping.is_set() and ring.generation == stream.generation:
             left = end - time.time()
@@ -357,8 +371,8 @@ class EvidenceRecorder:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(self._policy.poll_s, left)):
                     await self._stopping.wait()
-            gathered.merge(ring.snapshot(since=gathered.last_at))
-        gathered.merge(ring.snapshot(since=gathered.last_at))
+            merge()
+        merge()
 
     async def _write_within_budget(
         self, alert: Alert, write: Awaitable[tuple[StoredFile | None, ClipInfo | None]]
@@ -376,8 +390,9 @@ class EvidenceRecorder:
         packets: list[RingPacket],
         window: tuple[float, float],
         problems: list[str],
+        audio: AudioTrack | None = None,
     ) -> tuple[StoredFile | None, ClipInfo | None]:
-        job = partial(self._clip_job, alert, stream, packets, *window)
+        job = partial(self._clip_job, alert, stream, packets, window, audio)
         try:
             stored, info = await asyncio.to_thread(job)
         except EvidenceError as exc:
@@ -391,12 +406,16 @@ class EvidenceRecorder:
         alert: Alert,
         stream: StreamInfo,
         packets: list[RingPacket],
-        start: float,
-        end: float,
+        window: tuple[float, float],
+        audio: AudioTrack | None,
     ) -> tuple[StoredFile, ClipInfo]:
-        selected = select_clip(packets, start, end, alert.observed_at, codec=stream.codec)
+        selected = select_clip(packets, *window, alert.observed_at, codec=stream.codec)
+        if audio is not None:  # the audio that arrived while the chosen pictures did
+            first, last = selected[0].received_at, selected[-1].received_at + 0.5
+            heard = [p for p in audio.packets if first <= p.received_at <= last]
+            audio = AudioTrack(audio.stream, heard)
         return self._store.save_clip(
-            alert.alert_id, alert.started_at, partial(write_clip, selected, stream)
+            alert.alert_id, alert.started_at, partial(write_clip, selected, stream, audio=audio)
         )
 
     def _failed(self, alert: Alert, what: str, exc: EvidenceError, problems: list[str]) -> None:
@@ -413,10 +432,20 @@ class EvidenceRecorder:
         return time.monotonic() - self._last_sweep >= self._policy.sweep_interval_s
 
 
-def _note_audio(stream: StreamInfo, problems: list[str]) -> None:
-    """The clip is video only: say so when the camera sends audio."""
-    if stream.audio:
+def _note_audio(stream: StreamInfo, info: ClipInfo | None, problems: list[str]) -> None:
+    """Say why a camera's audio is not in its clip."""
+    if info is not None and info.note:
+        problems.append(info.note)
+    elif stream.audio and (info is None or not info.audio):
         problems.append(f"the camera's {stream.audio} audio is not kept in the clip")
+
+
+def _track(ring: PacketRing, sound: _Gathered | None) -> AudioTrack | None:
+    """The audio gathered beside a clip, with its stream, when the ring keeps audio."""
+    audio = ring.audio
+    if sound is None or audio is None or audio.stream is None:
+        return None
+    return AudioTrack(audio.stream, sound.packets)
 
 
 @dataclass(slots=True)
