@@ -10,10 +10,11 @@ while one seen once knows nothing of its speed and reaches as far as its speed p
 (`fast_speed_px_s` if it was seen moving, `max_speed_px_s` otherwise). Keyframe-only cameras
 see a fast boat once every GOP, far from where it was; the prediction goes there with it.
 
-Association is greedy, confirmed tracks first, then the most recently seen, then the
-cheapest (distance over reach): a track that has gone unseen is uncertain, so its gate is
-wide, and it must not take the region of an object seen a moment ago (DeepSORT's matching
-cascade).
+Association is greedy: confirmed tracks first, the cheapest (distance over reach) first;
+then unconfirmed ones, the most recently seen first. A track seen once or twice knows little
+of its speed, so its gate widens fast while it goes unseen: such a leftover must not take the
+sighting of an object seen a moment ago (DeepSORT's matching cascade, kept to unconfirmed
+tracks: among confirmed ones a stopped hull's fragment took the hull after one missed frame).
 
 A track is `confirmed` after `confirm_hits` matched observations: ripples and glint make
 regions that do not come back in the same place, so persistence is what separates them.
@@ -284,15 +285,15 @@ class Tracker:
     def _associate(
         self, tracks: list[Track], xyxy_k4: npt.NDArray[np.int32], ts: float
     ) -> list[tuple[int, int]]:
-        """Greedy pairs (track, region), each within the track's reach: confirmed tracks
-        first, then those seen most recently, then the cheapest."""
+        """Greedy pairs (track, region), each within the track's reach: confirmed tracks first,
+        cheapest first; then the unconfirmed, the most recently seen first."""
         if not tracks or not len(xyxy_k4):
             return []
         if len(tracks) * len(xyxy_k4) <= _FEW_PAIRS:
             costs = self._costs_few(tracks, xyxy_k4.tolist(), ts)
         else:
             costs = self._costs_many(tracks, xyxy_k4, ts)
-        rank = [(not self.confirmed(t), t.misses) for t in tracks]
+        rank = [(0, 0) if self.confirmed(t) else (1, t.misses) for t in tracks]
         pairs: list[tuple[int, int]] = []
         used_t: set[int] = set()
         used_k: set[int] = set()
