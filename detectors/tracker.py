@@ -135,7 +135,8 @@ class Track:
     misses: int = 0
     missed_total: int = 0
     path_px: float = 0.0
-    anchor_xy: tuple[float, float] = (0.0, 0.0)
+    anchor_xy: tuple[float, float] = (0.0, 0.0)  # where it came to rest...
+    anchor_px: int = 0  # ...and its size there
     still_since: float = 0.0
     best: Observation | None = None
     matched_now: bool = field(default=True)
@@ -358,7 +359,7 @@ class Tracker:
         motion = Motion.first(x, y, obs.ts, speed / p.gate_sigmas, p.jitter_px)
         track = Track(next(self._ids), slot, deque([obs], maxlen=p.history), motion)
         track.moving_hits = int(moving)
-        track.anchor_xy = _centre(obs.xyxy)
+        track.anchor_xy, track.anchor_px = _centre(obs.xyxy), _size(obs.xyxy)
         track.still_since = obs.ts
         track.best = obs
         return track
@@ -376,11 +377,13 @@ class Tracker:
         if track.best is None or obs.area_px >= track.best.area_px:
             track.best = obs
         # A stopped object shows itself in pieces (a van's end, then the whole van): it is
-        # still while what is seen stays within half its size (this piece's or its largest).
-        radius = max(p.still_radius_px, 0.5 * max(_size(obs.xyxy), _size(track.best.xyxy)))
+        # still while what is seen stays within half its size, this piece's or the one's
+        # seen where it came to rest.
+        size = _size(obs.xyxy)
+        radius = max(p.still_radius_px, 0.5 * max(size, track.anchor_px))
         ax, ay = track.anchor_xy
         if math.hypot(x1 - ax, y1 - ay) > radius:
-            track.anchor_xy, track.still_since = (x1, y1), obs.ts
+            track.anchor_xy, track.anchor_px, track.still_since = (x1, y1), size, obs.ts
 
     def confirmed(self, track: Track) -> bool:
         """Whether a track has been seen often enough to be believed."""
