@@ -133,7 +133,7 @@ class DetectionCore:
                 [c.analysis.ground.scale_at_horizon if c.analysis.ground else 1.0 for c in cameras]
             ),
         )
-        self.tracker = Tracker(tracker)
+        self.tracker = Tracker(tracker, shape_hw[1])
         self.calibration = SelfCalibration(
             [c.analysis.sensitivity for c in cameras],
             np.array([_watches_water(c) for c in cameras], np.bool_),

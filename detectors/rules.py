@@ -192,9 +192,13 @@ class RuleEngine:
         if rule is RuleKind.VESSEL:
             return 1.0 - 0.5**track.hits
         if rule is RuleKind.LOITERING:
-            slow = track.path_px / max(track.age_s, 1e-3) < 3.0
-            back_and_forth = track.net_px < 0.5 * track.path_px
-            if track.age_s >= zone.loiter_s and (slow or back_and_forth):
+            if track.age_s < zone.loiter_s:
+                return None
+            slow = track.path_px / track.age_s < 3.0
+            # To and fro is judged over the last `loiter_s`: a boat followed from where it
+            # came in has that run in its history, and it is no sign of leaving.
+            path, net = track.travel_px(zone.loiter_s)
+            if slow or net < 0.5 * path:
                 return min(1.0, 0.6 + 0.4 * track.age_s / (2 * zone.loiter_s))
             return None
         if rule is RuleKind.DREDGING:

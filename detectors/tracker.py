@@ -1,9 +1,20 @@
 """Tracks: regions associated across one camera's observations.
 
-Association is greedy on a cost matrix computed with numpy per camera: the distance between
-centres, scaled by how far the object could have gone since it was last seen (its size plus
-`max_speed_px_s` times the gap). Keyframe-only cameras see an object once every GOP, so the
-gate grows with the gap instead of assuming video rate.
+Each track carries a constant-velocity motion model of its centre (a Kalman filter, see
+`Motion`): between sightings it is predicted forward, and a region may join it if its centre
+lies within the track's size plus `gate_sigmas` standard deviations of the prediction from
+the way it was going, from where it was to where it should be now (it went on, or it
+stopped: a dredger stops, a boat turns). The gate follows the uncertainty, not the elapsed
+time alone: a track whose speed is known keeps a narrow gate along its way, even a GOP later,
+while one seen once knows nothing of its speed and reaches as far as its speed prior allows
+(`fast_speed_px_s` if it was seen moving, `max_speed_px_s` otherwise). Keyframe-only cameras
+see a fast boat once every GOP, far from where it was; the prediction goes there with it.
+
+Association is greedy: confirmed tracks first, the cheapest (distance over reach) first;
+then unconfirmed ones, the most recently seen first. A track seen once or twice knows little
+of its speed, so its gate widens fast while it goes unseen: such a leftover must not take the
+sighting of an object seen a moment ago (DeepSORT's matching cascade, kept to unconfirmed
+tracks: among confirmed ones a stopped hull's fragment took the hull after one missed frame).
 
 A track is `confirmed` after `confirm_hits` matched observations: ripples and glint make
 regions that do not come back in the same place, so persistence is what separates them.
@@ -28,7 +39,13 @@ _FEW_PAIRS = 64  # up to this many track-region pairs are associated in plain Py
 class TrackerParams:
     """Association and life-cycle bounds."""
 
-    max_speed_px_s: float = 25.0
+    # Speed priors (bounds at `gate_sigmas`). With the acceleration noise, a still newborn's
+    # gate a 2-s GOP later is what a 25 px/s bound gave before the motion model.
+    max_speed_px_s: float = 22.0  # of something first seen still
+    fast_speed_px_s: float = 50.0  # ... first seen moving: a fast boat, 43 px/s at 320x180
+    accel_px_s2: float = 4.0  # white-noise acceleration (px/s^1.5): a boat turns, slows
+    jitter_px: float = 3.0  # a region's centre, from 4-pixel cells, about the object's
+    gate_sigmas: float = 3.0
     max_misses: int = 2
     confirm_hits: int = 2
     confirm_s: float = 1.5  # at full rate, ripples persist for a frame or two; boats do not stop
@@ -49,6 +66,62 @@ class Observation:
     contrast: float
 
 
+@dataclass(frozen=True, slots=True)
+class Motion:
+    """A constant-velocity Kalman filter of a track's centre, both axes alike.
+
+    The state is the centre (`x`, `y`) and velocity (`vx`, `vy`) at `ts`; the covariance of
+    either axis is `pp` (position), `pv` and `vv` (velocity), the same for both because their
+    noises are. A track seen once has its speed prior as `vv`.
+
+    >>> m = Motion.first(10.0, 20.0, 0.0, speed_sd=20.0, jitter_px=3.0)  # seen once...
+    >>> m = m.updated(30.0, 20.0, 2.0, accel=0.0, jitter_px=3.0)  # ...and 20 px on, 2 s later
+    >>> x, y, pp, _, _ = m.predicted(4.0, accel=0.0)
+    >>> round(x), round(y), round(pp**0.5)  # 20 px further on, give or take 7
+    (50, 20, 7)
+    """
+
+    x: float
+    y: float
+    vx: float
+    vy: float
+    ts: float
+    pp: float
+    pv: float
+    vv: float
+
+    @classmethod
+    def first(cls, x: float, y: float, ts: float, speed_sd: float, jitter_px: float) -> Motion:
+        """Seen once, at rest as far as anyone knows, with `speed_sd` of doubt."""
+        return cls(x, y, 0.0, 0.0, ts, jitter_px**2, 0.0, speed_sd**2)
+
+    def predicted(self, ts: float, accel: float) -> tuple[float, float, float, float, float]:
+        """Centre and covariance (pp, pv, vv) expected at `ts`."""
+        dt = max(ts - self.ts, 0.0)
+        q = accel * accel
+        pp = self.pp + dt * (2 * self.pv + dt * self.vv) + q * dt**3 / 3
+        pv = self.pv + dt * self.vv + q * dt * dt / 2
+        vv = self.vv + q * dt
+        return self.x + self.vx * dt, self.y + self.vy * dt, pp, pv, vv
+
+    def updated(self, x: float, y: float, ts: float, accel: float, jitter_px: float) -> Motion:
+        """The state after a sighting of the centre at (`x`, `y`) at `ts`."""
+        px, py, pp, pv, vv = self.predicted(ts, accel)
+        s = pp + jitter_px**2
+        kp, kv = pp / s, pv / s
+        ix, iy = x - px, y - py
+        return Motion(
+            px + kp * ix,
+            py + kp * iy,
+            self.vx + kv * ix,
+            self.vy + kv * iy,
+            max(ts, self.ts),
+            (1 - kp) * pp,
+            (1 - kp) * pv,
+            vv - kv * pv,
+        )
+
+
 @dataclass
 class Track:
     """One object followed over a camera's observations (state owned by the `Tracker`)."""
@@ -56,12 +129,14 @@ class Track:
     track_id: int
     slot: int
     history: deque[Observation]
+    motion: Motion
     hits: int = 1
     moving_hits: int = 0
     misses: int = 0
     missed_total: int = 0
     path_px: float = 0.0
-    anchor_xy: tuple[float, float] = (0.0, 0.0)
+    anchor_xy: tuple[float, float] = (0.0, 0.0)  # where it came to rest...
+    anchor_px: int = 0  # ...and its size there
     still_since: float = 0.0
     best: Observation | None = None
     matched_now: bool = field(default=True)
@@ -86,15 +161,26 @@ class Track:
         """How long the centre has stayed within the still radius."""
         return self.last.ts - self.still_since
 
-    @property
-    def net_px(self) -> float:
-        """Straight-line distance from the first to the latest centre."""
-        (x0, y0), (x1, y1) = _centre(self.first.xyxy), _centre(self.last.xyxy)
-        return float(np.hypot(x1 - x0, y1 - y0))
+    def travel_px(self, seconds: float) -> tuple[float, float]:
+        """Path length and straight-line distance covered in the last `seconds`."""
+        since = self.last.ts - seconds
+        path, (x1, y1) = 0.0, _centre(self.last.xyxy)
+        x, y = x1, y1
+        for obs in reversed(self.history):
+            if obs.ts < since:
+                break
+            xo, yo = _centre(obs.xyxy)
+            path += math.hypot(x - xo, y - yo)
+            x, y = xo, yo
+        return path, math.hypot(x1 - x, y1 - y)
 
     def boxes_t5(self) -> npt.NDArray[np.float64]:
         """The track's boxes over time: rows of (ts, x1, y1, x2, y2)."""
         return np.array([(o.ts, *o.xyxy) for o in self.history], np.float64).reshape(-1, 5)
+
+
+def _size(xyxy: tuple[int, int, int, int]) -> int:
+    return max(xyxy[2] - xyxy[0], xyxy[3] - xyxy[1])
 
 
 def _centre(xyxy: tuple[int, int, int, int]) -> tuple[float, float]:
@@ -109,8 +195,9 @@ class Tracker:
     >>> tracker.tracks(slot)
     """
 
-    def __init__(self, params: TrackerParams | None = None) -> None:
+    def __init__(self, params: TrackerParams | None = None, width_px: int | None = None) -> None:
         self.params = params or TrackerParams()
+        self._width_px = width_px
         self._tracks: dict[int, list[Track]] = {}
         self._ids = itertools.count(1)
 
@@ -171,7 +258,9 @@ class Tracker:
         for index, track in enumerate(tracks):
             if index not in taken:
                 track.misses += 1
-                track.missed_total += 1
+                # An object entering or leaving is only partly in view: not seeing it at the
+                # picture's side is no sign that it was never there.
+                track.missed_total += not self._at_side(track.last.xyxy)
                 track.matched_now = False
                 if track.misses > self.params.max_misses:
                     ended.append(track)
@@ -189,20 +278,27 @@ class Tracker:
             self._tracks.pop(slot, None)
         return ended
 
+    def _at_side(self, xyxy: tuple[int, int, int, int]) -> bool:
+        """Whether a box touches the picture's left or right side, where vessels come in and
+        go out (the top is the far bank, the bottom near water, where glint is)."""
+        return self._width_px is not None and (xyxy[0] <= 0 or xyxy[2] >= self._width_px)
+
     def _associate(
         self, tracks: list[Track], xyxy_k4: npt.NDArray[np.int32], ts: float
     ) -> list[tuple[int, int]]:
-        """Greedy pairs (track, region), cheapest first, each within the track's reach."""
+        """Greedy pairs (track, region), each within the track's reach: confirmed tracks first,
+        cheapest first; then the unconfirmed, the most recently seen first."""
         if not tracks or not len(xyxy_k4):
             return []
         if len(tracks) * len(xyxy_k4) <= _FEW_PAIRS:
             costs = self._costs_few(tracks, xyxy_k4.tolist(), ts)
         else:
             costs = self._costs_many(tracks, xyxy_k4, ts)
+        rank = [(0, 0) if self.confirmed(t) else (1, t.misses) for t in tracks]
         pairs: list[tuple[int, int]] = []
         used_t: set[int] = set()
         used_k: set[int] = set()
-        for _, t, k in sorted(costs):
+        for _, t, k in sorted(costs, key=lambda c: (rank[c[1]], c)):
             if t not in used_t and k not in used_k:
                 pairs.append((t, k))
                 used_t.add(t)
@@ -214,13 +310,19 @@ class Tracker:
     ) -> list[tuple[float, int, int]]:
         """(cost, track, region) within reach, in plain Python: for a few pairs, numpy's
         per-call overhead is most of the time."""
-        speed = self.params.max_speed_px_s
+        p = self.params
         costs = []
         for t, track in enumerate(tracks):
+            m = track.motion
+            px, py, pp, _, _ = m.predicted(ts, p.accel_px_s2)
+            ux, uy = px - m.x, py - m.y
+            run = ux * ux + uy * uy
             x1, y1, x2, y2 = track.last.xyxy
-            reach = max(x2 - x1, y2 - y1) + speed * max(ts - track.last.ts, 0.2)
+            reach = max(x2 - x1, y2 - y1) + p.gate_sigmas * math.sqrt(pp)
             for k, (a, b, c, d) in enumerate(boxes):
-                cost = math.hypot((a + c - x1 - x2) / 2, (b + d - y1 - y2) / 2) / reach
+                dx, dy = (a + c) / 2 - m.x, (b + d) / 2 - m.y
+                along = min(max((dx * ux + dy * uy) / run, 0.0), 1.0) if run else 0.0
+                cost = math.hypot(dx - along * ux, dy - along * uy) / reach
                 if cost <= 1.0:
                     costs.append((cost, t, k))
         return costs
@@ -228,23 +330,36 @@ class Tracker:
     def _costs_many(
         self, tracks: list[Track], xyxy_k4: npt.NDArray[np.int32], ts: float
     ) -> list[tuple[float, int, int]]:
-        """The same with numpy: centre distance over the reach (size plus speed times gap)."""
-        last = np.array([t.last.xyxy for t in tracks], np.float64)
-        gap = np.array([ts - t.last.ts for t in tracks], np.float64)
+        """The same with numpy: the distance from the way each track was going (from where it
+        was to where it should be now) over its reach."""
+        p = self.params
+        state = np.array(
+            [(t.motion.x, t.motion.y, t.motion.vx, t.motion.vy, t.motion.ts) for t in tracks]
+        )
+        cov = np.array([(t.motion.pp, t.motion.pv, t.motion.vv) for t in tracks])
+        dt = np.maximum(ts - state[:, 4], 0.0)
+        pp = cov[:, 0] + dt * (2 * cov[:, 1] + dt * cov[:, 2]) + p.accel_px_s2**2 * dt**3 / 3
+        u_t2 = state[:, 2:4] * dt[:, None]
         boxes = xyxy_k4.astype(np.float64)
-        centre_t2 = (last[:, :2] + last[:, 2:]) / 2
-        centre_k2 = (boxes[:, :2] + boxes[:, 2:]) / 2
-        dist_tk = np.linalg.norm(centre_t2[:, None, :] - centre_k2[None, :, :], axis=2)
+        d_tk2 = (boxes[None, :, :2] + boxes[None, :, 2:]) / 2 - state[:, None, :2]
+        run_t = np.maximum((u_t2 * u_t2).sum(axis=1), 1e-12)
+        along_tk = np.clip((d_tk2 * u_t2[:, None, :]).sum(axis=2) / run_t[:, None], 0.0, 1.0)
+        dist_tk = np.linalg.norm(d_tk2 - along_tk[:, :, None] * u_t2[:, None, :], axis=2)
+        last = np.array([t.last.xyxy for t in tracks], np.float64)
         size_t = np.maximum(last[:, 2] - last[:, 0], last[:, 3] - last[:, 1])
-        reach_t = size_t + self.params.max_speed_px_s * np.maximum(gap, 0.2)
-        cost_tk = dist_tk / reach_t[:, None]
+        cost_tk = dist_tk / (size_t + p.gate_sigmas * np.sqrt(pp))[:, None]
         ts_, ks_ = np.nonzero(cost_tk <= 1.0)
         return list(zip(cost_tk[ts_, ks_].tolist(), ts_.tolist(), ks_.tolist(), strict=True))
 
     def _new_track(self, slot: int, obs: Observation) -> Track:
-        track = Track(next(self._ids), slot, deque([obs], maxlen=self.params.history))
-        track.moving_hits = int(obs.still < 0.5)
-        track.anchor_xy = _centre(obs.xyxy)
+        p = self.params
+        moving = obs.still < 0.5
+        speed = p.fast_speed_px_s if moving else p.max_speed_px_s
+        x, y = _centre(obs.xyxy)
+        motion = Motion.first(x, y, obs.ts, speed / p.gate_sigmas, p.jitter_px)
+        track = Track(next(self._ids), slot, deque([obs], maxlen=p.history), motion)
+        track.moving_hits = int(moving)
+        track.anchor_xy, track.anchor_px = _centre(obs.xyxy), _size(obs.xyxy)
         track.still_since = obs.ts
         track.best = obs
         return track
@@ -252,18 +367,23 @@ class Tracker:
     def _extend(self, track: Track, obs: Observation) -> None:
         (x0, y0), (x1, y1) = _centre(track.last.xyxy), _centre(obs.xyxy)
         track.path_px += float(np.hypot(x1 - x0, y1 - y0))
+        p = self.params
+        track.motion = track.motion.updated(x1, y1, obs.ts, p.accel_px_s2, p.jitter_px)
         track.history.append(obs)
         track.hits += 1
         track.moving_hits += obs.still < 0.5
         track.misses = 0
         track.matched_now = True
-        ax, ay = track.anchor_xy
-        w, h = obs.xyxy[2] - obs.xyxy[0], obs.xyxy[3] - obs.xyxy[1]
-        radius = max(self.params.still_radius_px, 0.3 * max(w, h))  # big hulls jitter more
-        if np.hypot(x1 - ax, y1 - ay) > radius:
-            track.anchor_xy, track.still_since = (x1, y1), obs.ts
         if track.best is None or obs.area_px >= track.best.area_px:
             track.best = obs
+        # A stopped object shows itself in pieces (a van's end, then the whole van): it is
+        # still while what is seen stays within half its size, this piece's or the one's
+        # seen where it came to rest.
+        size = _size(obs.xyxy)
+        radius = max(p.still_radius_px, 0.5 * max(size, track.anchor_px))
+        ax, ay = track.anchor_xy
+        if math.hypot(x1 - ax, y1 - ay) > radius:
+            track.anchor_xy, track.anchor_px, track.still_since = (x1, y1), size, obs.ts
 
     def confirmed(self, track: Track) -> bool:
         """Whether a track has been seen often enough to be believed."""

@@ -354,3 +354,24 @@ def test_the_events_of_a_camera_that_falls_silent_end_after_the_quiet_period() -
     assert {e.rule for _, e in ends} >= started, "an event of the silent camera never ended"
     last_frame_s = (last - 1) / FPS
     assert all(t > last_frame_s + 20.0 for t, _ in ends if t > last_frame_s)
+
+
+def test_a_fast_boat_under_a_full_budget_is_tracked() -> None:
+    # A camera waiting for a full-rate slot sees a fast boat (43 px/s at 320x180) once a
+    # 2-s GOP: 86 px between sightings, while the last boat's unconfirmed track is still
+    # alive. The new boat is one track, believed at its second sighting.
+    tracker = Tracker()
+    slot, seq = np.array([0]), np.zeros(1, np.int64)
+
+    def look(ts: float, boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, bool]]:
+        seq[0] += 1
+        tracker.update(slot, seq, np.array([ts]), regions_at(boxes, still=0.0))
+        return [(t.track_id, tracker.confirmed(t)) for t in tracker.tracks(0) if t.matched_now]
+
+    for k in range(3):  # the last boat, leaving on the right at full rate...
+        look(-4.4 + 0.2 * k, [(232 + 8 * k, 108, 248 + 8 * k, 116)])
+    look(-2.0, [])  # ...and gone, as the camera waits for a slot
+    boat = [look(2.0 * k, [(72 + 86 * k, 116, 88 + 86 * k, 124)]) for k in range(4)]
+    assert [len(seen) for seen in boat] == [1, 1, 1, 1]
+    assert len({seen[0][0] for seen in boat}) == 1, "the boat's sightings were split"
+    assert [seen[0][1] for seen in boat] == [False, True, True, True], "not believed in time"
