@@ -1,4 +1,5 @@
-"""H.264 bitstream framing: Annex B (start codes, as RTSP delivers) and AVCC (length prefixes).
+"""H.264 bitstream framing: Annex B (start codes, as RTSP delivers) and AVCC (length prefixes);
+H.265's parameter sets where a clip needs them.
 
 Only framing is touched here, never a picture: the same NAL units in, the same NAL units out.
 """
@@ -38,6 +39,15 @@ def has_parameter_sets(data: bytes) -> bool:
     """True when an Annex B buffer carries both an SPS and a PPS."""
     kinds = {nal_type(u) for u in nal_units(data)}
     return SPS in kinds and PPS in kinds
+
+
+HEVC_VPS, HEVC_SPS, HEVC_PPS = 32, 33, 34
+
+
+def hevc_has_parameter_sets(data: bytes) -> bool:
+    """True when an Annex B H.265 buffer carries a VPS, an SPS and a PPS."""
+    kinds = {(u[0] >> 1) & 0x3F for u in nal_units(data)}
+    return {HEVC_VPS, HEVC_SPS, HEVC_PPS} <= kinds
 
 
 def sps_of(data: bytes) -> bytes | None:

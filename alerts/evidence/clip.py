@@ -27,12 +27,14 @@ import av.error
 
 from alerts.evidence.audio import AudioTrack, add_track, audio_packets, unsupported
 from alerts.evidence.errors import MediaError, NoVideo, is_storage_errno
+from alerts.evidence.mp4tag import tag_hvc1
 from riverwatch import annexb
 from riverwatch.files import fsync_path
 from riverwatch.ring import RingPacket, StreamInfo, pictures_of, same_picture
 
 MAX_GAP_S = 2.0  # a silence longer than this is a broken stream, not a slow frame
 _REORDER_S = 0.5  # B-frames put pts back by a few frames; a restart puts it back further
+_MAX_REORDER = 8  # pictures a B-frame pyramid may sit from its display position
 _FALLBACK_FPS = 15
 
 Picture = list[RingPacket]  # one picture's packets, as `pictures_of` groups them
@@ -74,16 +76,27 @@ def pts_trusted(pictures: Sequence[Picture]) -> bool:
     """Whether the pictures' own pts (dts where a picture has none) can time a clip.
 
     The rule: at least two pictures are timed, no two of them share a timestamp (two pictures
-    are never shown at one instant), and from each timed picture to the next the timestamps go
-    forward at least as often as back. B-frames put them back now and then and a restart
-    once; a constant clock never moves and a backwards one never goes forward. Untrusted
-    pictures are timed by their arrival instead (`write_clip`).
+    are never shown at one instant), and either from each timed picture to the next the
+    timestamps go forward at least as often as back (B-frames put them back now and then, a
+    restart once), or they end later than they start and no picture is more than
+    `_MAX_REORDER` places from its place in display order (pyramids of B-frames, as H.265
+    encoders make them, go back more often than forward). A constant clock never moves and a
+    backwards one never goes forward. Untrusted pictures are timed by their arrival instead
+    (`write_clip`).
     """
     stamps = [ts for ts in map(_presentation_s, pictures) if ts is not None]
     if len(stamps) < 2 or len(set(stamps)) < len(stamps):
         return False
     forward = sum(b > a for a, b in zip(stamps, stamps[1:], strict=False))
-    return 2 * forward >= len(stamps) - 1
+    return 2 * forward >= len(stamps) - 1 or _reordered_within(stamps, _MAX_REORDER)
+
+
+def _reordered_within(stamps: Sequence[float], places: int) -> bool:
+    """Later at the end than at the start, each within `places` of its display position."""
+    if stamps[-1] <= stamps[0]:
+        return False
+    display = sorted(range(len(stamps)), key=stamps.__getitem__)
+    return all(abs(rank - index) <= places for rank, index in enumerate(display))
 
 
 def _segments(
@@ -199,6 +212,8 @@ def write_clip(
     tmp = path.with_name(f".{path.name}.part")
     try:
         _mux(samples, durations, stream, time_base, tmp, kept)
+        if stream.codec == "hevc":
+            tag_hvc1(tmp)
         fsync_path(tmp)  # the rename must not publish a file whose bytes are still in the cache
         os.replace(tmp, path)
     except BaseException:
@@ -278,12 +293,16 @@ def _samples(pictures: Sequence[Picture], stream: StreamInfo) -> list[_Sample]:
         key = any(p.is_keyframe for p in picture)
         samples.append(_Sample(data, pts, dts, key, picture[0].arrival_s))
     first = samples[0]
-    if stream.codec == "h264" and not annexb.has_parameter_sets(first.data):
+    has_sets = _PARAMETER_SETS.get(stream.codec)
+    if has_sets is not None and not has_sets(first.data):
         if not annexb.is_annexb(extradata):
-            raise MediaError("no SPS/PPS in the stream's setup or its first keyframe")
-        # The muxer builds its avcC from the first packet's in-band parameter sets.
+            raise MediaError("no parameter sets in the stream's setup or its first keyframe")
+        # The muxer builds its avcC / hvcC from the first packet's in-band parameter sets.
         first.data = extradata + first.data
     return samples
+
+
+_PARAMETER_SETS = {"h264": annexb.has_parameter_sets, "hevc": annexb.hevc_has_parameter_sets}
 
 
 def _annexb(data: bytes, length_size: int) -> bytes:
