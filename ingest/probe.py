@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
+from urllib.parse import urlsplit
 
 import av.error
 
@@ -189,7 +190,7 @@ def probe_stream(
             error if not tally.pts else None,
             _video_figures(video, tally),
             _audio_figures(audio, tally),
-            _timestamps(video.time_base, tally),
+            _timestamps(video.time_base, tally, urlsplit(target.url).scheme not in ("file", "")),
         )
     return report
 
@@ -310,12 +311,14 @@ def _clock_ratio(tally: _Tally, base: Fraction) -> float | None:
     return media / wall
 
 
-def _timestamps(base: Fraction, tally: _Tally) -> TimestampCheck:
+def _timestamps(base: Fraction, tally: _Tally, live: bool = True) -> TimestampCheck:
+    """The verdict on the video pts; a file (`live` False) is read as fast as it goes, so its
+    media clock is not compared with the wall clock."""
     frames = len(tally.pts)
     missing = sum(1 for p in tally.pts if p is None)
     repeated = _repeated(tally.pts)
     backwards = _backwards(tally.pts, base)
-    ratio = _clock_ratio(tally, base)
+    ratio = _clock_ratio(tally, base) if live else None
     problems = []
     if frames and missing > max(1, frames // 10):
         problems.append(f"missing on {missing} of {frames} frames")
