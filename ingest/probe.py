@@ -130,9 +130,8 @@ class _Tally:
     last_key: bool = False
 
     def gops_seen(self) -> int:
-        """Whole GOPs measured so far (the first packet's pts is often missing: not counted)."""
-        timed = sum(1 for p in self.key_pts if p is not None)
-        return max((timed or len(self.key_index)) - 1, 0)
+        """Whole GOPs measured so far."""
+        return max(len(self.key_index) - 1, 0)
 
     def video(self, pts: int | None, key: bool, size: int, now: float) -> None:
         if key and not self.last_key:  # a new GOP (a keyframe's slices count once)
@@ -216,13 +215,7 @@ def _video_figures(stream: Any, tally: _Tally) -> VideoFigures:
     usable = _usable_pts(tally)
     base = stream.time_base
     fps = _fps(tally, base, usable)
-    if usable:
-        stamps = [float(p * base) for p in tally.key_pts if p is not None]
-    elif fps:  # no clock to trust: count the frames between keyframes instead
-        stamps = [i / fps for i in tally.key_index]
-    else:
-        stamps = []
-    intervals = tuple(round(b - a, 3) for a, b in zip(stamps, stamps[1:], strict=False))
+    intervals = _gop_intervals(tally, base, fps, usable)
     frames = len(tally.sizes)
     kbps = sum(tally.sizes) / frames * fps * 8 / 1000 if frames and fps else None
     return VideoFigures(
@@ -238,6 +231,25 @@ def _video_figures(stream: Any, tally: _Tally) -> VideoFigures:
         reordered=_reordered(tally.pts, base),
         reorder_declared=bool(ctx.has_b_frames),
     )
+
+
+def _gop_intervals(
+    tally: _Tally, base: Fraction, fps: float | None, usable: bool
+) -> tuple[float, ...]:
+    """Seconds between keyframes: by pts where both ends have one, else frames / fps.
+
+    The first packet FFmpeg's RTSP client hands out often has no pts, and it is often the
+    first keyframe: counting frames still measures that interval.
+    """
+    intervals = []
+    pairs = zip(tally.key_index, tally.key_index[1:], strict=False)
+    stamps = zip(tally.key_pts, tally.key_pts[1:], strict=False)
+    for (a, b), (pa, pb) in zip(pairs, stamps, strict=True):
+        if usable and pa is not None and pb is not None:
+            intervals.append(round(float((pb - pa) * base), 3))
+        elif fps:
+            intervals.append(round((b - a) / fps, 3))
+    return tuple(intervals)
 
 
 def _fps(tally: _Tally, base: Fraction, usable: bool) -> float | None:

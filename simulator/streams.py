@@ -28,13 +28,18 @@ from typing import Any
 import av
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from simulator.scenes import SCENE_VERSION, SCENES, Frame, render_frames
 
-STREAM_VERSION = 1  # bump when an encoder setting changes: cached files are rebuilt
+STREAM_VERSION = 2  # bump when an encoder setting changes: cached files are rebuilt
 RENDER_WH = (640, 360)  # scenes are drawn at this size and scaled for larger streams
 # A smart codec's keyframe intervals (s), in turn: irregular, 4-10 s, like H.265+ cameras.
 SMART_KEYFRAMES_S = (4, 9, 6, 10, 5, 7, 8)
+# Sensor noise (grey levels) on streams larger than the drawing: a real sensor's grain is what
+# fills a main stream's bitrate; without it a flat street scene took 180 kbps of its 2.5 Mbps.
+MAIN_NOISE = 3.0
+NOISE_FRAMES = 8  # a few noise fields, cycled: drawing fresh noise per 1080p frame is slow
 AUDIO_RATE = 16_000  # cameras send AAC-LC at 8-16 kHz, mono
 AUDIO_KBPS = 32
 
@@ -153,14 +158,14 @@ class _Encoder:
         self._audio = _audio_stream(self._container) if spec.audio else None
         self._samples = 0
         self._keyframes = {round(t * spec.fps) for t in keyframe_times_s(spec, seconds)}
+        self._noise = _noise_fields(spec) if (spec.width, spec.height) != RENDER_WH else None
 
     def picture(self, index: int, bgr: Frame) -> None:
         spec = self._spec
-        if bgr.shape[:2] != (spec.height, spec.width):
-            bgr = np.asarray(
-                cv2.resize(bgr, (spec.width, spec.height), interpolation=cv2.INTER_LINEAR),
-                np.uint8,
-            )
+        if self._noise is not None:
+            big = cv2.resize(bgr, (spec.width, spec.height), interpolation=cv2.INTER_LINEAR)
+            noise = self._noise[index % len(self._noise)]
+            bgr = np.asarray(cv2.add(big, noise, dtype=cv2.CV_8U), np.uint8)
         frame = av.VideoFrame.from_ndarray(bgr, format="bgr24")
         frame.pts, frame.time_base = index, Fraction(1, spec.fps)
         if spec.gop_s is None and index in self._keyframes:
@@ -197,6 +202,14 @@ class _Encoder:
             self._container.close()
             self._tmp.unlink(missing_ok=True)
             self._tmp = None
+
+
+def _noise_fields(spec: StreamSpec) -> list[npt.NDArray[np.int16]]:
+    rng = np.random.default_rng(spec.width * spec.height)
+    shape = (spec.height, spec.width, 3)
+    return [
+        np.round(rng.normal(0.0, MAIN_NOISE, shape)).astype(np.int16) for _ in range(NOISE_FRAMES)
+    ]
 
 
 def _video_stream(container: Any, spec: StreamSpec) -> Any:
