@@ -144,7 +144,7 @@ class RtspSimulator:
             env=env,
         )
         self._await_ready(timeout_s)
-        log.info("simulator: %d cameras on rtsp://127.0.0.1:%d", len(self._mounts), self.port)
+        log.info("simulator: %d streams on rtsp://127.0.0.1:%d", len(self._mounts), self.port)
 
     def _await_ready(self, timeout_s: float) -> None:
         assert self._proc is not None and self._proc.stdout is not None

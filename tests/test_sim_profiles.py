@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.cli import main
 from simulator.fleet import fleet_config, plan_fleet
 from simulator.profiles import CITY_BLOCK, PINNED_SCENES, PROFILES, camera_profiles
 from simulator.scenes import SCENES
@@ -87,3 +88,8 @@ def test_mount_spec_keeps_the_plain_format_for_plain_mounts() -> None:
         ],
         "constant_timestamps": False,
     }
+
+
+def test_simulate_refuses_an_unknown_profile(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--profile", "4k", "--cameras", "1"]) == 2
+    assert "unknown profile '4k'; profiles: classic, city-mix, hd" in capsys.readouterr().err
