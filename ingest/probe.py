@@ -166,7 +166,7 @@ def probe_stream(
     shown = redact_url(target.url)
     started = time.monotonic()
     try:
-        container = open_stream(target.url, limits, redactor)
+        container = open_stream(target.url, limits, redactor, interrupt=True)
     except IngestError as exc:
         return ProbeReport(target.label, shown, time.monotonic() - started, str(exc))
     error = None

@@ -365,9 +365,16 @@ class StreamSession:
         counters.last_frame_at = time.monotonic()
 
 
-def open_stream(url: str, limits: SessionLimits, redactor: Redactor) -> Any:
+def open_stream(
+    url: str, limits: SessionLimits, redactor: Redactor, interrupt: bool = False
+) -> Any:
     """`av.open` with the hub's options and timeouts; failures raise an `IngestError` whose
-    message holds no credentials. Blocking: call it from a worker thread."""
+    message holds no credentials. Blocking: call it from a worker thread.
+
+    `interrupt` adds PyAV's own deadline on the open and each read to a network source (the
+    socket timeouts bound each read, not the whole handshake): right for a few streams, too
+    costly for 250 (below).
+    """
     options = {"analyzeduration": "1000000", "probesize": "1000000"}
     scheme = urlsplit(url).scheme
     if scheme in ("rtsp", "rtsps"):
@@ -380,7 +387,9 @@ def open_stream(url: str, limits: SessionLimits, redactor: Redactor) -> Any:
     # Network sources time out in FFmpeg's own sockets (the options above). PyAV's
     # `timeout=` works through an interrupt callback that FFmpeg calls in Python on every
     # blocking read: with 250 cameras that is tens of thousands of GIL hand-offs a second.
-    timeout = None if scheme in _SOCKET_TIMEOUTS else (limits.open_timeout_s, limits.read_timeout_s)
+    timeout: tuple[float, float] | None = (limits.open_timeout_s, limits.read_timeout_s)
+    if scheme in _SOCKET_TIMEOUTS and not interrupt:
+        timeout = None
     started = time.monotonic()
     try:
         return av.open(url, options=options, timeout=timeout)

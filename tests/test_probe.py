@@ -146,6 +146,26 @@ def test_cli_probe_reports_every_stream_and_fails_only_for_the_dead_one(
         assert secret not in out
 
 
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A server that accepts connections and never answers."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        yield server.getsockname()[1]
+
+
+def test_a_silent_server_times_out_on_its_own(profile_sim: RtspSimulator, silent_port: int) -> None:
+    limits = SessionLimits(open_timeout_s=2, read_timeout_s=2, max_consecutive_decode_errors=1)
+    targets = [
+        ProbeTarget("silent", f"rtsp://127.0.0.1:{silent_port}/cam"),
+        ProbeTarget("good", profile_sim.url("/cam-hd/sub", True)),
+    ]
+    silent, good = probe_streams(targets, 10.0, limits, Redactor([PASSWORD]), gops=1)
+    assert silent.error is not None and silent.error.startswith("no answer within")
+    assert good.ok and good.video is not None and good.video.codec == "h264"
+
+
 def test_cli_wrong_password_is_named_without_echoing_it(
     profile_sim: RtspSimulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
