@@ -1,7 +1,8 @@
 """`riverwatch probe` on the real RTSP simulator: every camera profile measured as it is made.
 
-One simulator serves every profile's main and sub streams (8 s loops of one scene, encoded
-once and kept in pytest's cache directory), and one concurrent probe reads them all; the
+One simulator serves every profile's main and sub streams (`tests.sim_profiles`: 8 s loops
+of one scene, encoded once and kept in pytest's cache directory), and one concurrent probe
+reads them all; the
 tests then compare each report with the profile it came from. The probe stops after counting
 two keyframe intervals per stream (its `seconds` is only a bound), so nothing here depends on
 how much arrives within a wall-clock window.
@@ -28,25 +29,21 @@ from ingest.probe import (
 )
 from ingest.session import SessionLimits
 from riverwatch.secrets import Redactor
-from simulator.fleet import SimCamera, fleet_config, fleet_mounts, write_fleet_config
+from simulator.fleet import fleet_config, write_fleet_config
 from simulator.profiles import PROFILES
 from simulator.server import RtspSimulator
 from simulator.streams import StreamSpec
+from tests.sim_profiles import CAMERAS, PASSWORD, USER, profile_simulator
 
 pytestmark = pytest.mark.timeout(600)  # the first run encodes ~1 min of H.265 on 2 cores
 
-USER, PASSWORD = "probe-viewer", "Pr0be-s3cret-Pa55"
-LOOP_S = 8
-CAMERAS = [SimCamera(f"cam-{name}", name, "jinsha", "river_calm", name) for name in PROFILES]
 LIMITS = SessionLimits(open_timeout_s=15, read_timeout_s=10, max_consecutive_decode_errors=1)
 
 
 @pytest.fixture(scope="module")
 def profile_sim(pytestconfig: pytest.Config) -> Iterator[RtspSimulator]:
     """Every profile's camera on one real RTSP server, with basic auth."""
-    cache = Path(pytestconfig.cache.mkdir("riverwatch-streams"))  # type: ignore[union-attr]
-    mounts = fleet_mounts(CAMERAS, cache, duration_s=LOOP_S)
-    with RtspSimulator(mounts, credentials=(USER, PASSWORD)) as sim:
+    with profile_simulator(pytestconfig) as sim:
         yield sim
 
 
