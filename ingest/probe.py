@@ -112,8 +112,8 @@ class ProbeReport:
 
     @property
     def ok(self) -> bool:
-        """The stream opened and sent video."""
-        return self.error is None and self.video is not None
+        """The stream opened and sent video (`error` may still say it broke off later)."""
+        return self.video is not None and self.video.frames > 0
 
 
 @dataclass
@@ -180,13 +180,17 @@ def probe_stream(
         tally = _Tally()
         try:
             _read(container, video, audio, tally, seconds, gops)
-        except (av.error.FFmpegError, TimeoutError, OSError) as exc:
+        except (av.error.ExitError, TimeoutError):
+            error = f"no packet for {limits.read_timeout_s:g} s"
+        except (av.error.FFmpegError, OSError) as exc:
             error = redactor.scrub(f"the stream broke off: {type(exc).__name__}")
+        if not tally.pts and error is None:
+            error = f"no video packet within {seconds:g} s"
         report = ProbeReport(
             target.label,
             shown,
             time.monotonic() - started,
-            error if not tally.pts else None,
+            error,
             _video_figures(video, tally),
             _audio_figures(audio, tally),
             _timestamps(video.time_base, tally, urlsplit(target.url).scheme not in ("file", "")),
@@ -358,9 +362,8 @@ def _audio_figures(stream: Any, tally: _Tally) -> AudioFigures | None:
 def format_report(report: ProbeReport) -> list[str]:
     """The report as lines for people: a header, then one line per finding."""
     lines = [f"{report.label}: {report.url}" if report.label != report.url else report.url]
-    if report.error and report.video is None:
+    if not report.ok or report.video is None:
         return [*lines, f"  FAILED     {report.error}"]
-    assert report.video is not None
     v = report.video
     fps = f"{v.fps:.1f} fps" if v.fps else "fps unknown"
     kbps = f", {v.kbps:.0f} kbps" if v.kbps else ""
@@ -372,7 +375,7 @@ def format_report(report: ProbeReport) -> list[str]:
     lines.append(f"  audio      {_describe_audio(report.audio)}")
     lines.append(f"  timestamps {_describe_timestamps(report.timestamps)}")
     if report.error:
-        lines.append(f"  FAILED     {report.error}")
+        lines.append(f"  WARNING    {report.error}")
     return lines
 
 
