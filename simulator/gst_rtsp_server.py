@@ -40,10 +40,15 @@ PIPELINE = (
 VIDEO = {"h264": ("h264parse", "rtph264pay"), "h265": ("h265parse", "rtph265pay")}
 
 
+def is_plain(source: dict[str, Any]) -> bool:
+    """An H.264 file without audio: the camera every mount was before profiles."""
+    return source.get("video", "h264") == "h264" and not source.get("audio")
+
+
 def launch_line(source: dict[str, Any], constant_timestamps: bool) -> str:
     """The media pipeline for one source file."""
     video = source.get("video", "h264")
-    if video == "h264" and not source.get("audio") and not constant_timestamps:
+    if is_plain(source) and not constant_timestamps:
         return PIPELINE.format(location=source["file"])  # the plain camera, as it always was
     parse, pay = VIDEO[video]
     # identity paces the stream by its own timestamps before they are taken away, since the
@@ -107,9 +112,8 @@ class MountFactory(GstRtspServer.RTSPMediaFactory):  # type: ignore[misc]
 def make_factory(mount: dict[str, Any], permissions: Any) -> Any:
     sources = mount.get("sources") or [{"file": mount["file"]}]
     constant = bool(mount.get("constant_timestamps"))
-    plain = launch_line(sources[0], constant) == PIPELINE.format(location=sources[0]["file"])
-    if len(sources) == 1 and plain:
-        factory = GstRtspServer.RTSPMediaFactory()
+    if len(sources) == 1 and is_plain(sources[0]) and not constant:
+        factory = GstRtspServer.RTSPMediaFactory()  # a launch line: no Python per buffer
         factory.set_launch(launch_line(sources[0], False))
     else:
         factory = MountFactory(sources, constant)
