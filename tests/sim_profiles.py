@@ -19,8 +19,12 @@ LOOP_S = 8
 CAMERAS = [SimCamera(f"cam-{name}", name, "jinsha", "river_calm", name) for name in PROFILES]
 
 
-def profile_simulator(config: pytest.Config) -> RtspSimulator:
-    """A simulator (not started) serving `CAMERAS`' main and sub streams, with basic auth."""
-    cache = Path(config.cache.mkdir("riverwatch-streams"))  # type: ignore[union-attr]
+def profile_simulator(config: pytest.Config, fallback: Path) -> RtspSimulator:
+    """A simulator (not started) serving `CAMERAS`' main and sub streams, with basic auth.
+
+    Encodes live in pytest's cache, or in `fallback` when the cache plugin is off.
+    """
+    store = getattr(config, "cache", None)
+    cache = Path(store.mkdir("riverwatch-streams")) if store is not None else fallback
     mounts = fleet_mounts(CAMERAS, cache, duration_s=LOOP_S)
     return RtspSimulator(mounts, credentials=(USER, PASSWORD))

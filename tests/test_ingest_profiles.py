@@ -26,8 +26,10 @@ MAINS = {"hd": "hevc", "fullhd": "hevc", "smart": "hevc", "restreamer": "h264"}
 
 
 @pytest.fixture(scope="module")
-def sim(pytestconfig: pytest.Config) -> Iterator[RtspSimulator]:
-    with profile_simulator(pytestconfig) as server:
+def sim(
+    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RtspSimulator]:
+    with profile_simulator(pytestconfig, tmp_path_factory.mktemp("streams")) as server:
         yield server
 
 

@@ -41,9 +41,11 @@ LIMITS = SessionLimits(open_timeout_s=15, read_timeout_s=10, max_consecutive_dec
 
 
 @pytest.fixture(scope="module")
-def profile_sim(pytestconfig: pytest.Config) -> Iterator[RtspSimulator]:
+def profile_sim(
+    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RtspSimulator]:
     """Every profile's camera on one real RTSP server, with basic auth."""
-    with profile_simulator(pytestconfig) as sim:
+    with profile_simulator(pytestconfig, tmp_path_factory.mktemp("streams")) as sim:
         yield sim
 
 
