@@ -90,12 +90,8 @@ class TimestampCheck:
     repeated: int
     backwards: int
     clock_ratio: float | None  # media seconds per wall-clock second while live
+    constant: bool  # the pts do not move: (nearly) every frame repeats the one before
     problems: tuple[str, ...]
-
-    @property
-    def constant(self) -> bool:
-        """The pts do not move: every frame carries the same one."""
-        return any(p.startswith("constant") for p in self.problems)
 
 
 @dataclass(frozen=True)
@@ -338,13 +334,14 @@ def _timestamps(base: Fraction, tally: _Tally, live: bool = True) -> TimestampCh
     problems = []
     if frames and missing > max(1, frames // 10):
         problems.append(f"missing on {missing} of {frames} frames")
-    if frames > 2 and not _usable_pts(tally):
+    constant = frames > 2 and missing < frames - 2 and not _usable_pts(tally)
+    if constant:
         problems.append(f"constant: {repeated} of {frames - missing - 1} frames repeat the pts")
     elif ratio is not None and not 0.5 <= ratio <= 2.0:
         problems.append(f"the media clock runs at {ratio:.2f}x the wall clock")
     if backwards:
         problems.append(f"going backwards {backwards} time(s)")
-    return TimestampCheck(missing, repeated, backwards, ratio, tuple(problems))
+    return TimestampCheck(missing, repeated, backwards, ratio, constant, tuple(problems))
 
 
 def _audio_figures(stream: Any, tally: _Tally) -> AudioFigures | None:
