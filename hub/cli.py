@@ -45,9 +45,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Validate a config file; list every problem."""
+    """Validate a config file; list every problem; with `--probe`, probe every stream."""
+    settings = Settings()
     try:
-        loaded = load_config(Path(args.file), secrets_file=Settings().secrets_file)
+        loaded = load_config(Path(args.file), secrets_file=settings.secrets_file)
     except ConfigError as exc:
         _err(str(exc))
         return EXIT_BAD_CONFIG
@@ -55,7 +56,19 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         _err(f"warning: {warning}")
     groups = sorted({c.config.group for c in loaded.cameras})
     _out(f"{args.file}: ok, {len(loaded.cameras)} cameras in groups {', '.join(groups)}")
-    return 0
+    if not args.probe:
+        return 0
+    from hub.probing import config_targets, run_probes
+
+    return run_probes(config_targets(loaded), loaded.redactor, args, settings, _out)
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    """Connect to streams and report what they really send."""
+    from hub.probing import run_probes, url_targets
+
+    targets, redactor = url_targets(args.urls)
+    return run_probes(targets, redactor, args, Settings(), _out)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -175,11 +188,18 @@ def _demo_people(settings: Settings) -> dict[str, str]:
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Serve simulated cameras over RTSP until interrupted."""
     from simulator.demo import serve_simulator
+    from simulator.profiles import profile_names
 
+    if args.profile not in profile_names():
+        known = ", ".join(profile_names())
+        _err(f"riverwatch: unknown profile {args.profile!r}; profiles: {known}")
+        return EXIT_BAD_CONFIG
     settings = _settings(args)
     setup_logging(settings.log_level, Redactor())
     write = Path(args.write_config) if args.write_config else None
-    return serve_simulator(settings.data_dir, args.cameras, args.port, write, _out)
+    return serve_simulator(
+        settings.data_dir, args.cameras, args.port, write, _out, profile=args.profile
+    )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -477,6 +497,27 @@ async def _db(settings: Settings, what: str) -> int:
         await engine.dispose()
 
 
+def _add_probe_options(parser: argparse.ArgumentParser) -> None:
+    """The options `probe` and `check-config --probe` share."""
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=10.0,
+        help="read each stream this long at most (default 10; stops sooner after --gops GOPs)",
+    )
+    parser.add_argument(
+        "--gops", type=int, default=3, help="keyframe intervals to measure (default 3)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        help="per-stream connect and read timeout in seconds (default: the hub's settings)",
+    )
+    parser.add_argument(
+        "--parallel", type=int, default=8, help="streams probed at once (default 8)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     # The description does not list the commands: argparse lists every one below it, with
@@ -499,6 +540,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--cameras", type=int, default=7)
     sim.add_argument("--port", type=int, default=8554, help="RTSP port (default 8554)")
     sim.add_argument("--write-config", help="write a hub config for these cameras to this file")
+    sim.add_argument(
+        "--profile",
+        default="classic",
+        help="kind of camera (default classic: one H.264 640x360 stream each); city-mix: mostly "
+        "H.265 main + H.264 sub cameras, a few odd and broken ones; or hd, fullhd, gop4, gop8, "
+        "smart, restreamer, codec-switch for every camera",
+    )
     sim.set_defaults(func=cmd_simulate)
     evaluate = sub.add_parser(
         "evaluate", help="score the detection core on the scene library and real footage"
@@ -575,7 +623,17 @@ def build_parser() -> argparse.ArgumentParser:
     db.set_defaults(func=cmd_db)
     check = sub.add_parser("check-config", help="validate a config file, list every problem")
     check.add_argument("file")
+    check.add_argument(
+        "--probe", action="store_true", help="also probe every camera's url and sub_url"
+    )
+    _add_probe_options(check)
     check.set_defaults(func=cmd_check_config)
+    probe = sub.add_parser(
+        "probe", help="connect to streams and report codec, GOP, B-frames, audio, timestamps"
+    )
+    probe.add_argument("urls", nargs="+", metavar="URL", help="rtsp://, http(s):// or file URL")
+    _add_probe_options(probe)
+    probe.set_defaults(func=cmd_probe)
     return parser
 
 

@@ -198,44 +198,7 @@ class StreamSession:
             container.close()
 
     def _open(self) -> Any:
-        options = {"analyzeduration": "1000000", "probesize": "1000000"}
-        scheme = urlsplit(self._url).scheme
-        if scheme in ("rtsp", "rtsps"):
-            options |= {
-                "rtsp_transport": "tcp",
-                "timeout": str(int(self._limits.read_timeout_s * 1e6)),
-            }
-        elif scheme in ("http", "https"):
-            options |= {"rw_timeout": str(int(self._limits.read_timeout_s * 1e6))}
-        # Network sources time out in FFmpeg's own sockets (the options above). PyAV's
-        # `timeout=` works through an interrupt callback that FFmpeg calls in Python on every
-        # blocking read: with 250 cameras that is tens of thousands of GIL hand-offs a second.
-        timeout = None if scheme in _SOCKET_TIMEOUTS else self._open_timeouts()
-        started = time.monotonic()
-        try:
-            return av.open(self._url, options=options, timeout=timeout)
-        except (av.error.ExitError, TimeoutError) as exc:
-            raise StreamStalled(f"no answer within {self._limits.open_timeout_s:g} s") from exc
-        except av.error.InvalidDataError as exc:
-            # FFmpeg's RTSP demuxer reports a server that never answers as invalid data once its
-            # socket timeout expires; only a quick refusal means the bytes really were garbage.
-            waited = time.monotonic() - started
-            if waited >= 0.9 * min(self._limits.open_timeout_s, self._limits.read_timeout_s):
-                raise StreamStalled(f"no answer within {waited:.0f} s") from exc
-            raise StreamUnusable("not a media stream this hub can read (invalid data)") from exc
-        except (av.error.HTTPUnauthorizedError, av.error.HTTPForbiddenError) as exc:
-            raise StreamUnusable("the camera refused the credentials") from exc
-        except av.error.HTTPNotFoundError as exc:
-            raise StreamUnusable("the camera has no stream at this path") from exc
-        except (av.error.FFmpegError, OSError) as exc:
-            raise StreamOpenError(self._describe(exc)) from exc
-
-    def _open_timeouts(self) -> tuple[float, float]:
-        return (self._limits.open_timeout_s, self._limits.read_timeout_s)
-
-    def _describe(self, exc: BaseException) -> str:
-        reason = getattr(exc, "strerror", None) or type(exc).__name__
-        return self._redactor.scrub(f"cannot open stream: {reason}")
+        return open_stream(self._url, self._limits, self._redactor)
 
     def _video_stream(self, container: Any) -> Any:
         if not container.streams.video:
@@ -446,6 +409,52 @@ class StreamSession:
         counters.last_frame_at = time.monotonic()
 
 
+def open_stream(
+    url: str, limits: SessionLimits, redactor: Redactor, interrupt: bool = False
+) -> Any:
+    """`av.open` with the hub's options and timeouts; failures raise an `IngestError` whose
+    message holds no credentials. Blocking: call it from a worker thread.
+
+    `interrupt` adds PyAV's own deadline on the open and each read to a network source (the
+    socket timeouts bound each read, not the whole handshake): right for a few streams, too
+    costly for 250 (below).
+    """
+    options = {"analyzeduration": "1000000", "probesize": "1000000"}
+    scheme = urlsplit(url).scheme
+    if scheme in ("rtsp", "rtsps"):
+        options |= {
+            "rtsp_transport": "tcp",
+            "timeout": str(int(limits.read_timeout_s * 1e6)),
+        }
+    elif scheme in ("http", "https"):
+        options |= {"rw_timeout": str(int(limits.read_timeout_s * 1e6))}
+    # Network sources time out in FFmpeg's own sockets (the options above). PyAV's
+    # `timeout=` works through an interrupt callback that FFmpeg calls in Python on every
+    # blocking read: with 250 cameras that is tens of thousands of GIL hand-offs a second.
+    timeout: tuple[float, float] | None = (limits.open_timeout_s, limits.read_timeout_s)
+    if scheme in _SOCKET_TIMEOUTS and not interrupt:
+        timeout = None
+    started = time.monotonic()
+    try:
+        return av.open(url, options=options, timeout=timeout)
+    except (av.error.ExitError, TimeoutError) as exc:
+        raise StreamStalled(f"no answer within {limits.open_timeout_s:g} s") from exc
+    except av.error.InvalidDataError as exc:
+        # FFmpeg's RTSP demuxer reports a server that never answers as invalid data once its
+        # socket timeout expires; only a quick refusal means the bytes really were garbage.
+        waited = time.monotonic() - started
+        if waited >= 0.9 * min(limits.open_timeout_s, limits.read_timeout_s):
+            raise StreamStalled(f"no answer within {waited:.0f} s") from exc
+        raise StreamUnusable("not a media stream this hub can read (invalid data)") from exc
+    except (av.error.HTTPUnauthorizedError, av.error.HTTPForbiddenError) as exc:
+        raise StreamUnusable("the camera refused the credentials") from exc
+    except av.error.HTTPNotFoundError as exc:
+        raise StreamUnusable("the camera has no stream at this path") from exc
+    except (av.error.FFmpegError, OSError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise StreamOpenError(redactor.scrub(f"cannot open stream: {reason}")) from exc
+
+
 class _DecodeState:
     """Per-session decoder bookkeeping: the current packet's arrival, pictures, reference sync,
     errors, full-rate sampling.
@@ -592,5 +601,6 @@ __all__ = [
     "SessionLimits",
     "StreamSession",
     "luma_plane",
+    "open_stream",
     "stream_decoders",
 ]

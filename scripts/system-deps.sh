@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages riverwatch needs, only those missing.
 #   python3-venv: the project's virtualenv;  python3-gi + gst-rtsp-server + plugins: the
-#   camera simulator's real RTSP server (runs under the system python3); postgresql and
+#   camera simulator's real RTSP server (runs under the system python3; its camera profiles'
+#   H.265 and AAC need only h265parse from plugins-bad and rtph265pay, aacparse, rtpmp4gpay
+#   from plugins-good: the encodes themselves come from PyAV's wheel); postgresql and
 #   mosquitto: the real PostgreSQL and MQTT broker the tests start on private ports;
 #   chromium: the real browser the page tests drive (through Playwright, no download).
 set -euo pipefail

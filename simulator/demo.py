@@ -11,14 +11,23 @@ import os
 import secrets
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from simulator.fleet import fleet_config, mounts_for, plan_fleet, write_fleet_config
+from simulator.fleet import (
+    SimCamera,
+    fleet_config,
+    fleet_mounts,
+    mounts_for,
+    plan_fleet,
+    write_fleet_config,
+)
+from simulator.profiles import CLASSIC, PROFILES
 from simulator.scenes import ensure_scenes
 from simulator.server import RtspSimulator, SimulatorUnavailable
 
@@ -69,22 +78,31 @@ def start_demo_cameras(data_dir: Path, count: int) -> Iterator[DemoCameras]:
 
 
 def serve_simulator(
-    data_dir: Path, count: int, port: int, write_config: Path | None, out: Callable[[str], None]
+    data_dir: Path,
+    count: int,
+    port: int,
+    write_config: Path | None,
+    out: Callable[[str], None],
+    profile: str = CLASSIC,
 ) -> int:
     """Serve `count` cameras until SIGINT/SIGTERM; optionally write a hub config for them."""
-    cameras = plan_fleet(count)
-    files = ensure_scenes(data_dir / "scenes", {c.scene for c in cameras})
+    cameras = plan_fleet(count, profile=profile)
+    if profile != CLASSIC:
+        out(f"simulator: encoding or reusing the {profile} streams under {data_dir / 'scenes'}")
+    mounts = fleet_mounts(cameras, data_dir / "scenes")
     user = os.environ.get("RIVERWATCH_SIM_USER")
     password = os.environ.get("RIVERWATCH_SIM_PASSWORD")
     credentials = (user, password) if user and password else None
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    with RtspSimulator(mounts_for(cameras, files), port=port, credentials=credentials) as sim:
-        out(
-            f"simulator: {count} cameras on rtsp://127.0.0.1:{sim.port}/sim-001 ... "
-            f"/sim-{count:03d}"
-        )
+    with RtspSimulator(mounts, port=port, credentials=credentials) as sim:
+        first, last = cameras[0].mount_path, cameras[-1].mount_path
+        out(f"simulator: {count} cameras on rtsp://127.0.0.1:{sim.port}{first} ... {last}")
+        if profile != CLASSIC:
+            out("simulator: each camera also has a sub-stream at /sim-NNN/sub")
+            for line in _profile_summary(cameras):
+                out(line)
         if write_config is not None:
             write_fleet_config(
                 write_config, fleet_config(cameras, sim.port, credentials is not None)
@@ -95,3 +113,15 @@ def serve_simulator(
                 out("simulator: the RTSP server exited")
                 return 1
     return 0
+
+
+def _profile_summary(cameras: Sequence[SimCamera]) -> list[str]:
+    """One line per profile in the fleet: how many cameras, and what their streams are."""
+    counts = Counter(c.profile for c in cameras)
+    lines = []
+    for name, n in counts.most_common():
+        p = PROFILES[name]
+        mains = " then ".join(s.describe() for s in p.main)
+        broken = "; constant RTP timestamps" if p.constant_timestamps else ""
+        lines.append(f"  {n:4d} x {name:<13} main {mains}; sub {p.sub.describe()}{broken}")
+    return lines

@@ -26,8 +26,8 @@ SERVER_SCRIPT = Path(__file__).with_name("gst_rtsp_server.py")
 _PROBE = (
     "import gi; gi.require_version('Gst','1.0'); gi.require_version('GstRtspServer','1.0'); "
     "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
-    "assert Gst.ElementFactory.find('tsdemux') and Gst.ElementFactory.find('h264parse') "
-    "and Gst.ElementFactory.find('rtph264pay') and Gst.ElementFactory.find('multifilesrc')"
+    "assert all(Gst.ElementFactory.find(e) for e in ('tsdemux', 'h264parse', 'rtph264pay', "
+    "'multifilesrc', 'h265parse', 'rtph265pay', 'aacparse', 'rtpmp4gpay', 'identity'))"
 )
 
 
@@ -36,11 +36,41 @@ class SimulatorUnavailable(RuntimeError):
 
 
 @dataclass(frozen=True)
+class MountSource:
+    """A file a mount plays: its video codec (`h264` or `h265`) and whether it carries AAC."""
+
+    file: Path
+    video: str = "h264"
+    audio: bool = False
+
+
+@dataclass(frozen=True)
 class Mount:
-    """One simulated camera: an RTSP path playing one file in a loop."""
+    """One simulated camera stream: an RTSP path playing one file in a loop.
+
+    `then` lists files that later sessions play in turn (each new session, once every client
+    has left, takes the next: a camera that comes back with another codec after a reconnect).
+    `constant_timestamps` makes the server send one RTP timestamp for every packet, as broken
+    restreamers do; the stream is still paced at its frame rate.
+    """
 
     path: str
     file: Path
+    video: str = "h264"
+    audio: bool = False
+    then: tuple[MountSource, ...] = ()
+    constant_timestamps: bool = False
+
+    def spec(self) -> dict[str, object]:
+        """The mount as the server script reads it."""
+        if not (self.then or self.constant_timestamps or self.audio or self.video != "h264"):
+            return {"path": self.path, "file": str(self.file)}
+        sources = [MountSource(self.file, self.video, self.audio), *self.then]
+        return {
+            "path": self.path,
+            "sources": [{"file": str(s.file), "video": s.video, "audio": s.audio} for s in sources],
+            "constant_timestamps": self.constant_timestamps,
+        }
 
 
 def find_gst_python(candidates: Sequence[str] = ("/usr/bin/python3", "python3")) -> str:
@@ -101,7 +131,7 @@ class RtspSimulator:
         python = self._python or find_gst_python()
         fd, name = tempfile.mkstemp(prefix="riverwatch-mounts-", suffix=".json")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump([{"path": m.path, "file": str(m.file)} for m in self._mounts], fh)
+            json.dump([m.spec() for m in self._mounts], fh)
         self._mounts_file = Path(name)
         env = dict(os.environ)
         if self._credentials:
@@ -114,7 +144,7 @@ class RtspSimulator:
             env=env,
         )
         self._await_ready(timeout_s)
-        log.info("simulator: %d cameras on rtsp://127.0.0.1:%d", len(self._mounts), self.port)
+        log.info("simulator: %d streams on rtsp://127.0.0.1:%d", len(self._mounts), self.port)
 
     def _await_ready(self, timeout_s: float) -> None:
         assert self._proc is not None and self._proc.stdout is not None
