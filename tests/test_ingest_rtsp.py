@@ -192,9 +192,14 @@ async def test_stream_that_goes_silent_mid_stream_is_stalled_then_recovers(
                 lambda: state(ingest, "calm") is CameraState.STREAMING, what="streaming"
             )
             proxy.frozen.set()  # existing connections freeze; new ones pass
-            await eventually(lambda: ingest.camera_health("calm").stalls >= 1, what="a stall")
+            # Generous bounds: a stall takes stall_timeout_s, then a backoff and a reconnect,
+            # each slower on a busy machine.
+            await eventually(
+                lambda: ingest.camera_health("calm").stalls >= 1, timeout_s=60, what="a stall"
+            )
             await eventually(
                 lambda: state(ingest, "calm") is CameraState.STREAMING,
+                timeout_s=60,
                 what="streaming again on a new connection",
             )
 

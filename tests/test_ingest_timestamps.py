@@ -11,6 +11,7 @@ per picture sent), never as counts in a wall-clock window.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -341,7 +342,9 @@ async def test_camera_with_packets_but_no_frames_is_marked_counted_and_reopened(
             await eventually(reopened_twice, what="two frameless sessions reopened")
             health = source.health()
             assert health.state is CameraState.NO_FRAMES, health
-            assert "no frame analysed" in health.reason and "GOP 1.0 s" in health.reason, health
+            # The GOP is timed by arrival: about 1 s, a little more on a busy machine.
+            assert "no frame analysed" in health.reason, health
+            assert re.search(r"GOP (0\.9|1\.[0-4]) s", health.reason), health
             assert health.analysed_frames == 0 and health.input_fps > 0
             assert replay.connections >= 2
             await eventually(lambda: replay.connections >= 3, what="the second reopening")
