@@ -131,6 +131,10 @@ class HubView(Protocol):
         """Switch a camera's decode mode while it runs; raises `UnknownCamera`."""
         ...
 
+    def reconnect(self, camera_id: str) -> None:
+        """Close the camera's sessions and open them again; raises `UnknownCamera`."""
+        ...
+
     async def recent_alerts(self, count: int) -> list[tuple[str, Alert]]:
         """The newest alerts in the ticket queue, newest first, with their stream ids."""
         ...

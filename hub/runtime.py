@@ -350,6 +350,14 @@ class Hub:
             return None
         return main.ring
 
+    def reconnect(self, camera_id: str) -> None:
+        """Close the camera's sessions and open them again."""
+        assert self._ingest is not None
+        try:
+            self._ingest.reconnect(camera_id)
+        except KeyError:
+            raise UnknownCamera(camera_id) from None
+
     def set_decode_mode(self, camera_id: str, mode: DecodeMode) -> None:
         """Switch a camera's decode mode."""
         assert self._ingest is not None

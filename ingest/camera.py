@@ -141,6 +141,7 @@ class CameraSource:
         self._frameless = False  # the last session ended in NoFrames and none has analysed since
         self._last_error: str | None = None
         self._reason = "starting"
+        self._reconnect_asked = False
 
     @property
     def camera_id(self) -> str:
@@ -157,6 +158,12 @@ class CameraSource:
         if mode is not self._controls.mode:
             log.info("camera %s: decode mode %s -> %s", self.camera_id, self._controls.mode, mode)
             self._controls.mode = mode
+
+    def reconnect(self) -> None:
+        """End the running session; the camera connects again after its shortest backoff
+        (an operator's "reconnect", or a camera that was reconfigured)."""
+        self._reconnect_asked = True
+        self._controls.stop.set()
 
     @property
     def mode(self) -> DecodeMode:
@@ -293,6 +300,9 @@ class CameraSource:
 
     def _outcome(self, future: asyncio.Future[None]) -> IngestError:
         exc = future.exception()
+        if self._reconnect_asked:
+            self._reconnect_asked = False
+            return IngestError("reconnect asked")
         if isinstance(exc, IngestError):
             return exc
         if exc is None:

@@ -102,6 +102,14 @@ class IngestSupervisor:
         """Health of one camera; KeyError if unknown."""
         return self._sources[camera_id].health()
 
+    def reconnect(self, camera_id: str) -> None:
+        """Close the camera's session and open a new one (its main stream's too, if running);
+        KeyError if unknown."""
+        self._sources[camera_id].reconnect()
+        main = self._mains.get(camera_id)
+        if main is not None and main.running:
+            main.recorder.reconnect()
+
     def set_mode(self, camera_id: str, mode: DecodeMode) -> None:
         """Switch one camera's decode mode while it runs; KeyError if unknown."""
         self._sources[camera_id].set_mode(mode)

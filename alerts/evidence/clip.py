@@ -362,15 +362,22 @@ def _typical_step(deltas: Sequence[int], time_base: Fraction) -> int:
 
 
 def _fill_pts(samples: list[_Sample], step: int) -> None:
-    """Untimed samples take their neighbour's pts one frame step away."""
+    """Untimed samples take their neighbour's pts one frame step away.
+
+    Untimed samples at the start (FFmpeg's RTSP client gives a session's first keyframe no
+    pts) are shown before every picture that B-frames may reorder around them: a step before
+    the earliest pts among the next `_MAX_REORDER` timed ones.
+    """
     timed = [i for i, s in enumerate(samples) if s.pts is not None]
     if not timed:
         for i, sample in enumerate(samples):
             sample.pts = i * step
         return
     first = timed[0]
+    soon = [samples[i].pts for i in timed[: _MAX_REORDER + 1]]
+    earliest = min(p for p in soon if p is not None)
     for i in range(first - 1, -1, -1):
-        samples[i].pts = (samples[i + 1].pts or 0) - step
+        samples[i].pts = earliest - step * (first - i)
     for i in range(first + 1, len(samples)):
         if samples[i].pts is None:
             samples[i].pts = (samples[i - 1].pts or 0) + step

@@ -59,3 +59,20 @@ async def set_decode_mode(
         raise HTTPException(404, f"no camera with id {camera_id[:64]!r}") from None
     await trail.record("camera.decode_mode", f"camera:{camera_id}", {"mode": body.mode.value})
     return camera
+
+
+@router.post(
+    "/{camera_id}/reconnect",
+    summary="Reconnect a camera",
+    responses=ok(CAMERA_EXAMPLE) | _NOT_FOUND,
+)
+async def reconnect(camera_id: str, _: Operator, hub: HubDep, trail: AuditDep) -> CameraOut:
+    """Close the camera's stream(s) and open them again (after a camera was reconfigured or
+    rebooted into another codec); it shows `backing_off`, "reconnect asked", for a moment."""
+    try:
+        hub.reconnect(camera_id)
+        camera = CameraOut.of(hub.camera(camera_id))
+    except UnknownCamera:
+        raise HTTPException(404, f"no camera with id {camera_id[:64]!r}") from None
+    await trail.record("camera.reconnect", f"camera:{camera_id}", {})
+    return camera

@@ -1,0 +1,143 @@
+"""City cameras on the real RTSP simulator's profiles: a proper camera's H.264 sub-stream is
+analysed while its H.265 main stream (B-frames, AAC) gives the evidence, a 1280x720 snapshot
+and an `hvc1` clip with its sound; a camera that comes back from a reconnect in another codec
+is analysed on, its ring holding only the new codec; a long-GOP camera is flagged."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from alerts.evidence import EvidencePolicy, EvidenceRecorder, EvidenceStore
+from hub.gop import gop_warnings
+from ingest import CameraSpec, IngestSupervisor, MainStreamSpec
+from riverwatch.config import ZoneConfig
+from riverwatch.secrets import Redactor, redact_url
+from riverwatch.settings import Settings
+from riverwatch.types import Alert, CameraState, DecodeMode, MainRing
+from simulator.server import RtspSimulator
+from tests.conftest import eventually
+from tests.sim_profiles import PASSWORD, profile_simulator
+
+pytestmark = pytest.mark.timeout(600)  # a fresh checkout encodes the profiles first
+
+
+@pytest.fixture(scope="module")
+def sim(
+    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RtspSimulator]:
+    with profile_simulator(pytestconfig, tmp_path_factory.mktemp("streams")) as server:
+        yield server
+
+
+def _spec(sim: RtspSimulator, profile: str, main: MainRing | None = None) -> CameraSpec:
+    sub = sim.url(f"/cam-{profile}/sub", True)
+    url = sim.url(f"/cam-{profile}/main", True)
+    roles = MainStreamSpec(lambda: url, redact_url(url), main) if main is not None else None
+    analysed = sub if roles is not None else url
+    return CameraSpec(profile, lambda: analysed, redact_url(analysed), DecodeMode.KEYFRAMES, 5.0,
+                      roles)  # fmt: skip
+
+
+def _alert(camera_id: str, at: float) -> Alert:
+    return Alert(alert_id="0123456789abcdef01234567", camera_id=camera_id, zone_id="ban",
+                 rule="vessel_in_zone", severity="high", started_at=at, observed_at=at,
+                 frame_seq=1, score=0.9, box_xyxy=(40, 30, 100, 70))  # fmt: skip
+
+
+async def test_sub_stream_analysed_and_h265_main_with_sound_gives_the_evidence(
+    sim: RtspSimulator, settings: Settings, tmp_path: Path
+) -> None:
+    async with IngestSupervisor([_spec(sim, "hd", MainRing.ALWAYS)], settings,
+                                Redactor([PASSWORD])) as ingest:  # fmt: skip
+        main = ingest.main_stream("hd")
+        assert main is not None
+        await eventually(lambda: ingest.camera_health("hd").analysed_frames >= 2,
+                         timeout_s=60, what="the sub-stream analysed")  # fmt: skip
+        await eventually(lambda: _seconds(main.ring) >= 4.0, timeout_s=60, what="main pre-roll")
+        health = ingest.camera_health("hd")
+        assert (health.codec, health.width, health.height) == ("h264", 640, 360)
+        assert main.ring.stream is not None and main.ring.stream.codec == "hevc"
+        assert main.ring.audio is not None and len(main.ring.audio) > 0
+        assert ingest.ring("hd").audio is None  # the analysed sub-stream keeps no sound
+        store = EvidenceStore(tmp_path, max_age_s=3600, max_total_bytes=10**9)
+        policy = EvidencePolicy(pre_roll_s=3.0, post_roll_s=2.0, analysis_wh=(160, 96), poll_s=0.5)
+        evidence = await EvidenceRecorder(store, policy).capture(_alert("hd", time.time()),
+                                                                 main.ring)  # fmt: skip
+    assert evidence.snapshot is not None and evidence.clip is not None, evidence.problems
+    assert evidence.problems == ()
+    picture = cv2.imdecode(np.fromfile(tmp_path / evidence.snapshot.path, np.uint8),
+                           cv2.IMREAD_COLOR)  # fmt: skip
+    assert picture.shape == (720, 1280, 3)
+    clip = tmp_path / evidence.clip.path
+    assert b"hvc1" in clip.read_bytes()[:200_000]
+    with av.open(str(clip)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        assert (video.codec_context.name, audio.codec_context.name) == ("hevc", "aac")
+        frames = list(container.decode(video))
+    with av.open(str(clip)) as container:
+        heard = sum(f.samples for f in container.decode(audio=0))
+    assert (frames[0].width, frames[0].height) == (1280, 720) and len(frames) >= 15 * 3
+    times = [float(f.pts * f.time_base) for f in frames]
+    # B-frames in display order. The simulator loops an 8 s file, and at the splice its last
+    # P-frame's pts overlaps the next loop's first pictures (a real camera has no splice):
+    # at most that one step back in a 5 s clip.
+    backs = sum(b < a for a, b in zip(times, times[1:], strict=False))
+    assert backs <= 1, times
+    assert heard >= 16_000 * 2  # the seconds of sound beside them
+
+
+async def test_a_camera_back_from_a_reconnect_in_another_codec_is_analysed_on(
+    sim: RtspSimulator, settings: Settings
+) -> None:
+    async with IngestSupervisor([_spec(sim, "codec-switch")], settings,
+                                Redactor([PASSWORD])) as ingest:  # fmt: skip
+        ring = ingest.ring("codec-switch")
+
+        def analysed_as(codec: str) -> bool:
+            health = ingest.camera_health("codec-switch")
+            return health.codec == codec and health.state is CameraState.STREAMING
+
+        await eventually(lambda: analysed_as("h264"), timeout_s=60, what="H.264 first")
+        first = ingest.camera_health("codec-switch").analysed_frames
+        # The server switches a mount's codec once every client has left: ask again until
+        # the camera comes back as H.265 (FFmpeg's TEARDOWN may race the next SETUP).
+        for _ in range(4):
+            ingest.reconnect("codec-switch")
+            try:
+                await eventually(lambda: analysed_as("hevc"), timeout_s=30, what="H.265")
+                break
+            except AssertionError:
+                continue
+        await eventually(
+            lambda: ingest.camera_health("codec-switch").analysed_frames >= first + 2,
+            timeout_s=60,
+            what="H.265 keyframes analysed",
+        )
+        assert ring.stream is not None and ring.stream.codec == "hevc"
+        assert {p.generation for p in ring.snapshot()} == {ring.generation}  # no H.264 left
+        assert ingest.camera_health("codec-switch").last_error == "reconnect asked"
+
+
+async def test_a_long_gop_camera_measures_its_gop_and_is_flagged(
+    sim: RtspSimulator, settings: Settings
+) -> None:
+    async with IngestSupervisor([_spec(sim, "gop8")], settings, Redactor([PASSWORD])) as ingest:
+        await eventually(lambda: ingest.camera_health("gop8").gop_s is not None, timeout_s=90,
+                         what="two GOPs")  # fmt: skip
+        gop_s = ingest.camera_health("gop8").gop_s
+    assert gop_s is not None and 7.0 <= gop_s <= 9.0
+    zone = ZoneConfig(id="ban", polygon=[(0, 0.3), (1, 0.3), (1, 1)])
+    (warning,) = gop_warnings(gop_s, DecodeMode.KEYFRAMES, [zone])
+    assert "zone 'ban' wants detection within 5 s" in warning
+
+
+def _seconds(ring: object) -> float:
+    packets = ring.snapshot()  # type: ignore[attr-defined]
+    return packets[-1].received_at - packets[0].received_at if packets else 0.0
