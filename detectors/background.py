@@ -26,7 +26,8 @@ are new, or on a gathered copy of just those rows otherwise:
 A camera where most cells change at once (auto-exposure, the day/night IR switch, a bump) is
 not watched for motion on that frame: its backgrounds restart from it and it stays muted for
 `warmup` observations and `learn_s` seconds: glint, ripples and the shore need learning first.
-A new camera's long term settles on the median of its first `young_learns` looks.
+A new camera's long term settles on the median of its first `young_learns` looks; so does a
+camera's that sent nothing for `forget_s` (its water's light has changed since).
 Backgrounds learn at most once per `learn_interval_s`, so a camera promoted to full-rate
 decoding does not absorb a slow boat ten times faster.
 """
@@ -75,6 +76,10 @@ class BackgroundParams:
     low_contrast: float = 0.07  # std / mean of a camera's cells below this: fog, haze
     low_contrast_floor: float = 0.55  # the floor is scaled by this on such a camera
     stale_s: float = 30.0  # a short-term background this old restarts from the next frame
+    # A camera unseen this long learns its water again (long term and noise), unmuted. Chosen
+    # on the Sooke garden day's gaps (5, 10, 20, 30, 60 min: F1 0.661, 0.686, 0.674, 0.624,
+    # 0.632 against 0.632 without); the slope day only scored.
+    forget_s: float = 600.0
     learn_interval_s: float = 1.5
 
 
@@ -312,7 +317,11 @@ class BackgroundModel:
         # After a long gap (a reconnect, a camera that sends bursts) the short-term background
         # is a stale picture: start it again from this frame, without learning noise from it.
         stale = ~first & (since > p.stale_s)
-        restart = first | global_m  # the camera starts over: young again, long term too
+        # After a long gap the light and the water have changed: the long term and the noise
+        # are learned again, as a new camera's are (an hours-old long term makes the haze line
+        # at the horizon look new). Not muted: the short term starts from this frame anyway.
+        gone = ~first & (since > p.forget_s)
+        restart = first | global_m | gone  # the camera starts over: young again, long term too
         reset = restart | stale  # the short term starts from this frame; no noise learned
         due = reset | (since >= p.learn_interval_s)
         if not due.any():

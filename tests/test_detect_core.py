@@ -375,3 +375,36 @@ def test_a_fast_boat_under_a_full_budget_is_tracked() -> None:
     assert [len(seen) for seen in boat] == [1, 1, 1, 1]
     assert len({seen[0][0] for seen in boat}) == 1, "the boat's sightings were split"
     assert [seen[0][1] for seen in boat] == [False, True, True, True], "not believed in time"
+
+
+def back_after_a_gap(params: BackgroundParams) -> tuple[list[float], float]:
+    """A camera learns its water, sends nothing for an hour, and comes back with a thin band
+    of the picture lit differently (the haze line at the horizon in the afternoon sun); a hull
+    arrives later and stays. Per look after the gap: the share of the lit band's cells that
+    are new; and the share of the hull's cells that are new once it has stayed."""
+    rng = np.random.default_rng(9)
+    model = BackgroundModel(1, SHAPE, params=params)
+    t = 0.0
+    for _ in range(40):
+        model.step(noisy_water(rng)[None], np.array([0]), np.array([t]))
+        t += 2.0
+    t += 3600.0
+    lit, hull = [], 0.0
+    for k in range(24):
+        luma = noisy_water(rng)
+        luma[40:48, :] = 160
+        if k >= 20:
+            luma[100:116, 150:190] = 45
+        cells = model.step(luma[None], np.array([0]), np.array([t]))
+        lit.append(float(cells.new_mhw[0, 10:12].mean()))
+        hull = float(cells.new_mhw[0, 25:29, 38:47].mean())
+        t += 2.0
+    return lit, hull
+
+
+def test_a_camera_back_after_a_long_gap_learns_its_new_light_and_still_sees_a_hull() -> None:
+    kept, _ = back_after_a_gap(BackgroundParams(forget_s=float("inf")))
+    lit, hull = back_after_a_gap(BackgroundParams())
+    assert min(kept[2:20]) > 0.5  # an hours-old long term calls the new light new, look after look
+    assert max(lit[10:20]) == 0.0  # learned again, it does not
+    assert hull > 0.5  # and a hull that arrives afterwards and stays is new there
