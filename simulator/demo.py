@@ -23,13 +23,12 @@ from simulator.fleet import (
     SimCamera,
     fleet_config,
     fleet_mounts,
-    mounts_for,
     plan_fleet,
     write_fleet_config,
 )
-from simulator.profiles import CLASSIC, PROFILES
-from simulator.scenes import ensure_scenes
-from simulator.server import RtspSimulator, SimulatorUnavailable
+from simulator.profiles import CITY_MIX, CLASSIC, PROFILES
+from simulator.scenes import SCENES, ensure_scenes
+from simulator.server import RtspSimulator, SimulatorUnavailable, find_gst_python
 
 log = logging.getLogger(__name__)
 
@@ -49,32 +48,48 @@ def demo_config_text(config: Mapping[str, object]) -> str:
 
 
 @contextmanager
-def start_demo_cameras(data_dir: Path, count: int) -> Iterator[DemoCameras]:
-    """Simulated cameras over RTSP (with random credentials), or looping files as a fallback."""
-    cameras = plan_fleet(count)
-    files = ensure_scenes(data_dir / "scenes", {c.scene for c in cameras})
+def start_demo_cameras(
+    data_dir: Path, count: int, profile: str = CITY_MIX
+) -> Iterator[DemoCameras]:
+    """Simulated cameras over RTSP (with random credentials), or looping files as a fallback.
+
+    Over RTSP they are the city mix: a main stream (mostly H.265 720p with B-frames and
+    sound) and an H.264 sub-stream each, a few odd ones among them; each plays its scene of
+    the library in turn, so every scene raises its alert as in the classic demo.
+    """
+    cameras = plan_fleet(count, list(SCENES), profile=profile)
     # Both halves are secrets the log filter masks wherever they appear; a random user name
     # never collides with other words of a log line (a user "demo" masked the data dir's path).
     credentials = (f"viewer-{secrets.token_hex(4)}", secrets.token_urlsafe(12))
-    simulator = RtspSimulator(mounts_for(cameras, files), credentials=credentials)
     try:
-        simulator.start()
+        find_gst_python()
     except SimulatorUnavailable as exc:
         log.warning("demo: %s; playing the scene files directly instead", exc)
-        config = fleet_config(cameras, 0, with_auth=False)
-        for entry, cam in zip(config["cameras"], cameras, strict=True):  # type: ignore[call-overload]
-            entry["url"] = files[cam.scene].video.resolve().as_uri()
-        yield DemoCameras(config, f"{count} cameras from looping files (no RTSP server)")
+        yield _from_files(data_dir, plan_fleet(count, list(SCENES)))
         return
+    log.info("demo: encoding or reusing the %s streams under %s (minutes, the first time)",
+             profile, data_dir / "scenes")  # fmt: skip
+    simulator = RtspSimulator(fleet_mounts(cameras, data_dir / "scenes"), credentials=credentials)
+    simulator.start()
     try:
         env = {"RIVERWATCH_SIM_USER": credentials[0], "RIVERWATCH_SIM_PASSWORD": credentials[1]}
+        kinds = ", ".join(f"{n} {k}" for k, n in Counter(c.profile for c in cameras).items())
         yield DemoCameras(
             fleet_config(cameras, simulator.port, with_auth=True),
-            f"{count} simulated RTSP cameras on rtsp://127.0.0.1:{simulator.port}",
+            f"{count} simulated RTSP cameras ({kinds}) on rtsp://127.0.0.1:{simulator.port}",
             env,
         )
     finally:
         simulator.stop()
+
+
+def _from_files(data_dir: Path, cameras: Sequence[SimCamera]) -> DemoCameras:
+    """The classic scenes as looping `file://` sources (no RTSP server here)."""
+    files = ensure_scenes(data_dir / "scenes", {c.scene for c in cameras})
+    config = fleet_config(cameras, 0, with_auth=False)
+    for entry, cam in zip(config["cameras"], cameras, strict=True):  # type: ignore[call-overload]
+        entry["url"] = files[cam.scene].video.resolve().as_uri()
+    return DemoCameras(config, f"{len(cameras)} cameras from looping files (no RTSP server)")
 
 
 def serve_simulator(

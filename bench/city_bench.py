@@ -1,0 +1,158 @@
+"""City benchmark: 250 cameras of the simulator's city mix, analysis on their sub-streams.
+
+    python bench/city_bench.py --cameras 250 --seconds 60
+
+The fleet is `riverwatch simulate --profile city-mix`: mostly 720p H.265 mains (B-frames,
+AAC) with 640x360 H.264 sub-streams, a few 1080p, 4 s, 8 s, smart-GOP, constant-timestamp and
+codec-switching cameras. The first 50 keep a main-stream ring `always` (the rivers), the rest
+`on_alert` (the streets). Loops are 16 s, encoded once under --data-dir.
+
+Runs, each a fresh `riverwatch run` in a child process, measured over the window (its own
+process, not the simulator's):
+1. roles: analysis on the sub-streams, 50 mains recorded;
+2. (with --compare) analysis on the main streams, no sub-streams: what roles save;
+3. the cost of one `on_alert` opening: a main stream opened in this process, time to its
+   first keyframe and the CPU it took.
+Targets (issue 12, 250 cameras): hub at most 1.0 core and 2 GB RSS; every camera whose GOP
+is 2 s or less analysed at least once per GOP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+from ingest_bench import _HEADERS, ADMIN, Window, cameras, measure, out, wait_streaming
+
+from ingest import CameraSpec, IngestSupervisor, MainStreamSpec
+from riverwatch.secrets import Redactor
+from riverwatch.settings import Settings
+from riverwatch.types import DecodeMode, MainRing
+from simulator.fleet import SimCamera, fleet_config, fleet_mounts, plan_fleet, write_fleet_config
+from simulator.profiles import CITY_MIX, PROFILES
+from simulator.server import RtspSimulator, free_port
+
+LOOP_S = 16
+RIVERS = 50
+TARGET_CORES, TARGET_RSS_MB = 1.0, 2048
+SHORT_GOPS = {name for name, p in PROFILES.items() if p.sub.gop_s is not None and p.sub.gop_s <= 2}
+
+
+def hub_config(fleet: list[SimCamera], port: int, roles: bool) -> dict[str, object]:
+    """The fleet's hub config: sub-streams analysed and main rings by group, or mains only."""
+    config = fleet_config(fleet, port, with_auth=False)
+    for index, entry in enumerate(config["cameras"]):  # type: ignore[call-overload,arg-type]
+        if roles:
+            entry["main_ring"] = "always" if index < RIVERS else "on_alert"
+        else:
+            entry.pop("sub_url", None)
+    return config
+
+
+def run_hub(
+    fleet: list[SimCamera], sim: RtspSimulator, roles: bool, seconds: float
+) -> tuple[Window, int, float]:
+    """One hub on the fleet: its window, main rings running, and seconds to all streaming."""
+    _HEADERS.clear()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "hub.yaml"
+        write_fleet_config(path, hub_config(fleet, sim.port, roles))
+        port = free_port()
+        env = {
+            **os.environ,
+            "RIVERWATCH_DATA_DIR": str(Path(tmp) / "data"),
+            "RIVERWATCH_LOG_LEVEL": "WARNING",
+            "RIVERWATCH_FULL_RATE_BUDGET": "0",
+            "RIVERWATCH_ADMIN_USER": ADMIN[0],
+            "RIVERWATCH_ADMIN_PASSWORD": ADMIN[1],
+        }
+        command = [sys.executable, "-m", "hub.cli", "run", "--config", str(path),
+                   "--port", str(port)]  # fmt: skip
+        hub = subprocess.Popen(command, env=env)
+        api = f"http://127.0.0.1:{port}"
+        try:
+            ready_s = wait_streaming(api, len(fleet), hub, limit_s=240)
+            time.sleep(10)
+            short = [c.camera_id for c in fleet if c.profile in SHORT_GOPS]
+            window = measure(api, psutil.Process(hub.pid), psutil.Process(sim.pid), seconds,
+                             subset=short)  # fmt: skip
+            mains = sum(bool(c.get("main") and c["main"]["running"]) for c in cameras(api))  # type: ignore[index]
+        finally:
+            hub.terminate()
+            hub.wait(timeout=60)
+    return window, mains, ready_s
+
+
+async def one_opening(sim: RtspSimulator, camera: SimCamera) -> tuple[float, float]:
+    """Open one `on_alert` main stream in this process: seconds to its first keyframe, and
+    the CPU seconds this process spent from the opening to then."""
+    main, sub = sim.url(camera.mount_path), sim.url(str(camera.sub_path))
+    spec = CameraSpec(camera.camera_id, lambda: sub, sub, DecodeMode.KEYFRAMES, 5.0,
+                      MainStreamSpec(lambda: main, main, MainRing.ON_ALERT))  # fmt: skip
+    settings = Settings(data_dir=Path(tempfile.mkdtemp()))
+    async with IngestSupervisor([spec], settings, Redactor()) as ingest:
+        await asyncio.sleep(5)  # the sub-stream settles first
+        stream = ingest.main_stream(camera.camera_id)
+        assert stream is not None
+        loop, keyframe = asyncio.get_running_loop(), asyncio.Event()
+
+        def arrived() -> None:  # the ingest thread, after every packet
+            if stream.ring.newest_keyframe()[1]:
+                loop.call_soon_threadsafe(keyframe.set)
+
+        stream.ring.add_listener(arrived)
+        me = psutil.Process()
+        cpu0, t0 = sum(me.cpu_times()[:2]), time.monotonic()
+        ingest.open_main(camera.camera_id)
+        await asyncio.wait_for(keyframe.wait(), 30)
+        return time.monotonic() - t0, sum(me.cpu_times()[:2]) - cpu0
+
+
+def report(name: str, n: int, window: Window, mains: int, ready_s: float) -> None:
+    out(f"| {name} | {window.cores:.2f} | {window.peak_rss_mb:.0f} | {window.fps_min:.2f} "
+        f"({window.fps_mean:.2f}) | {window.streaming}/{n} | {mains} | {window.reconnects} | "
+        f"{window.sim_cores:.2f} | {ready_s:.0f} |")  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cameras", type=int, default=250)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--compare", action="store_true", help="also analyse the main streams")
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path.home() / ".cache" / "riverwatch-bench"
+    )
+    args = parser.parse_args()
+    fleet = plan_fleet(args.cameras, profile=CITY_MIX)
+    out(f"machine: {psutil.cpu_count()} cores; {args.cameras} cameras of the city mix; "
+        f"window {args.seconds:g} s; encoding or reusing {LOOP_S} s loops ...")  # fmt: skip
+    mounts = fleet_mounts(fleet, args.data_dir / "streams", duration_s=LOOP_S)
+    with RtspSimulator(mounts) as sim:
+        out("| run | hub cores | peak RSS MB | analysed fps/cam, GOP <= 2 s: min (mean) | "
+            "streaming | main rings | reconnects | simulator cores | ready s |")  # fmt: skip
+        out("|---|---|---|---|---|---|---|---|---|")
+        roles = run_hub(fleet, sim, True, args.seconds)
+        report("sub-streams analysed, 50 mains always", args.cameras, *roles)
+        if args.compare:
+            report("main streams analysed", args.cameras, *run_hub(fleet, sim, False, args.seconds))
+        street = next(c for c in fleet[RIVERS:] if c.profile == "hd")
+        first_s, cpu_s = asyncio.run(one_opening(sim, street))
+    window = roles[0]
+    out(f"one on_alert opening ({street.camera_id}, 720p H.265, GOP 2 s): first keyframe after "
+        f"{first_s:.2f} s, {cpu_s * 1000:.0f} ms CPU in the hub process")  # fmt: skip
+    out(f"targets: cores {window.cores:.2f} <= {TARGET_CORES} "
+        f"{window.cores <= TARGET_CORES}; RSS {window.peak_rss_mb:.0f} <= {TARGET_RSS_MB} MB "
+        f"{window.peak_rss_mb <= TARGET_RSS_MB}; GOP <= 2 s cameras min "
+        f"{window.fps_min:.2f} >= 0.5 fps {window.fps_min >= 0.45}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
