@@ -253,9 +253,10 @@ class CameraSource:
     async def _stop_session(self, future: asyncio.Future[None]) -> None:
         """Ask the session thread to stop, wait a bounded time, and consume its outcome."""
         self._controls.stop.set()
+        # Its outcome is retrieved whenever it comes, the reason being known to the caller
+        # already: a thread still blocked in a socket read ends after this wait.
+        future.add_done_callback(_retrieve)
         await asyncio.wait({future}, timeout=self._settings.read_timeout_s + 1)
-        if future.done() and not future.cancelled():
-            future.exception()  # retrieved: the reason is already known to the caller
 
     async def _watch(self, future: asyncio.Future[None]) -> IngestError:
         """Wait for the session, keeping rates fresh and catching silent stalls."""
@@ -319,3 +320,9 @@ class CameraSource:
             log.info("camera %s: %s -> %s (%s)", self.camera_id, self._state, state, self._reason)
             self._state = state
             self._state_since = time.monotonic()
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    """Mark a stopped session's outcome as seen (asyncio logs one never retrieved)."""
+    if not future.cancelled():
+        future.exception()
