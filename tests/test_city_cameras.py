@@ -1,7 +1,8 @@
 """City cameras on the real RTSP simulator's profiles: a proper camera's H.264 sub-stream is
 analysed while its H.265 main stream (B-frames, AAC) gives the evidence, a 1280x720 snapshot
 and an `hvc1` clip with its sound; a camera that comes back from a reconnect in another codec
-is analysed on, its ring holding only the new codec; a long-GOP camera is flagged."""
+is analysed on, its ring holding only the new codec; a long-GOP camera is flagged; live tiles
+fall back from H.265 and say why."""
 
 from __future__ import annotations
 
@@ -11,19 +12,27 @@ from pathlib import Path
 
 import av
 import cv2
+import httpx
 import numpy as np
 import pytest
+from fastapi import FastAPI
 
 from alerts.evidence import EvidencePolicy, EvidenceRecorder, EvidenceStore
+from api.live import LiveService
+from api.routes import live as live_routes
+from api.security import Role
 from hub.gop import gop_warnings
+from hub.runtime import Hub
 from ingest import CameraSpec, IngestSupervisor, MainStreamSpec
-from riverwatch.config import ZoneConfig
+from riverwatch.config import ZoneConfig, parse_config
 from riverwatch.secrets import Redactor, redact_url
 from riverwatch.settings import Settings
 from riverwatch.types import Alert, CameraState, DecodeMode, MainRing
 from simulator.server import RtspSimulator
+from tests.api_fixtures import sign_in
 from tests.conftest import eventually
 from tests.sim_profiles import PASSWORD, profile_simulator
+from tests.test_live import Viewer
 
 pytestmark = pytest.mark.timeout(600)  # a fresh checkout encodes the profiles first
 
@@ -141,3 +150,48 @@ async def test_a_long_gop_camera_measures_its_gop_and_is_flagged(
 def _seconds(ring: object) -> float:
     packets = ring.snapshot()  # type: ignore[attr-defined]
     return packets[-1].received_at - packets[0].received_at if packets else 0.0
+
+
+CONFIG = """
+groups:
+  - {{id: jinsha, name: Jinsha, kind: river}}
+cameras:
+  - {{id: only-main, name: H.265 only, group: jinsha, url: "{main}"}}
+  - {{id: roles, name: Main and sub, group: jinsha, url: "{main}", sub_url: "{sub}"}}
+"""
+
+
+async def test_live_tiles_fall_back_from_h265_and_say_why(
+    sim: RtspSimulator, settings: Settings
+) -> None:
+    """An H.265-only camera cannot go to a browser unchanged: its offer is refused with the
+    reason (the tile shows snapshots, decoded here). A camera with an H.264 sub-stream gives
+    the large tile that sub-stream when it asks for its H.265 main, and says why."""
+    main, sub = sim.url("/cam-hd/main", True), sim.url("/cam-hd/sub", True)
+    loaded = parse_config(CONFIG.format(main=main, sub=sub), "live")
+    async with Hub(settings, loaded) as hub, LiveService(hub.ring, None, hub.main_ring) as live:
+        app = FastAPI()
+        app.include_router(live_routes.router)
+        app.dependency_overrides[live_routes.get_live] = lambda: live
+        headers = await sign_in(app, hub.engine, Role.OPERATOR)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub",
+                                     headers=headers) as http:  # fmt: skip
+
+            def keyframes() -> bool:
+                big = hub.main_ring("roles")
+                rings = (hub.ring("only-main"), hub.ring("roles"), big)
+                return all(r is not None and r.newest_keyframe()[1] for r in rings)
+
+            await eventually(keyframes, timeout_s=60, what="a keyframe on every stream")
+            viewer = Viewer()
+            refused = await viewer.connect(http, "only-main")
+            snapshot = await http.get("/api/live/only-main/snapshot.jpg")
+            large = await viewer.connect(http, "roles", "?stream=main")
+            await viewer.close()
+    assert refused.status_code == 409
+    assert "sends hevc; live view forwards H.264 only" in refused.json()["detail"]
+    picture = cv2.imdecode(np.frombuffer(snapshot.content, np.uint8), cv2.IMREAD_COLOR)
+    assert snapshot.status_code == 200 and picture.shape == (720, 1280, 3)
+    assert large.status_code == 200, large.text
+    assert large.json()["stream"] == "sub" and "hevc" in large.json()["note"]
