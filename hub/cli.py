@@ -60,7 +60,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return 0
     from hub.probing import config_targets, run_probes
 
-    return run_probes(config_targets(loaded), loaded.redactor, args, settings, _out)
+    return run_probes(config_targets(loaded), loaded.redactor, args, settings, _out, loaded)
 
 
 def cmd_probe(args: argparse.Namespace) -> int:

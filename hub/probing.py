@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Callable, Sequence
 from urllib.parse import unquote, urlsplit
 
+from hub.gop import gop_warnings
 from ingest.probe import ProbeReport, ProbeTarget, format_report, probe_streams
 from ingest.session import SessionLimits
 from riverwatch.config import LoadedConfig
@@ -41,14 +42,33 @@ def config_targets(loaded: LoadedConfig) -> list[ProbeTarget]:
     return targets
 
 
+def gop_advice(loaded: LoadedConfig, reports: Sequence[ProbeReport]) -> list[str]:
+    """For each camera whose analysed stream (its sub-stream if it has one) keeps keyframes
+    too far apart for its zones, the hub's own warning (`hub.gop`), at the longest interval
+    the probe measured."""
+    by_label = {r.label: r for r in reports}
+    advice = []
+    for cam in loaded.cameras:
+        label = f"{cam.id} sub_url" if cam.sub_url is not None else f"{cam.id} url"
+        report = by_label.get(label)
+        if report is None or report.video is None or not report.video.gop_intervals_s:
+            continue
+        gop_s = max(report.video.gop_intervals_s)
+        mode, zones = cam.config.analysis.decode_mode, cam.config.zones
+        advice += [f"camera {cam.id}: {w}" for w in gop_warnings(gop_s, mode, zones)]
+    return advice
+
+
 def run_probes(
     targets: Sequence[ProbeTarget],
     redactor: Redactor,
     args: argparse.Namespace,
     settings: Settings,
     out: Out,
+    loaded: LoadedConfig | None = None,
 ) -> int:
-    """Probe the targets, print every report, and say how many failed; 1 if any did."""
+    """Probe the targets, print every report (and, for a config, the long-GOP warnings), and
+    say how many failed; 1 if any did."""
     open_s = args.timeout or settings.open_timeout_s
     read_s = args.timeout or settings.read_timeout_s
     limits = SessionLimits(open_s, read_s, max_consecutive_decode_errors=1)
@@ -60,6 +80,8 @@ def run_probes(
     for report in reports:
         for line in format_report(report):
             out(redactor.scrub(line))
+    for line in gop_advice(loaded, reports) if loaded is not None else []:
+        out(f"WARNING {line}")
     return _summary(reports, out)
 
 

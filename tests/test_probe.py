@@ -182,7 +182,7 @@ def test_check_config_probe_reads_url_and_sub_url_without_printing_secrets(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     config = tmp_path / "cams.yaml"
-    cams = [c for c in CAMERAS if c.profile in ("hd", "restreamer")]
+    cams = [c for c in CAMERAS if c.profile in ("hd", "restreamer", "gop4")]
     write_fleet_config(config, fleet_config(cams, profile_sim.port, with_auth=True))
     monkeypatch.setenv("RIVERWATCH_SIM_USER", USER)
     monkeypatch.setenv("RIVERWATCH_SIM_PASSWORD", PASSWORD)
@@ -192,6 +192,10 @@ def test_check_config_probe_reads_url_and_sub_url_without_printing_secrets(
     for label in ("cam-hd url", "cam-hd sub_url", "cam-restreamer url", "cam-restreamer sub_url"):
         assert f"{label}: rtsp://***@127.0.0.1:{profile_sim.port}/" in out
     assert "bad timestamps: cam-restreamer url, cam-restreamer sub_url" in out
+    # The 4 s GOP camera is too slow for its zone's 5 s (two keyframes take 8 s); the hd one is not.
+    warnings = [line for line in out.splitlines() if line.startswith("WARNING camera ")]
+    assert len(warnings) == 1 and warnings[0].startswith("WARNING camera cam-gop4: GOP 4."), out
+    assert "wants detection within 5 s" in warnings[0]
     assert PASSWORD not in out and USER not in out
 
 
