@@ -45,25 +45,28 @@ TARGET_CORES, TARGET_RSS_MB = 1.0, 2048
 SHORT_GOPS = {name for name, p in PROFILES.items() if p.sub.gop_s is not None and p.sub.gop_s <= 2}
 
 
-def hub_config(fleet: list[SimCamera], port: int, roles: bool) -> dict[str, object]:
-    """The fleet's hub config: sub-streams analysed and main rings by group, or mains only."""
+def hub_config(
+    fleet: list[SimCamera], port: int, roles: bool, always: int = RIVERS
+) -> dict[str, object]:
+    """The fleet's hub config: sub-streams analysed and the first `always` mains recorded
+    (the rest on alert), or the mains analysed and no sub-streams."""
     config = fleet_config(fleet, port, with_auth=False)
     for index, entry in enumerate(config["cameras"]):  # type: ignore[call-overload,arg-type]
         if roles:
-            entry["main_ring"] = "always" if index < RIVERS else "on_alert"
+            entry["main_ring"] = "always" if index < always else "on_alert"
         else:
             entry.pop("sub_url", None)
     return config
 
 
 def run_hub(
-    fleet: list[SimCamera], sim: RtspSimulator, roles: bool, seconds: float
+    fleet: list[SimCamera], sim: RtspSimulator, roles: bool, seconds: float, always: int = RIVERS
 ) -> tuple[Window, int, float]:
     """One hub on the fleet: its window, main rings running, and seconds to all streaming."""
     _HEADERS.clear()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "hub.yaml"
-        write_fleet_config(path, hub_config(fleet, sim.port, roles))
+        write_fleet_config(path, hub_config(fleet, sim.port, roles, always))
         port = free_port()
         env = {
             **os.environ,
@@ -127,6 +130,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--compare", action="store_true", help="also analyse the main streams")
     parser.add_argument(
+        "--no-mains", action="store_true", help="also run with every main on_alert (none always)"
+    )
+    parser.add_argument(
         "--data-dir", type=Path, default=Path.home() / ".cache" / "riverwatch-bench"
     )
     args = parser.parse_args()
@@ -140,6 +146,9 @@ def main() -> int:
         out("|---|---|---|---|---|---|---|---|---|")
         roles = run_hub(fleet, sim, True, args.seconds)
         report("sub-streams analysed, 50 mains always", args.cameras, *roles)
+        if args.no_mains:
+            report("sub-streams analysed, no main recorded", args.cameras,
+                   *run_hub(fleet, sim, True, args.seconds, always=0))  # fmt: skip
         if args.compare:
             report("main streams analysed", args.cameras, *run_hub(fleet, sim, False, args.seconds))
         street = next(c for c in fleet[RIVERS:] if c.profile == "hd")
