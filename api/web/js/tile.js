@@ -19,7 +19,7 @@ export function badgeOf(camera, now = Date.now() / 1000) {
   // A configuration warning (a GOP too long for a zone) shows as "⚠ long GOP", advice on hover.
   const warnings = camera.warnings || [];
   if (warnings.length && kind === "streaming") {
-    return { cls: "warning", text: `⚠ long GOP ${camera.health.gop_s}s`, title: warnings.join("\n") };
+    return { cls: "warning", text: `⚠ long GOP ${camera.health.gop_s.toFixed(1)} s`, title: warnings.join("\n") };
   }
   return { cls: kind, text: `${text} ${duration(age)}`, title: camera.health.reason || "" };
 }
