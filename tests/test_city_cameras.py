@@ -32,6 +32,7 @@ from simulator.server import RtspSimulator
 from tests.api_fixtures import sign_in
 from tests.conftest import eventually
 from tests.sim_profiles import PASSWORD, profile_simulator
+from tests.test_evidence_rtsp import seconds_held
 from tests.test_live import Viewer
 
 pytestmark = pytest.mark.timeout(600)  # a fresh checkout encodes the profiles first
@@ -69,7 +70,8 @@ async def test_sub_stream_analysed_and_h265_main_with_sound_gives_the_evidence(
         assert main is not None
         await eventually(lambda: ingest.camera_health("hd").analysed_frames >= 2,
                          timeout_s=60, what="the sub-stream analysed")  # fmt: skip
-        await eventually(lambda: _seconds(main.ring) >= 4.0, timeout_s=60, what="main pre-roll")
+        await eventually(lambda: seconds_held(main.ring) >= 4.0, timeout_s=60,
+                         what="main pre-roll")  # fmt: skip
         health = ingest.camera_health("hd")
         assert (health.codec, health.width, health.height) == ("h264", 640, 360)
         assert main.ring.stream is not None and main.ring.stream.codec == "hevc"
@@ -145,11 +147,6 @@ async def test_a_long_gop_camera_measures_its_gop_and_is_flagged(
     zone = ZoneConfig(id="ban", polygon=[(0, 0.3), (1, 0.3), (1, 1)])
     (warning,) = gop_warnings(gop_s, DecodeMode.KEYFRAMES, [zone])
     assert "zone 'ban' wants detection within 5 s" in warning
-
-
-def _seconds(ring: object) -> float:
-    packets = ring.snapshot()  # type: ignore[attr-defined]
-    return packets[-1].received_at - packets[0].received_at if packets else 0.0
 
 
 CONFIG = """
