@@ -6,6 +6,7 @@ cache directory, so only a fresh checkout pays for the H.265 encodes (about a mi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,13 @@ def profile_simulator(config: pytest.Config, fallback: Path) -> RtspSimulator:
     cache = Path(store.mkdir("riverwatch-streams")) if store is not None else fallback
     mounts = fleet_mounts(CAMERAS, cache, duration_s=LOOP_S)
     return RtspSimulator(mounts, credentials=(USER, PASSWORD))
+
+
+@pytest.fixture(scope="module")
+def profile_sim(
+    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RtspSimulator]:
+    """Every profile's camera on one real RTSP server, with basic auth (import it into a test
+    module to use it there)."""
+    with profile_simulator(pytestconfig, tmp_path_factory.mktemp("streams")) as sim:
+        yield sim

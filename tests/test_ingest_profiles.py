@@ -8,8 +8,6 @@ codec and analyses keyframes; its ring keeps the video packets (no audio) for ev
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from ingest import CameraSpec, IngestSupervisor
@@ -18,19 +16,17 @@ from riverwatch.settings import Settings
 from riverwatch.types import CameraState, DecodeMode
 from simulator.server import RtspSimulator
 from tests.conftest import eventually
-from tests.sim_profiles import PASSWORD, profile_simulator
+from tests.sim_profiles import PASSWORD, profile_sim
 
+__all__ = ["profile_sim"]
 pytestmark = pytest.mark.timeout(600)  # a fresh checkout encodes the profiles first
 
 MAINS = {"hd": "hevc", "fullhd": "hevc", "smart": "hevc", "restreamer": "h264"}
 
 
 @pytest.fixture(scope="module")
-def sim(
-    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RtspSimulator]:
-    with profile_simulator(pytestconfig, tmp_path_factory.mktemp("streams")) as server:
-        yield server
+def sim(profile_sim: RtspSimulator) -> RtspSimulator:
+    return profile_sim
 
 
 def spec(camera_id: str, url: str) -> CameraSpec:

@@ -117,23 +117,33 @@ async def running(
 ) -> AsyncIterator[tuple[Hub, LiveService, httpx.AsyncClient]]:
     """A hub on the simulator, its live service, and an HTTP client of the live router."""
     loaded = parse_config(CONFIG.format(port=rtsp.port), env=ENV)
-    async with Hub(settings, loaded) as hub, LiveService(hub.ring, limits) as live:
-        app = FastAPI()
-        app.include_router(live_routes.router)
-        app.dependency_overrides[live_routes.get_live] = lambda: live
-        transport = httpx.ASGITransport(app=app)
-        headers = await sign_in(app, hub.engine, Role.OPERATOR)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://hub", headers=headers
-        ) as http:
-            await eventually(
-                lambda: (
-                    hub.ring("calm").newest_keyframe()[0] >= 0
-                    and hub.ring("boat").newest_keyframe()[0] >= 0
-                ),
-                what="a keyframe from each camera",
-            )
-            yield hub, live, http
+    async with (
+        Hub(settings, loaded) as hub,
+        LiveService(hub.ring, limits) as live,
+        live_http(hub, live) as http,
+    ):
+        await eventually(
+            lambda: (
+                hub.ring("calm").newest_keyframe()[0] >= 0
+                and hub.ring("boat").newest_keyframe()[0] >= 0
+            ),
+            what="a keyframe from each camera",
+        )
+        yield hub, live, http
+
+
+@contextlib.asynccontextmanager
+async def live_http(hub: Hub, live: LiveService) -> AsyncIterator[httpx.AsyncClient]:
+    """An operator's HTTP client of the live routes, served by `live` on `hub`."""
+    app = FastAPI()
+    app.include_router(live_routes.router)
+    app.dependency_overrides[live_routes.get_live] = lambda: live
+    headers = await sign_in(app, hub.engine, Role.OPERATOR)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://hub", headers=headers
+    ) as http:
+        yield http
 
 
 def nal_units(annex_b: bytes) -> list[bytes]:

@@ -33,20 +33,12 @@ from simulator.fleet import fleet_config, write_fleet_config
 from simulator.profiles import PROFILES
 from simulator.server import RtspSimulator
 from simulator.streams import StreamSpec
-from tests.sim_profiles import CAMERAS, PASSWORD, USER, profile_simulator
+from tests.sim_profiles import CAMERAS, PASSWORD, USER, profile_sim
 
 pytestmark = pytest.mark.timeout(600)  # the first run encodes ~1 min of H.265 on 2 cores
 
+__all__ = ["profile_sim"]
 LIMITS = SessionLimits(open_timeout_s=15, read_timeout_s=10, max_consecutive_decode_errors=1)
-
-
-@pytest.fixture(scope="module")
-def profile_sim(
-    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RtspSimulator]:
-    """Every profile's camera on one real RTSP server, with basic auth."""
-    with profile_simulator(pytestconfig, tmp_path_factory.mktemp("streams")) as sim:
-        yield sim
 
 
 @pytest.fixture(scope="module")

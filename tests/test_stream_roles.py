@@ -13,23 +13,18 @@ from pathlib import Path
 
 import av
 import cv2
-import httpx
 import numpy as np
 import pytest
-from fastapi import FastAPI
 
 from api.live import LiveService
-from api.routes import live as live_routes
-from api.security import Role
 from hub.runtime import Hub
 from riverwatch.config import parse_config
 from riverwatch.settings import Settings
 from riverwatch.types import CameraState, MainRing
 from simulator.scenes import SceneFiles, ensure_scenes
 from simulator.server import Mount, RtspSimulator
-from tests.api_fixtures import sign_in
 from tests.conftest import SCENE_ARGS, eventually
-from tests.test_live import Viewer
+from tests.test_live import Viewer, live_http
 
 MAIN_WH = (640, 360)
 SUB_WH = (SCENE_ARGS["width"], SCENE_ARGS["height"])
@@ -164,13 +159,7 @@ async def test_the_large_tile_gets_the_main_stream_and_wall_tiles_the_sub(
         Hub(settings, loaded) as hub,
         LiveService(hub.ring, None, hub.main_ring) as live,
     ):
-        app = FastAPI()
-        app.include_router(live_routes.router)
-        app.dependency_overrides[live_routes.get_live] = lambda: live
-        headers = await sign_in(app, hub.engine, Role.OPERATOR)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://hub",
-                                     headers=headers) as http:  # fmt: skip
+        async with live_http(hub, live) as http:
 
             def main_keyframe() -> bool:
                 ring = hub.main_ring("boat")
