@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ import time
 from pathlib import Path
 
 import psutil
-from ingest_bench import _HEADERS, ADMIN, Window, cameras, measure, out, wait_streaming
+from ingest_bench import _HEADERS, Window, cameras, hub_env, measure, out, wait_streaming
 
 from ingest import CameraSpec, IngestSupervisor, MainStreamSpec
 from riverwatch.secrets import Redactor
@@ -68,14 +67,7 @@ def run_hub(
         path = Path(tmp) / "hub.yaml"
         write_fleet_config(path, hub_config(fleet, sim.port, roles, always))
         port = free_port()
-        env = {
-            **os.environ,
-            "RIVERWATCH_DATA_DIR": str(Path(tmp) / "data"),
-            "RIVERWATCH_LOG_LEVEL": "WARNING",
-            "RIVERWATCH_FULL_RATE_BUDGET": "0",
-            "RIVERWATCH_ADMIN_USER": ADMIN[0],
-            "RIVERWATCH_ADMIN_PASSWORD": ADMIN[1],
-        }
+        env = hub_env(Path(tmp) / "data")
         command = [sys.executable, "-m", "hub.cli", "run", "--config", str(path),
                    "--port", str(port)]  # fmt: skip
         hub = subprocess.Popen(command, env=env)

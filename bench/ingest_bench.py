@@ -56,6 +56,20 @@ ADMIN = ("bench", secrets.token_urlsafe(18))
 _HEADERS: dict[str, str] = {}
 
 
+def hub_env(data_dir: Path) -> dict[str, str]:
+    """The environment of a benchmarked `riverwatch run`: its data dir, quiet logs, the bench's
+    admin, and attention off (busy cameras would be promoted on their own; a bench measures
+    the modes as set)."""
+    return {
+        **os.environ,
+        "RIVERWATCH_DATA_DIR": str(data_dir),
+        "RIVERWATCH_LOG_LEVEL": "WARNING",
+        "RIVERWATCH_FULL_RATE_BUDGET": "0",
+        "RIVERWATCH_ADMIN_USER": ADMIN[0],
+        "RIVERWATCH_ADMIN_PASSWORD": ADMIN[1],
+    }
+
+
 def log_in(api: str) -> None:
     """Sign in as the admin the bench gave the hub through its environment."""
     answer = httpx.post(
@@ -130,16 +144,7 @@ def run_one(n: int, seconds: float, promote: int, data_dir: Path) -> tuple[Windo
         config = Path(tmp) / "hub.yaml"
         write_fleet_config(config, fleet_config(fleet, sim.port, with_auth=False))
         port = free_port()
-        env = {
-            **os.environ,
-            "RIVERWATCH_DATA_DIR": str(Path(tmp) / "data"),
-            "RIVERWATCH_LOG_LEVEL": "WARNING",
-            # Attention would promote busy cameras on its own; this bench measures the two
-            # modes as set by hand.
-            "RIVERWATCH_FULL_RATE_BUDGET": "0",
-            "RIVERWATCH_ADMIN_USER": ADMIN[0],
-            "RIVERWATCH_ADMIN_PASSWORD": ADMIN[1],
-        }
+        env = hub_env(Path(tmp) / "data")
         hub = subprocess.Popen(
             [
                 sys.executable,
