@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from riverwatch.looplag import LagFigures
 from riverwatch.supervise import TaskState, TaskStatus
 from riverwatch.types import Alert, CameraInfo, DecodeMode
 
@@ -96,6 +97,7 @@ class HubFigures:
     evidence: RecorderStats
     notify: dict[str, TargetStats]
     sensors: SensorStats
+    loop: LagFigures  # how late the event loop runs (`riverwatch.looplag`)
 
 
 def task_problems(tasks: tuple[TaskStatus, ...]) -> list[str]:

@@ -17,6 +17,7 @@ reasons, all from config or enums: never a URL, a credential or an error text.
     riverwatch_detect_tick_errors_total                ticks that raised (each skipped)
     riverwatch_detect_last_tick_age_seconds            since the last completed tick
     riverwatch_task_up{task} / _restarts_total / _crashes_total   supervised tasks
+    riverwatch_event_loop_lag_seconds / _lag_max_seconds / _late_total   a hub short of CPU
     riverwatch_alerts_* / riverwatch_alert_*           publisher, spool, queue, consumer
     riverwatch_tickets_*, riverwatch_evidence_*, riverwatch_notify_*, riverwatch_sensor_*
     riverwatch_live_feed_*                             pages on the live alert feed
@@ -34,6 +35,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from api.hubview import DetectFigures, HubFigures, HubView
+from riverwatch.looplag import LagFigures
 from riverwatch.supervise import TaskState, TaskStatus
 from riverwatch.types import CameraHealth, CameraInfo, CameraState, DecodeMode
 
@@ -73,6 +75,7 @@ class HubCollector(Collector):
         yield from detect_metrics(self._figures.detect)
         yield from crossing_metrics(self._figures.detect)
         yield from task_metrics(self._figures.tasks)
+        yield from loop_metrics(self._figures.loop)
         yield from desk_metrics(self._figures)
 
 
@@ -115,6 +118,21 @@ def crossing_metrics(detect: DetectFigures) -> Iterator[Metric]:
     for line in detect.crossings:
         family.add_metric([line.camera_id, line.line_id, line.direction], line.count)
     yield family
+
+
+def loop_metrics(lag: LagFigures) -> Iterator[Metric]:
+    """The event loop's lag: a hub short of CPU shows here before anything fails."""
+    yield _gauge(
+        "riverwatch_event_loop_lag_seconds", "How late the event loop last woke.", lag.last_s
+    )
+    yield _gauge(
+        "riverwatch_event_loop_lag_max_seconds",
+        "The event loop's worst lag in the last minute.",
+        lag.max_s,
+    )
+    yield _counter(
+        "riverwatch_event_loop_late", "Wake-ups of the event loop over 1 s late.", lag.late
+    )
 
 
 def task_metrics(tasks: tuple[TaskStatus, ...]) -> Iterator[Metric]:

@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
-from ingest_bench import _HEADERS, Window, cameras, hub_env, measure, out, wait_streaming
+from ingest_bench import _HEADERS, BUSY, Window, cameras, hub_env, measure, out, wait_streaming
 
 from ingest import CameraSpec, IngestSupervisor, MainStreamSpec
 from riverwatch.secrets import Redactor
@@ -58,6 +60,20 @@ def hub_config(
     return config
 
 
+HUB_CPUS, SIM_CPUS = {0}, {1}  # with --pin: one core each (the simulator is not the hub's load)
+
+
+def pin(cpus: set[int]) -> Callable[[], None] | None:
+    """A child's pre-exec hook that keeps it (and every thread and child it starts) on
+    `cpus`, when the bench was asked to pin."""
+    if not PIN[0]:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+PIN = [False]
+
+
 def run_hub(
     fleet: list[SimCamera], sim: RtspSimulator, roles: bool, seconds: float, always: int = RIVERS
 ) -> tuple[Window, int, float]:
@@ -70,7 +86,7 @@ def run_hub(
         env = hub_env(Path(tmp) / "data")
         command = [sys.executable, "-m", "hub.cli", "run", "--config", str(path),
                    "--port", str(port)]  # fmt: skip
-        hub = subprocess.Popen(command, env=env)
+        hub = subprocess.Popen(command, env=env, preexec_fn=pin(HUB_CPUS))
         api = f"http://127.0.0.1:{port}"
         try:
             ready_s = wait_streaming(api, len(fleet), hub, limit_s=240)
@@ -113,7 +129,8 @@ async def one_opening(sim: RtspSimulator, camera: SimCamera) -> tuple[float, flo
 def report(name: str, n: int, window: Window, mains: int, ready_s: float) -> None:
     out(f"| {name} | {window.cores:.2f} | {window.peak_rss_mb:.0f} | {window.fps_min:.2f} "
         f"({window.fps_mean:.2f}) | {window.streaming}/{n} | {mains} | {window.reconnects} | "
-        f"{window.sim_cores:.2f} | {ready_s:.0f} |")  # fmt: skip
+        f"{window.sim_cores:.2f} | {ready_s:.0f} | "
+        f"{window.lag_max_s:.2f} ({window.late}) |")  # fmt: skip
 
 
 def main() -> int:
@@ -122,6 +139,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--compare", action="store_true", help="also analyse the main streams")
     parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the hub on core 0, the simulator on core 1 (so that they do not share a core)",
+    )
+    parser.add_argument(
         "--no-mains", action="store_true", help="also run with every main on_alert (none always)"
     )
     parser.add_argument(
@@ -129,13 +151,18 @@ def main() -> int:
     )
     args = parser.parse_args()
     fleet = plan_fleet(args.cameras, profile=CITY_MIX)
-    out(f"machine: {psutil.cpu_count()} cores; {args.cameras} cameras of the city mix; "
+    PIN[0] = args.pin
+    if args.pin:  # the simulator is started from here: it inherits core 1
+        os.sched_setaffinity(0, SIM_CPUS)
+    pinned = "; hub pinned to core 0, simulator to core 1" if args.pin else ""
+    out(f"machine: {psutil.cpu_count()} cores{pinned}; {args.cameras} cameras of the city mix; "
         f"window {args.seconds:g} s; encoding or reusing {LOOP_S} s loops ...")  # fmt: skip
     mounts = fleet_mounts(fleet, args.data_dir / "streams", duration_s=LOOP_S)
     with RtspSimulator(mounts) as sim:
         out("| run | hub cores | peak RSS MB | analysed fps/cam, GOP <= 2 s: min (mean) | "
-            "streaming | main rings | reconnects | simulator cores | ready s |")  # fmt: skip
-        out("|---|---|---|---|---|---|---|---|---|")
+            "streaming | main rings | reconnects | simulator cores | ready s | "
+            "event loop lag max s (wake-ups > 1 s late) |")  # fmt: skip
+        out("|---|---|---|---|---|---|---|---|---|---|")
         roles = run_hub(fleet, sim, True, args.seconds)
         report("sub-streams analysed, 50 mains always", args.cameras, *roles)
         if args.no_mains:
@@ -146,6 +173,7 @@ def main() -> int:
         street = next(c for c in fleet[RIVERS:] if c.profile == "hd")
         first_s, cpu_s = asyncio.run(one_opening(sim, street))
     window = roles[0]
+    out(f"503 answers asked again (a database or Redis the hub found busy): {BUSY[0]}")
     out(f"one on_alert opening ({street.camera_id}, 720p H.265, GOP 2 s): first keyframe after "
         f"{first_s:.2f} s, {cpu_s * 1000:.0f} ms CPU in the hub process")  # fmt: skip
     out(f"targets: cores {window.cores:.2f} <= {TARGET_CORES} "

@@ -60,6 +60,7 @@ from ingest import CameraSpec, IngestSupervisor, MainStreamSpec
 from ingest.sensors import SensorHub
 from riverwatch.batch import BatchView
 from riverwatch.config import LoadedConfig, ResolvedCamera
+from riverwatch.looplag import LoopLag
 from riverwatch.ring import PacketRing
 from riverwatch.settings import Settings
 from riverwatch.supervise import RestartPolicy, Supervisor
@@ -117,6 +118,7 @@ class Hub:
         self._tick_policy = tick_policy or TickPolicy()
         self._ticks = TickHealth(self._tick_policy)
         self._supervisor = Supervisor(restart_policy)
+        self._loop_lag = LoopLag()
         self._crossings: tuple[LineCount, ...] = ()
 
     async def __aenter__(self) -> Hub:
@@ -158,6 +160,7 @@ class Hub:
         )
         self._ticks = TickHealth(self._tick_policy)  # staleness counts from here
         self._detect_task = self._supervisor.spawn("hub:detect", self._detect_forever)
+        self._supervisor.spawn("hub:loop-lag", self._loop_lag.run)
         self._stack.push_async_callback(self._stop_detecting)
 
     async def __aexit__(
@@ -442,6 +445,7 @@ class Hub:
             evidence=desk.recorder.stats(),
             notify=desk.notifier.stats(),
             sensors=desk.sensors.stats(),
+            loop=self._loop_lag.figures(),
         )
 
     def detect_figures(self) -> DetectFigures:

@@ -257,7 +257,7 @@ class StreamSession:
     def _pump(self, container: Any, stream: Any, audio: Any = None) -> None:
         counters, controls = self._counters, self._controls
         counters.streaming_since = time.monotonic()
-        state = _DecodeState(self._make_decoders(stream))
+        state = _DecodeState(self._make_decoders(stream), stream.codec_context.name == "hevc")
         clock = _Clock()
         time_base = stream.time_base  # constant per stream; per packet it costs a Fraction
         streams = (stream,) if audio is None else (stream, audio)
@@ -312,7 +312,7 @@ class StreamSession:
         # The ring's picture number is decided here, once, for every reader (clips, snapshots,
         # live view): by arrival order and pts as `Pictures` judges them, and a slice whose
         # header says it continues a picture never starts one, whatever its pts say.
-        if new_picture and not (state.picture >= 0 and continues_picture(data)):
+        if new_picture and not (state.picture >= 0 and continues_picture(data, state.hevc)):
             state.picture += 1
         generation = self._ring.generation  # stamped here so `append` need not copy the packet
         self._ring.append(
@@ -463,12 +463,13 @@ class _DecodeState:
     missing, constant or backwards timestamps are sampled at the same rate as any other.
     """
 
-    def __init__(self, decoders: Decoders) -> None:
+    def __init__(self, decoders: Decoders, hevc: bool = False) -> None:
         self.decoders = decoders
         self.pictures = Pictures()
         self.now = 0.0  # wall-clock arrival of the current packet
         self.mono = 0.0  # monotonic arrival of the current packet
         self.picture = -1  # the ring's picture number of the current packet (-1: none yet)
+        self.hevc = hevc  # how a slice says it starts a picture
         self.synced = False
         self.holding = False  # a keyframe sits in the keyframe decoder until its picture ends
         self.last_pts: int | None = None

@@ -41,7 +41,8 @@ def has_parameter_sets(data: bytes) -> bool:
     return SPS in kinds and PPS in kinds
 
 
-HEVC_VPS, HEVC_SPS, HEVC_PPS = 32, 33, 34
+HEVC_VPS, HEVC_SPS, HEVC_PPS, HEVC_AUD = 32, 33, 34, 35
+HEVC_FIRST_NON_VCL = 32  # H.265 nal_unit_type 0..31 are slices
 
 
 def hevc_has_parameter_sets(data: bytes) -> bool:
@@ -57,20 +58,30 @@ def sps_of(data: bytes) -> bytes | None:
     return next((u for u in nal_units(data) if nal_type(u) == SPS), None)
 
 
-def continues_picture(data: bytes) -> bool:
+def continues_picture(data: bytes, hevc: bool = False) -> bool:
     """True when an Annex B packet holds a later slice of the picture before it.
 
-    A picture's first slice has first_mb_in_slice = 0, coded ue(v) as a single 1 bit right
-    after the NAL header; an access unit delimiter always starts a new picture.
+    A picture's first slice says so in the first bit after its NAL header: H.264's
+    first_mb_in_slice = 0 is coded ue(v) as a single 1 bit, H.265 sets
+    first_slice_segment_in_pic_flag. An access unit delimiter always starts a new picture.
+    Only the NAL headers are read, up to the first slice, and nothing is copied: this runs for
+    every packet of every camera, and a keyframe's slice is tens of kilobytes.
     """
     if not is_annexb(data):
         return False
-    for unit in nal_units(data):
-        kind = nal_type(unit)
-        if kind == AUD:
+    aud, header = (HEVC_AUD, 2) if hevc else (AUD, 1)
+    begin = data.find(_START)
+    while begin >= 0:
+        begin += len(_START)
+        if begin + header >= len(data):
             return False
-        if kind in (SLICE, IDR) and len(unit) > 1:
-            return not unit[1] & 0x80
+        kind = (data[begin] >> 1) & 0x3F if hevc else data[begin] & 0x1F
+        if kind == aud:
+            return False
+        is_slice = kind < HEVC_FIRST_NON_VCL if hevc else kind in (SLICE, IDR)
+        if is_slice:
+            return not data[begin + header] & 0x80
+        begin = data.find(_START, begin)
     return False
 
 

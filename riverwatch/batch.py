@@ -1,14 +1,20 @@
 """The analysis batch: one preallocated uint8 array that every camera writes its latest frame into.
 
-Each camera owns one row (`slot`) of `frames_nhw`. Worker threads write a row under a short lock;
-the detector copies the whole batch out in one `np.copyto` (about a millisecond for 250 cameras)
+Each camera owns one row (`slot`) of `frames_nhw`, written by that camera's ingest thread only.
+The detector copies the whole batch out in one `np.copyto` (about a millisecond for 250 cameras)
 and learns which rows are new from their sequence numbers. A frame written twice before the
-detector looked is counted as dropped for that camera.
+detector looked is counted as dropped for that camera (when the detector reads the next).
+
+There is no lock. The detector runs on the event loop, and a lock shared with 250 ingest
+threads made it wait for whichever writer held the lock to get the GIL back from the others
+(measured: a starved loop, Redis timeouts and a busy database under 250 cameras). Each row
+is a sequence lock instead: its writer makes the row's version odd, writes, makes it even
+again. The reader notes every version before and after its copy; a row whose version moved or
+was odd was torn, and is neither fresh nor consumed this time: the next read takes it.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -66,7 +72,7 @@ class FrameBatch:
         self._slots = {cam: i for i, cam in enumerate(camera_ids)}
         self._camera_ids = list(camera_ids)
         self._shape_hw = shape_hw
-        self._lock = threading.Lock()
+        self._version_n = np.zeros(n, np.int64)  # odd while the row's writer is writing
         self._frames_nhw = np.zeros((n, *shape_hw), np.uint8)
         self._chroma_n2hw = np.full((n, 2, *chroma_shape(shape_hw)), 128, np.uint8)
         self._seq_n = np.zeros(n, np.int64)
@@ -95,27 +101,35 @@ class FrameBatch:
         ts: float,
         chroma_2hw: npt.NDArray[np.uint8] | None = None,
     ) -> None:
-        """Store a camera's newest analysis frame (already at the analysis size)."""
-        with self._lock:
-            if self._seq_n[slot] > self._read_seq_n[slot]:
-                self._dropped_n[slot] += 1
-            self._frames_nhw[slot] = frame_hw
-            if chroma_2hw is None:
-                self._chroma_n2hw[slot] = 128
-            else:
-                self._chroma_n2hw[slot] = chroma_2hw
-            self._seq_n[slot] += 1
-            self._ts_n[slot] = ts
+        """Store a camera's newest analysis frame (already at the analysis size); called by the
+        camera's own ingest thread only (one writer a row)."""
+        self._version_n[slot] += 1
+        self._frames_nhw[slot] = frame_hw
+        if chroma_2hw is None:
+            self._chroma_n2hw[slot] = 128
+        else:
+            self._chroma_n2hw[slot] = chroma_2hw
+        self._ts_n[slot] = ts
+        self._seq_n[slot] += 1
+        self._version_n[slot] += 1
 
     def read_into(self, view: BatchView) -> None:
-        """Copy the batch into `view` and mark which rows are new since the last read."""
-        with self._lock:
-            np.copyto(view.frames_nhw, self._frames_nhw)
-            np.copyto(view.chroma_n2hw, self._chroma_n2hw)
-            np.copyto(view.seq_n, self._seq_n)
-            np.copyto(view.ts_n, self._ts_n)
-            np.not_equal(self._seq_n, self._read_seq_n, out=view.fresh_n)
-            np.copyto(self._read_seq_n, self._seq_n)
+        """Copy the batch into `view` and mark which rows are new since the last read; a row
+        being written meanwhile is not marked, and is read again next time."""
+        before_n = self._version_n.copy()
+        seq_n = self._seq_n.copy()
+        ts_n = self._ts_n.copy()
+        np.copyto(view.frames_nhw, self._frames_nhw)
+        np.copyto(view.chroma_n2hw, self._chroma_n2hw)
+        whole_n = (self._version_n == before_n) & (before_n % 2 == 0)
+        np.copyto(view.seq_n, seq_n, where=whole_n)
+        np.copyto(view.ts_n, ts_n, where=whole_n)
+        np.not_equal(seq_n, self._read_seq_n, out=view.fresh_n)
+        view.fresh_n &= whole_n
+        # Frames written between two that were read were never seen (counted here, by the one
+        # reader, so that no race with a writer can count one twice).
+        self._dropped_n += np.where(view.fresh_n, seq_n - self._read_seq_n - 1, 0)
+        np.copyto(self._read_seq_n, seq_n, where=view.fresh_n)
 
     def dropped(self, slot: int) -> int:
         """Frames this camera wrote that the detector never saw."""

@@ -13,7 +13,9 @@ import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.error
@@ -387,6 +389,32 @@ def test_clip_with_b_frames_shows_pictures_in_order(tmp_path: Path) -> None:
     # Each decoded frame is the picture shown at its time: the square moves 4 px a frame.
     squares = [int(np.argmax(f.to_ndarray(format="gray")[16] > 200)) for f in frames]
     assert squares == [(i * 4) % (480 - 16) for i in range(2 * FPS)]
+
+
+def test_hevc_slices_after_the_first_continue_their_picture() -> None:
+    """x265 with four slices a picture: each picture's first slice (after its VPS, SPS, PPS
+    and SEI on a keyframe) starts a picture, the three after it continue it."""
+    codec: Any = av.CodecContext.create("libx265", "w")
+    codec.width, codec.height, codec.pix_fmt = 320, 240, "yuv420p"
+    codec.time_base, codec.framerate = Fraction(1, FPS), Fraction(FPS)
+    codec.options = {"preset": "ultrafast", "x265-params": "slices=4:log-level=error"}
+    rng = np.random.default_rng(5)
+    packets: list[bytes] = []
+    for i in range(3):
+        frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (240, 320, 3), np.uint8), "rgb24")
+        frame.pts = i
+        packets += [bytes(p) for p in codec.encode(frame)]
+    packets += [bytes(p) for p in codec.encode(None)]
+    slices: list[bytes] = []  # one packet a slice; a keyframe's first carries its sets
+    for packet in packets:
+        units = list(nal_units(packet))
+        first = next(i for i, u in enumerate(units) if (u[0] >> 1) & 0x3F < 32)
+        slices += [b"".join(b"\x00\x00\x00\x01" + u for u in units[: first + 1])]
+        slices += [b"\x00\x00\x00\x01" + u for u in units[first + 1 :]]
+    assert len(slices) == 4 * len(packets) == 12
+    assert [continues_picture(s, hevc=True) for s in slices] == [False, True, True, True] * 3
+    aud = b"\x00\x00\x00\x01\x46\x01\x50"  # an access unit delimiter starts a picture
+    assert not continues_picture(aud + slices[1], hevc=True)
 
 
 def test_constant_pts_slices_of_a_keyframe_stay_one_picture(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from fractions import Fraction
 
 import numpy as np
@@ -53,6 +54,37 @@ def test_batch_marks_fresh_rows_and_counts_frames_the_reader_missed() -> None:
         assert view.seq_n.tolist() == seq
     assert view.frames_nhw[1, 0, 0] == 3
     assert [batch.dropped(i) for i in range(3)] == [0, 1, 0]
+
+
+def test_batch_reader_never_sees_a_row_half_written() -> None:
+    """Writers race the reader (no lock): a fresh row is always one whole frame, a row caught
+    being written is read at the next read, and every frame is either seen or counted."""
+    shape, writes = (540, 960), 300  # big rows: numpy lets the GIL go while it copies them
+    batch = FrameBatch(["a", "b"], shape)
+    view = BatchView.empty(2, shape)
+    frames = [np.full(shape, v, np.uint8) for v in range(256)]
+
+    def writer(slot: int) -> None:
+        for i in range(writes):
+            batch.write(slot, frames[i % 256], ts=float(i))
+
+    threads = [threading.Thread(target=writer, args=(slot,)) for slot in (0, 1)]
+    for t in threads:
+        t.start()
+    seen = [0, 0]
+    while any(t.is_alive() for t in threads):
+        batch.read_into(view)
+        for slot in np.flatnonzero(view.fresh_n):
+            row = view.frames_nhw[slot]
+            assert row.min() == row.max() == (int(view.seq_n[slot]) - 1) % 256  # one whole frame
+            seen[slot] += 1
+    for t in threads:
+        t.join()
+    batch.read_into(view)  # the last frame, even if it was being written at the last read
+    assert view.seq_n.tolist() == [writes, writes]
+    assert all(view.frames_nhw[slot].max() == (writes - 1) % 256 for slot in (0, 1))
+    for slot in (0, 1):
+        assert seen[slot] + int(view.fresh_n[slot]) + batch.dropped(slot) == writes
 
 
 def packet(at: float, size: int = 100, key: bool = False) -> RingPacket:

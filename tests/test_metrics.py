@@ -157,6 +157,9 @@ async def _core_ticks(client: httpx.AsyncClient) -> None:
     assert 0 <= (value(s, "riverwatch_detect_last_tick_age_seconds") or -1) < 30
     assert value(s, "riverwatch_task_up", task="hub:detect") == 1.0
     assert value(s, "riverwatch_task_restarts_total", task="hub:detect") == 0.0
+    assert value(s, "riverwatch_task_up", task="hub:loop-lag") == 1.0
+    assert (value(s, "riverwatch_event_loop_lag_max_seconds") or -1) >= 0
+    assert value(s, "riverwatch_event_loop_late_total") is not None
 
 
 def _alert_counters_moved(before: Samples, after: Samples) -> None:
