@@ -4,9 +4,12 @@ activated only when it does not score worse than the one running, swapped into t
 Training (`train_from_boxes`) takes boxes on the hub's snapshots (full resolution). Each
 snapshot is read as luma and resized to the analysis frame the core sees, its boxes scaled
 with it, and the verifier's own `box_features` describe them (boat -> vessel, not boat ->
-other). The split is by time: snapshots ordered by their first label, the first 70 % train,
-the rest are held out; the threshold is chosen on the held-out part (best F1), then the model
-is trained again on every box with it.
+other). The threshold is chosen by the trainers' one rule (`choose_min_score`: grouped
+cross-validation, each snapshot a group, best F1 over the out-of-fold scores) on every box, and
+the model is trained on every box with it. The held-out score comes from a split by time:
+snapshots ordered by their first label, the first 70 % train a first model, its threshold
+chosen by the same rule on those alone; the rest are held out and scored with it, so nothing
+was chosen on them.
 
 On disk, under `<data_dir>/verifier/` (`SiteVerifiers.root`)::
 
@@ -59,7 +62,6 @@ from detectors.verifier import (
     DEFAULT_LABELS,
     F32,
     MANIFEST_FILE,
-    THRESHOLDS,
     VESSEL,
     HeldOutScore,
     StaleVerifier,
@@ -67,6 +69,7 @@ from detectors.verifier import (
     Verifier,
     VerifierError,
     box_features,
+    choose_min_score,
     score_rows,
 )
 from riverwatch.files import fsync_path
@@ -167,8 +170,9 @@ class Outcome:
 
 
 def train_from_boxes(boxes: Sequence[LabelledBox], shape_hw: tuple[int, int]) -> Trained:
-    """Features of every box on its analysis-size snapshot, a by-time split, a threshold
-    chosen on the later part, and the model trained again on every box."""
+    """Features of every box on its analysis-size snapshot; a first model and its threshold
+    from the earlier snapshots, scored on the later ones; the final model and its threshold
+    from every box (both thresholds by `choose_min_score`, each snapshot a group)."""
     if len(boxes) < MIN_BOXES or len({b.vessel for b in boxes}) < 2:
         n_boat = sum(b.vessel for b in boxes)
         raise NotEnoughLabels(
@@ -177,19 +181,26 @@ def train_from_boxes(boxes: Sequence[LabelledBox], shape_hw: tuple[int, int]) ->
         )
     features_kf, label_k, ts_k, image_k = _rows(boxes, shape_hw)
     images = sorted(set(image_k.tolist()), key=lambda i: float(ts_k[image_k == i].min()))
+    rank = {image: n for n, image in enumerate(images)}
+    group_k = np.array([rank[i] for i in image_k.tolist()], np.int64)  # snapshots, time order
     cut = max(1, min(len(images) - 1, int(round(len(images) * TRAIN_SHARE))))
-    early_k = np.isin(image_k, images[:cut])
+    early_k = group_k < cut
     late_k = ~early_k
     labels_until = float(ts_k.max())
-    split = f"labels to {_iso(float(ts_k[early_k].max()))} train, later ones scored"
-    min_score, held, first = 0.5, None, None
+    held, first = None, None
     if len(np.unique(label_k[early_k])) == 2 and late_k.any():
-        first = Verifier.train(features_kf[early_k], label_k[early_k], frames=cut)
-        scores = [
-            score_rows(first, features_kf[late_k], label_k[late_k], t, split) for t in THRESHOLDS
-        ]
-        best = max(range(len(scores)), key=lambda i: (scores[i].f1, -abs(THRESHOLDS[i] - 0.5)))
-        min_score, held = THRESHOLDS[best], scores[best]
+        chosen = choose_min_score(features_kf[early_k], label_k[early_k], group_k[early_k])
+        first_score = 0.5 if chosen is None else chosen.min_score
+        first = Verifier.train(
+            features_kf[early_k], label_k[early_k], min_score=first_score, frames=cut
+        )
+        split = (
+            f"labels to {_iso(float(ts_k[early_k].max()))} train (threshold {first_score:.2f} "
+            "by their own folds), later ones scored"
+        )
+        held = score_rows(first, features_kf[late_k], label_k[late_k], first_score, split)
+    chosen = choose_min_score(features_kf, label_k, group_k)
+    min_score = 0.5 if chosen is None else chosen.min_score
     final = Verifier.train(features_kf, label_k, min_score=min_score, frames=len(images))
     final = final.with_manifest(
         held_out=held,
@@ -197,7 +208,7 @@ def train_from_boxes(boxes: Sequence[LabelledBox], shape_hw: tuple[int, int]) ->
                 "shape_hw": f"{shape_hw[0]}x{shape_hw[1]}"},
     )  # fmt: skip
     if first is not None:
-        first = first.with_manifest(min_score=min_score, held_out=held)
+        first = first.with_manifest(held_out=held)
     return Trained(final, first, features_kf[late_k], label_k[late_k], ts_k[late_k], labels_until)
 
 

@@ -8,11 +8,16 @@ when its box, scaled to the image's pixels, overlaps a labelled boat by a positi
 (`footage.match_boxes`), so the verifier learns exactly what the box score counts: a region
 that touches a boat is kept, even when it is only the boat's wake or a piece of its hull.
 
-The held-out score in the manifest comes from a split **by time**: the first 70 % of the day's
-groups train, the groups starting at least `SPLIT_GAP_S` after the last of those are scored
-(frames a few seconds apart see the same boats; random frames would leak). The threshold
-`min_score` is chosen on that later part (best region F1), then the model is trained again on
-the whole day with it. Nothing here looks at another day.
+The threshold `min_score` is chosen by the trainers' one rule (`choose_min_score`): grouped
+cross-validation over the whole day, folds of whole groups (frames a few seconds apart see the
+same boats; random frames would leak), best region F1 over every row's out-of-fold score. The
+model is then trained on the whole day with it.
+
+The held-out score in the manifest comes from a split **by time**: the same rule, run on the
+first 70 % of the day's groups alone, gives a model and its threshold; the groups starting at
+least `SPLIT_GAP_S` after the last of those are scored with them. Nothing chose anything on
+that later part, so its figure says what the rule does on later footage of the same camera.
+Nothing here looks at another day.
 """
 
 from __future__ import annotations
@@ -27,9 +32,9 @@ import numpy.typing as npt
 from detectors import CameraSetup, Verifier
 from detectors.verifier import (
     DEFAULT_LABELS,
-    THRESHOLDS,
     VESSEL,
     HeldOutScore,
+    choose_min_score,
     region_features,
     score_rows,
 )
@@ -41,17 +46,25 @@ SPLIT_GAP_S = 120.0
 
 @dataclass(frozen=True)
 class RegionSet:
-    """Training rows: features, label index (into `DEFAULT_LABELS`), capture time per row."""
+    """Training rows: features, label index (into `DEFAULT_LABELS`), capture time and group
+    (index of the footage's group, in time order) per row."""
 
     features_kf: npt.NDArray[np.float32]
     label_k: npt.NDArray[np.int32]
     ts_k: npt.NDArray[np.float64]
+    group_k: npt.NDArray[np.int64]
     frames: int
 
     def take(self, mask_k: npt.NDArray[np.bool_]) -> RegionSet:
         """The rows where `mask_k` is true."""
         frames = len(np.unique(self.ts_k[mask_k]))
-        return RegionSet(self.features_kf[mask_k], self.label_k[mask_k], self.ts_k[mask_k], frames)
+        return RegionSet(
+            self.features_kf[mask_k],
+            self.label_k[mask_k],
+            self.ts_k[mask_k],
+            self.group_k[mask_k],
+            frames,
+        )
 
 
 def collect_regions(
@@ -62,6 +75,7 @@ def collect_regions(
 ) -> RegionSet:
     """Every region the core finds on `footage` (warm-up left out), labelled by overlap."""
     vessel = DEFAULT_LABELS.index(VESSEL)
+    group_of = {f.ts: g for g, group in enumerate(footage.groups) for f in group.frames}
     rows, labels, stamps, frames = [], [], [], 0
     for frame, luma, out in core_outputs(footage, setup, shape_hw, lumas):
         if out.muted:
@@ -82,8 +96,13 @@ def collect_regions(
         labels.append(np.where(right, vessel, 1 - vessel).astype(np.int32))
         stamps.append(np.full(len(right), frame.ts))
     if not rows:
-        return RegionSet(np.zeros((0, 0), np.float32), np.zeros(0, np.int32), np.zeros(0), frames)
-    return RegionSet(np.concatenate(rows), np.concatenate(labels), np.concatenate(stamps), frames)
+        empty = np.zeros(0, np.int64)
+        return RegionSet(
+            np.zeros((0, 0), np.float32), np.zeros(0, np.int32), np.zeros(0), empty, frames
+        )
+    ts_k = np.concatenate(stamps)
+    group_k = np.array([group_of[float(ts)] for ts in ts_k.tolist()], np.int64)
+    return RegionSet(np.concatenate(rows), np.concatenate(labels), ts_k, group_k, frames)
 
 
 def time_split(footage: Footage, share: float = TRAIN_SHARE) -> tuple[float, float]:
@@ -108,7 +127,8 @@ def train_from_footage(
     shape_hw: tuple[int, int],
     lumas: Mapping[Path, U8] | None = None,
 ) -> Verifier:
-    """Collect, split by time, choose `min_score` on the later part, retrain on all of it."""
+    """Collect; choose `min_score` by `choose_min_score` on the whole day and train on all
+    of it; the held-out score: the same rule on the earlier part, scored on the later."""
     rows = collect_regions(footage, setup, shape_hw, lumas)
     if len(np.unique(rows.label_k)) < 2:
         raise ValueError(
@@ -117,13 +137,18 @@ def train_from_footage(
         )
     train_end, test_start = time_split(footage)
     early, late = rows.take(rows.ts_k <= train_end), rows.take(rows.ts_k >= test_start)
-    split = f"train to {_iso(train_end)}, scored from {_iso(test_start)}"
-    min_score, held = 0.5, None
+    held = None
     if len(np.unique(early.label_k)) == 2 and len(late.label_k):
+        chosen = choose_min_score(early.features_kf, early.label_k, early.group_k)
+        first_score = 0.5 if chosen is None else chosen.min_score
         first = Verifier.train(early.features_kf, early.label_k, frames=early.frames)
-        scores = [held_out_score(first, late, t, split) for t in THRESHOLDS]
-        best = max(range(len(scores)), key=lambda i: (scores[i].f1, -abs(THRESHOLDS[i] - 0.5)))
-        min_score, held = THRESHOLDS[best], scores[best]
+        split = (
+            f"train to {_iso(train_end)} (threshold {first_score:.2f} by its own folds), "
+            f"scored from {_iso(test_start)}"
+        )
+        held = held_out_score(first, late, first_score, split)
+    chosen = choose_min_score(rows.features_kf, rows.label_k, rows.group_k)
+    min_score = 0.5 if chosen is None else chosen.min_score
     final = Verifier.train(rows.features_kf, rows.label_k, min_score=min_score, frames=rows.frames)
     return final.with_manifest(held_out=held)
 

@@ -14,9 +14,12 @@ import pytest
 from detectors.regions import Regions
 from detectors.verifier import (
     DEFAULT_LABELS,
+    N_FEATURES,
+    THRESHOLDS,
     VESSEL,
     Verifier,
     VerifierLoadError,
+    choose_min_score,
     region_features,
 )
 from hub.cli import main
@@ -90,6 +93,50 @@ def test_ring_features_do_not_move_with_the_views_brightness() -> None:
         region_features(frames, regions)[:, ring],
         atol=0.02,
     )
+
+
+def grouped_rows(
+    seed: int, groups: int, per_group: int, shift: float, twins: bool
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+    """Rows in `groups` moments of `per_group` rows: vessels' first feature is `shift` higher.
+    With `twins`, a moment's rows are near copies of one random vector and share its label:
+    nothing carries over from one moment to the next, as when a model only memorises moments."""
+    rng = np.random.default_rng(seed)
+    group_k = np.repeat(np.arange(groups, dtype=np.int64), per_group)
+    if twins:
+        label_k = np.repeat(rng.integers(0, 2, groups), per_group).astype(np.int32)
+        features = rng.normal(0, 1, (groups, N_FEATURES))[group_k]
+        features += rng.normal(0, 0.01, features.shape)
+    else:
+        label_k = rng.integers(0, 2, len(group_k)).astype(np.int32)
+        features = rng.normal(0, 1, (len(group_k), N_FEATURES))
+        features[:, 0] += shift * (label_k == DEFAULT_LABELS.index(VESSEL))
+    return features.astype(np.float32), label_k, group_k
+
+
+def test_the_threshold_rule_scores_every_row_out_of_fold() -> None:
+    features_kf, label_k, group_k = grouped_rows(3, groups=30, per_group=8, shift=4.0, twins=False)
+    choice = choose_min_score(features_kf, label_k, group_k)
+    assert choice is not None and choice.min_score in THRESHOLDS
+    assert choice.out_of_fold.regions == len(label_k)  # every row, each once
+    assert choice.out_of_fold.f1 >= 0.9
+
+
+def test_the_threshold_rule_folds_whole_moments() -> None:
+    """Rows of one moment never sit on both sides of a fold: scored out of fold, a model that
+    only memorised moments is no better than saying vessel to everything (F1 about 2/3),
+    where folds of single rows would let it find each row's twins (F1 near 1)."""
+    features_kf, label_k, group_k = grouped_rows(5, groups=40, per_group=6, shift=0.0, twins=True)
+    choice = choose_min_score(features_kf, label_k, group_k)
+    assert choice is not None and choice.out_of_fold.f1 < 0.8
+    shuffled = np.random.default_rng(0).permutation(len(label_k)).astype(np.int64)
+    by_row = choose_min_score(features_kf, label_k, shuffled)  # each row its own "moment"
+    assert by_row is not None and by_row.out_of_fold.f1 > 0.95  # the leak it prevents
+
+
+def test_the_threshold_rule_needs_two_moments_with_both_labels() -> None:
+    features_kf, label_k, _ = grouped_rows(7, groups=1, per_group=20, shift=4.0, twins=False)
+    assert choose_min_score(features_kf, label_k, np.zeros(len(label_k), np.int64)) is None
 
 
 def test_model_folder_round_trips(tmp_path: Path) -> None:
