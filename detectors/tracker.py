@@ -2,19 +2,28 @@
 
 Each track carries a constant-velocity motion model of its centre (a Kalman filter, see
 `Motion`): between sightings it is predicted forward, and a region may join it if its centre
-lies within the track's size plus `gate_sigmas` standard deviations of the prediction from
-the way it was going, from where it was to where it should be now (it went on, or it
-stopped: a dredger stops, a boat turns). The gate follows the uncertainty, not the elapsed
-time alone: a track whose speed is known keeps a narrow gate along its way, even a GOP later,
-while one seen once knows nothing of its speed and reaches as far as its speed prior allows
-(`fast_speed_px_s` if it was seen moving, `max_speed_px_s` otherwise). Keyframe-only cameras
-see a fast boat once every GOP, far from where it was; the prediction goes there with it.
+lies within the track's size plus `gate_sigmas` standard deviations of some point of its way,
+from where it was to where it should be now: it went on for a share of the time and stopped
+there (a dredger stops, a boat slows or turns; the points are sampled, `_ALONG`). Each point
+has the filter's own spread for that story: the speed's doubt counts only as far as the track
+went on; the position's doubt, the acceleration noise and a sighting's `jitter_px` always.
+The gate follows the uncertainty, not the elapsed time alone: a track whose speed is known
+keeps a narrow gate along its way, even a GOP later, while one seen once knows nothing of its
+speed and reaches as far as its speed prior allows (`fast_speed_px_s` if it was seen moving,
+`max_speed_px_s` otherwise). Keyframe-only cameras see a fast boat once every GOP, far from
+where it was; the prediction goes there with it. A track whose speed is poorly known (seen
+twice 0.2 s apart at full rate, just before its camera lost its full-rate slot) reaches far
+along its way and to its sides, but not far behind where it was: a speed's doubt is no licence
+to have turned back, so the next boat, entering far behind the last one's track, is a track of
+its own and believed at its second sighting.
 
-Association is greedy: confirmed tracks first, the cheapest (distance over reach) first;
-then unconfirmed ones, the most recently seen first. A track seen once or twice knows little
-of its speed, so its gate widens fast while it goes unseen: such a leftover must not take the
-sighting of an object seen a moment ago (DeepSORT's matching cascade, kept to unconfirmed
-tracks: among confirmed ones a stopped hull's fragment took the hull after one missed frame).
+Association is greedy: confirmed tracks first, the cheapest first (its distance from the way
+the track was going over the reach of going on all the way: the gate decides which pairs may
+be, not which come first); then unconfirmed ones, the most recently seen first. A track seen
+once or twice knows little of its speed, so its gate widens fast while it goes unseen: such a
+leftover must not take the sighting of an object seen a moment ago (DeepSORT's matching
+cascade, kept to unconfirmed tracks: among confirmed ones a stopped hull's fragment took the
+hull after one missed frame).
 
 A track is `confirmed` after `confirm_hits` matched observations: ripples and glint make
 regions that do not come back in the same place, so persistence is what separates them.
@@ -33,6 +42,9 @@ import numpy.typing as npt
 from detectors.regions import Regions
 
 _FEW_PAIRS = 64  # up to this many track-region pairs are associated in plain Python
+# Where along its way a track may have stopped, as shares of the way from the point nearest a
+# region to the prediction (nearer than that point is never cheaper: the spread only grows).
+_ALONG = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 @dataclass(frozen=True)
@@ -310,45 +322,62 @@ class Tracker:
     ) -> list[tuple[float, int, int]]:
         """(cost, track, region) within reach, in plain Python: for a few pairs, numpy's
         per-call overhead is most of the time."""
-        p = self.params
+        p, g = self.params, self.params.gate_sigmas
         costs = []
         for t, track in enumerate(tracks):
             m = track.motion
-            px, py, pp, _, _ = m.predicted(ts, p.accel_px_s2)
-            ux, uy = px - m.x, py - m.y
+            dt = max(ts - m.ts, 0.0)
+            ux, uy = m.vx * dt, m.vy * dt
             run = ux * ux + uy * uy
-            x1, y1, x2, y2 = track.last.xyxy
-            reach = max(x2 - x1, y2 - y1) + p.gate_sigmas * math.sqrt(pp)
-            for k, (a, b, c, d) in enumerate(boxes):
-                dx, dy = (a + c) / 2 - m.x, (b + d) / 2 - m.y
-                along = min(max((dx * ux + dy * uy) / run, 0.0), 1.0) if run else 0.0
-                cost = math.hypot(dx - along * ux, dy - along * uy) / reach
-                if cost <= 1.0:
-                    costs.append((cost, t, k))
+            size = _size(track.last.xyxy)
+            # The spread of a sighting had the track gone on for a share f of the time and
+            # stopped: still + f * (b + f * c), the speed's doubt carried only as far as it went.
+            still = m.pp + p.accel_px_s2**2 * dt**3 / 3
+            b, c = 2 * dt * m.pv, dt * dt * m.vv
+            reach = size + g * math.sqrt(still + b + c)
+            jitter = p.jitter_px**2
+            for k, (x1, y1, x2, y2) in enumerate(boxes):
+                dx, dy = (x1 + x2) / 2 - m.x, (y1 + y2) / 2 - m.y
+                near = min(max((dx * ux + dy * uy) / run, 0.0), 1.0) if run else 0.0
+                off = math.hypot(dx - near * ux, dy - near * uy)
+                if off > size + g * math.sqrt(still + b + c + jitter):
+                    continue  # beyond the widest gate, that of going on all the way
+                for step in _ALONG:
+                    f = near + (1.0 - near) * step
+                    gate = size + g * math.sqrt(still + f * (b + f * c) + jitter)
+                    if math.hypot(dx - f * ux, dy - f * uy) <= gate:
+                        costs.append((off / reach, t, k))
+                        break
         return costs
 
     def _costs_many(
         self, tracks: list[Track], xyxy_k4: npt.NDArray[np.int32], ts: float
     ) -> list[tuple[float, int, int]]:
-        """The same with numpy: the distance from the way each track was going (from where it
-        was to where it should be now) over its reach."""
-        p = self.params
+        """The same with numpy, every pair at every sampled point of its way."""
+        p, g = self.params, self.params.gate_sigmas
         state = np.array(
             [(t.motion.x, t.motion.y, t.motion.vx, t.motion.vy, t.motion.ts) for t in tracks]
         )
         cov = np.array([(t.motion.pp, t.motion.pv, t.motion.vv) for t in tracks])
         dt = np.maximum(ts - state[:, 4], 0.0)
-        pp = cov[:, 0] + dt * (2 * cov[:, 1] + dt * cov[:, 2]) + p.accel_px_s2**2 * dt**3 / 3
+        still_t = cov[:, 0] + p.accel_px_s2**2 * dt**3 / 3
+        b_t, c_t = 2 * dt * cov[:, 1], dt * dt * cov[:, 2]
+        last = np.array([t.last.xyxy for t in tracks], np.float64)
+        size_t = np.maximum(last[:, 2] - last[:, 0], last[:, 3] - last[:, 1])
         u_t2 = state[:, 2:4] * dt[:, None]
         boxes = xyxy_k4.astype(np.float64)
         d_tk2 = (boxes[None, :, :2] + boxes[None, :, 2:]) / 2 - state[:, None, :2]
         run_t = np.maximum((u_t2 * u_t2).sum(axis=1), 1e-12)
-        along_tk = np.clip((d_tk2 * u_t2[:, None, :]).sum(axis=2) / run_t[:, None], 0.0, 1.0)
-        dist_tk = np.linalg.norm(d_tk2 - along_tk[:, :, None] * u_t2[:, None, :], axis=2)
-        last = np.array([t.last.xyxy for t in tracks], np.float64)
-        size_t = np.maximum(last[:, 2] - last[:, 0], last[:, 3] - last[:, 1])
-        cost_tk = dist_tk / (size_t + p.gate_sigmas * np.sqrt(pp))[:, None]
-        ts_, ks_ = np.nonzero(cost_tk <= 1.0)
+        near_tk = np.clip((d_tk2 * u_t2[:, None, :]).sum(axis=2) / run_t[:, None], 0.0, 1.0)
+        f_tks = near_tk[:, :, None] + (1.0 - near_tk[:, :, None]) * np.array(_ALONG)
+        off_tks2 = d_tk2[:, :, None, :] - f_tks[..., None] * u_t2[:, None, None, :]
+        dist_tks = np.sqrt((off_tks2 * off_tks2).sum(axis=3))
+        b_tks, c_tks = b_t[:, None, None], c_t[:, None, None]
+        spread_tks = still_t[:, None, None] + f_tks * (b_tks + f_tks * c_tks)
+        gate_tks = size_t[:, None, None] + g * np.sqrt(spread_tks + p.jitter_px**2)
+        reach_t = size_t + g * np.sqrt(still_t + b_t + c_t)
+        cost_tk = dist_tks[:, :, 0] / reach_t[:, None]
+        ts_, ks_ = np.nonzero((dist_tks <= gate_tks).any(axis=2))
         return list(zip(cost_tk[ts_, ks_].tolist(), ts_.tolist(), ks_.tolist(), strict=True))
 
     def _new_track(self, slot: int, obs: Observation) -> Track:

@@ -377,6 +377,39 @@ def test_a_fast_boat_under_a_full_budget_is_tracked() -> None:
     assert [seen[0][1] for seen in boat] == [False, True, True, True], "not believed in time"
 
 
+def test_a_new_boat_behind_a_stale_track_with_a_poorly_known_speed_is_its_own_track() -> None:
+    # The last boat leaves on the right, seen twice 0.2 s apart at full rate just before the
+    # camera loses its slot: its track's speed (from a 0.2-s baseline) is poorly known. The
+    # next boat enters on the left at keyframe cadence, 86 px between sightings, its first
+    # sighting about 170 px behind where the stale track was. The new boat is its own track,
+    # believed at its second sighting; the stale track would still take a sighting far along
+    # its own way.
+    def sequence(new_boat: bool) -> tuple[int, list[list[tuple[int, bool]]]]:
+        tracker = Tracker()
+        slot, seq = np.array([0]), np.zeros(1, np.int64)
+
+        def look(ts: float, boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, bool]]:
+            seq[0] += 1
+            tracker.update(slot, seq, np.array([ts]), regions_at(boxes, still=0.0))
+            return [(t.track_id, tracker.confirmed(t)) for t in tracker.tracks(0) if t.matched_now]
+
+        look(-4.0, [(240, 108, 256, 116)])
+        (stale, _), *_ = look(-3.8, [(248, 112, 264, 116)])
+        look(-3.6, [])  # the slot is gone: the next look is a keyframe
+        look(-2.0, [])
+        if not new_boat:
+            return stale, [look(0.0, [(296, 112, 312, 120)])]
+        return stale, [look(2.0 * k, [(72 + 86 * k, 116, 88 + 86 * k, 124)]) for k in range(4)]
+
+    stale, boat = sequence(new_boat=True)
+    assert [len(seen) for seen in boat] == [1, 1, 1, 1]
+    ids = {seen[0][0] for seen in boat}
+    assert len(ids) == 1 and stale not in ids, "the new boat was taken by the stale track"
+    assert [seen[0][1] for seen in boat] == [False, True, True, True], "not believed in time"
+    stale, further = sequence(new_boat=False)
+    assert [track_id for track_id, _ in further[0]] == [stale], "its own way was cut short"
+
+
 def back_after_a_gap(params: BackgroundParams) -> tuple[list[float], float]:
     """A camera learns its water, sends nothing for an hour, and comes back with a thin band
     of the picture lit differently (the haze line at the horizon in the afternoon sun); a hull
