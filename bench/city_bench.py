@@ -5,7 +5,11 @@
 The fleet is `riverwatch simulate --profile city-mix`: mostly 720p H.265 mains (B-frames,
 AAC) with 640x360 H.264 sub-streams, a few 1080p, 4 s, 8 s, smart-GOP, constant-timestamp and
 codec-switching cameras. The first 50 keep a main-stream ring `always` (the rivers), the rest
-`on_alert` (the streets). Loops are 16 s, encoded once under --data-dir.
+`on_alert` (the streets). Loops are 16 s, encoded once under --data-dir. A tenth of the
+cameras (`--busy-share`) have a zone where something happens; the other busy scenes play
+with no zone drawn, so every camera's pictures cost the same and a tenth raise incidents,
+as the hub's full-rate budget assumes. `--busy-share 1` keeps every zone: an incident on more
+than half the cameras every 16 s loop, hundreds a minute, a storm no city sends.
 
 Runs, each a fresh `riverwatch run` in a child process, measured over the window (its own
 process, not the simulator's):
@@ -26,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,17 +47,39 @@ from simulator.server import RtspSimulator, free_port
 
 LOOP_S = 16
 RIVERS = 50
+# The scene library's water-only scenes: nothing in them raises an event.
+QUIET = ("river_calm", "river_rain", "river_glint", "river_shake", "river_night_calm")
+BUSY_SHARE = 0.1  # a tenth of the cameras see something at a time, as the hub's budget assumes
 TARGET_CORES, TARGET_RSS_MB = 1.0, 2048
 SHORT_GOPS = {name for name, p in PROFILES.items() if p.sub.gop_s is not None and p.sub.gop_s <= 2}
 
 
+def watched(fleet: list[SimCamera], share: float) -> set[str]:
+    """The cameras that keep their zone: every water-only one (nothing there to raise) and, of
+    those whose scene has something in it, as many as `share` of the fleet, spread evenly. The
+    rest play the same pictures with no zone drawn, so they raise nothing: a city where about
+    `share` of the cameras see something at a time. The city mix as planned plays 7 busy
+    scenes of 12 in 16 s loops: an incident on more than half the cameras every loop."""
+    busy = [c for c in fleet if c.scene not in QUIET]
+    want = min(len(busy), round(share * len(fleet)))
+    keep = {busy[k * len(busy) // want].camera_id for k in range(want)} if want else set()
+    return keep | {c.camera_id for c in fleet if c.scene in QUIET}
+
+
 def hub_config(
-    fleet: list[SimCamera], port: int, roles: bool, always: int = RIVERS
+    fleet: list[SimCamera],
+    port: int,
+    roles: bool,
+    always: int = RIVERS,
+    zoned: set[str] | None = None,
 ) -> dict[str, object]:
     """The fleet's hub config: sub-streams analysed and the first `always` mains recorded
-    (the rest on alert), or the mains analysed and no sub-streams."""
+    (the rest on alert), or the mains analysed and no sub-streams; only the `zoned` cameras
+    (all when None) keep their zone."""
     config = fleet_config(fleet, port, with_auth=False)
     for index, entry in enumerate(config["cameras"]):  # type: ignore[call-overload,arg-type]
+        if zoned is not None and entry["id"] not in zoned:
+            entry["zones"] = []
         if roles:
             entry["main_ring"] = "always" if index < always else "on_alert"
         else:
@@ -75,13 +102,18 @@ PIN = [False]
 
 
 def run_hub(
-    fleet: list[SimCamera], sim: RtspSimulator, roles: bool, seconds: float, always: int = RIVERS
+    fleet: list[SimCamera],
+    sim: RtspSimulator,
+    roles: bool,
+    seconds: float,
+    always: int = RIVERS,
+    zoned: set[str] | None = None,
 ) -> tuple[Window, int, float]:
     """One hub on the fleet: its window, main rings running, and seconds to all streaming."""
     _HEADERS.clear()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "hub.yaml"
-        write_fleet_config(path, hub_config(fleet, sim.port, roles, always))
+        write_fleet_config(path, hub_config(fleet, sim.port, roles, always, zoned))
         port = free_port()
         env = hub_env(Path(tmp) / "data")
         command = [sys.executable, "-m", "hub.cli", "run", "--config", str(path),
@@ -94,11 +126,21 @@ def run_hub(
             short = [c.camera_id for c in fleet if c.profile in SHORT_GOPS]
             window = measure(api, psutil.Process(hub.pid), psutil.Process(sim.pid), seconds,
                              subset=short)  # fmt: skip
-            mains = sum(bool(c.get("main") and c["main"]["running"]) for c in cameras(api))  # type: ignore[index]
+            now = cameras(api)
+            mains = sum(bool(c.get("main") and c["main"]["running"]) for c in now)  # type: ignore[index]
+            say_why(now)
         finally:
             hub.terminate()
             hub.wait(timeout=60)
     return window, mains, ready_s
+
+
+def say_why(now: list[dict[str, object]]) -> None:
+    """The cameras' last errors, most common first (why they reconnected)."""
+    why = Counter(str(c["health"]["last_error"] or "")[:80] for c in now)  # type: ignore[index]
+    for reason, count in why.most_common(4):
+        if reason:
+            out(f"    last error of {count} cameras: {reason}")
 
 
 async def one_opening(sim: RtspSimulator, camera: SimCamera) -> tuple[float, float]:
@@ -139,6 +181,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--compare", action="store_true", help="also analyse the main streams")
     parser.add_argument(
+        "--busy-share",
+        type=float,
+        default=BUSY_SHARE,
+        help="share of the cameras whose zone sees something (1: every camera keeps its zone, "
+        "more than half of them busy)",
+    )
+    parser.add_argument(
         "--pin",
         action="store_true",
         help="the hub on core 0, the simulator on core 1 (so that they do not share a core)",
@@ -151,25 +200,29 @@ def main() -> int:
     )
     args = parser.parse_args()
     fleet = plan_fleet(args.cameras, profile=CITY_MIX)
+    zoned = watched(fleet, args.busy_share)
+    busy = sum(c.scene not in QUIET and c.camera_id in zoned for c in fleet)
     PIN[0] = args.pin
     if args.pin:  # the simulator is started from here: it inherits core 1
         os.sched_setaffinity(0, SIM_CPUS)
     pinned = "; hub pinned to core 0, simulator to core 1" if args.pin else ""
-    out(f"machine: {psutil.cpu_count()} cores{pinned}; {args.cameras} cameras of the city mix; "
-        f"window {args.seconds:g} s; encoding or reusing {LOOP_S} s loops ...")  # fmt: skip
+    out(f"machine: {psutil.cpu_count()} cores{pinned}; {args.cameras} cameras of the city mix, "
+        f"{busy} with a zone on a scene with something in it; window {args.seconds:g} s; "
+        f"encoding or reusing {LOOP_S} s loops ...")  # fmt: skip
     mounts = fleet_mounts(fleet, args.data_dir / "streams", duration_s=LOOP_S)
     with RtspSimulator(mounts) as sim:
         out("| run | hub cores | peak RSS MB | analysed fps/cam, GOP <= 2 s: min (mean) | "
             "streaming | main rings | reconnects | simulator cores | ready s | "
             "event loop lag max s (wake-ups > 1 s late) |")  # fmt: skip
         out("|---|---|---|---|---|---|---|---|---|---|")
-        roles = run_hub(fleet, sim, True, args.seconds)
+        roles = run_hub(fleet, sim, True, args.seconds, zoned=zoned)
         report("sub-streams analysed, 50 mains always", args.cameras, *roles)
         if args.no_mains:
             report("sub-streams analysed, no main recorded", args.cameras,
-                   *run_hub(fleet, sim, True, args.seconds, always=0))  # fmt: skip
+                   *run_hub(fleet, sim, True, args.seconds, always=0, zoned=zoned))  # fmt: skip
         if args.compare:
-            report("main streams analysed", args.cameras, *run_hub(fleet, sim, False, args.seconds))
+            report("main streams analysed", args.cameras,
+                   *run_hub(fleet, sim, False, args.seconds, zoned=zoned))  # fmt: skip
         street = next(c for c in fleet[RIVERS:] if c.profile == "hd")
         first_s, cpu_s = asyncio.run(one_opening(sim, street))
     window = roles[0]
