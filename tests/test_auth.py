@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from api.security.tokens import TokenStore
 from api.security.users import UserStore
 from hub.cli import schema_refusal
 from hub.schema import upgrade
+from ingest.sensors.store import SensorStore
 from riverwatch.settings import Settings
 from simulator.server import RtspSimulator
 from tests.api_fixtures import (  # noqa: F401  (the *_fixture names register fixtures)
@@ -418,6 +420,33 @@ async def test_the_first_admin_is_made_once(tmp_path: Path) -> None:
         security = await Security.open(engine, again)
         assert await security.users.authenticate("boss", PASSWORD) is not None
         assert await security.users.authenticate("boss", "another passphrase") is None
+    finally:
+        await engine.dispose()
+
+
+async def test_signed_in_requests_do_not_wait_for_the_write_lock(tmp_path: Path) -> None:
+    """Every API request resolves its token and many read users: on SQLite those reads must
+    not queue for the one write lock behind ticket writes (a busy hub answered 503 when they
+    did). Another connection holds the write lock; the lookups answer at once."""
+    url = default_url(tmp_path)
+    engine = open_engine(url, timeout_s=1.0)
+    try:
+        await upgrade(engine)
+        users, tokens = UserStore(engine), TokenStore(engine, TTL_S)
+        await users.create("chief", PASSWORD, Role.ADMIN)
+        issued = await tokens.issue(await users.get("chief"))
+        writer = sqlite3.connect(url.removeprefix("sqlite+aiosqlite:///"), isolation_level=None)
+        try:
+            writer.execute("BEGIN IMMEDIATE")  # a ticket write in progress, holding the lock
+            session = await tokens.resolve(issued.token)
+            assert session is not None and session.user.username == "chief"
+            assert [u.username for u in await users.list_users()] == ["chief"]
+            assert await users.has_admin()
+            assert await users.authenticate("chief", PASSWORD) is not None
+            assert await SensorStore(engine, timeout_s=1.0).since(0.0) == []  # the sensor page
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
     finally:
         await engine.dispose()
 

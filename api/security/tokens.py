@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.security.tables import tokens, users
 from api.security.users import Role, User
+from riverwatch.sql import reader
 
 MAX_TOKEN_CHARS = 128  # longer strings are refused without a database round trip
 
@@ -46,6 +47,7 @@ class TokenStore:
         self, engine: AsyncEngine, ttl_s: float, clock: Callable[[], float] = time.time
     ) -> None:
         self._engine = engine
+        self._reader = reader(engine)  # a lookup on every request: never the write lock
         self._ttl_s = ttl_s
         self._clock = clock
 
@@ -86,7 +88,7 @@ class TokenStore:
                 users.c.disabled.is_(False),
             )
         )
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             row = (await conn.execute(query)).first()
         if row is None:
             return None

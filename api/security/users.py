@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from api.security.errors import BadUsername, LastAdmin, UnknownUser, UserExists
 from api.security.passwords import check_password, dummy_hash, hash_password, verify_password
 from api.security.tables import users
+from riverwatch.sql import reader
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _USERNAME = re.compile(USERNAME_PATTERN)
@@ -62,6 +63,7 @@ class UserStore:
 
     def __init__(self, engine: AsyncEngine, clock: Callable[[], float] = time.time) -> None:
         self._engine = engine
+        self._reader = reader(engine)  # lookups take no write lock on SQLite
         self._clock = clock
 
     async def create(self, username: str, password: str, role: Role) -> User:
@@ -81,7 +83,7 @@ class UserStore:
 
     async def find(self, username: str) -> User | None:
         """The user with this name, or None."""
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             row = (await conn.execute(_select().where(users.c.username == username))).first()
         return None if row is None else _user(row._mapping)
 
@@ -94,14 +96,14 @@ class UserStore:
 
     async def list_users(self) -> list[User]:
         """Every user, by name."""
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             rows = (await conn.execute(_select().order_by(users.c.username))).all()
         return [_user(r._mapping) for r in rows]
 
     async def authenticate(self, username: str, password: str) -> User | None:
         """The enabled user whose password this is, or None. Takes as long for a name that
         does not exist, so timing does not tell which names do."""
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             query = sa.select(users.c.username, users.c.password_hash, users.c.disabled)
             row = (await conn.execute(query.where(users.c.username == username))).first()
         encoded = dummy_hash() if row is None else row.password_hash
@@ -112,7 +114,7 @@ class UserStore:
 
     async def has_admin(self) -> bool:
         """Whether an enabled admin exists."""
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             return await _enabled_admins(conn) > 0
 
     async def set_role(self, username: str, role: Role) -> User:

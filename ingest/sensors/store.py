@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest.sensors.errors import SensorStoreError
 from ingest.sensors.reading import Reading
+from riverwatch.sql import reader
 
 metadata = MetaData()
 
@@ -45,6 +46,7 @@ class SensorStore:
 
     def __init__(self, engine: AsyncEngine, timeout_s: float = 5.0) -> None:
         self._engine = engine
+        self._reader = reader(engine)  # reads take no write lock on SQLite
         self._timeout_s = timeout_s
 
     async def insert(self, readings: Sequence[Reading], received_at: float) -> None:
@@ -74,7 +76,7 @@ class SensorStore:
             .limit(limit)
         )
         with _store_errors("read readings"):
-            async with asyncio.timeout(self._timeout_s), self._engine.connect() as conn:
+            async with asyncio.timeout(self._timeout_s), self._reader.connect() as conn:
                 rows = (await conn.execute(query)).all()
         return [Reading(sensor_id, row.ts, row.value, row.unit) for row in rows]
 
@@ -88,7 +90,7 @@ class SensorStore:
             .limit(limit)
         )
         with _store_errors("read readings"):
-            async with asyncio.timeout(self._timeout_s), self._engine.connect() as conn:
+            async with asyncio.timeout(self._timeout_s), self._reader.connect() as conn:
                 rows = (await conn.execute(query)).all()
         return [Reading(row.sensor_id, row.ts, row.value, row.unit) for row in rows]
 
