@@ -6,7 +6,7 @@ play), at two frames per second of scene time; synthetic cases use plain numpy f
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -356,18 +356,27 @@ def test_the_events_of_a_camera_that_falls_silent_end_after_the_quiet_period() -
     assert all(t > last_frame_s + 20.0 for t, _ in ends if t > last_frame_s)
 
 
-def test_a_fast_boat_under_a_full_budget_is_tracked() -> None:
-    # A camera waiting for a full-rate slot sees a fast boat (43 px/s at 320x180) once a
-    # 2-s GOP: 86 px between sightings, while the last boat's unconfirmed track is still
-    # alive. The new boat is one track, believed at its second sighting.
-    tracker = Tracker()
+Box = tuple[int, int, int, int]
+
+
+def one_camera_looks(tracker: Tracker) -> Callable[[float, list[Box]], list[tuple[int, bool]]]:
+    """A function that shows `tracker` one camera's moving regions at a time, and answers
+    the (track id, confirmed) of each track they matched."""
     slot, seq = np.array([0]), np.zeros(1, np.int64)
 
-    def look(ts: float, boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, bool]]:
+    def look(ts: float, boxes: list[Box]) -> list[tuple[int, bool]]:
         seq[0] += 1
         tracker.update(slot, seq, np.array([ts]), regions_at(boxes, still=0.0))
         return [(t.track_id, tracker.confirmed(t)) for t in tracker.tracks(0) if t.matched_now]
 
+    return look
+
+
+def test_a_fast_boat_under_a_full_budget_is_tracked() -> None:
+    # A camera waiting for a full-rate slot sees a fast boat (43 px/s at 320x180) once a
+    # 2-s GOP: 86 px between sightings, while the last boat's unconfirmed track is still
+    # alive. The new boat is one track, believed at its second sighting.
+    look = one_camera_looks(Tracker())
     for k in range(3):  # the last boat, leaving on the right at full rate...
         look(-4.4 + 0.2 * k, [(232 + 8 * k, 108, 248 + 8 * k, 116)])
     look(-2.0, [])  # ...and gone, as the camera waits for a slot
@@ -385,14 +394,7 @@ def test_a_new_boat_behind_a_stale_track_with_a_poorly_known_speed_is_its_own_tr
     # believed at its second sighting; the stale track would still take a sighting far along
     # its own way.
     def sequence(new_boat: bool) -> tuple[int, list[list[tuple[int, bool]]]]:
-        tracker = Tracker()
-        slot, seq = np.array([0]), np.zeros(1, np.int64)
-
-        def look(ts: float, boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, bool]]:
-            seq[0] += 1
-            tracker.update(slot, seq, np.array([ts]), regions_at(boxes, still=0.0))
-            return [(t.track_id, tracker.confirmed(t)) for t in tracker.tracks(0) if t.matched_now]
-
+        look = one_camera_looks(Tracker())
         look(-4.0, [(240, 108, 256, 116)])
         (stale, _), *_ = look(-3.8, [(248, 112, 264, 116)])
         look(-3.6, [])  # the slot is gone: the next look is a keyframe
