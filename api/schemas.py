@@ -54,13 +54,19 @@ class MainStreamOut(BaseModel):
     width: int | None
     height: int | None
     kbps: float
+    refused: int = Field(
+        default=0,
+        description="incidents whose evidence came from the sub-stream because "
+        "RIVERWATCH_ALERT_MAINS_MAX on_alert main streams were open already",
+    )
 
     @classmethod
     def of(cls, main: MainStreamInfo) -> MainStreamOut:
         """Build from the hub's view of a main stream."""
         h = main.health
         return cls(ring=main.policy, running=main.running, state=h.state, stream=main.stream,
-                   codec=h.codec, width=main.width, height=main.height, kbps=h.kbps)  # fmt: skip
+                   codec=h.codec, width=main.width, height=main.height, kbps=h.kbps,
+                   refused=main.refused)  # fmt: skip
 
 
 class CameraOut(BaseModel):

@@ -22,7 +22,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from types import TracebackType
 
 from redis.asyncio import Redis
@@ -56,14 +56,25 @@ from riverwatch.types import Alert, AlertPhase, RuleKind
 log = logging.getLogger(__name__)
 
 RingOf = Callable[[str], PacketRing | None]
+
+
+@dataclass(frozen=True)
+class MainOpening:
+    """What an incident's open did to its camera's `on_alert` main stream: the ring of a main
+    stream it has just opened, or why it did not open one (said on the evidence)."""
+
+    ring: PacketRing | None = None
+    note: str = ""
+
+
 # (camera id, incident opens): an on_alert main stream opens with its camera's incidents and
-# closes after the last; opening returns the ring of a main stream it has just opened.
-MainSwitch = Callable[[str, bool], PacketRing | None]
+# closes after the last.
+MainSwitch = Callable[[str, bool], MainOpening]
 
 
-def _no_main(camera_id: str, on: bool) -> None:
+def _no_main(camera_id: str, on: bool) -> MainOpening:
     """A desk without ingest behind it (tests, tools) has no main stream to switch."""
-    return None
+    return MainOpening()
 
 
 class IncidentDesk:
@@ -187,7 +198,7 @@ class IncidentDesk:
             ring = self._ring_of(message.camera_id)  # chosen before an on_alert main opens
             opening = self._main_switch(message.camera_id, True)
             if ring is not None:
-                self.recorder.start(message, ring, self._evidence_ready, opening)
+                self.recorder.start(message, ring, self._evidence_ready, opening.ring, opening.note)
         elif message.phase is AlertPhase.CLOSE:
             self._main_switch(message.camera_id, False)
 

@@ -54,7 +54,7 @@ from detectors.background import BackgroundParams
 from detectors.site_verifier import SiteVerifiers
 from detectors.verifier import StaleVerifier, SwappableVerifier
 from hub.gop import gop_warnings
-from hub.incidents import IncidentDesk
+from hub.incidents import IncidentDesk, MainOpening
 from hub.ticks import TickHealth, TickPolicy
 from ingest import CameraSpec, IngestSupervisor, MainStreamSpec
 from ingest.sensors import SensorHub
@@ -64,7 +64,14 @@ from riverwatch.looplag import LoopLag
 from riverwatch.ring import PacketRing
 from riverwatch.settings import Settings
 from riverwatch.supervise import RestartPolicy, Supervisor
-from riverwatch.types import Alert, CameraInfo, CameraState, DecodeMode, MainStreamInfo
+from riverwatch.types import (
+    Alert,
+    CameraInfo,
+    CameraState,
+    DecodeMode,
+    MainRing,
+    MainStreamInfo,
+)
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +118,7 @@ class Hub:
         self._desk: IncidentDesk | None = None
         self._ingest: IngestSupervisor | None = None
         self._open_incidents: dict[str, int] = {}  # per camera, for on_alert main streams
+        self._mains_refused: dict[str, int] = {}  # openings over `alert_mains_max`, per camera
         self._detect_task: asyncio.Task[None] | None = None
         self._region_model: RegionModel | Verifier | None = None
         self._site_verifiers = SiteVerifiers(settings.data_dir / "verifier")
@@ -226,20 +234,30 @@ class Hub:
                 return main.ring
         return self._ring_of(camera_id)
 
-    def _switch_main(self, camera_id: str, on: bool) -> PacketRing | None:
+    def _switch_main(self, camera_id: str, on: bool) -> MainOpening:
         """An `on_alert` main stream opens with a camera's first open incident and closes with
-        its last; returns the main stream's ring when this call opened it."""
-        if self._ingest is None:
-            return None
+        its last, at most `alert_mains_max` of them at once: the ring of a main stream this call
+        opened, or why none was opened."""
+        ingest = self._ingest
+        if ingest is None:
+            return MainOpening()
         open_now = self._open_incidents.get(camera_id, 0) + (1 if on else -1)
         self._open_incidents[camera_id] = max(0, open_now)
-        if on and self._ingest.open_main(camera_id):
-            log.info("camera %s: main stream opened for an incident", camera_id)
-            main = self._ingest.main_stream(camera_id)
-            return main.ring if main is not None else None
-        if not on and open_now <= 0 and self._ingest.close_main(camera_id):
-            log.info("camera %s: main stream closed with its last incident", camera_id)
-        return None
+        main = ingest.main_stream(camera_id)
+        if not on or main is None or main.ring_policy is not MainRing.ON_ALERT or main.running:
+            if not on and open_now <= 0 and ingest.close_main(camera_id):
+                log.info("camera %s: main stream closed with its last incident", camera_id)
+            return MainOpening()
+        limit = self._settings.alert_mains_max
+        if ingest.alert_mains_open() >= limit:
+            self._mains_refused[camera_id] = self._mains_refused.get(camera_id, 0) + 1
+            why = f"{limit} on_alert main streams were open already (RIVERWATCH_ALERT_MAINS_MAX)"
+            log.warning("camera %s: main stream not opened: %s", camera_id, why)
+            return MainOpening(note=f"evidence from the sub-stream: {why}")
+        if not ingest.open_main(camera_id):
+            return MainOpening()
+        log.info("camera %s: main stream opened for an incident", camera_id)
+        return MainOpening(ring=main.ring)
 
     async def _detect_forever(self) -> None:
         assert self._ingest is not None
@@ -336,6 +354,7 @@ class Hub:
             main.recorder.health(),
             stream.width if stream is not None else None,
             stream.height if stream is not None else None,
+            self._mains_refused.get(cam.id, 0),
         )
 
     def ring(self, camera_id: str) -> PacketRing:

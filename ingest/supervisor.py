@@ -129,6 +129,10 @@ class IngestSupervisor:
             return False
         return main.start(self._group)
 
+    def alert_mains_open(self) -> int:
+        """How many `on_alert` main streams run now."""
+        return sum(m.ring_policy is MainRing.ON_ALERT and m.running for m in self._mains.values())
+
     def close_main(self, camera_id: str) -> bool:
         """Stop an `on_alert` main stream; an `always` one keeps running."""
         main = self._mains.get(camera_id)

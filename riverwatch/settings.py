@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     evidence_max_age_s: float = Field(default=30 * 86400.0, gt=0)
     evidence_max_bytes: int = Field(default=20 * 2**30, ge=10**6)
     evidence_drain_budget_s: float = Field(default=10.0, gt=0)
+    # `on_alert` main streams open at once; an incident beyond it takes its evidence from the
+    # sub-stream, and says so (an alert storm must not open 200 main streams).
+    alert_mains_max: int = Field(default=25, ge=0, le=1000)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -283,6 +283,7 @@ class MainStreamInfo:
     health: CameraHealth
     width: int | None
     height: int | None
+    refused: int = 0  # `on_alert` openings refused: `alert_mains_max` mains were open
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,35 @@ async def test_on_alert_opens_the_main_stream_with_the_incident_and_closes_it_af
     assert (width, height) == SUB_WH and frames >= 15  # 2 s pre-roll at 15 fps, and more
 
 
+@pytest.mark.timeout(240)
+async def test_an_incident_over_the_on_alert_cap_takes_its_evidence_from_the_sub_stream(
+    two_streams: RtspSimulator, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An alert storm must not open a main stream per incident: with no room left (a cap of
+    # 0), the incident's snapshot and clip come from the sub-stream, and the camera says why.
+    settings = _settings(settings).model_copy(update={"alert_mains_max": 0})
+    loaded = parse_config(CONFIG.format(port=two_streams.port, ring="on_alert"), "roles")
+    async with Hub(settings, loaded) as hub:
+
+        def refused() -> int:
+            main = hub.camera("boat").main
+            assert main is not None and not main.running  # never opened
+            return main.refused
+
+        await eventually(lambda: refused() > 0, timeout_s=150, what="an incident's opening")
+        await eventually(lambda: _evidence(settings.data_dir) is not None, timeout_s=60,
+                         what="the incident's snapshot and clip")  # fmt: skip
+        assert refused() >= 1
+    found = _evidence(settings.data_dir)
+    assert found is not None
+    snapshot, clip = found
+    picture = cv2.imread(str(snapshot))
+    assert picture is not None and picture.shape[:2] == (SUB_WH[1], SUB_WH[0])
+    assert _clip_size(clip)[:2] == SUB_WH
+    assert not list(settings.data_dir.rglob("*.preroll.mp4"))  # one clip, all sub-stream
+    assert "on_alert main streams were open already" in caplog.text
+
+
 @pytest.mark.timeout(180)
 async def test_the_large_tile_gets_the_main_stream_and_wall_tiles_the_sub(
     two_streams: RtspSimulator, settings: Settings

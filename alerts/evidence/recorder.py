@@ -125,11 +125,13 @@ class EvidenceRecorder:
         ring: PacketRing,
         on_evidence: OnEvidence,
         opening: PacketRing | None = None,
+        note: str = "",
     ) -> bool:
         """Capture in a task the recorder owns, then await `on_evidence(evidence_alert)`.
 
         `opening` is a main stream opened for this alert (`on_alert`): the snapshot and clip
-        come from it once it has a keyframe, the pre-roll before that from `ring`.
+        come from it once it has a keyframe, the pre-roll before that from `ring`. `note` goes
+        with the evidence's problems (why no main stream was opened, say).
         False (and counted) when the recorder is closing.
         """
         if self._stopping.is_set():
@@ -137,7 +139,7 @@ class EvidenceRecorder:
             return False
         # One-shot: a capture that raises is logged and counted by the supervisor, never rerun
         # (a second evidence message for the same alert would be a different one).
-        run = partial(self._run, alert, ring, on_evidence, opening)
+        run = partial(self._run, alert, ring, on_evidence, opening, note)
         task = self._supervisor.spawn("evidence:capture", run, restart=False)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -273,12 +275,19 @@ class EvidenceRecorder:
             await asyncio.wait(pending, timeout=budget)
 
     async def _run(
-        self, alert: Alert, ring: PacketRing, on_evidence: OnEvidence, opening: PacketRing | None
+        self,
+        alert: Alert,
+        ring: PacketRing,
+        on_evidence: OnEvidence,
+        opening: PacketRing | None,
+        note: str,
     ) -> None:
         if opening is None:
             evidence = await self.capture(alert, ring)
         else:
             evidence = await self.capture_opening(alert, ring, opening)
+        if note:
+            evidence = dataclasses.replace(evidence, problems=(*evidence.problems, note))
         try:
             await on_evidence(evidence.apply(alert))
         except Exception:  # the task's owner boundary: one bad delivery must not go unseen
