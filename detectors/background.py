@@ -141,6 +141,7 @@ class BackgroundModel:
         ph, pw = h // 2, w // 2  # the pixel model runs on 2x2 means: a quarter of the bytes
         self._short = np.zeros((n, ph, pw), np.uint8)
         self._thr = np.zeros((n, ph, pw), np.uint8)
+        self._stale_thr: dict[int, U8] = {}  # cameras back from a gap, while young (below)
         self._long = np.zeros((n, *self.cells_hw), np.float32)
         self._long_spread = np.full((n, *self.cells_hw), 2.0, np.float32)
         # A new camera's first looks at its water, kept until it settles on their median.
@@ -342,9 +343,15 @@ class BackgroundModel:
         else:
             for j in d:
                 self._learn_row(frames[j], diff[j], short[j], thr[j], sens_m[j], floor_m[j])
+        self._keep_stale_noise(slot_m, thr, restart, gone & ~global_m)
         for j in np.flatnonzero(young):  # a running mean: a new camera learns its noise fast
             rate = 1.0 / (learns[j] + 1)
             self._learn_row(frames[j], diff[j], short[j], thr[j], sens_m[j], floor_m[j], rate)
+            stale_thr = self._stale_thr.get(int(slot_m[j]))
+            if stale_thr is not None:  # back from a gap: not more sensitive than hours ago yet
+                np.maximum(thr[j], stale_thr, out=thr[j])
+                if learns[j] + 1 >= p.young_learns:
+                    del self._stale_thr[int(slot_m[j])]
         short[reset] = frames[reset]
         self._learns_n[slot_m[due]] += 1
         self._learns_n[slot_m[restart]] = 1
@@ -357,6 +364,25 @@ class BackgroundModel:
             self._judge_contrast(luma[judge], slot_m[judge])
         on = contiguous_rows(due)  # views, not copies, when the due cameras are one block
         self._learn_long(slot_m[on], luma[on], new[on], water[on], restart[on], learns[on])
+
+    def _keep_stale_noise(
+        self,
+        slot_m: npt.NDArray[np.intp],
+        thr: U8,
+        restart: npt.NDArray[np.bool_],
+        back: npt.NDArray[np.bool_],
+    ) -> None:
+        """A camera back after `forget_s` learns its noise again from a few looks, and a
+        running mean of two or three looks can sit far below what the water does (a calm
+        moment, a trough between waves): while it is young, its noise limit stays at least the
+        one it had before the gap. A camera that starts over for another reason (new, or a
+        moved picture) has no such floor: the old limit was another view's."""
+        for j in np.flatnonzero(restart):
+            slot = int(slot_m[j])
+            if back[j]:
+                self._stale_thr[slot] = thr[j].copy()
+            else:
+                self._stale_thr.pop(slot, None)
 
     def _learn_rows(
         self,

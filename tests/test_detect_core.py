@@ -437,6 +437,24 @@ def back_after_a_gap(params: BackgroundParams) -> tuple[list[float], float]:
     return lit, hull
 
 
+def test_a_camera_back_after_a_gap_is_not_more_sensitive_than_before_while_it_relearns() -> None:
+    """Rough water, an hour's gap, then three calm looks and rough water again: the noise a
+    camera learns again from a few calm looks must not make the next rough look "moving"
+    everywhere. While it is young, its noise limit stays at least the one from before the gap
+    (without that floor, the first rough look's cells differ in 5.2 of 255 on average)."""
+    rng = np.random.default_rng(4)
+    model = BackgroundModel(1, SHAPE)
+
+    def look(t: float, sd: float) -> float:
+        luma = np.clip(110 + rng.normal(0, sd, SHAPE), 0, 255).astype(np.uint8)
+        return float(model.step(luma[None], np.array([0]), np.array([t])).motion_mhw[0].mean())
+
+    before = [look(2.0 * k, 12.0) for k in range(40)]
+    after = [look(3680.0 + 2.0 * k, sd) for k, sd in enumerate([2.0] * 3 + [12.0] * 5)]
+    assert max(after[3:]) < 1.5  # rough again: about as still as rough water was before
+    assert max(after[3:]) < 3 * max(before[-10:]) + 0.5
+
+
 def test_a_camera_back_after_a_long_gap_learns_its_new_light_and_still_sees_a_hull() -> None:
     kept, _ = back_after_a_gap(BackgroundParams(forget_s=float("inf")))
     lit, hull = back_after_a_gap(BackgroundParams())
