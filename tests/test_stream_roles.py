@@ -75,6 +75,17 @@ def _evidence(data_dir: Path) -> tuple[Path, Path] | None:
     return (jpegs[0], clips[0]) if jpegs and clips else None
 
 
+def _evidence_sizes(data_dir: Path) -> tuple[tuple[int, int], tuple[int, int, int], Path]:
+    """The first incident's snapshot (width, height), clip (width, height, frames), and the
+    clip's path."""
+    found = _evidence(data_dir)
+    assert found is not None
+    snapshot, clip = found
+    picture = cv2.imread(str(snapshot))
+    assert picture is not None
+    return (picture.shape[1], picture.shape[0]), _clip_size(clip), clip
+
+
 def _clip_size(path: Path) -> tuple[int, int, int]:
     """Width, height and decoded frame count of an MP4."""
     with av.open(io.BytesIO(path.read_bytes())) as container:
@@ -100,12 +111,8 @@ async def test_analysis_reads_the_sub_stream_and_evidence_comes_from_the_main(
         assert main is not None and (main.width, main.height) == MAIN_WH
         assert main.stream.endswith("/boat-main") and main.health.decode_errors == 0
         assert main.health.analysed_frames == 0  # recorded, never decoded
-    found = _evidence(settings.data_dir)
-    assert found is not None
-    snapshot, clip = found
-    picture = cv2.imread(str(snapshot))
-    assert picture is not None and picture.shape[:2] == (MAIN_WH[1], MAIN_WH[0])
-    width, height, frames = _clip_size(clip)
+    snapshot_wh, (width, height, frames), _ = _evidence_sizes(settings.data_dir)
+    assert snapshot_wh == MAIN_WH
     assert (width, height) == MAIN_WH and frames >= 15 * 2  # pre- and post-roll at 15 fps
 
 
@@ -139,12 +146,8 @@ async def test_on_alert_opens_the_main_stream_with_the_incident_and_closes_it_af
         await eventually(ticket_has_both_clips, what="the ticket's clip and pre-roll")
     # The snapshot and clip from the main stream, opened for the incident; the pre-roll
     # before its first keyframe from the sub-stream, as a second clip beside it.
-    found = _evidence(settings.data_dir)
-    assert found is not None
-    snapshot, clip = found
-    picture = cv2.imread(str(snapshot))
-    assert picture is not None and picture.shape[:2] == (MAIN_WH[1], MAIN_WH[0])
-    assert _clip_size(clip)[:2] == MAIN_WH
+    snapshot_wh, clip_size, clip = _evidence_sizes(settings.data_dir)
+    assert snapshot_wh == MAIN_WH and clip_size[:2] == MAIN_WH
     preroll = clip.with_name(clip.name.replace(".mp4", ".preroll.mp4"))
     width, height, frames = _clip_size(preroll)
     assert (width, height) == SUB_WH and frames >= 15  # 2 s pre-roll at 15 fps, and more
@@ -169,12 +172,8 @@ async def test_an_incident_over_the_on_alert_cap_takes_its_evidence_from_the_sub
         await eventually(lambda: _evidence(settings.data_dir) is not None, timeout_s=60,
                          what="the incident's snapshot and clip")  # fmt: skip
         assert refused() >= 1
-    found = _evidence(settings.data_dir)
-    assert found is not None
-    snapshot, clip = found
-    picture = cv2.imread(str(snapshot))
-    assert picture is not None and picture.shape[:2] == (SUB_WH[1], SUB_WH[0])
-    assert _clip_size(clip)[:2] == SUB_WH
+    snapshot_wh, clip_size, _ = _evidence_sizes(settings.data_dir)
+    assert snapshot_wh == SUB_WH and clip_size[:2] == SUB_WH
     assert not list(settings.data_dir.rglob("*.preroll.mp4"))  # one clip, all sub-stream
     assert "on_alert main streams were open already" in caplog.text
 
