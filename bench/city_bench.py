@@ -90,15 +90,10 @@ def hub_config(
 HUB_CPUS, SIM_CPUS = {0}, {1}  # with --pin: one core each (the simulator is not the hub's load)
 
 
-def pin(cpus: set[int]) -> Callable[[], None] | None:
+def pin(cpus: set[int]) -> Callable[[], None]:
     """A child's pre-exec hook that keeps it (and every thread and child it starts) on
-    `cpus`, when the bench was asked to pin."""
-    if not PIN[0]:
-        return None
+    `cpus`."""
     return lambda: os.sched_setaffinity(0, cpus)
-
-
-PIN = [False]
 
 
 def run_hub(
@@ -108,8 +103,10 @@ def run_hub(
     seconds: float,
     always: int = RIVERS,
     zoned: set[str] | None = None,
+    pinned: bool = False,
 ) -> tuple[Window, int, float]:
-    """One hub on the fleet: its window, main rings running, and seconds to all streaming."""
+    """One hub on the fleet (on `HUB_CPUS` when `pinned`): its window, main rings running,
+    and seconds to all streaming."""
     _HEADERS.clear()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "hub.yaml"
@@ -118,7 +115,7 @@ def run_hub(
         env = hub_env(Path(tmp) / "data")
         command = [sys.executable, "-m", "hub.cli", "run", "--config", str(path),
                    "--port", str(port)]  # fmt: skip
-        hub = subprocess.Popen(command, env=env, preexec_fn=pin(HUB_CPUS))
+        hub = subprocess.Popen(command, env=env, preexec_fn=pin(HUB_CPUS) if pinned else None)
         api = f"http://127.0.0.1:{port}"
         try:
             ready_s = wait_streaming(api, len(fleet), hub, limit_s=240)
@@ -202,7 +199,6 @@ def main() -> int:
     fleet = plan_fleet(args.cameras, profile=CITY_MIX)
     zoned = watched(fleet, args.busy_share)
     busy = sum(c.scene not in QUIET and c.camera_id in zoned for c in fleet)
-    PIN[0] = args.pin
     if args.pin:  # the simulator is started from here: it inherits core 1
         os.sched_setaffinity(0, SIM_CPUS)
     pinned = "; hub pinned to core 0, simulator to core 1" if args.pin else ""
@@ -215,14 +211,16 @@ def main() -> int:
             "streaming | main rings | reconnects | simulator cores | ready s | "
             "event loop lag max s (wake-ups > 1 s late) |")  # fmt: skip
         out("|---|---|---|---|---|---|---|---|---|---|")
-        roles = run_hub(fleet, sim, True, args.seconds, zoned=zoned)
+        roles = run_hub(fleet, sim, True, args.seconds, zoned=zoned, pinned=args.pin)
         report("sub-streams analysed, 50 mains always", args.cameras, *roles)
         if args.no_mains:
             report("sub-streams analysed, no main recorded", args.cameras,
-                   *run_hub(fleet, sim, True, args.seconds, always=0, zoned=zoned))  # fmt: skip
+                   *run_hub(fleet, sim, True, args.seconds, always=0, zoned=zoned,
+                           pinned=args.pin))  # fmt: skip
         if args.compare:
             report("main streams analysed", args.cameras,
-                   *run_hub(fleet, sim, False, args.seconds, zoned=zoned))  # fmt: skip
+                   *run_hub(fleet, sim, False, args.seconds, zoned=zoned,
+                            pinned=args.pin))  # fmt: skip
         street = next(c for c in fleet[RIVERS:] if c.profile == "hd")
         first_s, cpu_s = asyncio.run(one_opening(sim, street))
     window = roles[0]

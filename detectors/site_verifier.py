@@ -69,8 +69,8 @@ from detectors.verifier import (
     Verifier,
     VerifierError,
     box_features,
-    choose_min_score,
     score_rows,
+    train_by_rule,
 )
 from riverwatch.files import fsync_path
 
@@ -189,20 +189,14 @@ def train_from_boxes(boxes: Sequence[LabelledBox], shape_hw: tuple[int, int]) ->
     labels_until = float(ts_k.max())
     held, first = None, None
     if len(np.unique(label_k[early_k])) == 2 and late_k.any():
-        chosen = choose_min_score(features_kf[early_k], label_k[early_k], group_k[early_k])
-        first_score = 0.5 if chosen is None else chosen.min_score
-        first = Verifier.train(
-            features_kf[early_k], label_k[early_k], min_score=first_score, frames=cut
-        )
+        first = train_by_rule(features_kf[early_k], label_k[early_k], group_k[early_k], cut)
+        first_score = first.manifest.min_score
         split = (
             f"labels to {_iso(float(ts_k[early_k].max()))} train (threshold {first_score:.2f} "
             "by their own folds), later ones scored"
         )
         held = score_rows(first, features_kf[late_k], label_k[late_k], first_score, split)
-    chosen = choose_min_score(features_kf, label_k, group_k)
-    min_score = 0.5 if chosen is None else chosen.min_score
-    final = Verifier.train(features_kf, label_k, min_score=min_score, frames=len(images))
-    final = final.with_manifest(
+    final = train_by_rule(features_kf, label_k, group_k, len(images)).with_manifest(
         held_out=held,
         source={"labels": str(len(boxes)), "labels_until": repr(labels_until),
                 "shape_hw": f"{shape_hw[0]}x{shape_hw[1]}"},

@@ -582,6 +582,16 @@ def choose_min_score(
     return ThresholdChoice(THRESHOLDS[best], scores[best])
 
 
+def train_by_rule(
+    features_kf: F32, label_k: npt.NDArray[np.int32], group_k: npt.NDArray[np.int64], frames: int
+) -> Verifier:
+    """Every trainer's verifier: trained on all the rows, at the threshold `choose_min_score`
+    picks on them (0.5 when no fold could be scored)."""
+    chosen = choose_min_score(features_kf, label_k, group_k)
+    min_score = 0.5 if chosen is None else chosen.min_score
+    return Verifier.train(features_kf, label_k, min_score=min_score, frames=frames)
+
+
 def _scored(
     score_k: F32, label_k: npt.NDArray[np.int32], min_score: float, split: str
 ) -> HeldOutScore:

@@ -34,9 +34,9 @@ from detectors.verifier import (
     DEFAULT_LABELS,
     VESSEL,
     HeldOutScore,
-    choose_min_score,
     region_features,
     score_rows,
+    train_by_rule,
 )
 from evaluation.footage import U8, Footage, core_outputs, to_full
 
@@ -139,17 +139,14 @@ def train_from_footage(
     early, late = rows.take(rows.ts_k <= train_end), rows.take(rows.ts_k >= test_start)
     held = None
     if len(np.unique(early.label_k)) == 2 and len(late.label_k):
-        chosen = choose_min_score(early.features_kf, early.label_k, early.group_k)
-        first_score = 0.5 if chosen is None else chosen.min_score
-        first = Verifier.train(early.features_kf, early.label_k, frames=early.frames)
+        first = train_by_rule(early.features_kf, early.label_k, early.group_k, early.frames)
+        first_score = first.manifest.min_score
         split = (
             f"train to {_iso(train_end)} (threshold {first_score:.2f} by its own folds), "
             f"scored from {_iso(test_start)}"
         )
         held = held_out_score(first, late, first_score, split)
-    chosen = choose_min_score(rows.features_kf, rows.label_k, rows.group_k)
-    min_score = 0.5 if chosen is None else chosen.min_score
-    final = Verifier.train(rows.features_kf, rows.label_k, min_score=min_score, frames=rows.frames)
+    final = train_by_rule(rows.features_kf, rows.label_k, rows.group_k, rows.frames)
     return final.with_manifest(held_out=held)
 
 
