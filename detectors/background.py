@@ -80,6 +80,10 @@ class BackgroundParams:
     # on the Sooke garden day's gaps (5, 10, 20, 30, 60 min: F1 0.661, 0.686, 0.674, 0.624,
     # 0.632 against 0.632 without); the slope day only scored.
     forget_s: float = 600.0
+    # The neighbourhood a young camera's pixels are also judged against, in pixels of the
+    # pixel model (half the analysis size: 31 is 62 analysis pixels). Chosen on the Sooke
+    # garden day's label-free F1; the slope day only scored. 0: off.
+    near_px: int = 41
     learn_interval_s: float = 1.5
 
 
@@ -196,6 +200,7 @@ class BackgroundModel:
         diff, fg = self._scratch.diff[:m], self._scratch.fg[:m]
         _flat_absdiff(frames, short, diff)
         cv2.compare(flat(diff), flat(thr), cv2.CMP_GT, dst=flat(fg))
+        self._judge_young_by_their_neighbourhood(diff, thr, fg, slot_m)
         motion = _halve(fg, self._scratch.cells[:m])
         sc = self._scratch
         luma = sc.luma[:m]
@@ -249,6 +254,28 @@ class BackgroundModel:
             self._low_n[slot_m],
             blind,
         )
+
+    def _judge_young_by_their_neighbourhood(
+        self, diff: U8, thr: U8, fg: U8, slot_m: npt.NDArray[np.intp]
+    ) -> None:
+        """A pixel seen only a few looks (a new camera, one back from `forget_s`, a picture
+        that moved) cannot tell calm water from a calm moment, and an hours-old noise is
+        another light's and another wind's. While its camera is young, a pixel must also stand
+        out from the change around it now: the same formula as its learned threshold, with
+        the spread measured across `near_px` of its neighbourhood on this look instead of
+        across its history. Rough water is then quiet on its first looks, and a hull on it
+        still moves."""
+        win = self.params.near_px
+        young = np.flatnonzero(self._learns_n[slot_m] < self.params.young_learns)
+        if not win or not len(young):
+            return
+        near = self._scratch.near[0]
+        sens_m, floor_m = self._sens_n[slot_m], self._floor_now(slot_m)
+        for j in young.tolist():
+            cv2.blur(diff[j], (win, win), dst=near)
+            cv2.addWeighted(near, float(sens_m[j]), near, 0.0, float(floor_m[j]), dst=near)
+            cv2.max(near, thr[j], dst=near)
+            cv2.compare(diff[j], near, cv2.CMP_GT, dst=fg[j])
 
     def settle(self) -> None:
         """Wait until the last step's learning is done (and raise what it raised)."""
@@ -557,6 +584,7 @@ class _Scratch:
         self.diff = np.empty((n, h // 2, w // 2), np.uint8)
         self.fg = np.empty((n, h // 2, w // 2), np.uint8)
         self.clip = np.empty((n, h // 2, w // 2), np.uint8)
+        self.near = np.empty((1, h // 2, w // 2), np.uint8)
         cells = (n, h // CELL, w // CELL)
         self.cells = np.empty(cells, np.uint8)
         self.cells2 = np.empty(cells, np.uint8)

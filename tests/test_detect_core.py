@@ -455,6 +455,40 @@ def test_a_camera_back_after_a_gap_is_not_more_sensitive_than_before_while_it_re
     assert max(after[3:]) < 3 * max(before[-10:]) + 0.5
 
 
+def test_a_camera_back_on_rough_water_is_not_moving_everywhere_and_a_hull_on_it_still_is() -> None:
+    """A camera learns calm water, sends nothing for an hour, and comes back to rough water:
+    its pixels' own history (and the floor kept from before the gap) says calm, so its first
+    looks would move everywhere and every trough would be a boat. While it is young it is also
+    judged against the change around each pixel now: rough water is quiet, a dark hull moves."""
+
+    def looks_back(params: BackgroundParams) -> list[tuple[float, float]]:
+        rng = np.random.default_rng(5)
+        model = BackgroundModel(1, SHAPE, params=params)
+        for k in range(40):
+            luma = np.clip(110 + rng.normal(0, 2, SHAPE), 0, 255).astype(np.uint8)
+            model.step(luma[None], np.array([0]), np.array([2.0 * k]))
+        seen = []
+        for k in range(4):
+            waves = cv2.resize(rng.normal(0, 12, (45, 80)), SHAPE[::-1])  # crests a few px wide
+            luma = np.clip(110 + waves, 0, 255).astype(np.uint8)
+            luma[100:116, 20 + 80 * k : 60 + 80 * k] = 30  # a fast boat: elsewhere each look
+            t = np.array([3680.0 + 5.0 * k])
+            motion = model.step(luma[None], np.array([0]), t).motion_mhw[0] / 255
+            hull = float(motion[25:29, 6 + 20 * k : 14 + 20 * k].mean())
+            motion[24:30, 4 + 20 * k : 16 + 20 * k] = 0
+            seen.append((float(motion.mean()), hull))
+        return seen
+
+    # The first look back is against an hours-old picture and history alike; from the second
+    # on the camera is young again.
+    own_only = looks_back(BackgroundParams(near_px=0))[1:]
+    judged = looks_back(BackgroundParams())[1:]
+    assert own_only[0][0] > 0.2, "the test's water must fool the history"
+    for (water_own, _), (water, _) in zip(own_only, judged, strict=True):
+        assert water < water_own / 10  # 16 to 25 times fewer pixels moving
+    assert min(hull for _, hull in judged) > 0.9
+
+
 def test_a_camera_back_after_a_long_gap_learns_its_new_light_and_still_sees_a_hull() -> None:
     kept, _ = back_after_a_gap(BackgroundParams(forget_s=float("inf")))
     lit, hull = back_after_a_gap(BackgroundParams())
