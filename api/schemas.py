@@ -37,7 +37,9 @@ class HealthOut(BaseModel):
     last_error: str | None
     reason: str = ""
     no_frame_reopens: int = 0
-    gop_s: float | None = Field(default=None, description="keyframe interval, measured")
+    gop_s: float | None = Field(
+        default=None, description="keyframe interval, measured: the longest of the last 8"
+    )
     analysis_interval_s: float | None = Field(
         default=None, description="seconds between analysed frames, measured (1 / analysed_fps)"
     )

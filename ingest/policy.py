@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 from ingest.errors import (
     DecodeFailed,
     IngestError,
@@ -18,6 +20,39 @@ UNKNOWN_GOP_S = 10.0
 # arrive and decode), and a minutes-long "smart codec" GOP does not hide a dead decoder for ever.
 FRAMELESS_MIN_S = 3.0
 FRAMELESS_MAX_S = 300.0
+# Keyframe intervals a camera's GOP is judged over: its longest of these is its GOP.
+RECENT_GOPS = 8
+
+
+class GopClock:
+    """A camera's GOP: the longest of its last `RECENT_GOPS` keyframe intervals, by arrival.
+
+    Not the last one: a "smart codec" camera sends a keyframe on a scene change and then
+    none for ten seconds, and a looped or restarted stream cuts one GOP short. Judged by its
+    last interval, such a camera would look like a 2 s one and be restarted as frameless
+    (three GOPs) in the middle of a long GOP; its long-GOP warning would come and go.
+
+    >>> clock = GopClock()
+    >>> for t in (0.0, 4.0, 12.0, 14.7):
+    ...     clock.keyframe(t)
+    >>> clock.gop_s
+    8.0
+    """
+
+    def __init__(self) -> None:
+        self._intervals: deque[float] = deque(maxlen=RECENT_GOPS)
+        self._last: float | None = None
+
+    def keyframe(self, mono: float) -> None:
+        """A new GOP started at monotonic time `mono`."""
+        if self._last is not None:
+            self._intervals.append(mono - self._last)
+        self._last = mono
+
+    @property
+    def gop_s(self) -> float | None:
+        """The longest recent interval; None until two keyframes have arrived."""
+        return max(self._intervals) if self._intervals else None
 
 
 def state_after_error(error: IngestError) -> CameraState:

@@ -30,6 +30,7 @@ from ingest.errors import (
     StreamStalled,
     StreamUnusable,
 )
+from ingest.policy import GopClock
 from riverwatch.annexb import continues_picture
 from riverwatch.batch import FrameBatch, chroma_shape
 from riverwatch.ring import PacketRing, RingPacket, StreamInfo
@@ -64,7 +65,7 @@ class Counters:
     last_packet_at: float = 0.0
     last_frame_at: float = 0.0
     streaming_since: float = 0.0
-    gop_s: float | None = None  # measured keyframe interval by arrival; None until two GOPs
+    gop_s: float | None = None  # longest recent keyframe interval by arrival (`GopClock`)
     width: int | None = None
     height: int | None = None
     codec: str | None = None
@@ -355,9 +356,8 @@ class StreamSession:
             self._decode(state.decoders.full, packet, state, mode)
 
     def _gop_started(self, state: _DecodeState) -> None:
-        if state.gop_started_at is not None:
-            self._counters.gop_s = state.mono - state.gop_started_at
-        state.gop_started_at = state.mono
+        state.gops.keyframe(state.mono)
+        self._counters.gop_s = state.gops.gop_s
 
     def _decode(self, codec: Decoder, packet: Any, state: _DecodeState, mode: DecodeMode) -> None:
         try:
@@ -473,7 +473,7 @@ class _DecodeState:
         self.synced = False
         self.holding = False  # a keyframe sits in the keyframe decoder until its picture ends
         self.last_pts: int | None = None
-        self.gop_started_at: float | None = None
+        self.gops = GopClock()
         self.consecutive_errors = 0
         self.next_due = 0.0
 

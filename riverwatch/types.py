@@ -79,7 +79,9 @@ class CameraHealth:
     last_error: str | None
     reason: str = ""  # why the camera is in its state, safe to show (no credentials)
     no_frame_reopens: int = 0  # sessions reopened because packets came but no frame analysed
-    gop_s: float | None = None  # keyframe interval measured by arrival; None until two GOPs
+    gop_s: float | None = (
+        None  # longest of the last 8 keyframe intervals by arrival; None until two
+    )
 
 
 class RuleKind(enum.StrEnum):

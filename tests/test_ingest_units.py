@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from ingest.errors import StreamEnded, StreamOpenError, StreamStalled, StreamUnusable
-from ingest.policy import next_attempt, state_after_error
+from ingest.policy import (
+    RECENT_GOPS,
+    GopClock,
+    frameless_for,
+    next_attempt,
+    state_after_error,
+)
 from riverwatch.backoff import attempts_to_reach
 from riverwatch.batch import BatchView, FrameBatch
 from riverwatch.ring import PacketRing, RingPacket
@@ -99,3 +105,18 @@ def test_ring_evicts_by_age_and_by_bytes() -> None:
     ring.append(packet(at=4.6, size=900))
     assert ring.size_bytes <= 1000 and len(ring) == 2
     assert [p.received_at for p in ring.snapshot(since=4.55)] == [4.6]
+
+
+def test_a_camera_gop_is_its_longest_recent_keyframe_interval() -> None:
+    """A smart-codec camera's scene-change keyframe (or a looped stream's) cuts one GOP short;
+    judged by that one it would be restarted as frameless in the middle of its next long GOP."""
+    clock = GopClock()
+    assert clock.gop_s is None
+    for t in (0.0, 4.0, 14.0, 16.7):  # 4 s, 10 s, then a short one
+        clock.keyframe(t)
+    assert clock.gop_s == 10.0
+    assert not frameless_for(25.0, since=0.0, last_frame_at=16.7, gop_s=clock.gop_s)
+    assert frameless_for(25.0, since=0.0, last_frame_at=16.7, gop_s=16.7 - 14.0)
+    for k in range(1, RECENT_GOPS + 1):  # a steady 2 s GOP since: the long one is forgotten
+        clock.keyframe(16.7 + 2.0 * k)
+    assert clock.gop_s == pytest.approx(2.0)
