@@ -212,7 +212,7 @@ def camera_metrics(cameras: list[CameraInfo]) -> Iterator[Metric]:
 def _gop_metrics(cameras: list[CameraInfo]) -> Iterator[Metric]:
     gop = GaugeMetricFamily(
         "riverwatch_camera_gop_seconds",
-        "Keyframe interval measured by arrival (absent until two GOPs).",
+        "Keyframe interval measured by arrival: the longest of the last 8 (absent until 3).",
         labels=["camera", "group"],
     )
     warned = GaugeMetricFamily(

@@ -137,7 +137,8 @@ def say_why(now: list[dict[str, object]]) -> None:
     why = Counter(str(c["health"]["last_error"] or "")[:80] for c in now)  # type: ignore[index]
     for reason, count in why.most_common(4):
         if reason:
-            out(f"    last error of {count} cameras: {reason}")
+            who = [str(c["id"]) for c in now if str(c["health"]["last_error"] or "")[:80] == reason]  # type: ignore[index]
+            out(f"    last error of {count} cameras ({', '.join(who[:4])}): {reason}")
 
 
 async def one_opening(sim: RtspSimulator, camera: SimCamera) -> tuple[float, float]:

@@ -14,29 +14,34 @@ from ingest.errors import (
 )
 from riverwatch.types import CameraState
 
-# A GOP this long is assumed until two keyframes have been timed (cameras send 1 to 10 s).
+# A GOP this long is assumed until `GopClock` knows it (cameras send 1 to 10 s).
 UNKNOWN_GOP_S = 10.0
 # Bounds on the frameless wait: short GOPs still get a few seconds (the first keyframe must
 # arrive and decode), and a minutes-long "smart codec" GOP does not hide a dead decoder for ever.
 FRAMELESS_MIN_S = 3.0
 FRAMELESS_MAX_S = 300.0
-# Keyframe intervals a camera's GOP is judged over: its longest of these is its GOP.
+# Keyframe intervals a camera's GOP is judged over: its longest of these is its GOP, known
+# once there are `KNOWN_AFTER` of them.
 RECENT_GOPS = 8
+KNOWN_AFTER = 3
 
 
 class GopClock:
-    """A camera's GOP: the longest of its last `RECENT_GOPS` keyframe intervals, by arrival.
+    """A camera's GOP: the longest of its last `RECENT_GOPS` keyframe intervals, by arrival,
+    once `KNOWN_AFTER` of them have been timed.
 
     Not the last one: a "smart codec" camera sends a keyframe on a scene change and then
-    none for ten seconds, and a looped or restarted stream cuts one GOP short. Judged by its
-    last interval, such a camera would look like a 2 s one and be restarted as frameless
-    (three GOPs) in the middle of a long GOP; its long-GOP warning would come and go.
+    none for ten seconds, and a looped stream cuts one GOP short. Not the first ones alone: a
+    server sends its first second or two in a burst as a session opens, so the first interval
+    is short (2.2 s for a 4 s GOP, measured on the simulator). Judged by one short interval,
+    a camera would look like a 1 or 2 s one, be reopened as frameless (three GOPs) in the
+    middle of its next long GOP, and its long-GOP warning would come and go.
 
     >>> clock = GopClock()
-    >>> for t in (0.0, 4.0, 12.0, 14.7):
+    >>> for t in (0.0, 2.2, 11.2, 17.2):
     ...     clock.keyframe(t)
     >>> clock.gop_s
-    8.0
+    9.0
     """
 
     def __init__(self) -> None:
@@ -51,8 +56,8 @@ class GopClock:
 
     @property
     def gop_s(self) -> float | None:
-        """The longest recent interval; None until two keyframes have arrived."""
-        return max(self._intervals) if self._intervals else None
+        """The longest recent interval; None until `KNOWN_AFTER` have been timed."""
+        return max(self._intervals) if len(self._intervals) >= KNOWN_AFTER else None
 
 
 def state_after_error(error: IngestError) -> CameraState:

@@ -79,9 +79,7 @@ class CameraHealth:
     last_error: str | None
     reason: str = ""  # why the camera is in its state, safe to show (no credentials)
     no_frame_reopens: int = 0  # sessions reopened because packets came but no frame analysed
-    gop_s: float | None = (
-        None  # longest of the last 8 keyframe intervals by arrival; None until two
-    )
+    gop_s: float | None = None  # longest of the last 8 keyframe intervals by arrival, once 3
 
 
 class RuleKind(enum.StrEnum):

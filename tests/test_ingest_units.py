@@ -107,16 +107,21 @@ def test_ring_evicts_by_age_and_by_bytes() -> None:
     assert [p.received_at for p in ring.snapshot(since=4.55)] == [4.6]
 
 
-def test_a_camera_gop_is_its_longest_recent_keyframe_interval() -> None:
-    """A smart-codec camera's scene-change keyframe (or a looped stream's) cuts one GOP short;
-    judged by that one it would be restarted as frameless in the middle of its next long GOP."""
+def test_a_camera_gop_is_its_longest_recent_keyframe_interval_once_a_few_are_timed() -> None:
+    """A session's first interval is short (the server's opening burst), and a smart-codec
+    camera's scene-change keyframe cuts one GOP short; judged by such an interval a camera
+    would be reopened as frameless in the middle of its next long GOP. Arrivals as measured on
+    the simulator's smart camera (GOPs 4, 9, 6, 10 s)."""
     clock = GopClock()
-    assert clock.gop_s is None
-    for t in (0.0, 4.0, 14.0, 16.7):  # 4 s, 10 s, then a short one
+    clock.keyframe(0.0)
+    clock.keyframe(2.2)
+    assert clock.gop_s is None  # one burst-shortened interval: not yet known (limit 30 s)
+    assert not frameless_for(10.0, since=0.0, last_frame_at=2.2, gop_s=clock.gop_s)
+    for t in (11.2, 17.2):
         clock.keyframe(t)
-    assert clock.gop_s == 10.0
-    assert not frameless_for(25.0, since=0.0, last_frame_at=16.7, gop_s=clock.gop_s)
-    assert frameless_for(25.0, since=0.0, last_frame_at=16.7, gop_s=16.7 - 14.0)
+    assert clock.gop_s == pytest.approx(9.0)
+    assert not frameless_for(36.2, since=0.0, last_frame_at=17.2, gop_s=clock.gop_s)
+    assert frameless_for(36.2, since=0.0, last_frame_at=17.2, gop_s=17.2 - 11.2)  # by the last
     for k in range(1, RECENT_GOPS + 1):  # a steady 2 s GOP since: the long one is forgotten
-        clock.keyframe(16.7 + 2.0 * k)
+        clock.keyframe(17.2 + 2.0 * k)
     assert clock.gop_s == pytest.approx(2.0)
