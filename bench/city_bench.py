@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import psutil
 from ingest_bench import _HEADERS, BUSY, Window, cameras, hub_env, measure, out, wait_streaming
 
@@ -104,9 +105,9 @@ def run_hub(
     always: int = RIVERS,
     zoned: set[str] | None = None,
     pinned: bool = False,
-) -> tuple[Window, int, float]:
+) -> tuple[Window, int, float] | None:
     """One hub on the fleet (on `HUB_CPUS` when `pinned`): its window, main rings running,
-    and seconds to all streaming."""
+    and seconds to all streaming; None when the hub stopped answering the bench."""
     _HEADERS.clear()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "hub.yaml"
@@ -121,9 +122,13 @@ def run_hub(
             ready_s = wait_streaming(api, len(fleet), hub, limit_s=240)
             time.sleep(10)
             short = [c.camera_id for c in fleet if c.profile in SHORT_GOPS]
-            window = measure(api, psutil.Process(hub.pid), psutil.Process(sim.pid), seconds,
-                             subset=short)  # fmt: skip
-            now = cameras(api)
+            try:
+                window = measure(api, psutil.Process(hub.pid), psutil.Process(sim.pid), seconds,
+                                 subset=short)  # fmt: skip
+                now = cameras(api)
+            except httpx.TransportError as exc:  # overloaded: a figure of its own
+                out(f"    the hub did not answer the bench ({type(exc).__name__})")
+                return None
             mains = sum(bool(c.get("main") and c["main"]["running"]) for c in now)  # type: ignore[index]
             say_why(now)
         finally:
@@ -166,7 +171,12 @@ async def one_opening(sim: RtspSimulator, camera: SimCamera) -> tuple[float, flo
         return time.monotonic() - t0, sum(me.cpu_times()[:2]) - cpu0
 
 
-def report(name: str, n: int, window: Window, mains: int, ready_s: float) -> None:
+def report(name: str, n: int, run: tuple[Window, int, float] | None) -> None:
+    if run is None:
+        out(f"| {name} | the hub did not answer within 30 s: overloaded | - | - | - | - | - "
+            "| - | - | - |")  # fmt: skip
+        return
+    window, mains, ready_s = run
     out(f"| {name} | {window.cores:.2f} | {window.peak_rss_mb:.0f} | {window.fps_min:.2f} "
         f"({window.fps_mean:.2f}) | {window.streaming}/{n} | {mains} | {window.reconnects} | "
         f"{window.sim_cores:.2f} | {ready_s:.0f} | "
@@ -213,25 +223,31 @@ def main() -> int:
             "event loop lag max s (wake-ups > 1 s late) |")  # fmt: skip
         out("|---|---|---|---|---|---|---|---|---|---|")
         roles = run_hub(fleet, sim, True, args.seconds, zoned=zoned, pinned=args.pin)
-        report("sub-streams analysed, 50 mains always", args.cameras, *roles)
+        report("sub-streams analysed, 50 mains always", args.cameras, roles)
         if args.no_mains:
             report("sub-streams analysed, no main recorded", args.cameras,
-                   *run_hub(fleet, sim, True, args.seconds, always=0, zoned=zoned,
+                   run_hub(fleet, sim, True, args.seconds, always=0, zoned=zoned,
                            pinned=args.pin))  # fmt: skip
         if args.compare:
             report("main streams analysed", args.cameras,
-                   *run_hub(fleet, sim, False, args.seconds, zoned=zoned,
+                   run_hub(fleet, sim, False, args.seconds, zoned=zoned,
                             pinned=args.pin))  # fmt: skip
         street = next(c for c in fleet[RIVERS:] if c.profile == "hd")
         first_s, cpu_s = asyncio.run(one_opening(sim, street))
-    window = roles[0]
     out(f"503 answers asked again (a database or Redis the hub found busy): {BUSY[0]}")
     out(f"one on_alert opening ({street.camera_id}, 720p H.265, GOP 2 s): first keyframe after "
         f"{first_s:.2f} s, {cpu_s * 1000:.0f} ms CPU in the hub process")  # fmt: skip
+    if roles is None:
+        out("targets: not measured, the hub stopped answering")
+        return 1
+    window = roles[0]
+    # Once per 2 s GOP is 0.5 fps; a window of tens of seconds may lose a keyframe at each
+    # edge to timing (the API's figures are read once before and once after), so 0.45 passes.
     out(f"targets: cores {window.cores:.2f} <= {TARGET_CORES} "
         f"{window.cores <= TARGET_CORES}; RSS {window.peak_rss_mb:.0f} <= {TARGET_RSS_MB} MB "
         f"{window.peak_rss_mb <= TARGET_RSS_MB}; GOP <= 2 s cameras min "
-        f"{window.fps_min:.2f} >= 0.5 fps {window.fps_min >= 0.45}")  # fmt: skip
+        f"{window.fps_min:.2f} >= 0.5 fps (0.45 allows the window's edges) "
+        f"{window.fps_min >= 0.45}")  # fmt: skip
     return 0
 
 
