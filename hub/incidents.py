@@ -18,7 +18,6 @@ finishes within its budget before the publisher drains.
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
@@ -241,7 +240,7 @@ class IncidentDesk:
                 self._redis,
                 settings.alert_stream,
                 settings.consumer_group,
-                f"hub-{socket.gethostname()}",
+                f"hub-{settings.node_id}",
                 self._apply,
                 supervisor=self.supervisor,
             )
@@ -263,7 +262,7 @@ class IncidentDesk:
                 self._redis,
                 settings.alert_stream,
                 GROUP,
-                f"notify-{socket.gethostname()}",
+                f"notify-{settings.node_id}",
                 self._notifier,
                 supervisor=self.supervisor,
             )

@@ -53,6 +53,8 @@ from detectors import (
 from detectors.background import BackgroundParams
 from detectors.site_verifier import SiteVerifiers
 from detectors.verifier import StaleVerifier, SwappableVerifier
+from hub.cluster.leases import Leases, LeaseTiming
+from hub.cluster.ownership import Ownership
 from hub.gop import gop_warnings
 from hub.incidents import IncidentDesk, MainOpening
 from hub.ticks import TickHealth, TickPolicy
@@ -128,6 +130,7 @@ class Hub:
         self._supervisor = Supervisor(restart_policy)
         self._loop_lag = LoopLag()
         self._crossings: tuple[LineCount, ...] = ()
+        self._ownership: Ownership | None = None
 
     async def __aenter__(self) -> Hub:
         try:
@@ -164,8 +167,10 @@ class Hub:
         )
         specs = [camera_spec(c) for c in self._config.cameras]
         self._ingest = await self._stack.enter_async_context(
-            IngestSupervisor(specs, settings, self._config.redactor)
+            IngestSupervisor(specs, settings, self._config.redactor, start_all=not settings.cluster)
         )
+        if settings.cluster:
+            self._ownership = self._join_cluster(self._redis, self._ingest)
         self._ticks = TickHealth(self._tick_policy)  # staleness counts from here
         self._detect_task = self._supervisor.spawn("hub:detect", self._detect_forever)
         self._supervisor.spawn("hub:loop-lag", self._loop_lag.run)
@@ -179,6 +184,41 @@ class Hub:
     ) -> None:
         await self._stack.aclose()
         log.info("hub: stopped")
+
+    def _join_cluster(self, redis: Redis, ingest: IngestSupervisor) -> Ownership:
+        """Run only this hub's share of the cameras (hub/cluster); hand them over on the way
+        out, before ingest closes."""
+        settings = self._settings
+        lease = settings.cluster_lease_s
+        timing = LeaseTiming(
+            lease, heartbeat_s=0.6 * lease, renew_s=0.2 * lease, fence_s=0.5 * lease
+        )
+        hub_id = settings.node_id
+
+        async def stop(camera_id: str) -> None:
+            await ingest.stop_camera(camera_id, "another hub's camera now")
+
+        owner = Ownership(
+            Leases(redis, hub_id, timing),
+            [c.id for c in self._config.cameras],
+            ingest.start_camera,
+            stop,
+            capacity=settings.hub_capacity,
+            api=f"http://{settings.host}:{settings.port}",
+        )
+        task = self._supervisor.spawn("hub:ownership", owner.run)
+
+        async def leave() -> None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            try:
+                await asyncio.wait_for(owner.hand_over_all(), timeout=timing.fence_s)
+            except (RedisError, OSError, TimeoutError) as exc:  # they expire on their own
+                log.warning("cluster: %s: leases not handed over (%s)", hub_id, exc)
+
+        self._stack.push_async_callback(leave)
+        log.info("cluster: %s joins (capacity %s)", hub_id, settings.hub_capacity or "any")
+        return owner
 
     async def _connect_redis(self) -> Redis:
         settings = self._settings
@@ -312,7 +352,10 @@ class Hub:
     def _apply(self, result: StepResult, now: float) -> None:
         """Hand events to the incident desk and switch decode modes as the core asks."""
         assert self._ingest is not None and self._desk is not None
-        self._desk.take(result.events, now)
+        events = result.events
+        if self._ownership is not None:  # a camera handed over a moment ago is not ours
+            events = [e for e in events if self._ownership.owns(e.camera_id)]
+        self._desk.take(events, now)
         ids = self._ingest.camera_ids()
         for slot in result.modes.promote_p:
             self._ingest.set_mode(ids[slot], DecodeMode.FULL)

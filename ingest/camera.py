@@ -159,6 +159,11 @@ class CameraSource:
             log.info("camera %s: decode mode %s -> %s", self.camera_id, self._controls.mode, mode)
             self._controls.mode = mode
 
+    def park(self, reason: str) -> None:
+        """Show the camera as stopped, with `reason`, while its task does not run (it is
+        another hub's, or not started yet)."""
+        self._set_state(CameraState.STOPPED, reason)
+
     def reconnect(self) -> None:
         """End the running session; the camera connects again after its shortest backoff
         (an operator's "reconnect", or a camera that was reconfigured)."""

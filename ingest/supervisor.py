@@ -31,7 +31,14 @@ class IngestSupervisor:
     ...     ingest.batch.read_into(view)
     """
 
-    def __init__(self, specs: Sequence[CameraSpec], settings: Settings, redactor: Redactor):
+    def __init__(
+        self,
+        specs: Sequence[CameraSpec],
+        settings: Settings,
+        redactor: Redactor,
+        *,
+        start_all: bool = True,
+    ):
         self.batch = FrameBatch([s.camera_id for s in specs], settings.analysis_shape_hw)
         mains = [s for s in specs if s.main is not None and s.main.ring is not MainRing.NEVER]
         # Every stream blocks one thread in demux; extra room for sessions still winding down.
@@ -52,23 +59,53 @@ class IngestSupervisor:
         self._mains = {s.camera_id: MainStream(source(_recording(s), None, True), s) for s in mains}
         self._stack = AsyncExitStack()
         self._group: asyncio.TaskGroup | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._start_all = start_all  # False: each camera waits for `start_camera` (a cluster)
 
     async def __aenter__(self) -> IngestSupervisor:
         self._group = await self._stack.enter_async_context(asyncio.TaskGroup())
-        self._tasks = [
-            self._group.create_task(source.run(), name=f"camera:{camera_id}")
-            for camera_id, source in self._sources.items()
-        ]
-        for main in self._mains.values():
-            if main.ring_policy is MainRing.ALWAYS:
-                main.start(self._group)
+        if not self._start_all:
+            for source in self._sources.values():
+                source.park("not started: waiting for this hub to own it")
+            return self
+        for camera_id in self._sources:
+            self.start_camera(camera_id)
         log.info(
             "ingest: started %d cameras (%d with a main stream kept for evidence)",
             len(self._sources),
             len(self._mains),
         )
         return self
+
+    def start_camera(self, camera_id: str) -> bool:
+        """Run the camera (and its `always` main stream); False if it runs already. KeyError
+        if unknown."""
+        source = self._sources[camera_id]
+        if self._group is None or camera_id in self._tasks:
+            return False
+        self._tasks[camera_id] = self._group.create_task(source.run(), name=f"camera:{camera_id}")
+        main = self._mains.get(camera_id)
+        if main is not None and main.ring_policy is MainRing.ALWAYS:
+            main.start(self._group)
+        return True
+
+    async def stop_camera(self, camera_id: str, reason: str = "stopped") -> bool:
+        """Stop the camera and its main stream, and wait until its task has ended; False if it
+        was not running. Its batch row is left as it was: nothing fresh comes into it."""
+        task = self._tasks.pop(camera_id, None)
+        if task is None:
+            return False
+        main = self._mains.get(camera_id)
+        if main is not None:
+            main.stop()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        self._sources[camera_id].park(reason)
+        return True
+
+    def running(self, camera_id: str) -> bool:
+        """Whether the camera's ingest runs in this process."""
+        return camera_id in self._tasks
 
     async def __aexit__(
         self,
@@ -81,7 +118,7 @@ class IngestSupervisor:
     async def close(self) -> None:
         """Cancel every camera task, wait for them, then release the worker threads."""
         if self._group is not None:
-            for task in self._tasks:
+            for task in self._tasks.values():
                 task.cancel()
             for main in self._mains.values():
                 main.stop()
@@ -125,8 +162,8 @@ class IngestSupervisor:
     def open_main(self, camera_id: str) -> bool:
         """Start recording the camera's main stream if it is not running (`on_alert`)."""
         main = self._mains.get(camera_id)
-        if main is None or self._group is None:
-            return False
+        if main is None or self._group is None or camera_id not in self._tasks:
+            return False  # no main, or the camera is not run here (another hub's)
         return main.start(self._group)
 
     def alert_mains_open(self) -> int:

@@ -7,10 +7,12 @@ instead of misbehaving later.
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from riverwatch.types import Severity
@@ -96,11 +98,37 @@ class Settings(BaseSettings):
     # sub-stream, and says so (an alert storm must not open 200 main streams).
     alert_mains_max: int = Field(default=25, ge=0, le=1000)
 
+    # More than one hub: every hub with `cluster` on and the same config and Redis shares the
+    # cameras (hub/cluster): each camera runs on exactly one live hub, and a dead hub's cameras
+    # move to the others within `cluster_lease_s` plus a few seconds.
+    cluster: bool = False
+    hub_id: str | None = Field(default=None, pattern=r"^\S{1,64}$")  # default: host-pid
+    hub_capacity: int | None = Field(default=None, ge=0)  # most cameras this hub takes
+    cluster_lease_s: float = Field(default=10.0, ge=1.0, le=120.0)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         """Accept `debug` as well as `DEBUG`: people type level names in either case."""
         return value.strip().upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _cluster_needs_shared_redis(self) -> Settings:
+        if self.cluster and self.redis_url is None:
+            raise ValueError(
+                "cluster: hubs share cameras through one Redis; set REDIS_URL (without it "
+                "each hub runs its own embedded Redis)"
+            )
+        return self
+
+    @property
+    def node_id(self) -> str:
+        """This hub's name among hubs, and its queue consumers' names: `hub_id`, else the
+        host's name (in a cluster, with the process id: hubs may share a host)."""
+        if self.hub_id:
+            return self.hub_id
+        host = socket.gethostname()
+        return f"{host}-{os.getpid()}" if self.cluster else host
 
     @property
     def analysis_shape_hw(self) -> tuple[int, int]:

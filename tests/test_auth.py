@@ -7,6 +7,7 @@ admin comes from the settings, as `RIVERWATCH_ADMIN_USER`/`_PASSWORD` would give
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import os
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alerts.tickets import default_url, open_engine
 from api.security import BootstrapError, Role, Security, SecurityConfig
 from api.security.audit import AuditLog, AuditQuery
-from api.security.bootstrap import admin_from_settings, users_add_command
+from api.security.bootstrap import admin_from_settings, ensure_admin, users_add_command
 from api.security.errors import BadUsername, LastAdmin, UserExists, WeakPassword
 from api.security.passwords import hash_password, verify_password
 from api.security.ratelimit import LimitRule, LoginLimiter
@@ -399,6 +400,15 @@ def test_admin_settings_refuse_unsafe_values() -> None:
         with pytest.raises(BootstrapError, match=message) as caught:
             admin_from_settings(user, password)
         assert PASSWORD not in str(caught.value)
+
+
+async def test_hubs_starting_together_make_the_first_admin_once(engine: AsyncEngine) -> None:
+    """Several hubs on one database see no admin at the same moment; one creates it, the
+    others start anyway (they used to die of UserExists)."""
+    stores = [UserStore(engine) for _ in range(4)]
+    made = await asyncio.gather(*(ensure_admin(s, "chief", PASSWORD) for s in stores))
+    assert sum(user is not None for user in made) == 1
+    assert (await stores[0].get("chief")).role is Role.ADMIN
 
 
 async def test_the_first_admin_is_made_once(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from typing import TextIO
 
 from pydantic import SecretStr
 
-from api.security.errors import BootstrapError, SecurityError, UnknownUser
+from api.security.errors import BootstrapError, SecurityError, UnknownUser, UserExists
 from api.security.passwords import check_password
 from api.security.users import Role, User, UserStore, check_username
 from riverwatch.settings import Settings
@@ -58,7 +58,13 @@ async def ensure_admin(store: UserStore, username: str, password: str) -> User |
     try:
         existing = await store.get(username)
     except UnknownUser:
-        user = await store.create(username, password, Role.ADMIN)
+        try:
+            user = await store.create(username, password, Role.ADMIN)
+        except UserExists:  # hubs starting together on one database: another one made it
+            if await store.has_admin():
+                log.info("security: another hub created the first admin %r", username)
+                return None
+            raise
         log.info("security: created the first admin %r from the environment", username)
         return user
     raise BootstrapError(

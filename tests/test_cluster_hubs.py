@@ -1,0 +1,177 @@
+"""Three real `riverwatch run` processes share 30 simulated cameras on one Redis and one
+PostgreSQL: each camera streams on exactly one hub; `kill -9` of one moves its cameras to the
+others; a fourth hub takes about a quarter and the others keep the rest.
+
+Everything is real: the GStreamer RTSP simulator, redis-server, PostgreSQL and the hubs as
+child processes, read through their own HTTP APIs. Waits are for states, with wide bounds; how
+fast the cameras move is a benchmark figure (the lease is shortened here to keep the test
+short), not an assertion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from simulator.scenes import SceneFiles
+from simulator.server import Mount, RtspSimulator, free_port
+from tests.db_fixtures import PostgresCluster
+from tests.queue_fixtures import (  # noqa: F401  (the *_fixture names register fixtures)
+    RedisProcess,
+    redis_proc_fixture,
+)
+
+CAMERAS = [f"cam-{k:02d}" for k in range(30)]
+ADMIN = ("cluster-admin", "cluster-Pa55-word-1")
+LEASE_S = 4.0
+
+
+@pytest.fixture
+def fleet(scenes: dict[str, SceneFiles]) -> Iterator[RtspSimulator]:
+    """30 cameras on one RTSP server, playing the two test scenes."""
+    files = [scenes["river_calm"].video, scenes["river_boat_crossing"].video]
+    mounts = [Mount(f"/{cam}", files[k % 2]) for k, cam in enumerate(CAMERAS)]
+    with RtspSimulator(mounts) as sim:
+        yield sim
+
+
+class HubProcess:
+    """One `riverwatch run` child with the cluster on, and its API."""
+
+    def __init__(self, hub_id: str, config: Path, env: dict[str, str], tmp: Path) -> None:
+        self.hub_id = hub_id
+        self.port = free_port()
+        self._log = (tmp / f"{hub_id}.log").open("w")
+        env = {**env, "RIVERWATCH_HUB_ID": hub_id, "RIVERWATCH_DATA_DIR": str(tmp / hub_id)}
+        command = [sys.executable, "-m", "hub.cli", "run", "--config", str(config),
+                   "--port", str(self.port)]  # fmt: skip
+        self.proc = subprocess.Popen(command, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self._headers: dict[str, str] = {}
+
+    def states(self) -> dict[str, str] | None:
+        """camera id -> state, or None while the hub does not answer."""
+        base = f"http://127.0.0.1:{self.port}"
+        try:
+            if not self._headers:
+                login = {"username": ADMIN[0], "password": ADMIN[1]}
+                reply = httpx.post(f"{base}/api/auth/login", json=login, timeout=5)
+                reply.raise_for_status()
+                self._headers = {"Authorization": f"Bearer {reply.json()['token']}"}
+            cameras = httpx.get(f"{base}/api/cameras", headers=self._headers, timeout=5).json()
+        except (httpx.TransportError, httpx.HTTPStatusError):
+            return None
+        return {str(c["id"]): str(c["state"]) for c in cameras}
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self._log.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+        self._log.close()
+
+
+def where(hubs: list[HubProcess]) -> dict[str, list[str]] | None:
+    """camera -> the hubs it streams on; None while a hub does not answer."""
+    placed: dict[str, list[str]] = {c: [] for c in CAMERAS}
+    for hub in hubs:
+        states = hub.states()
+        if states is None:
+            return None
+        for camera, state in states.items():
+            if state == "streaming":
+                placed[camera].append(hub.hub_id)
+    return placed
+
+
+def wait_until_each_streams_once(hubs: list[HubProcess], limit_s: float) -> dict[str, str]:
+    """Wait until every camera streams on exactly one of `hubs`; camera -> hub."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        for hub in hubs:
+            assert hub.proc.poll() is None, f"{hub.hub_id} exited"
+        placed = where(hubs)
+        if placed is not None and all(len(h) == 1 for h in placed.values()):
+            return {c: h[0] for c, h in placed.items()}
+        time.sleep(0.5)
+    raise AssertionError(f"cameras not each on one hub within {limit_s:g} s: {where(hubs)}")
+
+
+def wait_for_join(hubs: list[HubProcess], hub_id: str, limit_s: float) -> dict[str, str]:
+    """Wait until the new hub streams some cameras and its join's hand-overs are done."""
+    deadline = time.monotonic() + limit_s
+    while hub_id not in wait_until_each_streams_once(hubs, limit_s).values():
+        assert time.monotonic() < deadline, f"{hub_id} took no camera"
+        time.sleep(1)
+    time.sleep(3 * LEASE_S)  # the rest of this join's hand-overs
+    return wait_until_each_streams_once(hubs, limit_s)
+
+
+@pytest.mark.timeout(420)
+def test_three_hubs_share_thirty_cameras_and_survive_a_kill(
+    fleet: RtspSimulator,
+    redis_proc: RedisProcess,
+    postgres_cluster: PostgresCluster,
+    tmp_path: Path,
+) -> None:
+    database = asyncio.run(postgres_cluster.create_database())
+    config = tmp_path / "hub.yaml"
+    cameras = "\n".join(
+        f"  - {{id: {cam}, name: {cam}, group: river, url: 'rtsp://127.0.0.1:{fleet.port}/{cam}'}}"
+        for cam in CAMERAS
+    )
+    config.write_text(f"cameras:\n{cameras}\n")
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_proc.url,
+        "RIVERWATCH_TICKET_DB_URL": postgres_cluster.url(database),
+        "RIVERWATCH_CLUSTER": "true",
+        "RIVERWATCH_CLUSTER_LEASE_S": str(LEASE_S),
+        "RIVERWATCH_ANALYSIS_WIDTH": "160",
+        "RIVERWATCH_ANALYSIS_HEIGHT": "96",
+        "RIVERWATCH_ADMIN_USER": ADMIN[0],
+        "RIVERWATCH_ADMIN_PASSWORD": ADMIN[1],
+        "RIVERWATCH_LOG_LEVEL": "INFO",
+    }
+    hubs: list[HubProcess] = []
+    try:
+        for hub_id in ("hub-a", "hub-b", "hub-c"):
+            hubs.append(HubProcess(hub_id, config, env, tmp_path))
+        before = wait_until_each_streams_once(hubs, limit_s=180)
+        assert {before[c] for c in CAMERAS} == {"hub-a", "hub-b", "hub-c"}
+
+        victim = hubs.pop(1)
+        victim.kill()
+        orphans = {c for c in CAMERAS if before[c] == victim.hub_id}
+        after = wait_until_each_streams_once(hubs, limit_s=120)
+        assert orphans and all(after[c] in ("hub-a", "hub-c") for c in orphans)
+        assert all(after[c] == before[c] for c in CAMERAS if c not in orphans)
+
+        hubs.append(HubProcess("hub-d", config, env, tmp_path))
+        joined = wait_for_join(hubs, "hub-d", limit_s=120)
+        moved = [c for c in CAMERAS if joined[c] != after[c]]
+        assert moved and all(joined[c] == "hub-d" for c in moved), "only to the new hub"
+        assert 3 <= len(moved) <= 16  # about a third of 30 with three live hubs
+    finally:
+        for hub in hubs:
+            hub.stop()
+        asyncio.run(postgres_cluster.drop_database(database))
+    # Every hub that was stopped cleanly said so; none died of the others.
+    logs = {p.stem: p.read_text() for p in tmp_path.glob("hub-*.log")}
+    assert "hub: stopped" in logs["hub-a"] and "hub: stopped" in logs["hub-d"]
