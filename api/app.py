@@ -24,6 +24,7 @@ from api.routes import (
     audit,
     auth,
     cameras,
+    cluster,
     events,
     health,
     incidents,
@@ -89,7 +90,7 @@ def create_app(hub_factory: HubFactory, security: SecurityConfig | None = None) 
     )
     routers = (
         *(health, auth, users, audit, cameras, alerts, tickets, stats, suppressions, sensors),
-        *(incidents, labels, verifier, live, events, metrics),
+        *(incidents, labels, verifier, live, events, metrics, cluster),
         pages,  # last: its page routes must not shadow the API's
     )
     for router in (r.router for r in routers):

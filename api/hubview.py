@@ -88,6 +88,30 @@ class QueueFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterHub:
+    """A live hub as its heartbeat describes it."""
+
+    hub_id: str
+    capacity: int | None
+    cameras: int
+    api: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterFigures:
+    """This hub's view of the cluster (`hub/cluster`): the live hubs, who holds each camera
+    (hub id and fencing epoch, None when nobody does), and this hub's own counters."""
+
+    hub_id: str
+    hubs: tuple[ClusterHub, ...]
+    owners: dict[str, tuple[str, int] | None]
+    held: int
+    round_failures: int
+    fences: int
+    handovers: int
+
+
+@dataclass(frozen=True, slots=True)
 class HubFigures:
     """Every counter the hub's parts keep, read at one moment (for `/metrics`)."""
 
@@ -98,6 +122,7 @@ class HubFigures:
     notify: dict[str, TargetStats]
     sensors: SensorStats
     loop: LagFigures  # how late the event loop runs (`riverwatch.looplag`)
+    cluster: ClusterFigures | None = None  # None: a hub on its own
 
 
 def task_problems(tasks: tuple[TaskStatus, ...]) -> list[str]:
@@ -147,6 +172,10 @@ class HubView(Protocol):
 
     async def readiness(self) -> Readiness:
         """Dependencies, the detection loop and the supervised tasks, with reasons."""
+        ...
+
+    async def cluster_figures(self) -> ClusterFigures | None:
+        """The cluster as this hub sees it; None for a hub on its own."""
         ...
 
     async def figures(self) -> HubFigures:

@@ -34,7 +34,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from api.hubview import DetectFigures, HubFigures, HubView
+from api.hubview import ClusterFigures, DetectFigures, HubFigures, HubView
 from riverwatch.looplag import LagFigures
 from riverwatch.supervise import TaskState, TaskStatus
 from riverwatch.types import CameraHealth, CameraInfo, CameraState, DecodeMode
@@ -77,6 +77,34 @@ class HubCollector(Collector):
         yield from task_metrics(self._figures.tasks)
         yield from loop_metrics(self._figures.loop)
         yield from desk_metrics(self._figures)
+        if self._figures.cluster is not None:
+            yield from cluster_metrics(self._figures.cluster)
+
+
+def cluster_metrics(cluster: ClusterFigures) -> Iterator[Metric]:
+    """This hub's share of the cluster and its ownership loop's troubles."""
+    yield _gauge("riverwatch_cluster_hubs", "Live hubs (heartbeats seen).", len(cluster.hubs))
+    yield _gauge(
+        "riverwatch_cluster_cameras_held", "Cameras whose lease this hub holds.", cluster.held
+    )
+    yield _gauge(
+        "riverwatch_cluster_cameras_unowned",
+        "Cameras nobody holds a lease of (moving, or no hub has room).",
+        sum(holder is None for holder in cluster.owners.values()),
+    )
+    yield _counter(
+        "riverwatch_cluster_round_failures",
+        "Ownership rounds that failed (Redis unreachable or slow).",
+        cluster.round_failures,
+    )
+    yield _counter(
+        "riverwatch_cluster_fences",
+        "Times this hub stopped its cameras for want of lease renewals.",
+        cluster.fences,
+    )
+    yield _counter(
+        "riverwatch_cluster_handovers", "Cameras this hub handed to another.", cluster.handovers
+    )
 
 
 # ---- the detection loop and the supervised tasks ------------------------------------------

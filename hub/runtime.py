@@ -32,6 +32,8 @@ from alerts import EmbeddedRedis, QueueUnavailable, Suppressions
 from alerts.feed import AlertFeed
 from alerts.tickets import TicketStore
 from api.hubview import (
+    ClusterFigures,
+    ClusterHub,
     DetectFigures,
     HubFigures,
     LineCount,
@@ -508,6 +510,28 @@ class Hub:
             notify=desk.notifier.stats(),
             sensors=desk.sensors.stats(),
             loop=self._loop_lag.figures(),
+            cluster=await self.cluster_figures(),
+        )
+
+    async def cluster_figures(self) -> ClusterFigures | None:
+        """The cluster as this hub sees it; None for a hub on its own. Who holds each camera
+        is read from Redis (empty while it does not answer)."""
+        owner = self._ownership
+        if owner is None:
+            return None
+        try:
+            owners = await asyncio.wait_for(owner.owners(), self._settings.redis_timeout_s)
+        except (RedisError, OSError, TimeoutError):
+            owners = {}
+        hubs = tuple(ClusterHub(h.hub_id, h.capacity, h.cameras, h.api) for h in owner.hubs)
+        return ClusterFigures(
+            owner.hub_id,
+            hubs,
+            owners,
+            len(owner.held()),
+            owner.failures,
+            owner.fences,
+            owner.moves,
         )
 
     def detect_figures(self) -> DetectFigures:

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -70,6 +71,14 @@ class HubProcess:
         except (httpx.TransportError, httpx.HTTPStatusError):
             return None
         return {str(c["id"]): str(c["state"]) for c in cameras}
+
+    def cluster(self) -> dict[str, Any]:
+        """Its `/api/cluster` (after `states` has signed in)."""
+        base = f"http://127.0.0.1:{self.port}"
+        reply = httpx.get(f"{base}/api/cluster", headers=self._headers, timeout=10)
+        reply.raise_for_status()
+        answer: dict[str, Any] = reply.json()
+        return answer
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -155,6 +164,9 @@ def test_three_hubs_share_thirty_cameras_and_survive_a_kill(
             hubs.append(HubProcess(hub_id, config, env, tmp_path))
         before = wait_until_each_streams_once(hubs, limit_s=180)
         assert {before[c] for c in CAMERAS} == {"hub-a", "hub-b", "hub-c"}
+        view = hubs[0].cluster()  # any hub answers for all of them
+        assert sorted(h["hub_id"] for h in view["hubs"]) == ["hub-a", "hub-b", "hub-c"]
+        assert {c: o["hub_id"] for c, o in view["cameras"].items()} == before
 
         victim = hubs.pop(1)
         victim.kill()
@@ -162,6 +174,11 @@ def test_three_hubs_share_thirty_cameras_and_survive_a_kill(
         after = wait_until_each_streams_once(hubs, limit_s=120)
         assert orphans and all(after[c] in ("hub-a", "hub-c") for c in orphans)
         assert all(after[c] == before[c] for c in CAMERAS if c not in orphans)
+        view = hubs[1].cluster()
+        assert sorted(h["hub_id"] for h in view["hubs"]) == ["hub-a", "hub-c"]  # b is gone
+        assert view["unowned"] == 0 and all(view["cameras"][c]["epoch"] >= 2 for c in orphans), (
+            "taken again: a new fencing epoch"
+        )
 
         hubs.append(HubProcess("hub-d", config, env, tmp_path))
         joined = wait_for_join(hubs, "hub-d", limit_s=120)

@@ -155,12 +155,21 @@ class Leases:
 
     async def holder(self, camera_id: str) -> tuple[str, int] | None:
         """(hub id, epoch) of the camera's lease, or None when nobody holds it."""
-        raw = await self._redis.get(self._key("lease", camera_id))
-        if raw is None:
-            return None
-        hub, _, epoch = (raw.decode() if isinstance(raw, bytes) else str(raw)).partition(" ")
-        return hub, int(epoch)
+        return _parse(await self._redis.get(self._key("lease", camera_id)))
+
+    async def holders(self, cameras: list[str]) -> dict[str, tuple[str, int] | None]:
+        """(hub id, epoch) of each camera's lease, None where nobody holds it (one MGET)."""
+        raw = await self._redis.mget([self._key("lease", c) for c in cameras]) if cameras else []
+        return {camera: _parse(value) for camera, value in zip(cameras, raw, strict=True)}
 
     async def holds(self, camera_id: str, hub_id: str, epoch: int) -> bool:
         """Whether `hub_id` still holds the camera at `epoch` (the fence for a write)."""
         return await self.holder(camera_id) == (hub_id, epoch)
+
+
+def _parse(raw: bytes | str | None) -> tuple[str, int] | None:
+    """A lease's value, "{hub id} {epoch}", as (hub id, epoch)."""
+    if raw is None:
+        return None
+    hub, _, epoch = (raw.decode() if isinstance(raw, bytes) else raw).partition(" ")
+    return hub, int(epoch)

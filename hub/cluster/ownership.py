@@ -84,6 +84,10 @@ class Ownership:
         """The cameras held, with their epochs."""
         return dict(self._held)
 
+    async def owners(self) -> dict[str, tuple[str, int] | None]:
+        """Who holds each camera now, from Redis: (hub id, epoch), or None."""
+        return await self._leases.holders(self._cameras)
+
     async def run(self) -> None:
         """Rounds every `renew_s` until cancelled; a failed round is logged and counted."""
         timing = self._leases.timing
