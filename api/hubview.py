@@ -109,6 +109,7 @@ class ClusterFigures:
     round_failures: int
     fences: int
     handovers: int
+    refused: int  # alerts refused where tickets are written: a stale owner's openings
 
 
 @dataclass(frozen=True, slots=True)

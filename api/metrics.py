@@ -105,6 +105,11 @@ def cluster_metrics(cluster: ClusterFigures) -> Iterator[Metric]:
     yield _counter(
         "riverwatch_cluster_handovers", "Cameras this hub handed to another.", cluster.handovers
     )
+    yield _counter(
+        "riverwatch_cluster_alerts_refused",
+        "Incidents this hub's ticket consumer refused: opened by a hub that had lost the camera.",
+        cluster.refused,
+    )
 
 
 # ---- the detection loop and the supervised tasks ------------------------------------------

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from types import TracebackType
+from typing import Protocol
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -76,6 +77,18 @@ def _no_main(camera_id: str, on: bool) -> MainOpening:
     return MainOpening()
 
 
+class Owner(Protocol):
+    """A clustered hub's say on its cameras' alerts (`hub.runtime`, from `hub.cluster`)."""
+
+    def holding(self, camera_id: str) -> tuple[str, int] | None:
+        """(hub id, fencing epoch) while this hub holds the camera, else None."""
+        ...
+
+    async def stale(self, alert: Alert) -> bool:
+        """Whether the alert opens an incident its hub had no right to any more."""
+        ...
+
+
 class IncidentDesk:
     """`async with IncidentDesk(settings, config, redis, ring_of) as desk: desk.take(events)`."""
 
@@ -87,8 +100,10 @@ class IncidentDesk:
         ring_of: RingOf,
         supervisor: Supervisor | None = None,
         main_switch: MainSwitch = _no_main,
+        owner: Owner | None = None,
     ) -> None:
         self._settings = settings
+        self._owner = owner  # in a cluster: stamps camera alerts, fences stale openings
         # Every part's long-lived tasks go through it: one snapshot for readiness and metrics.
         self.supervisor = supervisor or Supervisor()
         self.spool_path = settings.data_dir / "spool" / "alerts.sqlite3"
@@ -189,6 +204,10 @@ class IncidentDesk:
     def send(self, message: Alert) -> None:
         """Spool and publish one message (notices follow from the stream), and start evidence
         for a camera's open."""
+        if self._owner is not None and message.source == "camera":
+            held = self._owner.holding(message.camera_id)
+            if held is not None:
+                message = replace(message, hub_id=held[0], epoch=held[1])
         self.publisher.publish(message)
         self.feed.publish(message)
         if message.source != "camera":
@@ -303,6 +322,8 @@ class IncidentDesk:
         return EvidenceRecorder(store, policy, self.supervisor)
 
     async def _apply(self, entry_id: str, message: Alert) -> None:
+        if self._owner is not None and await self._owner.stale(message):
+            return  # acknowledged, never a ticket: a stale owner's duplicate
         await self.tickets.apply(message)
 
     async def _escalated(self, escalation: Escalation) -> None:

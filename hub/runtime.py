@@ -55,6 +55,7 @@ from detectors import (
 from detectors.background import BackgroundParams
 from detectors.site_verifier import SiteVerifiers
 from detectors.verifier import StaleVerifier, SwappableVerifier
+from hub.cluster.fence import Fence
 from hub.cluster.leases import Leases, LeaseTiming
 from hub.cluster.ownership import Ownership
 from hub.gop import gop_warnings
@@ -133,6 +134,7 @@ class Hub:
         self._loop_lag = LoopLag()
         self._crossings: tuple[LineCount, ...] = ()
         self._ownership: Ownership | None = None
+        self._fence: Fence | None = None
 
     async def __aenter__(self) -> Hub:
         try:
@@ -165,6 +167,7 @@ class Hub:
                 self._evidence_ring_of,
                 self._supervisor,
                 self._switch_main,
+                owner=self if settings.cluster else None,
             )
         )
         specs = [camera_spec(c) for c in self._config.cameras]
@@ -187,6 +190,17 @@ class Hub:
         await self._stack.aclose()
         log.info("hub: stopped")
 
+    def holding(self, camera_id: str) -> tuple[str, int] | None:
+        """(hub id, epoch) while this hub holds the camera in the cluster, else None."""
+        owner = self._ownership
+        epoch = None if owner is None else owner.epoch(camera_id)
+        return None if owner is None or epoch is None else (owner.hub_id, epoch)
+
+    async def stale(self, alert: Alert) -> bool:
+        """Whether the alert opens an incident its hub no longer had the right to (the
+        cluster's fence; always False on a hub on its own)."""
+        return self._fence is not None and await self._fence.stale(alert)
+
     def _join_cluster(self, redis: Redis, ingest: IngestSupervisor) -> Ownership:
         """Run only this hub's share of the cameras (hub/cluster); hand them over on the way
         out, before ingest closes."""
@@ -200,8 +214,10 @@ class Hub:
         async def stop(camera_id: str) -> None:
             await ingest.stop_camera(camera_id, "another hub's camera now")
 
+        leases = Leases(redis, hub_id, timing)
+        self._fence = Fence(leases)
         owner = Ownership(
-            Leases(redis, hub_id, timing),
+            leases,
             [c.id for c in self._config.cameras],
             ingest.start_camera,
             stop,
@@ -532,6 +548,7 @@ class Hub:
             owner.failures,
             owner.fences,
             owner.moves,
+            0 if self._fence is None else self._fence.refused,
         )
 
     def detect_figures(self) -> DetectFigures:

@@ -196,6 +196,11 @@ class Alert:
     preroll_clip: str = ""
     preroll_clip_sha256: str = ""
     track: tuple[tuple[float, int, int, int, int], ...] = ()
+    # In a cluster, the hub that raised it and the camera's fencing epoch it held then (0:
+    # a hub on its own, or a sensor): a new incident from an owner that has since lost the
+    # camera is refused where tickets are written.
+    hub_id: str = ""
+    epoch: int = 0
 
     def __post_init__(self) -> None:
         # Strict: a severity outside the enum is refused here (ValueError), not ranked later.
@@ -235,6 +240,8 @@ class Alert:
             "preroll_clip": self.preroll_clip,
             "preroll_clip_sha256": self.preroll_clip_sha256,
             "track": ";".join(f"{t:.2f},{x1},{y1},{x2},{y2}" for t, x1, y1, x2, y2 in self.track),
+            "hub_id": self.hub_id,
+            "epoch": str(self.epoch),
         }
 
     @classmethod
@@ -269,6 +276,8 @@ class Alert:
             preroll_clip=fields.get("preroll_clip", ""),
             preroll_clip_sha256=fields.get("preroll_clip_sha256", ""),
             track=_parse_track(fields.get("track", "")),
+            hub_id=fields.get("hub_id", ""),
+            epoch=int(fields.get("epoch", "0") or "0"),
         )
 
 

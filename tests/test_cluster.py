@@ -10,6 +10,7 @@ wait is for a state, with generous bounds.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -17,11 +18,14 @@ import pytest
 from redis.asyncio import Redis
 
 from hub.cluster.assignment import assign
+from hub.cluster.fence import Fence
 from hub.cluster.leases import Leases, LeaseTiming
 from hub.cluster.ownership import Ownership
+from riverwatch.types import Alert, AlertPhase
 from tests.conftest import eventually
 from tests.queue_fixtures import (  # noqa: F401  (the *_fixture names register fixtures)
     RedisProcess,
+    make_alert,
     redis_proc_fixture,
 )
 
@@ -197,3 +201,36 @@ async def test_shutdown_hands_the_cameras_over_at_once(cluster: Cluster) -> None
     await a.redis.aclose()
     await eventually(lambda: len(b.running) == len(CAMERAS), timeout_s=30, what="b has all")
     assert a.owner.moves > 0 and cluster.double_runs == []
+
+
+async def test_a_stale_owners_new_incident_is_refused_and_its_earlier_ones_are_not(
+    redis_proc: RedisProcess,
+) -> None:
+    """hub-a held cam-1 at epoch 1 and paused past its lease; hub-b took it (epoch 2). An
+    incident hub-a opens afterwards is refused; one it saw before, delivered late, and the
+    updates of its incidents are not. The alert fields carry the stamp through the stream."""
+    redis = Redis.from_url(redis_proc.url)
+    try:
+        a, b = Leases(redis, "hub-a", FAST), Leases(redis, "hub-b", FAST)
+        first = await a.take("cam-1")
+        assert first == 1 and await b.take("cam-1") is None
+        fence = Fence(b)
+
+        def alert(observed_at: float, phase: AlertPhase = AlertPhase.OPEN) -> Alert:
+            base = dataclasses.replace(make_alert(1, phase), camera_id="cam-1")
+            stamped = dataclasses.replace(base, observed_at=observed_at, hub_id="hub-a", epoch=1)
+            return Alert.from_fields(stamped.to_fields())  # as the consumer reads it
+
+        assert not await fence.stale(alert(observed_at=1e10))  # nobody took it since
+        assert await a.release("cam-1", 1)
+        assert await b.take("cam-1") == 2
+        taken = await b.taken_at("cam-1", 2)
+        assert taken is not None
+        assert await fence.stale(alert(taken + 30.0))  # opened after hub-b took the camera
+        assert not await fence.stale(alert(taken - 30.0))  # seen while it held it
+        assert not await fence.stale(alert(taken + 30.0, AlertPhase.UPDATE))  # its incident's
+        unstamped = dataclasses.replace(alert(taken + 30.0), epoch=0)  # a hub on its own
+        assert not await fence.stale(unstamped)
+        assert fence.refused == 1
+    finally:
+        await redis.aclose()

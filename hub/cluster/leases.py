@@ -3,6 +3,7 @@
     {prefix}:hub:{hub id}        JSON HubInfo, expires after `heartbeat_s` unless beaten again
     {prefix}:lease:{camera id}   "{hub id} {epoch}", expires after `lease_s` unless renewed
     {prefix}:epoch:{camera id}   the camera's fencing epoch: +1 at every acquisition
+    {prefix}:taken:{camera id}   epoch -> when it was taken (Redis' clock, ms)
 
 Taking, renewing and releasing a lease are Lua scripts, so each is one atomic step: a lease
 is taken only when nobody holds it (after its holder released it or its time ran out), and
@@ -29,6 +30,8 @@ if held then
 end
 local epoch = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. epoch, 'PX', ARGV[2])
+local now = redis.call('TIME')
+redis.call('HSET', KEYS[3], epoch, now[1] * 1000 + math.floor(now[2] / 1000))
 return epoch
 """
 _RENEW = """
@@ -131,7 +134,11 @@ class Leases:
         this hub still holds in Redis but forgot (a round cut short, a fence while Redis was
         slow) is taken back at its epoch: nobody else held the camera in between."""
         ms = round(self.timing.lease_s * 1000)
-        keys = [self._key("lease", camera_id), self._key("epoch", camera_id)]
+        keys = [
+            self._key("lease", camera_id),
+            self._key("epoch", camera_id),
+            self._key("taken", camera_id),
+        ]
         epoch = await self._take(keys=keys, args=[self.hub_id, ms])
         return None if epoch is None else int(epoch)
 
@@ -161,6 +168,11 @@ class Leases:
         """(hub id, epoch) of each camera's lease, None where nobody holds it (one MGET)."""
         raw = await self._redis.mget([self._key("lease", c) for c in cameras]) if cameras else []
         return {camera: _parse(value) for camera, value in zip(cameras, raw, strict=True)}
+
+    async def taken_at(self, camera_id: str, epoch: int) -> float | None:
+        """When the camera's lease was taken at `epoch` (POSIX s, Redis' clock), or None."""
+        raw = await self._redis.hget(self._key("taken", camera_id), str(epoch))
+        return None if raw is None else int(raw) / 1000.0
 
     async def holds(self, camera_id: str, hub_id: str, epoch: int) -> bool:
         """Whether `hub_id` still holds the camera at `epoch` (the fence for a write)."""
