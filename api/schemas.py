@@ -86,6 +86,11 @@ class CameraOut(BaseModel):
         default_factory=list,
         examples=[["GOP 8.0 s: zone 'ban' wants detection within 5 s, but 2 keyframes take ..."]],
     )
+    hub_id: str | None = Field(
+        default=None,
+        description="in a cluster, the hub that runs the camera (null: none, or no cluster)",
+        examples=["hub-a"],
+    )
 
     @classmethod
     def of(cls, info: CameraInfo) -> CameraOut:
@@ -99,6 +104,7 @@ class CameraOut(BaseModel):
             stream=info.stream,
             main=MainStreamOut.of(info.main) if info.main is not None else None,
             warnings=list(info.warnings),
+            hub_id=info.hub_id,
             health=HealthOut(
                 state_age_s=round(h.state_age_s, 1),
                 decode_mode=h.decode_mode,

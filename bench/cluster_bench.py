@@ -62,7 +62,11 @@ class Hub:
             cameras = httpx.get(f"{base}/api/cameras", headers=self._headers, timeout=5).json()
         except (httpx.TransportError, httpx.HTTPStatusError):
             return None
-        return {str(c["id"]) for c in cameras if c["state"] == "streaming"}
+        return {
+            str(c["id"])
+            for c in cameras
+            if c["state"] == "streaming" and c["hub_id"] == self.hub_id  # its own, not others'
+        }
 
     def end(self, sig: signal.Signals) -> None:
         if self.proc.poll() is None:

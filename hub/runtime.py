@@ -56,6 +56,7 @@ from detectors.background import BackgroundParams
 from detectors.site_verifier import SiteVerifiers
 from detectors.verifier import StaleVerifier, SwappableVerifier
 from hub.cluster.fence import Fence
+from hub.cluster.health import ClusterHealth
 from hub.cluster.leases import Leases, LeaseTiming
 from hub.cluster.ownership import Ownership
 from hub.gop import gop_warnings
@@ -71,6 +72,7 @@ from riverwatch.settings import Settings
 from riverwatch.supervise import RestartPolicy, Supervisor
 from riverwatch.types import (
     Alert,
+    CameraHealth,
     CameraInfo,
     CameraState,
     DecodeMode,
@@ -135,6 +137,7 @@ class Hub:
         self._crossings: tuple[LineCount, ...] = ()
         self._ownership: Ownership | None = None
         self._fence: Fence | None = None
+        self._remote_health: dict[str, tuple[str, CameraHealth]] = {}  # other hubs' cameras
 
     async def __aenter__(self) -> Hub:
         try:
@@ -225,10 +228,25 @@ class Hub:
             api=f"http://{settings.host}:{settings.port}",
         )
         task = self._supervisor.spawn("hub:ownership", owner.run)
+        board = ClusterHealth(redis, hub_id, ttl_s=timing.heartbeat_s)
+
+        async def share_health() -> None:
+            ids = [c.id for c in self._config.cameras]
+            while True:
+                await asyncio.sleep(timing.renew_s)
+                try:
+                    await board.publish([ingest.camera_health(c) for c in owner.held()])
+                    self._remote_health = await board.read(ids)
+                except BaseException:
+                    self._remote_health = {}  # stale beats nothing: show our own copies
+                    raise
+
+        health_task = self._supervisor.spawn("hub:cluster-health", share_health)
 
         async def leave() -> None:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            health_task.cancel()
+            await asyncio.gather(task, health_task, return_exceptions=True)
             try:
                 await asyncio.wait_for(owner.hand_over_all(), timeout=timing.fence_s)
             except (RedisError, OSError, TimeoutError) as exc:  # they expire on their own
@@ -393,6 +411,12 @@ class Hub:
         if cam is None:
             raise UnknownCamera(camera_id)
         health = self._ingest.camera_health(camera_id)
+        hub_id = None
+        if self._ownership is not None:  # in a cluster: as the hub that runs it sees it
+            if self._ownership.owns(camera_id):
+                hub_id = self._ownership.hub_id
+            elif camera_id in self._remote_health:
+                hub_id, health = self._remote_health[camera_id]
         return CameraInfo(
             cam.id,
             cam.config.name,
@@ -401,6 +425,7 @@ class Hub:
             health,
             self._main_info(cam),
             gop_warnings(health.gop_s, cam.config.analysis.decode_mode, cam.config.zones),
+            hub_id,
         )
 
     def _main_info(self, cam: ResolvedCamera) -> MainStreamInfo | None:

@@ -308,3 +308,4 @@ class CameraInfo:
     health: CameraHealth
     main: MainStreamInfo | None = None
     warnings: tuple[str, ...] = ()  # configuration advice from measured figures (a long GOP)
+    hub_id: str | None = None  # in a cluster, the hub that runs it (None: nobody, or no cluster)

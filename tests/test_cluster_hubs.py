@@ -58,8 +58,8 @@ class HubProcess:
         self.proc = subprocess.Popen(command, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         self._headers: dict[str, str] = {}
 
-    def states(self) -> dict[str, str] | None:
-        """camera id -> state, or None while the hub does not answer."""
+    def cameras(self) -> list[dict[str, Any]] | None:
+        """Its `/api/cameras`, or None while the hub does not answer."""
         base = f"http://127.0.0.1:{self.port}"
         try:
             if not self._headers:
@@ -67,13 +67,26 @@ class HubProcess:
                 reply = httpx.post(f"{base}/api/auth/login", json=login, timeout=5)
                 reply.raise_for_status()
                 self._headers = {"Authorization": f"Bearer {reply.json()['token']}"}
-            cameras = httpx.get(f"{base}/api/cameras", headers=self._headers, timeout=5).json()
+            reply = httpx.get(f"{base}/api/cameras", headers=self._headers, timeout=5)
+            reply.raise_for_status()
         except (httpx.TransportError, httpx.HTTPStatusError):
             return None
-        return {str(c["id"]): str(c["state"]) for c in cameras}
+        cameras: list[dict[str, Any]] = reply.json()
+        return cameras
+
+    def running(self) -> set[str] | None:
+        """The cameras streaming on this hub itself (its API shows every hub's)."""
+        cameras = self.cameras()
+        if cameras is None:
+            return None
+        return {
+            str(c["id"])
+            for c in cameras
+            if c["state"] == "streaming" and c["hub_id"] == self.hub_id
+        }
 
     def cluster(self) -> dict[str, Any]:
-        """Its `/api/cluster` (after `states` has signed in)."""
+        """Its `/api/cluster` (after `cameras` has signed in)."""
         base = f"http://127.0.0.1:{self.port}"
         reply = httpx.get(f"{base}/api/cluster", headers=self._headers, timeout=10)
         reply.raise_for_status()
@@ -100,12 +113,11 @@ def where(hubs: list[HubProcess]) -> dict[str, list[str]] | None:
     """camera -> the hubs it streams on; None while a hub does not answer."""
     placed: dict[str, list[str]] = {c: [] for c in CAMERAS}
     for hub in hubs:
-        states = hub.states()
-        if states is None:
+        running = hub.running()
+        if running is None:
             return None
-        for camera, state in states.items():
-            if state == "streaming":
-                placed[camera].append(hub.hub_id)
+        for camera in running:
+            placed[camera].append(hub.hub_id)
     return placed
 
 
@@ -120,6 +132,19 @@ def wait_until_each_streams_once(hubs: list[HubProcess], limit_s: float) -> dict
             return {c: h[0] for c, h in placed.items()}
         time.sleep(0.5)
     raise AssertionError(f"cameras not each on one hub within {limit_s:g} s: {where(hubs)}")
+
+
+def wait_for_wall(hub: HubProcess, want: dict[str, tuple[str, str]], limit_s: float) -> None:
+    """Wait until `hub`'s camera list shows (state, hub id) for every camera as `want`."""
+    deadline = time.monotonic() + limit_s
+    seen: dict[str, tuple[str, str]] = {}
+    while time.monotonic() < deadline:
+        wall = hub.cameras()
+        seen = {c["id"]: (c["state"], c["hub_id"]) for c in wall or []}
+        if seen == want:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{hub.hub_id}'s wall: {seen}")
 
 
 def wait_for_join(hubs: list[HubProcess], hub_id: str, limit_s: float) -> dict[str, str]:
@@ -164,7 +189,9 @@ def test_three_hubs_share_thirty_cameras_and_survive_a_kill(
             hubs.append(HubProcess(hub_id, config, env, tmp_path))
         before = wait_until_each_streams_once(hubs, limit_s=180)
         assert {before[c] for c in CAMERAS} == {"hub-a", "hub-b", "hub-c"}
-        view = hubs[0].cluster()  # any hub answers for all of them
+        # Any hub shows every camera as the hub running it sees it (published each round).
+        wait_for_wall(hubs[0], {c: ("streaming", h) for c, h in before.items()}, limit_s=30)
+        view = hubs[0].cluster()  # and the cluster
         assert sorted(h["hub_id"] for h in view["hubs"]) == ["hub-a", "hub-b", "hub-c"]
         assert {c: o["hub_id"] for c, o in view["cameras"].items()} == before
 
@@ -174,6 +201,7 @@ def test_three_hubs_share_thirty_cameras_and_survive_a_kill(
         after = wait_until_each_streams_once(hubs, limit_s=120)
         assert orphans and all(after[c] in ("hub-a", "hub-c") for c in orphans)
         assert all(after[c] == before[c] for c in CAMERAS if c not in orphans)
+        wait_for_wall(hubs[1], {c: ("streaming", h) for c, h in after.items()}, limit_s=30)
         view = hubs[1].cluster()
         assert sorted(h["hub_id"] for h in view["hubs"]) == ["hub-a", "hub-c"]  # b is gone
         assert view["unowned"] == 0 and all(view["cameras"][c]["epoch"] >= 2 for c in orphans), (
