@@ -80,6 +80,11 @@ class _Waiter:
     done: asyncio.Future[None]
 
 
+class NotReplicated(RedisError):
+    """Redis took a batch, but fewer replicas than asked acknowledged it in time: it is sent
+    again (its message ids make a second copy a no-op)."""
+
+
 class AlertPublisher:
     """Owns the spool and the delivery task; `publish()` never blocks and never raises.
 
@@ -106,8 +111,14 @@ class AlertPublisher:
         retry_base_s: float = 0.2,
         retry_max_s: float = 10.0,
         supervisor: Supervisor | None = None,
+        replicas_ack: int = 0,
+        replicas_wait_ms: int = 1000,
     ) -> None:
         self._redis = redis
+        # With Redis replicated (Sentinel), a batch counts as delivered only once this many of
+        # the replicas connected now hold it: a master that dies right after answering then
+        # loses nothing (the next master has it, or the batch is sent to it again).
+        self._replicas = (replicas_ack, replicas_wait_ms)
         self._stream = stream
         self._maxlen = maxlen
         self._id_ttl_s = id_ttl_s
@@ -342,7 +353,23 @@ class AlertPublisher:
             for key, value in message.fields.items():
                 args += [key, value]
         result = await self._script(keys=keys, args=args)
+        await self._replicated()
         return list(result)
+
+    async def _replicated(self) -> None:
+        """Wait until the wanted replicas hold what was written (`WAIT`); NotReplicated if
+        they do not within the wait. Only replicas connected now are waited for: a master
+        whose replicas are gone (it was just promoted) still takes alerts."""
+        wanted, wait_ms = self._replicas
+        if not wanted:
+            return
+        info: dict[str, Any] = await self._redis.info("replication")
+        wanted = min(wanted, int(info.get("connected_slaves", 0)))
+        if not wanted:
+            return
+        acked = int(await self._redis.wait(wanted, wait_ms))
+        if acked < wanted:
+            raise NotReplicated(f"{acked} of {wanted} replicas acknowledged within {wait_ms} ms")
 
     def _count(self, batch: list[SpooledMessage], entry_ids: list[Any]) -> None:
         for message, entry_id in zip(batch, entry_ids, strict=True):

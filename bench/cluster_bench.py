@@ -1,14 +1,15 @@
 """Cluster benchmark: how long a dead hub's cameras take to stream on the others.
 
-    python bench/cluster_bench.py --cameras 30 --hubs 3 --kills 3
+    python bench/cluster_bench.py --cameras 30 --hubs 3 --kills 10
 
 The simulator's classic fleet, one Redis (the embedded one, shared over its socket), one SQLite
 ticket database shared by every hub, and `--hubs` `riverwatch run` processes with the cluster
 on and the production lease (`RIVERWATCH_CLUSTER_LEASE_S`, default 10 s). Each round kills one
 hub with SIGKILL, times until every camera it ran streams on another hub (read from the
 survivors' own APIs every 0.25 s), then starts a fresh hub in its place and waits until the
-fleet has settled again. Target (issue 13): a dead hub's cameras stream on the others within
-20 s.
+fleet has settled again. Before the kills, the Redis traffic of the cluster (every hub's
+heartbeats, lease renewals, health and everything else the hubs send, from Redis' own
+`INFO stats`) is measured over a quiet window. Target (issue 13): failover p95 at most 20 s.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 
 import httpx
+import redis as redis_sync
 
 from alerts import EmbeddedRedis
 from simulator.fleet import fleet_config, fleet_mounts, plan_fleet, write_fleet_config
@@ -110,11 +113,31 @@ def failover_s(hubs: list[Hub], victim: Hub, orphans: set[str], limit_s: float) 
     return float("inf")
 
 
+def redis_traffic(url: str, seconds: float) -> tuple[float, float]:
+    """Commands and bytes (in + out) a second that Redis served over `seconds`."""
+    client = redis_sync.Redis.from_url(url)
+    try:
+        keys = ("total_commands_processed", "total_net_input_bytes", "total_net_output_bytes")
+        first = client.info("stats")
+        time.sleep(seconds)
+        last = client.info("stats")
+    finally:
+        client.close()
+    delta = {k: int(last[k]) - int(first[k]) for k in keys}
+    return delta[keys[0]] / seconds, (delta[keys[1]] + delta[keys[2]]) / seconds
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile."""
+    ranked = sorted(values)
+    return ranked[min(len(ranked) - 1, max(0, round(share * len(ranked)) - 1))]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cameras", type=int, default=30)
     parser.add_argument("--hubs", type=int, default=3)
-    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--lease-s", type=float, default=10.0)
     parser.add_argument(
         "--data-dir", type=Path, default=Path.home() / ".cache" / "riverwatch-bench"
@@ -146,6 +169,11 @@ def main() -> int:
         hubs = [Hub(f"hub-{k}", config, env, root) for k in range(args.hubs)]
         try:
             where = settle(hubs, cameras, limit_s=240)
+            commands, traffic = redis_traffic(redis.url, seconds=20.0)
+            out(f"Redis, settled, all hubs together: {commands:.0f} commands/s, "
+                f"{traffic / 1000:.1f} kB/s; per camera {commands / len(cameras):.2f} "
+                f"commands/s, {traffic / len(cameras):.0f} B/s (alerts, tickets and "
+                f"notifications included)")  # fmt: skip
             out("| kill | hub | its cameras | failover s (target <= 20) |")
             out("|---|---|---|---|")
             times = []
@@ -161,9 +189,9 @@ def main() -> int:
         finally:
             for hub in hubs:
                 hub.end(signal.SIGTERM)
-    worst = max(times)
-    out(f"target: a dead hub's cameras streaming elsewhere within {TARGET_S:g} s: worst "
-        f"{worst:.1f} s {worst <= TARGET_S}")  # fmt: skip
+    p50, p95 = statistics.median(times), percentile(times, 0.95)
+    out(f"target: failover p95 <= {TARGET_S:g} s: p50 {p50:.1f} s, p95 {p95:.1f} s, worst "
+        f"{max(times):.1f} s over {len(times)} kills {p95 <= TARGET_S}")  # fmt: skip
     return 0
 
 

@@ -293,6 +293,7 @@ class IncidentDesk:
                 settings.alert_stream_maxlen,
                 spool_path=self.spool_path,
                 supervisor=self.supervisor,
+                replicas_ack=settings.redis_replicas_ack,
             )
         )
         escalator = Escalator(engine, self.sla, self._escalated)

@@ -22,9 +22,10 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -258,23 +259,11 @@ class Hub:
 
     async def _connect_redis(self) -> Redis:
         settings = self._settings
-        if settings.redis_url is None:
-            embedded = EmbeddedRedis(settings.data_dir)
-            await asyncio.to_thread(embedded.start)
-            self._stack.callback(embedded.stop)
-            url = embedded.url
-        else:
-            url = settings.redis_url.get_secret_value()
-        redis = Redis.from_url(
-            url,
-            socket_timeout=settings.redis_timeout_s,
-            socket_connect_timeout=settings.redis_timeout_s,
-            health_check_interval=30,
-        )
+        redis = await self._redis_client()
         try:
             await redis.ping()
         except (RedisError, OSError) as exc:
-            if settings.redis_url is None:  # our own Redis did not come up: nothing to wait for
+            if settings.own_redis:  # our own Redis did not come up: nothing to wait for
                 await redis.aclose()
                 raise QueueUnavailable(
                     f"cannot reach Redis for the ticket queue: {type(exc).__name__}"
@@ -286,6 +275,33 @@ class Hub:
                 type(exc).__name__,
             )
         return redis
+
+    async def _redis_client(self) -> Redis:
+        """The hub's Redis: the embedded one, the URL's, or the master Sentinel names (the
+        client asks the sentinels again after every connection error, so it follows a
+        failover)."""
+        settings = self._settings
+        timeouts: dict[str, Any] = {
+            "socket_timeout": settings.redis_timeout_s,
+            "socket_connect_timeout": settings.redis_timeout_s,
+        }
+        if settings.redis_sentinels is not None:
+            password = settings.redis_password
+            sentinel = Sentinel(settings.sentinel_addresses, **timeouts)
+            master: Redis = sentinel.master_for(
+                settings.redis_sentinel_master,
+                password=None if password is None else password.get_secret_value(),
+                **timeouts,
+            )
+            return master
+        if settings.redis_url is None:
+            embedded = EmbeddedRedis(settings.data_dir)
+            await asyncio.to_thread(embedded.start)
+            self._stack.callback(embedded.stop)
+            url = embedded.url
+        else:
+            url = settings.redis_url.get_secret_value()
+        return Redis.from_url(url, health_check_interval=30, **timeouts)
 
     async def _stop_detecting(self) -> None:
         if self._detect_task is not None:

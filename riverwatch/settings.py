@@ -37,6 +37,16 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "RIVERWATCH_REDIS_URL")
     )
+    # Redis behind Sentinel: "host:port,host:port" of the sentinels and the master's name;
+    # the hub follows the master they name through a failover. `redis_password` is the
+    # master's (and replicas') password; `redis_replicas_ack` replicas must hold each batch of
+    # alerts before it leaves the spool (`WAIT`; only replicas connected at the time count).
+    redis_sentinels: str | None = Field(
+        default=None, pattern=r"^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$"
+    )
+    redis_sentinel_master: str = Field(default="riverwatch", min_length=1)
+    redis_password: SecretStr | None = None
+    redis_replicas_ack: int = Field(default=0, ge=0, le=8)
     secrets_file: Path | None = None
 
     host: str = "127.0.0.1"
@@ -114,12 +124,27 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _cluster_needs_shared_redis(self) -> Settings:
-        if self.cluster and self.redis_url is None:
+        if self.redis_url is not None and self.redis_sentinels is not None:
+            raise ValueError("REDIS_URL and RIVERWATCH_REDIS_SENTINELS: set one of them")
+        if self.cluster and self.redis_url is None and self.redis_sentinels is None:
             raise ValueError(
-                "cluster: hubs share cameras through one Redis; set REDIS_URL (without it "
-                "each hub runs its own embedded Redis)"
+                "cluster: hubs share cameras through one Redis; set REDIS_URL or "
+                "RIVERWATCH_REDIS_SENTINELS (without them each hub runs its own embedded Redis)"
             )
         return self
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """(host, port) of each sentinel; empty without Sentinel."""
+        if self.redis_sentinels is None:
+            return []
+        pairs = (item.rpartition(":") for item in self.redis_sentinels.split(","))
+        return [(host, int(port)) for host, _, port in pairs]
+
+    @property
+    def own_redis(self) -> bool:
+        """Whether the hub runs its embedded Redis (no URL, no sentinels)."""
+        return self.redis_url is None and self.redis_sentinels is None
 
     @property
     def node_id(self) -> str:
