@@ -175,6 +175,10 @@ class HubView(Protocol):
         """Dependencies, the detection loop and the supervised tasks, with reasons."""
         ...
 
+    def elsewhere(self, camera_id: str) -> str | None:
+        """In a cluster, the API of the other hub that runs the camera now; else None."""
+        ...
+
     async def cluster_figures(self) -> ClusterFigures | None:
         """The cluster as this hub sees it; None for a hub on its own."""
         ...

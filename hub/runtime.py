@@ -200,6 +200,15 @@ class Hub:
         epoch = None if owner is None else owner.epoch(camera_id)
         return None if owner is None or epoch is None else (owner.hub_id, epoch)
 
+    def elsewhere(self, camera_id: str) -> str | None:
+        """The API of the other hub that runs the camera now, or None (it runs here, nobody
+        runs it, or there is no cluster): live view of it is passed there."""
+        owner = self._ownership
+        if owner is None or owner.owns(camera_id) or camera_id not in self._remote_health:
+            return None
+        hub_id = self._remote_health[camera_id][0]
+        return next((h.api for h in owner.hubs if h.hub_id == hub_id and h.api), None)
+
     async def stale(self, alert: Alert) -> bool:
         """Whether the alert opens an incident its hub no longer had the right to (the
         cluster's fence; always False on a hub on its own)."""
@@ -226,7 +235,7 @@ class Hub:
             ingest.start_camera,
             stop,
             capacity=settings.hub_capacity,
-            api=f"http://{settings.host}:{settings.port}",
+            api=settings.advertised_url,
         )
         task = self._supervisor.spawn("hub:ownership", owner.run)
         board = ClusterHealth(redis, hub_id, ttl_s=timing.heartbeat_s)

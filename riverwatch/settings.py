@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     hub_id: str | None = Field(default=None, pattern=r"^\S{1,64}$")  # default: host-pid
     hub_capacity: int | None = Field(default=None, ge=0)  # most cameras this hub takes
     cluster_lease_s: float = Field(default=10.0, ge=1.0, le=120.0)
+    # How the other hubs reach this hub's API (live-view offers of its cameras are passed to
+    # it), e.g. http://hub-a:8080; default: this host's name and `port`.
+    hub_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -154,6 +157,14 @@ class Settings(BaseSettings):
             return self.hub_id
         host = socket.gethostname()
         return f"{host}-{os.getpid()}" if self.cluster else host
+
+    @property
+    def advertised_url(self) -> str:
+        """This hub's API as the other hubs reach it (`hub_url`, else host name and port)."""
+        if self.hub_url is not None:
+            return self.hub_url.rstrip("/")
+        host = socket.gethostname() if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def analysis_shape_hw(self) -> tuple[int, int]:

@@ -25,11 +25,13 @@ import pytest
 
 from simulator.scenes import SceneFiles
 from simulator.server import Mount, RtspSimulator, free_port
+from tests.conftest import eventually
 from tests.db_fixtures import PostgresCluster
 from tests.queue_fixtures import (  # noqa: F401  (the *_fixture names register fixtures)
     RedisProcess,
     redis_proc_fixture,
 )
+from tests.test_live import Viewer
 
 CAMERAS = [f"cam-{k:02d}" for k in range(30)]
 ADMIN = ("cluster-admin", "cluster-Pa55-word-1")
@@ -85,6 +87,10 @@ class HubProcess:
             if c["state"] == "streaming" and c["hub_id"] == self.hub_id
         }
 
+    def token(self) -> str:
+        """Its sign-in token (after `cameras` has signed in)."""
+        return self._headers["Authorization"].removeprefix("Bearer ")
+
     def cluster(self) -> dict[str, Any]:
         """Its `/api/cluster` (after `cameras` has signed in)."""
         base = f"http://127.0.0.1:{self.port}"
@@ -132,6 +138,25 @@ def wait_until_each_streams_once(hubs: list[HubProcess], limit_s: float) -> dict
             return {c: h[0] for c, h in placed.items()}
         time.sleep(0.5)
     raise AssertionError(f"cameras not each on one hub within {limit_s:g} s: {where(hubs)}")
+
+
+async def watch(hub: HubProcess, camera: str) -> int:
+    """Play `camera` live through `hub` as the wall does (a WebRTC offer; the hub passes it
+    to the hub that runs the camera) until 10 frames are decoded; also fetch its snapshot.
+    The frames decoded."""
+    headers = {"Authorization": f"Bearer {hub.token()}"}
+    base = f"http://127.0.0.1:{hub.port}"
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
+        shot = await http.get(f"/api/live/{camera}/snapshot.jpg")
+        assert shot.status_code == 200 and shot.content[:2] == b"\xff\xd8", shot.text[:200]
+        viewer = Viewer()
+        try:
+            answer = await viewer.connect(http, camera)
+            assert answer.status_code == 200, answer.text
+            await eventually(lambda: len(viewer.sizes) >= 10, timeout_s=60, what="10 frames")
+            return len(viewer.sizes)
+        finally:
+            await viewer.close()
 
 
 def wait_for_wall(hub: HubProcess, want: dict[str, tuple[str, str]], limit_s: float) -> None:
@@ -195,6 +220,9 @@ def test_three_hubs_share_thirty_cameras_and_survive_a_kill(
         assert sorted(h["hub_id"] for h in view["hubs"]) == ["hub-a", "hub-b", "hub-c"]
         assert {c: o["hub_id"] for c, o in view["cameras"].items()} == before
 
+        of_b = next(c for c in CAMERAS if before[c] == "hub-b")
+        assert asyncio.run(watch(hubs[0], of_b)) >= 10  # on hub-a's wall, run by hub-b
+
         victim = hubs.pop(1)
         victim.kill()
         orphans = {c for c in CAMERAS if before[c] == victim.hub_id}
@@ -202,6 +230,7 @@ def test_three_hubs_share_thirty_cameras_and_survive_a_kill(
         assert orphans and all(after[c] in ("hub-a", "hub-c") for c in orphans)
         assert all(after[c] == before[c] for c in CAMERAS if c not in orphans)
         wait_for_wall(hubs[1], {c: ("streaming", h) for c, h in after.items()}, limit_s=30)
+        assert asyncio.run(watch(hubs[0], of_b)) >= 10  # the same tile after the camera moved
         view = hubs[1].cluster()
         assert sorted(h["hub_id"] for h in view["hubs"]) == ["hub-a", "hub-c"]  # b is gone
         assert view["unowned"] == 0 and all(view["cameras"][c]["epoch"] >= 2 for c in orphans), (

@@ -3,12 +3,14 @@ of the newest keyframe for tiles, and viewer figures."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
+import httpx
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.hubview import UnknownCamera
+from api.hubview import HubView, UnknownCamera
 from api.live import (
     BadOffer,
     LiveService,
@@ -33,6 +35,16 @@ def get_live(request: Request) -> LiveService:
 
 
 LiveDep = Annotated[LiveService, Depends(get_live)]
+
+
+def get_elsewhere(request: Request) -> Callable[[str], str | None]:
+    """Where another hub of a cluster runs a camera (`HubView.elsewhere`); a live service
+    served without a hub (its own tests) has no cluster."""
+    hub: HubView | None = getattr(request.state, "hub", None)
+    return hub.elsewhere if hub is not None else lambda _camera_id: None
+
+
+ElsewhereDep = Annotated[Callable[[str], str | None], Depends(get_elsewhere)]
 
 
 class OfferIn(BaseModel):
@@ -119,8 +131,35 @@ def _not_found(camera_id: str) -> HTTPException:
     return HTTPException(404, f"no camera with id {camera_id[:64]!r}")
 
 
+_PASSED_ON = 15.0  # seconds the hub that runs the camera has to answer
+
+
+async def _pass_on(target: str, request: Request, body: bytes | None) -> Response:
+    """Pass a live-view request to the hub that runs the camera (a cluster): the same
+    path, query and token (sessions live in the shared database), its answer returned as it
+    is. The browser's media then flows from that hub."""
+    url = f"{target}{request.url.path}"
+    headers = {"Authorization": request.headers.get("authorization", "")}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    try:
+        async with httpx.AsyncClient(timeout=_PASSED_ON) as client:
+            reply = await client.request(
+                request.method, url, params=request.query_params, content=body, headers=headers
+            )
+    except httpx.HTTPError as exc:
+        raise HTTPException(
+            503,
+            f"the hub that runs this camera does not answer ({type(exc).__name__})",
+            headers={"Retry-After": "5"},
+        ) from None
+    kept = {k: v for k, v in reply.headers.items() if k.lower() in ("content-type", "retry-after")}
+    return Response(reply.content, status_code=reply.status_code, headers=kept)
+
+
 @router.post(
     "/{camera_id}/offer",
+    response_model=AnswerOut,  # also when another hub's answer is passed on as it is
     responses={
         404: {"description": "no such camera"},
         409: {"description": "the camera's codec cannot be forwarded"},
@@ -129,11 +168,21 @@ def _not_found(camera_id: str) -> HTTPException:
     },
 )
 async def offer(
-    camera_id: str, body: OfferIn, _: Operator, live: LiveDep, stream: StreamQuery = "sub"
-) -> AnswerOut:
+    camera_id: str,
+    body: OfferIn,
+    _: Operator,
+    live: LiveDep,
+    elsewhere: ElsewhereDep,
+    request: Request,
+    stream: StreamQuery = "sub",
+) -> AnswerOut | Response:
     """Answer a WebRTC offer with the camera's live H.264, forwarded without re-encoding: the
     analysed stream, or with `stream=main` the main stream when it is H.264 and recorded (the
-    answer's `stream` and `note` say which was sent and why)."""
+    answer's `stream` and `note` say which was sent and why). In a cluster, an offer for a
+    camera another hub runs is passed to that hub, and its answer returned."""
+    target = elsewhere(camera_id)
+    if target is not None:
+        return await _pass_on(target, request, body.model_dump_json().encode())
     try:
         viewer = await live.answer(camera_id, body.sdp, main=stream == "main")
     except UnknownCamera:
@@ -161,10 +210,19 @@ async def offer(
     },
 )
 async def snapshot(
-    camera_id: str, _: Operator, live: LiveDep, stream: StreamQuery = "sub"
+    camera_id: str,
+    _: Operator,
+    live: LiveDep,
+    elsewhere: ElsewhereDep,
+    request: Request,
+    stream: StreamQuery = "sub",
 ) -> Response:
     """The camera's newest keyframe as JPEG at the camera's resolution (tile fallback); with
-    `stream=main`, the main stream's while it is recorded (any codec: decoded here)."""
+    `stream=main`, the main stream's while it is recorded (any codec: decoded here). In a
+    cluster, from the hub that runs the camera."""
+    target = elsewhere(camera_id)
+    if target is not None:
+        return await _pass_on(target, request, None)
     try:
         jpeg = await live.snapshots.jpeg(camera_id, main=stream == "main")
     except UnknownCamera:
