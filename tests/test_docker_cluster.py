@@ -58,6 +58,7 @@ def test_three_hubs_share_one_config_each_with_its_own_id_and_data() -> None:
 def test_every_hub_is_clustered_on_the_sentinels_and_postgres(name: str) -> None:
     settings = hub_settings(name)
     assert settings.cluster and not settings.own_redis
+    assert settings.advertised_url == f"http://{name}:8080"  # the others pass live view here
     assert sorted(host for host, _ in settings.sentinel_addresses) == list(SENTINELS)
     assert {port for _, port in settings.sentinel_addresses} == {26379}
     assert settings.redis_replicas_ack == 1
