@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -110,6 +110,7 @@ class ClusterFigures:
     fences: int
     handovers: int
     refused: int  # alerts refused where tickets are written: a stale owner's openings
+    gone: dict[str, float] = field(default_factory=dict)  # hub id -> when it stopped beating
 
 
 @dataclass(frozen=True, slots=True)

@@ -599,6 +599,7 @@ class Hub:
             owner.fences,
             owner.moves,
             0 if self._fence is None else self._fence.refused,
+            dict(owner.gone),
         )
 
     def detect_figures(self) -> DetectFigures:

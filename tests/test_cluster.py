@@ -144,6 +144,7 @@ async def test_three_hubs_share_the_cameras_and_a_dead_hubs_move_to_the_others(
     await cluster.crash("hub-b")
     orphans = [c for c in CAMERAS if before[c] == "hub-b"]
     await eventually(cluster.settled, timeout_s=30, what="hub-b's cameras on the others")
+    assert all(set(h.owner.gone) == {"hub-b"} for h in cluster.hubs.values()), "b is gone"
     after = {c: hubs[0] for c, hubs in cluster.placement().items()}
     assert all(after[c] == before[c] for c in CAMERAS if c not in orphans), "others stay put"
     for camera in orphans:  # taken again: a new epoch fences whatever hub-b had in flight

@@ -233,6 +233,7 @@ def test_three_hubs_share_thirty_cameras_and_survive_a_kill(
         assert asyncio.run(watch(hubs[0], of_b)) >= 10  # the same tile after the camera moved
         view = hubs[1].cluster()
         assert sorted(h["hub_id"] for h in view["hubs"]) == ["hub-a", "hub-c"]  # b is gone
+        assert [g["hub_id"] for g in view["gone"]] == ["hub-b"]  # and the wall says so
         assert view["unowned"] == 0 and all(view["cameras"][c]["epoch"] >= 2 for c in orphans), (
             "taken again: a new fencing epoch"
         )

@@ -18,6 +18,7 @@ _EXAMPLE = {
     ],
     "cameras": {"jinsha-001": {"hub_id": "hub-b", "epoch": 7}, "jinsha-002": None},
     "unowned": 1,
+    "gone": [{"hub_id": "hub-c", "since": 1767225600.0}],
 }
 
 
@@ -29,10 +30,18 @@ _EXAMPLE = {
 async def cluster(hub: HubDep, _: CameraReader) -> dict[str, object]:
     """The live hubs (from their heartbeats), each with its declared capacity and the cameras
     it holds, and which hub holds each camera's lease at which fencing epoch (null: nobody,
-    while it moves or when no hub has room). A hub on its own answers `enabled: false`."""
+    while it moves or when no hub has room); `gone` lists the hubs whose heartbeat stopped in
+    the last ten minutes. A hub on its own answers `enabled: false`."""
     figures = await hub.cluster_figures()
     if figures is None:
-        return {"enabled": False, "hub_id": None, "hubs": [], "cameras": {}, "unowned": 0}
+        return {
+            "enabled": False,
+            "hub_id": None,
+            "hubs": [],
+            "cameras": {},
+            "unowned": 0,
+            "gone": [],
+        }
     owners = {
         camera: None if holder is None else {"hub_id": holder[0], "epoch": holder[1]}
         for camera, holder in figures.owners.items()
@@ -46,4 +55,5 @@ async def cluster(hub: HubDep, _: CameraReader) -> dict[str, object]:
         ],
         "cameras": owners,
         "unowned": sum(holder is None for holder in owners.values()),
+        "gone": [{"hub_id": h, "since": t} for h, t in sorted(figures.gone.items())],
     }

@@ -28,6 +28,8 @@ from hub.cluster.leases import HubInfo, Leases
 
 log = logging.getLogger(__name__)
 
+GONE_KEPT_S = 600.0  # how long a hub that stopped beating is shown as gone
+
 Start = Callable[[str], object]  # what it returns is not used
 Stop = Callable[[str], Awaitable[None]]
 
@@ -63,6 +65,7 @@ class Ownership:
         self._held: dict[str, int] = {}
         self._renewed_at = clock()
         self.hubs: list[HubInfo] = []  # the live hubs, as last read
+        self.gone: dict[str, float] = {}  # hubs whose heartbeat stopped: when it was noticed
         self.failures = 0  # rounds that failed (Redis unreachable or slow)
         self.fences = 0  # times this hub stopped its cameras for want of renewals
         self.moves = 0  # cameras handed over to another hub
@@ -109,7 +112,7 @@ class Ownership:
         for camera in sorted(lost):
             log.warning("cluster: %s: lost the lease of %s", self.hub_id, camera)
             await self._drop(camera)
-        self.hubs = await leases.hubs()
+        self._notice_gone(await leases.hubs())
         live = {h.hub_id: h.capacity for h in self.hubs}
         live[self.hub_id] = self._capacity
         mine = {c for c, hub in assign(self._cameras, live).items() if hub == self.hub_id}
@@ -120,6 +123,17 @@ class Ownership:
             if epoch is not None:
                 self._held[camera] = epoch
                 self._start(camera)
+
+    def _notice_gone(self, hubs: list[HubInfo]) -> None:
+        """Keep the live hubs; a hub seen before and missing now is gone (for `GONE_KEPT_S`,
+        or until it beats again), so that the wall can say so."""
+        now, live = time.time(), {h.hub_id for h in hubs}
+        for hub in self.hubs:
+            if hub.hub_id not in live and hub.hub_id not in self.gone:
+                log.warning("cluster: %s: hub %s has gone", self.hub_id, hub.hub_id)
+                self.gone[hub.hub_id] = now
+        self.gone = {h: t for h, t in self.gone.items() if h not in live and now - t < GONE_KEPT_S}
+        self.hubs = hubs
 
     async def hand_over_all(self) -> None:
         """Stop every camera, release its lease, and leave (a clean shutdown)."""

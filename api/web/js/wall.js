@@ -103,6 +103,22 @@ async function refreshCameras() {
   } catch (error) {
     showError("#error", error);
   }
+  await showGoneHubs();
+}
+
+// In a cluster, a hub whose heartbeat stopped is named until its cameras have moved on.
+async function showGoneHubs() {
+  const badge = $("#cluster");
+  try {
+    const cluster = await api("/api/cluster");
+    const gone = cluster.gone.map((g) => g.hub_id);
+    badge.hidden = gone.length === 0;
+    badge.textContent = gone.length
+      ? `hub ${gone.join(", ")} gone: its cameras move to the others`
+      : "";
+  } catch {
+    badge.hidden = true; // the camera list above already says when the hub cannot be reached
+  }
 }
 
 function fillGroups() {
