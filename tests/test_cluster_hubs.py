@@ -25,6 +25,7 @@ import pytest
 
 from simulator.scenes import SceneFiles
 from simulator.server import Mount, RtspSimulator, free_port
+from tests.browser_fixtures import launch_chromium, screenshot_dir
 from tests.conftest import eventually
 from tests.db_fixtures import PostgresCluster
 from tests.queue_fixtures import (  # noqa: F401  (the *_fixture names register fixtures)
@@ -159,6 +160,25 @@ async def watch(hub: HubProcess, camera: str) -> int:
             await viewer.close()
 
 
+def wall_badge(hub: HubProcess) -> str:
+    """The wall of `hub` in Debian's Chromium: the cluster badge's text once it shows."""
+    with launch_chromium() as browser:
+        context = browser.new_context(viewport={"width": 1600, "height": 900})
+        page = context.new_page()
+        base = f"http://127.0.0.1:{hub.port}"
+        page.goto(f"{base}/login")
+        page.fill("#username", ADMIN[0])
+        page.fill("#password", ADMIN[1])
+        page.click("#submit")
+        page.wait_for_url(lambda url: "/login" not in url, timeout=30_000)  # signed in
+        page.goto(f"{base}/wall")
+        page.wait_for_selector("#cluster:not([hidden])", timeout=30_000)
+        page.screenshot(path=str(screenshot_dir() / "wall-hub-gone.png"))
+        text = page.inner_text("#cluster")
+        context.close()
+    return text
+
+
 def wait_for_wall(hub: HubProcess, want: dict[str, tuple[str, str]], limit_s: float) -> None:
     """Wait until `hub`'s camera list shows (state, hub id) for every camera as `want`."""
     deadline = time.monotonic() + limit_s
@@ -234,6 +254,7 @@ def test_three_hubs_share_thirty_cameras_and_survive_a_kill(
         view = hubs[1].cluster()
         assert sorted(h["hub_id"] for h in view["hubs"]) == ["hub-a", "hub-c"]  # b is gone
         assert [g["hub_id"] for g in view["gone"]] == ["hub-b"]  # and the wall says so
+        assert "hub-b gone" in wall_badge(hubs[0])
         assert view["unowned"] == 0 and all(view["cameras"][c]["epoch"] >= 2 for c in orphans), (
             "taken again: a new fencing epoch"
         )
