@@ -121,7 +121,10 @@ class Leases:
 
     async def hubs(self) -> list[HubInfo]:
         """Every hub whose heartbeat has not run out."""
-        keys = [key async for key in self._redis.scan_iter(match=self._key("hub", "*"))]
+        # One SCAN call for a keyspace of thousands (leases, epochs, health: about four keys
+        # a camera), not one per ten keys.
+        match = self._key("hub", "*")
+        keys = [key async for key in self._redis.scan_iter(match=match, count=10_000)]
         found = await self._redis.mget(keys) if keys else []
         return [HubInfo(**json.loads(raw)) for raw in found if raw is not None]
 
