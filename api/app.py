@@ -75,7 +75,7 @@ def create_app(hub_factory: HubFactory, security: SecurityConfig | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         async with hub_factory() as hub:
-            opened = await Security.open(hub.engine, config)
+            opened = await Security.open(hub.engine, config, hub.shared_redis())
             async with LiveService(hub.ring, None, hub.main_ring) as live_service:
                 yield {
                     "hub": hub,

@@ -11,6 +11,7 @@ from riverwatch.supervise import TaskState, TaskStatus
 from riverwatch.types import Alert, CameraInfo, DecodeMode
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from alerts import Suppressions
@@ -174,6 +175,10 @@ class HubView(Protocol):
 
     async def readiness(self) -> Readiness:
         """Dependencies, the detection loop and the supervised tasks, with reasons."""
+        ...
+
+    def shared_redis(self) -> Redis | None:
+        """In a cluster, the Redis every hub shares (login limits count there); else None."""
         ...
 
     def elsewhere(self, camera_id: str) -> str | None:

@@ -200,6 +200,10 @@ class Hub:
         epoch = None if owner is None else owner.epoch(camera_id)
         return None if owner is None or epoch is None else (owner.hub_id, epoch)
 
+    def shared_redis(self) -> Redis | None:
+        """In a cluster, the Redis the hubs share; None for a hub on its own."""
+        return self._redis if self._settings.cluster else None
+
     def elsewhere(self, camera_id: str) -> str | None:
         """The API of the other hub that runs the camera now, or None (it runs here, nobody
         runs it, or there is no cluster): live view of it is passed there."""

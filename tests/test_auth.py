@@ -13,21 +13,23 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alerts import EmbeddedRedis
 from alerts.tickets import default_url, open_engine
 from api.security import BootstrapError, Role, Security, SecurityConfig
 from api.security.audit import AuditLog, AuditQuery
 from api.security.bootstrap import admin_from_settings, ensure_admin, users_add_command
 from api.security.errors import BadUsername, LastAdmin, UserExists, WeakPassword
 from api.security.passwords import hash_password, verify_password
-from api.security.ratelimit import LimitRule, LoginLimiter
+from api.security.ratelimit import LimitRule, LoginLimiter, SharedLoginLimiter
 from api.security.tokens import TokenStore
 from api.security.users import UserStore
 from hub.cli import schema_refusal
@@ -156,9 +158,25 @@ async def test_the_audit_log_filters_newest_first(engine: AsyncEngine) -> None:
 # ---- login throttling, as a sequence ---------------------------------------------------------
 
 
-def test_login_limiter_sequence() -> None:
+@pytest.fixture(params=["memory", "redis"])
+async def limiters(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Callable[[LimitRule, LimitRule, FakeClock], Any]]:
+    """Makes the hub's own limiter, or the one a cluster shares in a real Redis."""
+    if request.param == "memory":
+        yield lambda user, client, clock: LoginLimiter(user, client, clock)
+        return
+    with EmbeddedRedis(tmp_path / "redis") as server:
+        redis = Redis.from_url(server.url)
+        try:
+            yield lambda user, client, clock: SharedLoginLimiter(redis, user, client, clock)
+        finally:
+            await redis.aclose()
+
+
+async def test_login_limiter_sequence(limiters: Callable[..., Any]) -> None:
     clock = FakeClock()
-    limiter = LoginLimiter(LimitRule(3, 60.0), LimitRule(5, 60.0), clock)
+    limiter = limiters(LimitRule(3, 60.0), LimitRule(5, 60.0), clock)
     results: list[int | None] = []
     events: list[tuple[str, str, str]] = [
         ("fail", "li", "a"), ("fail", "Li", "a"), ("check", "li", "a"), ("fail", "li", "b"),
@@ -168,13 +186,13 @@ def test_login_limiter_sequence() -> None:
     ]  # fmt: skip
     for kind, name, client in events:
         if kind == "fail":
-            limiter.failed(name, client)
+            await limiter.failed(name, client)
         elif kind == "ok":
-            limiter.succeeded(name)
+            await limiter.succeeded(name)
         elif kind == "wait":
             clock.offset_s += float(name)
         else:
-            results.append(limiter.retry_after(name, client))
+            results.append(await limiter.retry_after(name, client))
     # li is refused after 3 failures from anywhere (names are compared lower-cased) until a
     # good password clears them; client "a" is refused after its 5th failure, for any name;
     # a minute later everything is allowed again.
@@ -182,10 +200,32 @@ def test_login_limiter_sequence() -> None:
     assert limiter.refused == {"user": 1, "client": 1}
 
 
-def test_login_limiter_memory_is_bounded() -> None:
+async def test_hubs_of_a_cluster_count_one_attackers_failures_together(tmp_path: Path) -> None:
+    """Three failures on hub A and two on hub B lock the name on both (3 allowed); with Redis
+    gone, each hub still counts on its own."""
+    with EmbeddedRedis(tmp_path / "redis") as server:
+        redis = Redis.from_url(server.url, socket_timeout=1.0)
+        rule = LimitRule(4, 60.0)
+        a, b = (SharedLoginLimiter(redis, rule, LimitRule(100, 60.0)) for _ in range(2))
+        for hub in (a, a, b):
+            await hub.failed("li", "10.0.0.7")
+        assert await b.retry_after("li", "10.0.0.8") is None
+        await a.failed("li", "10.0.0.9")
+        assert await b.retry_after("li", "10.0.0.8") is not None  # four, on two hubs
+        await b.succeeded("li")
+        assert await a.retry_after("li", "10.0.0.7") is None
+        server.stop()
+        for _ in range(4):
+            await a.failed("zhao", "10.0.0.7")
+        assert await a.retry_after("zhao", "10.0.0.7") is not None  # counted locally
+        assert a.redis_errors >= 5
+        await redis.aclose()
+
+
+async def test_login_limiter_memory_is_bounded() -> None:
     limiter = LoginLimiter(LimitRule(3, 60.0), LimitRule(3, 60.0), max_keys=100)
     for i in range(1000):
-        limiter.failed(f"user-{i}", f"10.0.{i // 250}.{i % 250}")
+        await limiter.failed(f"user-{i}", f"10.0.{i // 250}.{i % 250}")
     assert limiter.evicted == 2 * 900
 
 

@@ -82,7 +82,7 @@ class MeOut(BaseModel):
 async def login(body: LoginIn, request: Request, security: SecurityDep) -> LoginOut:
     """Exchange a username and password for a bearer token."""
     client = client_address(request)
-    wait = security.limiter.retry_after(body.username, client)
+    wait = await security.limiter.retry_after(body.username, client)
     if wait is not None:
         raise HTTPException(
             429, f"too many failed sign-ins; try again in {wait} s",
@@ -90,13 +90,13 @@ async def login(body: LoginIn, request: Request, security: SecurityDep) -> Login
         )  # fmt: skip
     user = await security.users.authenticate(body.username, body.password)
     if user is None:
-        security.limiter.failed(body.username, client)
+        await security.limiter.failed(body.username, client)
         await security.audit.record(body.username, "", "auth.login_failed", f"user:{body.username}",
                                     client=client)  # fmt: skip
         raise HTTPException(
             401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
         )
-    security.limiter.succeeded(body.username)
+    await security.limiter.succeeded(body.username)
     issued = await security.tokens.issue(user)
     await security.audit.record(user.username, user.role.value, "auth.login",
                                 f"user:{user.username}", client=client)  # fmt: skip

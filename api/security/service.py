@@ -8,11 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydantic import SecretStr
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.security.audit import AuditLog
 from api.security.bootstrap import admin_from_settings, ensure_admin
-from api.security.ratelimit import LimitRule, LoginLimiter
+from api.security.ratelimit import LimitRule, LoginLimiter, SharedLoginLimiter
 from api.security.tokens import TokenStore
 from api.security.users import UserStore
 
@@ -38,19 +39,27 @@ class Security:
 
     users: UserStore
     tokens: TokenStore
-    limiter: LoginLimiter
+    limiter: LoginLimiter | SharedLoginLimiter
     audit: AuditLog
     metrics_token: str | None = field(default=None, repr=False)
 
     @classmethod
-    async def open(cls, engine: AsyncEngine, config: SecurityConfig) -> Security:
+    async def open(
+        cls, engine: AsyncEngine, config: SecurityConfig, shared: Redis | None = None
+    ) -> Security:
         """Create the first admin if configured and none exists (the tables are the hub's
-        migrations' business); raises BootstrapError on an unusable admin setting."""
+        migrations' business); raises BootstrapError on an unusable admin setting. With
+        `shared` (hubs of a cluster), login limits count every hub's failures there."""
         admin = admin_from_settings(config.admin_user, config.admin_password)
+        limiter = (
+            LoginLimiter(config.per_user, config.per_client, config.clock)
+            if shared is None
+            else SharedLoginLimiter(shared, config.per_user, config.per_client, config.clock)
+        )
         security = cls(
             UserStore(engine, config.clock),
             TokenStore(engine, config.token_ttl_s, config.clock),
-            LoginLimiter(config.per_user, config.per_client, config.clock),
+            limiter,
             AuditLog(engine, config.clock),
             config.metrics_token.get_secret_value() if config.metrics_token else None,
         )
