@@ -77,6 +77,7 @@ class PolicyStats:
     closed: int = 0
     merged_starts: int = 0
     suppressed: int = 0
+    adopted: int = 0  # incidents taken over from another hub with its camera
 
 
 class AlertPolicy:
@@ -141,6 +142,27 @@ class AlertPolicy:
     def open_incidents(self) -> int:
         """Incidents not yet closed."""
         return len(self._open)
+
+    def open_alerts(self, camera_id: str) -> list[Alert]:
+        """The latest message of each incident open on the camera (tripwire crossings left
+        out: they are over when they are raised)."""
+        return [
+            incident.alert
+            for (camera, _, rule, _), incident in self._open.items()
+            if camera == camera_id and rule != RuleKind.LINE_CROSSING
+        ]
+
+    def adopt(self, alert: Alert, quiet_since: float) -> bool:
+        """Take over an incident another hub had open on a camera this hub now runs: a track
+        that starts in its zone for its rule continues it (the same `alert_id`, so the same
+        ticket), and it closes here after the cooldown counted from `quiet_since` if none
+        does. False if this hub has that incident's key open already, or it is a crossing."""
+        key = (alert.camera_id, alert.zone_id, alert.rule, "")
+        if key in self._open or alert.rule == RuleKind.LINE_CROSSING:
+            return False
+        self._open[key] = _Incident(alert, set(), alert.observed_at, quiet_since)
+        self.stats.adopted += 1
+        return True
 
     def _start(
         self, key: tuple[str, str, str, str], incident: _Incident | None, event: Event

@@ -34,7 +34,6 @@ from alerts.feed import AlertFeed
 from alerts.tickets import TicketStore
 from api.hubview import (
     ClusterFigures,
-    ClusterHub,
     DetectFigures,
     HubFigures,
     LineCount,
@@ -56,10 +55,7 @@ from detectors import (
 from detectors.background import BackgroundParams
 from detectors.site_verifier import SiteVerifiers
 from detectors.verifier import StaleVerifier, SwappableVerifier
-from hub.cluster.fence import Fence
-from hub.cluster.health import ClusterHealth
-from hub.cluster.leases import Leases, LeaseTiming
-from hub.cluster.ownership import Ownership
+from hub.cluster.member import ClusterMember
 from hub.gop import gop_warnings
 from hub.incidents import IncidentDesk, MainOpening
 from hub.ticks import TickHealth, TickPolicy
@@ -73,7 +69,6 @@ from riverwatch.settings import Settings
 from riverwatch.supervise import RestartPolicy, Supervisor
 from riverwatch.types import (
     Alert,
-    CameraHealth,
     CameraInfo,
     CameraState,
     DecodeMode,
@@ -136,9 +131,7 @@ class Hub:
         self._supervisor = Supervisor(restart_policy)
         self._loop_lag = LoopLag()
         self._crossings: tuple[LineCount, ...] = ()
-        self._ownership: Ownership | None = None
-        self._fence: Fence | None = None
-        self._remote_health: dict[str, tuple[str, CameraHealth]] = {}  # other hubs' cameras
+        self._cluster: ClusterMember | None = None  # with RIVERWATCH_CLUSTER
 
     async def __aenter__(self) -> Hub:
         try:
@@ -179,7 +172,12 @@ class Hub:
             IngestSupervisor(specs, settings, self._config.redactor, start_all=not settings.cluster)
         )
         if settings.cluster:
-            self._ownership = self._join_cluster(self._redis, self._ingest)
+            ids = [c.id for c in self._config.cameras]
+            self._cluster = ClusterMember(
+                settings, self._redis, ids, self._ingest, self.desk.policy
+            )
+            self._cluster.start(self._supervisor)
+            self._stack.push_async_callback(self._cluster.leave)  # before ingest closes
         self._ticks = TickHealth(self._tick_policy)  # staleness counts from here
         self._detect_task = self._supervisor.spawn("hub:detect", self._detect_forever)
         self._supervisor.spawn("hub:loop-lag", self._loop_lag.run)
@@ -196,9 +194,7 @@ class Hub:
 
     def holding(self, camera_id: str) -> tuple[str, int] | None:
         """(hub id, epoch) while this hub holds the camera in the cluster, else None."""
-        owner = self._ownership
-        epoch = None if owner is None else owner.epoch(camera_id)
-        return None if owner is None or epoch is None else (owner.hub_id, epoch)
+        return None if self._cluster is None else self._cluster.holding(camera_id)
 
     def shared_redis(self) -> Redis | None:
         """In a cluster, the Redis the hubs share; None for a hub on its own."""
@@ -207,68 +203,12 @@ class Hub:
     def elsewhere(self, camera_id: str) -> str | None:
         """The API of the other hub that runs the camera now, or None (it runs here, nobody
         runs it, or there is no cluster): live view of it is passed there."""
-        owner = self._ownership
-        if owner is None or owner.owns(camera_id) or camera_id not in self._remote_health:
-            return None
-        hub_id = self._remote_health[camera_id][0]
-        return next((h.api for h in owner.hubs if h.hub_id == hub_id and h.api), None)
+        return None if self._cluster is None else self._cluster.elsewhere(camera_id)
 
     async def stale(self, alert: Alert) -> bool:
         """Whether the alert opens an incident its hub no longer had the right to (the
         cluster's fence; always False on a hub on its own)."""
-        return self._fence is not None and await self._fence.stale(alert)
-
-    def _join_cluster(self, redis: Redis, ingest: IngestSupervisor) -> Ownership:
-        """Run only this hub's share of the cameras (hub/cluster); hand them over on the way
-        out, before ingest closes."""
-        settings = self._settings
-        lease = settings.cluster_lease_s
-        timing = LeaseTiming(
-            lease, heartbeat_s=0.6 * lease, renew_s=0.2 * lease, fence_s=0.5 * lease
-        )
-        hub_id = settings.node_id
-
-        async def stop(camera_id: str) -> None:
-            await ingest.stop_camera(camera_id, "another hub's camera now")
-
-        leases = Leases(redis, hub_id, timing)
-        self._fence = Fence(leases)
-        owner = Ownership(
-            leases,
-            [c.id for c in self._config.cameras],
-            ingest.start_camera,
-            stop,
-            capacity=settings.hub_capacity,
-            api=settings.advertised_url,
-        )
-        task = self._supervisor.spawn("hub:ownership", owner.run)
-        board = ClusterHealth(redis, hub_id, ttl_s=timing.heartbeat_s)
-
-        async def share_health() -> None:
-            ids = [c.id for c in self._config.cameras]
-            while True:
-                await asyncio.sleep(timing.renew_s)
-                try:
-                    await board.publish([ingest.camera_health(c) for c in owner.held()])
-                    self._remote_health = await board.read(ids)
-                except BaseException:
-                    self._remote_health = {}  # stale beats nothing: show our own copies
-                    raise
-
-        health_task = self._supervisor.spawn("hub:cluster-health", share_health)
-
-        async def leave() -> None:
-            task.cancel()
-            health_task.cancel()
-            await asyncio.gather(task, health_task, return_exceptions=True)
-            try:
-                await asyncio.wait_for(owner.hand_over_all(), timeout=timing.fence_s)
-            except (RedisError, OSError, TimeoutError) as exc:  # they expire on their own
-                log.warning("cluster: %s: leases not handed over (%s)", hub_id, exc)
-
-        self._stack.push_async_callback(leave)
-        log.info("cluster: %s joins (capacity %s)", hub_id, settings.hub_capacity or "any")
-        return owner
+        return self._cluster is not None and await self._cluster.stale(alert)
 
     async def _connect_redis(self) -> Redis:
         settings = self._settings
@@ -418,8 +358,8 @@ class Hub:
         """Hand events to the incident desk and switch decode modes as the core asks."""
         assert self._ingest is not None and self._desk is not None
         events = result.events
-        if self._ownership is not None:  # a camera handed over a moment ago is not ours
-            events = [e for e in events if self._ownership.owns(e.camera_id)]
+        if self._cluster is not None:  # a camera handed over a moment ago is not ours
+            events = [e for e in events if self._cluster.owns(e.camera_id)]
         self._desk.take(events, now)
         ids = self._ingest.camera_ids()
         for slot in result.modes.promote_p:
@@ -441,11 +381,11 @@ class Hub:
             raise UnknownCamera(camera_id)
         health = self._ingest.camera_health(camera_id)
         hub_id = None
-        if self._ownership is not None:  # in a cluster: as the hub that runs it sees it
-            if self._ownership.owns(camera_id):
-                hub_id = self._ownership.hub_id
-            elif camera_id in self._remote_health:
-                hub_id, health = self._remote_health[camera_id]
+        if self._cluster is not None:  # in a cluster: as the hub that runs it sees it
+            if self._cluster.owns(camera_id):
+                hub_id = self._cluster.hub_id
+            elif camera_id in self._cluster.remote:
+                hub_id, health = self._cluster.remote[camera_id]
         return CameraInfo(
             cam.id,
             cam.config.name,
@@ -584,27 +524,10 @@ class Hub:
         )
 
     async def cluster_figures(self) -> ClusterFigures | None:
-        """The cluster as this hub sees it; None for a hub on its own. Who holds each camera
-        is read from Redis (empty while it does not answer)."""
-        owner = self._ownership
-        if owner is None:
+        """The cluster as this hub sees it; None for a hub on its own."""
+        if self._cluster is None:
             return None
-        try:
-            owners = await asyncio.wait_for(owner.owners(), self._settings.redis_timeout_s)
-        except (RedisError, OSError, TimeoutError):
-            owners = {}
-        hubs = tuple(ClusterHub(h.hub_id, h.capacity, h.cameras, h.api) for h in owner.hubs)
-        return ClusterFigures(
-            owner.hub_id,
-            hubs,
-            owners,
-            len(owner.held()),
-            owner.failures,
-            owner.fences,
-            owner.moves,
-            0 if self._fence is None else self._fence.refused,
-            dict(owner.gone),
-        )
+        return await self._cluster.figures(self._settings.redis_timeout_s)
 
     def detect_figures(self) -> DetectFigures:
         """The detection loop's ticks and failures, and the tripwires' crossing counts."""

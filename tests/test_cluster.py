@@ -17,10 +17,13 @@ from dataclasses import dataclass, field
 import pytest
 from redis.asyncio import Redis
 
+from alerts import AlertPolicy
 from hub.cluster.assignment import assign
 from hub.cluster.fence import Fence
+from hub.cluster.incidents import IncidentBoard
 from hub.cluster.leases import Leases, LeaseTiming
 from hub.cluster.ownership import Ownership
+from riverwatch.events import Phase
 from riverwatch.types import Alert, AlertPhase
 from tests.conftest import eventually
 from tests.queue_fixtures import (  # noqa: F401  (the *_fixture names register fixtures)
@@ -28,6 +31,7 @@ from tests.queue_fixtures import (  # noqa: F401  (the *_fixture names register 
     make_alert,
     redis_proc_fixture,
 )
+from tests.test_alert_policy import event
 
 CAMERAS = [f"cam-{k:02d}" for k in range(30)]
 FAST = LeaseTiming(lease_s=3.0, heartbeat_s=1.5, renew_s=0.3, fence_s=1.5)
@@ -233,5 +237,34 @@ async def test_a_stale_owners_new_incident_is_refused_and_its_earlier_ones_are_n
         unstamped = dataclasses.replace(alert(taken + 30.0), epoch=0)  # a hub on its own
         assert not await fence.stale(unstamped)
         assert fence.refused == 1
+    finally:
+        await redis.aclose()
+
+
+async def test_a_camera_taken_over_continues_its_open_incident_as_one_ticket(
+    redis_proc: RedisProcess,
+) -> None:
+    """Hub A has a boat incident open on cam-1 and dies; hub B takes cam-1 and adopts it: the
+    boat seen again on hub B continues the same alert id (so the same ticket); an incident
+    nobody sees again closes on hub B after its cooldown."""
+    redis = Redis.from_url(redis_proc.url)
+    try:
+        board = IncidentBoard(redis, ttl_s=60.0)
+        a, b = AlertPolicy(cooldown_s=30.0), AlertPolicy(cooldown_s=30.0)
+        (opened,) = a.on_event(event(Phase.START, 10.0, camera="cam-1"))
+        a.on_event(event(Phase.START, 11.0, track=2, zone="quay", camera="cam-1"))
+        await board.write({"cam-1": a.open_alerts("cam-1")})
+        # hub A dies here; hub B takes cam-1 and reads what A had open
+        adopted = [alert for alert in await board.read("cam-1") if b.adopt(alert, 40.0)]
+        assert sorted(x.zone_id for x in adopted) == ["ban", "quay"]
+        (continued,) = b.on_event(event(Phase.START, 45.0, track=7, camera="cam-1"))
+        assert continued.alert_id == opened.alert_id and continued.phase is AlertPhase.UPDATE
+        assert continued.revision > opened.revision
+        (closed,) = b.due(71.0)  # "quay": quiet since B took it, its cooldown over
+        assert closed.zone_id == "quay" and closed.phase is AlertPhase.CLOSE
+        await board.write({"cam-1": b.open_alerts("cam-1")})
+        assert [x.alert_id for x in await board.read("cam-1")] == [opened.alert_id]
+        await board.write({"cam-1": []})  # nothing open: the entry goes
+        assert await board.read("cam-1") == []
     finally:
         await redis.aclose()
