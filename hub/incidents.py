@@ -250,9 +250,9 @@ class IncidentDesk:
         log.info("tickets: database %s", safe_url(url))
         self._tickets = TicketStore(
             engine,
-            settings.data_dir,
+            settings.files_root,
             self.sla,
-            attachment_store=AttachmentStore(settings.data_dir, settings.attachment_max_bytes),
+            attachment_store=AttachmentStore(settings.files_root, settings.attachment_max_bytes),
         )
         self.consumer = await stack.enter_async_context(
             AlertConsumer(
@@ -310,7 +310,7 @@ class IncidentDesk:
 
     def _make_recorder(self) -> EvidenceRecorder:
         s = self._settings
-        store = EvidenceStore(s.data_dir, s.evidence_max_age_s, s.evidence_max_bytes)
+        store = EvidenceStore(s.files_root, s.evidence_max_age_s, s.evidence_max_bytes)
         policy = EvidencePolicy(
             pre_roll_s=s.evidence_pre_roll_s,
             post_roll_s=s.evidence_post_roll_s,

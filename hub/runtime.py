@@ -482,8 +482,9 @@ class Hub:
 
     @property
     def data_dir(self) -> Path:
-        """Where evidence, attachments and the spool live."""
-        return self._settings.data_dir
+        """Where evidence, attachments and labels live (`RIVERWATCH_FILES_DIR`, shared by a
+        cluster's hubs, else the data dir)."""
+        return self._settings.files_root
 
     def site_verifiers(self) -> SiteVerifiers:
         """The site's verifier versions (live-swapped when the config says `verifier: site`)."""

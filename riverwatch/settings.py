@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RIVERWATCH_", extra="forbid")
 
     data_dir: Path = Field(default_factory=_default_data_dir)
+    # Evidence, ticket attachments and labelled samples: paths in tickets are relative to it.
+    # Unset: the data dir. In a cluster, a directory every hub mounts (NFS, a shared volume),
+    # so that any hub serves any hub's evidence.
+    files_dir: Path | None = None
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
     log_format: Literal["text", "json"] = "text"  # json: one object per line, for collectors
     redis_url: SecretStr | None = Field(
@@ -148,6 +152,11 @@ class Settings(BaseSettings):
     def own_redis(self) -> bool:
         """Whether the hub runs its embedded Redis (no URL, no sentinels)."""
         return self.redis_url is None and self.redis_sentinels is None
+
+    @property
+    def files_root(self) -> Path:
+        """Where evidence, attachments and labels live (`files_dir`, else the data dir)."""
+        return self.files_dir if self.files_dir is not None else self.data_dir
 
     @property
     def node_id(self) -> str:

@@ -50,8 +50,14 @@ def test_three_hubs_share_one_config_each_with_its_own_id_and_data() -> None:
         str(v["source"]) for name in HUBS for v in found[name]["volumes"] if v["type"] == "bind"
     }
     assert len(binds) == 1, "every hub runs the same camera config"
-    data = [v["source"] for name in HUBS for v in found[name]["volumes"] if v["type"] == "volume"]
+    data = [v["source"] for name in HUBS for v in found[name]["volumes"] if v["target"] == "/data"]
     assert len(set(data)) == 3, "each hub has its own data volume"
+    files = {str(hub_settings(name).files_root) for name in HUBS}
+    assert files == {"/shared"}, "evidence where every hub serves it"
+    shared = [
+        v["source"] for name in HUBS for v in found[name]["volumes"] if v["target"] == "/shared"
+    ]
+    assert len(shared) == 3 and len(set(shared)) == 1, "one files volume, mounted by all"
 
 
 @pytest.mark.parametrize("name", HUBS)

@@ -9,6 +9,7 @@ import contextlib
 import io
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import av
@@ -59,10 +60,12 @@ Client = httpx.AsyncClient
 
 
 async def test_a_boat_becomes_one_ticket_with_evidence_walked_through_the_loop(
-    rtsp: RtspSimulator, settings: Settings
+    rtsp: RtspSimulator, settings: Settings, tmp_path: Path
 ) -> None:
+    shared = tmp_path / "shared"  # evidence where every hub of a cluster would mount it
     settings = settings.model_copy(
         update={
+            "files_dir": shared,
             "evidence_pre_roll_s": 3.0,
             "evidence_post_roll_s": 3.0,
             "ticket_sla_s": 2.0,
@@ -101,6 +104,8 @@ async def test_a_boat_becomes_one_ticket_with_evidence_walked_through_the_loop(
         ("sensor", "jinsha-turbidity-1", "turbid"),
     ]
     assert figures["received"] == 2 and figures["closed"] == 1
+    assert list(shared.glob("evidence/*/*.jpg")) and list(shared.glob("evidence/*/*.mp4"))
+    assert not (settings.data_dir / "evidence").exists()  # nothing under the hub's own dir
     assert figures["closure_rate"] == 0.5 and figures["sla_met"] == 0
     assert figures["satisfaction_rate"] == 1.0 and figures["false_alarms"] == 0
     opened = [r for r in hook.requests if r.headers["x-riverwatch-event"] == "alert.open"]
