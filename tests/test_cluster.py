@@ -126,6 +126,14 @@ class Cluster:
             await self.crash(hub_id)
 
 
+async def three_settled(cluster: Cluster) -> dict[str, str]:
+    """Start hub-a, hub-b and hub-c; once every camera runs on one of them, camera -> hub."""
+    for hub_id in ("hub-a", "hub-b", "hub-c"):
+        cluster.add(hub_id)
+    await eventually(cluster.settled, timeout_s=30, what="every camera on one hub")
+    return {c: hubs[0] for c, hubs in cluster.placement().items()}
+
+
 @pytest.fixture
 async def cluster(redis_proc: RedisProcess) -> AsyncIterator[Cluster]:
     group = Cluster(redis_proc.url)
@@ -138,10 +146,7 @@ async def cluster(redis_proc: RedisProcess) -> AsyncIterator[Cluster]:
 async def test_three_hubs_share_the_cameras_and_a_dead_hubs_move_to_the_others(
     cluster: Cluster,
 ) -> None:
-    for hub_id in ("hub-a", "hub-b", "hub-c"):
-        cluster.add(hub_id)
-    await eventually(cluster.settled, timeout_s=30, what="every camera on one hub")
-    before = {c: hubs[0] for c, hubs in cluster.placement().items()}
+    before = await three_settled(cluster)
     assert all(len(h.running) >= 4 for h in cluster.hubs.values()), "each hub takes a share"
     epochs = {c: cluster.hubs[before[c]].owner.epoch(c) for c in CAMERAS}
 
@@ -161,10 +166,7 @@ async def test_three_hubs_share_the_cameras_and_a_dead_hubs_move_to_the_others(
 async def test_a_fourth_hub_takes_about_a_quarter_and_the_others_keep_theirs(
     cluster: Cluster,
 ) -> None:
-    for hub_id in ("hub-a", "hub-b", "hub-c"):
-        cluster.add(hub_id)
-    await eventually(cluster.settled, timeout_s=30, what="every camera on one hub")
-    before = {c: hubs[0] for c, hubs in cluster.placement().items()}
+    before = await three_settled(cluster)
     cluster.add("hub-d")
     await eventually(
         lambda: cluster.settled() and len(cluster.hubs["hub-d"].running) > 0,
