@@ -8,8 +8,8 @@
 Taking, renewing and releasing a lease are Lua scripts, so each is one atomic step: a lease
 is taken only when nobody holds it (after its holder released it or its time ran out), and
 only its holder, with the epoch it took it at, can renew or release it. Every acquisition
-raises the camera's epoch, so a write tagged with an older epoch comes from an owner that has
-since lost the camera (`holds` says whether a (hub, epoch) still holds it).
+raises the camera's epoch, and Redis records when each epoch was taken (`taken_at`): a write
+tagged with an older epoch, made after that, comes from an owner that had lost the camera.
 """
 
 from __future__ import annotations
@@ -176,10 +176,6 @@ class Leases:
         """When the camera's lease was taken at `epoch` (POSIX s, Redis' clock), or None."""
         raw = await self._redis.hget(self._key("taken", camera_id), str(epoch))
         return None if raw is None else int(raw) / 1000.0
-
-    async def holds(self, camera_id: str, hub_id: str, epoch: int) -> bool:
-        """Whether `hub_id` still holds the camera at `epoch` (the fence for a write)."""
-        return await self.holder(camera_id) == (hub_id, epoch)
 
 
 def _parse(raw: bytes | str | None) -> tuple[str, int] | None:
