@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from detectors.regions import Regions
 from detectors.tracker import Track, Tracker
 
 F64 = npt.NDArray[np.float64]
@@ -106,21 +107,34 @@ class SelfCalibration:
         return float(self._configured_n[slot] * self._quantised(self._level_n[slot : slot + 1])[0])
 
     def observe(
-        self, slot_m: npt.NDArray[np.intp], tracker: Tracker, ended: Iterable[Track]
+        self,
+        slot_m: npt.NDArray[np.intp],
+        tracker: Tracker,
+        ended: Iterable[Track],
+        dropped: Regions | None = None,
     ) -> Retune:
-        """One observation of the cameras in `slot_m` (the tracks that just ended included)."""
+        """One observation of the cameras in `slot_m` (the tracks that just ended included).
+
+        `dropped` are this look's regions the core's model stage refused before tracking: they
+        count as unconfirmed too, so a camera's sensitivity settles where it would without the
+        model (the model learnt from that core's regions, and must see the same ones)."""
         p = self.params
         unconfirmed = self._unconfirmed_n
         boats: dict[int, list[tuple[int, int, int, int]]] = {}
+
+        def count(slot: int, xyxy: tuple[int, int, int, int], hits: int) -> None:
+            if slot not in boats:
+                boats[slot] = [t.last.xyxy for t in tracker.tracks(slot) if tracker.confirmed(t)]
+            if not _near(xyxy, boats[slot]):
+                unconfirmed[slot] += hits
+
         for track in ended:
-            if tracker.confirmed(track) or not self._water_n[track.slot]:
-                continue
-            if track.slot not in boats:
-                boats[track.slot] = [
-                    t.last.xyxy for t in tracker.tracks(track.slot) if tracker.confirmed(t)
-                ]
-            if not _near(track.last.xyxy, boats[track.slot]):
-                unconfirmed[track.slot] += track.hits
+            if self._water_n[track.slot] and not tracker.confirmed(track):
+                count(track.slot, track.last.xyxy, track.hits)
+        if dropped is not None:
+            for slot, xyxy in zip(dropped.slot_k.tolist(), dropped.xyxy_k.tolist(), strict=True):
+                if self._water_n[slot]:
+                    count(slot, (xyxy[0], xyxy[1], xyxy[2], xyxy[3]), 1)
         slots = slot_m[self._water_n[slot_m]]
         if not len(slots):
             unconfirmed[slot_m] = 0.0

@@ -59,15 +59,19 @@ class RegionModel:
     keep: tuple[str, ...]
     min_score: float
 
-    def confirm(self, frames_nhw: npt.NDArray[np.uint8], regions: Regions) -> Regions:
-        """Score every region's crop in one batch; keep those the model believes."""
-        if not len(regions):
-            return regions
-        scores = self.model.score(frames_nhw, regions.slot_k, regions.xyxy_k)
+    def judge(self, frames_nhw: npt.NDArray[np.uint8], regions: Regions) -> npt.NDArray[np.bool_]:
+        """Score every region's crop in one batch; true for those the model believes."""
         keep = np.zeros(len(regions), np.bool_)
+        if not len(regions):
+            return keep
+        scores = self.model.score(frames_nhw, regions.slot_k, regions.xyxy_k)
         for label in self.keep:
             keep |= scores.mask(label, self.min_score)
-        return regions.filter(keep)
+        return keep
+
+    def confirm(self, frames_nhw: npt.NDArray[np.uint8], regions: Regions) -> Regions:
+        """The regions `judge` keeps."""
+        return regions.filter(self.judge(frames_nhw, regions))
 
 
 @dataclass(frozen=True)
@@ -199,11 +203,13 @@ class DetectionCore:
         ghosts = find_ghosts(cells, regions)
         gone = regions.filter(ghosts)
         regions = regions.filter(~ghosts)
+        dropped = None
         if self._model is not None:
-            regions = self._model.confirm(view.frames_nhw, regions)
+            keep = self._model.judge(view.frames_nhw, regions)
+            regions, dropped = regions.filter(keep), regions.filter(~keep)
         ended = self.tracker.update(slot_m[~cells.blind_m], view.seq_n, view.ts_n, regions)
         self._hold_tracks(slot_m)
-        retune = self.calibration.observe(slot_m[~cells.blind_m], self.tracker, ended)
+        retune = self.calibration.observe(slot_m[~cells.blind_m], self.tracker, ended, dropped)
         views = camera_views(
             cells,
             active,

@@ -495,12 +495,16 @@ class Verifier:
         scaled = ((features_kf - self._mean_f) / self._scale_f).astype(np.float32)
         return self._model.score(scaled)
 
-    def confirm(self, frames_nhw: npt.NDArray[np.uint8], regions: Regions) -> Regions:
-        """Keep the regions it scores at least `min_score` vessel (the core's model seam)."""
+    def judge(self, frames_nhw: npt.NDArray[np.uint8], regions: Regions) -> npt.NDArray[np.bool_]:
+        """True for the regions it scores at least `min_score` vessel (the core's model seam)."""
         if not len(regions):
-            return regions
+            return np.zeros(0, np.bool_)
         score = self.vessel_score(region_features(frames_nhw, regions))
-        return regions.filter(score >= self._manifest.min_score)
+        return np.asarray(score >= self._manifest.min_score, np.bool_)
+
+    def confirm(self, frames_nhw: npt.NDArray[np.uint8], regions: Regions) -> Regions:
+        """The regions `judge` keeps."""
+        return regions.filter(self.judge(frames_nhw, regions))
 
     def save(self, folder: Path) -> None:
         """Write `folder/model.xml` and `folder/manifest.json` (the folder is created)."""
@@ -646,10 +650,12 @@ class SwappableVerifier(Verifier):
             return np.ones(len(features_kf), np.float32)
         return inner.vessel_score(features_kf)
 
-    def confirm(self, frames_nhw: npt.NDArray[np.uint8], regions: Regions) -> Regions:
-        """The held model's `confirm` (read once: one tick, one model); all kept when empty."""
+    def judge(self, frames_nhw: npt.NDArray[np.uint8], regions: Regions) -> npt.NDArray[np.bool_]:
+        """The held model's `judge` (read once: one tick, one model); all kept when empty."""
         inner = self._inner
-        return regions if inner is None else inner.confirm(frames_nhw, regions)
+        if inner is None:
+            return np.ones(len(regions), np.bool_)
+        return inner.judge(frames_nhw, regions)
 
     def with_manifest(self, **changes: Any) -> Verifier:
         """The held model with manifest changes; `VerifierError` when it holds none."""

@@ -18,6 +18,8 @@ import pytest
 from detectors import CameraSetup, DetectionCore, Phase
 from detectors.background import BackgroundParams
 from detectors.calibration import CalibrationParams
+from detectors.regions import Regions
+from detectors.verifier import SwappableVerifier, Verifier
 from riverwatch.batch import BatchView
 from riverwatch.config import AnalysisConfig, ZoneConfig
 from riverwatch.types import RuleKind
@@ -53,11 +55,23 @@ def glinting_water(rng: np.random.Generator, glint: bool) -> npt.NDArray[np.floa
     return luma
 
 
-def run(calibration: CalibrationParams | None = None) -> Run:
+class RefuseAll(SwappableVerifier):
+    """A model stage that calls every region water (as a verifier would on glint)."""
+
+    def judge(self, frames_nhw: npt.NDArray[np.uint8], regions: Regions) -> npt.NDArray[np.bool_]:
+        return np.zeros(len(regions), np.bool_)
+
+
+def run(calibration: CalibrationParams | None = None, model: Verifier | None = None) -> Run:
     rng = np.random.default_rng(7)
     setups = [CameraSetup(f"cam{i}", AnalysisConfig(), [RIVER]) for i in range(2)]
     core = DetectionCore(
-        setups, SHAPE, 0, background=BackgroundParams(learn_s=0.0), calibration=calibration
+        setups,
+        SHAPE,
+        0,
+        background=BackgroundParams(learn_s=0.0),
+        calibration=calibration,
+        model=model,
     )
     view = BatchView.empty(2, SHAPE)
     rates, gains, vessels = [], [], []
@@ -123,3 +137,16 @@ def test_the_adaptation_is_per_camera(calibrated: Run) -> None:
     assert len(raised)  # the glinting camera moved, its neighbour in the batch did not
     assert np.all(calibrated.gain_tn[raised, 1] == 1.0)
     assert np.all(calibrated.rate_tn[:GLINT_OBS, 1] < CalibrationParams().budget)
+
+
+def test_regions_a_model_refuses_count_as_the_waters_noise(calibrated: Run) -> None:
+    # The verifier learnt from the regions of a core without it: with the model in place the
+    # camera must settle where it would without one, not grow more sensitive because the
+    # model hides its glint from the controller.
+    refused = run(model=RefuseAll())
+    settled = slice(GLINT_OBS - SETTLED, GLINT_OBS)
+    assert refused.gain_tn[settled, 0].min() > 1.0
+    assert refused.rate_tn[settled, 0].mean() <= CalibrationParams().budget
+    assert abs(refused.gain_tn[GLINT_OBS, 0] - calibrated.gain_tn[GLINT_OBS, 0]) < 0.1
+    assert np.all(refused.gain_tn[:, 1] == 1.0)
+    assert not refused.vessels  # nothing it refused reached the rules

@@ -178,8 +178,8 @@ class _Fixed(Verifier):
     def __init__(self, keep: int) -> None:
         self.keep = keep
 
-    def confirm(self, frames_nhw: np.ndarray, regions: Regions) -> Regions:  # type: ignore[override]
-        return regions.filter(np.arange(len(regions)) < self.keep)
+    def judge(self, frames_nhw: np.ndarray, regions: Regions) -> np.ndarray:  # type: ignore[override]
+        return np.arange(len(regions)) < self.keep
 
 
 def test_the_holder_swaps_at_the_next_call() -> None:
@@ -199,10 +199,10 @@ def test_a_swap_during_a_tick_takes_effect_at_the_next_tick() -> None:
     started, release = threading.Event(), threading.Event()
 
     class Slow(_Fixed):
-        def confirm(self, frames_nhw: np.ndarray, regions: Regions) -> Regions:  # type: ignore[override]
+        def judge(self, frames_nhw: np.ndarray, regions: Regions) -> np.ndarray:  # type: ignore[override]
             started.set()
             release.wait(5)
-            return super().confirm(frames_nhw, regions)
+            return super().judge(frames_nhw, regions)
 
     holder = SwappableVerifier(Slow(1))
     frames = np.zeros((1, 32, 64), np.uint8)
