@@ -24,11 +24,12 @@ from detectors.background import CELL, BackgroundModel, BackgroundParams, CellMa
 from detectors.calibration import CalibrationParams, SelfCalibration
 from detectors.ghosts import find_ghosts
 from detectors.lines import LineRules, LineSpec
+from detectors.looks import EarlierLooks
 from detectors.model import CropModel
 from detectors.regions import RegionFinder, Regions, active_cells
 from detectors.rules import NIGHT_LUMA, RuleEngine, camera_views
 from detectors.tracker import Tracker, TrackerParams
-from detectors.verifier import Verifier
+from detectors.verifier import Looks, Verifier
 from detectors.zones import ZoneGrid, ZoneSpec, rasterise
 from riverwatch.batch import BatchView
 from riverwatch.config import AnalysisConfig, TripwireConfig, ZoneConfig, ZoneKind
@@ -59,8 +60,11 @@ class RegionModel:
     keep: tuple[str, ...]
     min_score: float
 
-    def judge(self, frames_nhw: npt.NDArray[np.uint8], regions: Regions) -> npt.NDArray[np.bool_]:
-        """Score every region's crop in one batch; true for those the model believes."""
+    def judge(
+        self, frames_nhw: npt.NDArray[np.uint8], regions: Regions, earlier: Looks = None
+    ) -> npt.NDArray[np.bool_]:
+        """Score every region's crop in one batch; true for those the model believes (a crop
+        model judges the frame alone: `earlier` is not used)."""
         keep = np.zeros(len(regions), np.bool_)
         if not len(regions):
             return keep
@@ -114,6 +118,8 @@ class DetectionCore:
         self.grid = ZoneGrid.build(specs, shape_hw, CELL)
         cells_hw = (shape_hw[0] // CELL, shape_hw[1] // CELL)
         self._model = model
+        # The verifier compares a region with the camera's look a few seconds back.
+        self._looks = EarlierLooks(n, shape_hw) if isinstance(model, Verifier) else None
         self._enabled_n = np.array([c.analysis.enabled for c in cameras], np.bool_)
         self.background = BackgroundModel(
             n,
@@ -205,7 +211,11 @@ class DetectionCore:
         regions = regions.filter(~ghosts)
         dropped = None
         if self._model is not None:
-            keep = self._model.judge(view.frames_nhw, regions)
+            looks = self._looks
+            earlier = looks.usable(regions.slot_k.tolist(), view.ts_n) if looks else None
+            keep = self._model.judge(view.frames_nhw, regions, earlier)
+            if looks is not None:
+                looks.remember(view.frames_nhw, slot_m, view.ts_n)
             regions, dropped = regions.filter(keep), regions.filter(~keep)
         ended = self.tracker.update(slot_m[~cells.blind_m], view.seq_n, view.ts_n, regions)
         self._hold_tracks(slot_m)

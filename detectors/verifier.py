@@ -18,6 +18,12 @@ Each region the core finds is described by a short fixed vector (`region_feature
 - a HOG-like gradient histogram: the window resized to 16x16, Sobel gradients, 6 unsigned
   orientation bins in 2x2 cells, L2-normalised, and the gradient energy against the water's
   spread.
+- its short history: how the box changed since the camera's earlier look (a few seconds
+  back, `detectors.looks`) against how its ring of water did: the mean absolute change as a
+  log ratio, and the mean signed change (box minus ring) in the ring's terms. A hull moves
+  against its water; a wave trough or a glint changes as the water around it does. Both 0
+  when the camera has no fitting earlier look (a snapshot, a camera just back): "as its
+  water", which the model reads only together with the rest.
 
 An L2-regularised logistic regression on the standardised features gives the vessel score (a
 probability). It replaced a random forest (`cv2.ml.RTrees`): trained on one Sooke day and
@@ -61,7 +67,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,8 +83,9 @@ from detectors.regions import Regions
 logger = logging.getLogger(__name__)
 
 F32 = npt.NDArray[np.float32]
+Looks = Mapping[int, npt.NDArray[np.uint8]] | None  # a camera slot's earlier look, if any
 FORMAT_VERSION = 1
-FEATURE_SPEC = "riverwatch-crop-v2"
+FEATURE_SPEC = "riverwatch-crop-v3"
 CLASSIFIER = "logistic regression (L2, Newton)"
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.xml"
@@ -97,7 +104,9 @@ _MIN_MARGIN = 6
 _SHAPE_FEATURES = 7
 _WATER_FEATURES = 7
 _RING_FEATURES = 6
+_HISTORY_FEATURES = 2
 N_FEATURES = _SHAPE_FEATURES + _WATER_FEATURES + 4 * _HOG_BINS + 1 + _RING_FEATURES
+N_FEATURES += _HISTORY_FEATURES
 _L2 = 1.0  # the penalty on the standardised weights (not tuned: the textbook C = 1)
 _NEWTON_STEPS = 50
 
@@ -219,8 +228,13 @@ class Manifest:
 _SOBEL = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32)
 
 
-def region_features(frames_nhw: npt.NDArray[np.uint8], regions: Regions) -> F32:
-    """One row of `N_FEATURES` per region (see the module docstring), from analysis luma."""
+def region_features(
+    frames_nhw: npt.NDArray[np.uint8],
+    regions: Regions,
+    earlier: Mapping[int, npt.NDArray[np.uint8]] | None = None,
+) -> F32:
+    """One row of `N_FEATURES` per region (see the module docstring), from analysis luma;
+    `earlier` holds each camera slot's earlier look, where it has one (`EarlierLooks.usable`)."""
     out = np.zeros((len(regions), N_FEATURES), np.float32)
     if not len(regions):
         return out
@@ -250,10 +264,14 @@ def region_features(frames_nhw: npt.NDArray[np.uint8], regions: Regions) -> F32:
             contrast[k] / 32.0,
         )
         out[k, _SHAPE_FEATURES : _SHAPE_FEATURES + _WATER_FEATURES] = _water_contrast(window, inner)
-        out[k, _SHAPE_FEATURES + _WATER_FEATURES : -_RING_FEATURES] = _gradients(
+        history = -_RING_FEATURES - _HISTORY_FEATURES
+        out[k, _SHAPE_FEATURES + _WATER_FEATURES : history] = _gradients(
             window, float(window.std())
         )
-        out[k, -_RING_FEATURES:] = _against_ring(window, inside, inner)
+        out[k, history:-_HISTORY_FEATURES] = _against_ring(window, inside, inner)
+        then = None if earlier is None else earlier.get(slot)
+        if then is not None:
+            out[k, -_HISTORY_FEATURES:] = _motion(window, then[wy0:wy1, wx0:wx1], inside)
     return out
 
 
@@ -328,6 +346,25 @@ def _against_ring(window: F32, inside: tuple[slice, slice], inner: F32) -> tuple
         (float(inner[-1]) - mean_r) / scale,
         float(np.log((grad_in + 0.5) / (grad_ring + 0.5))),
         (_quantiles(inner, (0.5,))[0] - median_r) / scale,
+    )
+
+
+def _motion(
+    window: F32, then: npt.NDArray[np.uint8], inside: tuple[slice, slice]
+) -> tuple[float, float]:
+    """The box's change since the earlier look against its ring's: the mean absolute change
+    as a log ratio, and the mean signed change (box minus ring) in the ring's absolute change."""
+    change = window - then.astype(np.float32)
+    size = np.abs(change)
+    ring_hw = np.ones(window.shape, np.bool_)
+    ring_hw[inside] = False
+    if ring_hw.any():
+        ring_size, ring_sign = float(size[ring_hw].mean()), float(change[ring_hw].mean())
+    else:
+        ring_size, ring_sign = 0.0, 0.0
+    return (
+        float(np.log((float(size[inside].mean()) + 1.0) / (ring_size + 1.0))),
+        (float(change[inside].mean()) - ring_sign) / (ring_size + 1.0),
     )
 
 
@@ -463,7 +500,10 @@ class Verifier:
         if len(np.unique(label_k)) < 2:
             raise VerifierError("training needs regions of at least two labels")
         mean_f = features_kf.mean(axis=0)
-        scale_f = features_kf.std(axis=0) + 1e-6
+        spread_f = features_kf.std(axis=0)
+        # A column that never varies (the history of boxes labelled on snapshots) gets no
+        # weight: scaled by 1, not blown up where it does vary later.
+        scale_f = np.where(spread_f > 1e-6, spread_f, 1.0)
         scaled = ((features_kf - mean_f) / scale_f).astype(np.float32)
         model = _Logistic.fit(scaled, label_k == labels.index(VESSEL))
         counts = TrainingCounts(
@@ -495,16 +535,21 @@ class Verifier:
         scaled = ((features_kf - self._mean_f) / self._scale_f).astype(np.float32)
         return self._model.score(scaled)
 
-    def judge(self, frames_nhw: npt.NDArray[np.uint8], regions: Regions) -> npt.NDArray[np.bool_]:
-        """True for the regions it scores at least `min_score` vessel (the core's model seam)."""
+    def judge(
+        self, frames_nhw: npt.NDArray[np.uint8], regions: Regions, earlier: Looks = None
+    ) -> npt.NDArray[np.bool_]:
+        """True for the regions it scores at least `min_score` vessel (the core's model seam);
+        `earlier`: the cameras' earlier looks (`detectors.looks`), where they have one."""
         if not len(regions):
             return np.zeros(0, np.bool_)
-        score = self.vessel_score(region_features(frames_nhw, regions))
+        score = self.vessel_score(region_features(frames_nhw, regions, earlier))
         return np.asarray(score >= self._manifest.min_score, np.bool_)
 
-    def confirm(self, frames_nhw: npt.NDArray[np.uint8], regions: Regions) -> Regions:
+    def confirm(
+        self, frames_nhw: npt.NDArray[np.uint8], regions: Regions, earlier: Looks = None
+    ) -> Regions:
         """The regions `judge` keeps."""
-        return regions.filter(self.judge(frames_nhw, regions))
+        return regions.filter(self.judge(frames_nhw, regions, earlier))
 
     def save(self, folder: Path) -> None:
         """Write `folder/model.xml` and `folder/manifest.json` (the folder is created)."""
@@ -650,12 +695,14 @@ class SwappableVerifier(Verifier):
             return np.ones(len(features_kf), np.float32)
         return inner.vessel_score(features_kf)
 
-    def judge(self, frames_nhw: npt.NDArray[np.uint8], regions: Regions) -> npt.NDArray[np.bool_]:
+    def judge(
+        self, frames_nhw: npt.NDArray[np.uint8], regions: Regions, earlier: Looks = None
+    ) -> npt.NDArray[np.bool_]:
         """The held model's `judge` (read once: one tick, one model); all kept when empty."""
         inner = self._inner
         if inner is None:
             return np.ones(len(regions), np.bool_)
-        return inner.judge(frames_nhw, regions)
+        return inner.judge(frames_nhw, regions, earlier)
 
     def with_manifest(self, **changes: Any) -> Verifier:
         """The held model with manifest changes; `VerifierError` when it holds none."""

@@ -2,7 +2,8 @@
 
 The camera's detection core (no verifier) runs over every frame, in time order
 (`footage.core_outputs`, the same loop and core as `riverwatch evaluate`). Every region of a
-frame the core does not mute becomes one training row (`region_features`); it is a **vessel**
+frame the core does not mute becomes one training row (`region_features`, with the camera's
+earlier look kept as the core keeps it, `detectors.looks`); it is a **vessel**
 when its box, scaled to the image's pixels, overlaps a labelled boat by a positive area, and
 **other** when it overlaps none. That is the scorer's own rule for a right detection
 (`footage.match_boxes`), so the verifier learns exactly what the box score counts: a region
@@ -30,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors import CameraSetup, Verifier
+from detectors.looks import EarlierLooks
 from detectors.verifier import (
     DEFAULT_LABELS,
     VESSEL,
@@ -77,13 +79,18 @@ def collect_regions(
     vessel = DEFAULT_LABELS.index(VESSEL)
     group_of = {f.ts: g for g, group in enumerate(footage.groups) for f in group.frames}
     rows, labels, stamps, frames = [], [], [], 0
+    looks = EarlierLooks(1, shape_hw)  # as the core with a verifier keeps them
+    slot, ts_n = np.zeros(1, np.intp), np.zeros(1)
     for frame, luma, out in core_outputs(footage, setup, shape_hw, lumas):
+        ts_n[0] = frame.ts
+        earlier = looks.usable([0], ts_n)
+        looks.remember(luma[None], slot, ts_n)
         if out.muted:
             continue
         frames += 1
         if not len(out.regions):
             continue
-        rows.append(region_features(luma[None], out.regions))
+        rows.append(region_features(luma[None], out.regions, earlier))
         det = to_full(out.regions_k4, shape_hw, footage.image_wh)
         truth = frame.xyxy_k4
         ix = np.minimum(truth[:, None, 2], det[None, :, 2]) - np.maximum(

@@ -19,7 +19,7 @@ from detectors import CameraSetup, DetectionCore, Phase
 from detectors.background import BackgroundParams
 from detectors.calibration import CalibrationParams
 from detectors.regions import Regions
-from detectors.verifier import SwappableVerifier, Verifier
+from detectors.verifier import Looks, SwappableVerifier, Verifier
 from riverwatch.batch import BatchView
 from riverwatch.config import AnalysisConfig, ZoneConfig
 from riverwatch.types import RuleKind
@@ -58,7 +58,9 @@ def glinting_water(rng: np.random.Generator, glint: bool) -> npt.NDArray[np.floa
 class RefuseAll(SwappableVerifier):
     """A model stage that calls every region water (as a verifier would on glint)."""
 
-    def judge(self, frames_nhw: npt.NDArray[np.uint8], regions: Regions) -> npt.NDArray[np.bool_]:
+    def judge(
+        self, frames_nhw: npt.NDArray[np.uint8], regions: Regions, earlier: Looks = None
+    ) -> npt.NDArray[np.bool_]:
         return np.zeros(len(regions), np.bool_)
 
 

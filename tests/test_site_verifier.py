@@ -178,7 +178,7 @@ class _Fixed(Verifier):
     def __init__(self, keep: int) -> None:
         self.keep = keep
 
-    def judge(self, frames_nhw: np.ndarray, regions: Regions) -> np.ndarray:  # type: ignore[override]
+    def judge(self, frames_nhw: np.ndarray, regions: Regions, earlier: object = None) -> np.ndarray:  # type: ignore[override]
         return np.arange(len(regions)) < self.keep
 
 
@@ -199,7 +199,9 @@ def test_a_swap_during_a_tick_takes_effect_at_the_next_tick() -> None:
     started, release = threading.Event(), threading.Event()
 
     class Slow(_Fixed):
-        def judge(self, frames_nhw: np.ndarray, regions: Regions) -> np.ndarray:  # type: ignore[override]
+        def judge(
+            self, frames_nhw: np.ndarray, regions: Regions, earlier: object = None
+        ) -> np.ndarray:  # type: ignore[override]
             started.set()
             release.wait(5)
             return super().judge(frames_nhw, regions)

@@ -87,12 +87,30 @@ def test_ring_features_do_not_move_with_the_views_brightness() -> None:
     frames, regions, _ = scene(seed=6, n=6)
     assert int(frames.min()) >= 20  # nothing clips
     darker = frames - np.uint8(20)
-    ring = slice(-6, None)
+    ring = slice(-8, -2)
     np.testing.assert_allclose(
         region_features(darker, regions)[:, ring],
         region_features(frames, regions)[:, ring],
         atol=0.02,
     )
+
+
+def test_the_short_history_tells_a_moving_hull_from_water_that_only_changes() -> None:
+    rng = np.random.default_rng(3)
+    then = np.clip(rng.normal(110, 6, (1, 120, 160)), 0, 255).astype(np.uint8)
+    now = np.clip(rng.normal(110, 6, (1, 120, 160)), 0, 255).astype(np.uint8)
+    then[0, 50:58, 20:44] = 40  # the hull a few seconds ago...
+    now[0, 50:58, 44:68] = 40  # ...has moved on by its length
+    boxes = np.array([[44, 50, 68, 58], [100, 80, 124, 88]], np.int32)  # hull, plain water
+    regions = Regions(
+        np.zeros(2, np.intp), boxes, np.full(2, 12, np.int32), np.zeros(2, np.float32),
+        np.zeros(2, np.float32),
+    )  # fmt: skip
+    ratio, signed = region_features(now, regions, {0: then[0]})[:, -2:].T
+    assert ratio[0] > 1.0 and signed[0] < -5.0  # the hull: far more change, and darker
+    assert abs(ratio[1]) < 0.2 and abs(signed[1]) < 0.3  # the water changed as its ring did
+    assert np.all(region_features(now, regions)[:, -2:] == 0.0)  # no earlier look: neutral
+    assert np.all(region_features(now, regions, {1: then[0]})[:, -2:] == 0.0)  # another camera's
 
 
 def grouped_rows(
