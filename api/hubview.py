@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from alerts import Suppressions
-    from alerts.evidence import RecorderStats
+    from alerts.evidence import RecorderStats, UploadStats
     from alerts.feed import AlertFeed
     from alerts.notify import TargetStats
     from alerts.tickets import TicketStore
@@ -126,6 +126,7 @@ class HubFigures:
     sensors: SensorStats
     loop: LagFigures  # how late the event loop runs (`riverwatch.looplag`)
     cluster: ClusterFigures | None = None  # None: a hub on its own
+    uploads: UploadStats | None = None  # None: no shared evidence bucket
 
 
 def task_problems(tasks: tuple[TaskStatus, ...]) -> list[str]:
@@ -223,6 +224,12 @@ class HubView(Protocol):
     @property
     def data_dir(self) -> Path:
         """Where evidence and attachments live (paths in tickets are relative to it)."""
+        ...
+
+    async def evidence_file(self, relative: str) -> Path | None:
+        """The evidence file a ticket names (`relative` to `data_dir`): on this hub's disk, or
+        fetched from the shared bucket when another hub recorded it; None when there is none
+        or the path would leave `data_dir`. `ObjectStoreError` when the bucket cannot answer."""
         ...
 
     def site_verifiers(self) -> SiteVerifiers:

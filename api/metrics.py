@@ -331,6 +331,29 @@ def _evidence_metrics(figures: HubFigures) -> Iterator[Metric]:
     ):
         text = f"Evidence {name.replace('_', ' ')} since start."
         yield _counter(f"riverwatch_evidence_{name}", text, getattr(stats, name))
+    uploads = figures.uploads
+    if uploads is None:
+        return
+    yield _gauge(
+        "riverwatch_evidence_upload_pending",
+        "Evidence files on this hub's disk not yet in the shared bucket.",
+        uploads.pending,
+    )
+    for name, text in (
+        ("uploaded", "Evidence files uploaded to the shared bucket since start."),
+        ("upload_failures", "Upload attempts the object store refused or did not answer."),
+        ("fetched", "Evidence files fetched from the bucket for another hub's tickets."),
+        ("upload_missing", "Noted evidence files gone from disk before they were sent."),
+    ):
+        yield _counter(f"riverwatch_evidence_{name}", text, getattr(uploads, _UPLOAD_FIELDS[name]))
+
+
+_UPLOAD_FIELDS = {
+    "uploaded": "uploaded",
+    "upload_failures": "failures",
+    "fetched": "fetched",
+    "upload_missing": "missing",
+}
 
 
 _NOTIFY_COUNTERS = (

@@ -30,7 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts import AlertPolicy, AlertPublisher, Suppressions
 from alerts.consumer import AlertConsumer
-from alerts.evidence import EvidencePolicy, EvidenceRecorder, EvidenceStore
+from alerts.evidence import (
+    EvidencePolicy,
+    EvidenceRecorder,
+    EvidenceStore,
+    EvidenceUploads,
+    ObjectStore,
+)
 from alerts.feed import AlertFeed
 from alerts.notify import GROUP, Notifier, StreamIntake
 from alerts.tickets import (
@@ -130,6 +136,7 @@ class IncidentDesk:
         self._publisher: AlertPublisher | None = None
         self._notifier: Notifier | None = None
         self._recorder: EvidenceRecorder | None = None
+        self.uploads: EvidenceUploads | None = None  # evidence to the shared bucket, if any
         self._sensors: SensorHub | None = None
         self.consumer: AlertConsumer | None = None
         self.intake: StreamIntake | None = None
@@ -300,6 +307,9 @@ class IncidentDesk:
         await stack.enter_async_context(
             EscalationRunner(escalator, settings.ticket_scan_period_s, supervisor=self.supervisor)
         )
+        self.uploads = self._make_uploads()
+        if self.uploads is not None:
+            self.supervisor.spawn("evidence:uploads", self.uploads.run)
         self._recorder = self._make_recorder()
         stack.push_async_callback(self._recorder.close)
         self._sensors = await stack.enter_async_context(
@@ -308,9 +318,31 @@ class IncidentDesk:
             )
         )
 
+    def _make_uploads(self) -> EvidenceUploads | None:
+        """The bucket every hub's evidence goes to, when one is configured."""
+        s = self._settings
+        if s.s3_endpoint is None or s.s3_access_key is None or s.s3_secret_key is None:
+            return None
+        objects = ObjectStore(
+            s.s3_endpoint,
+            s.s3_bucket,
+            s.s3_access_key.get_secret_value(),
+            s.s3_secret_key.get_secret_value(),
+            s.s3_region,
+        )
+        log.info("evidence: uploaded to %s", objects.where)
+        return EvidenceUploads(objects, s.files_root)
+
     def _make_recorder(self) -> EvidenceRecorder:
         s = self._settings
-        store = EvidenceStore(s.files_root, s.evidence_max_age_s, s.evidence_max_bytes)
+        uploads = self.uploads
+        store = EvidenceStore(
+            s.files_root,
+            s.evidence_max_age_s,
+            s.evidence_max_bytes,
+            on_stored=uploads.note if uploads is not None else None,
+            pending=uploads.pending if uploads is not None else None,
+        )
         policy = EvidencePolicy(
             pre_roll_s=s.evidence_pre_roll_s,
             post_roll_s=s.evidence_post_roll_s,

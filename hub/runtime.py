@@ -486,6 +486,19 @@ class Hub:
         cluster's hubs, else the data dir)."""
         return self._settings.files_root
 
+    async def evidence_file(self, relative: str) -> Path | None:
+        """A ticket's evidence file, from this hub's disk or the shared bucket."""
+        base = self._settings.files_root.resolve()
+        path = (base / relative).resolve()
+        if not relative or not path.is_relative_to(base) or path == base:
+            return None
+        if path.is_file():
+            return path
+        uploads = self.desk.uploads
+        if uploads is None:
+            return None
+        return await uploads.local_or_fetched(path.relative_to(base).as_posix())
+
     def site_verifiers(self) -> SiteVerifiers:
         """The site's verifier versions (live-swapped when the config says `verifier: site`)."""
         return self._site_verifiers
@@ -508,6 +521,11 @@ class Hub:
         tasks = self._supervisor.snapshot()
         failing = task_problems(tasks)
         checks |= {"detect": detect_problem is None, "tasks": not failing}
+        uploads = self.desk.uploads
+        if uploads is not None:
+            stuck = uploads.problem()
+            checks["evidence_uploads"] = stuck is None
+            reasons += [stuck] if stuck is not None else []
         return Readiness(checks, tuple(reasons + failing), self._ticks.figures(), tasks)
 
     async def figures(self) -> HubFigures:
@@ -522,6 +540,7 @@ class Hub:
             sensors=desk.sensors.stats(),
             loop=self._loop_lag.figures(),
             cluster=await self.cluster_figures(),
+            uploads=desk.uploads.stats() if desk.uploads is not None else None,
         )
 
     async def cluster_figures(self) -> ClusterFigures | None:

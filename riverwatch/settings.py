@@ -112,6 +112,15 @@ class Settings(BaseSettings):
     # sub-stream, and says so (an alert storm must not open 200 main streams).
     alert_mains_max: int = Field(default=25, ge=0, le=1000)
 
+    # Evidence in S3-compatible object storage (MinIO, AWS S3, Ceph RGW), shared by every hub:
+    # each hub writes its evidence to its own disk first, then uploads it (alerts/evidence/
+    # objects.py); any hub serves any ticket's evidence, from its disk or from the bucket.
+    s3_endpoint: str | None = Field(default=None, pattern=r"^https?://[^/\s]+/?$")
+    s3_bucket: str = Field(default="riverwatch", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_region: str | None = Field(default=None, max_length=64)
+
     # More than one hub: every hub with `cluster` on and the same config and Redis shares the
     # cameras (hub/cluster): each camera runs on exactly one live hub, and a dead hub's cameras
     # move to the others within `cluster_lease_s` plus a few seconds.
@@ -128,6 +137,15 @@ class Settings(BaseSettings):
     def _upper_log_level(cls, value: object) -> object:
         """Accept `debug` as well as `DEBUG`: people type level names in either case."""
         return value.strip().upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _s3_needs_keys(self) -> Settings:
+        keys = (self.s3_access_key, self.s3_secret_key)
+        if self.s3_endpoint is not None and None in keys:
+            raise ValueError(
+                "RIVERWATCH_S3_ENDPOINT: set RIVERWATCH_S3_ACCESS_KEY and _S3_SECRET_KEY too"
+            )
+        return self
 
     @model_validator(mode="after")
     def _cluster_needs_shared_redis(self) -> Settings:

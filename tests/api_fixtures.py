@@ -10,7 +10,6 @@ Import `api_server_fixture` and `module_rtsp_fixture` into a test module to regi
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -37,6 +36,7 @@ from riverwatch.settings import Settings
 from riverwatch.types import Alert, AlertPhase
 from simulator.scenes import SceneFiles
 from simulator.server import Mount, RtspSimulator
+from tests.ports import free_port
 
 T = TypeVar("T")
 PASSWORD = "correct horse battery staple"
@@ -152,12 +152,6 @@ async def sign_in(
     return {"Authorization": f"Bearer {issued.token}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _serve(server: uvicorn.Server, loops: list[asyncio.AbstractEventLoop]) -> None:
     async def main() -> None:
         loops.append(asyncio.get_running_loop())
@@ -192,7 +186,7 @@ def start_server(
 
     clock = FakeClock()
     app = create_app(factory, security(clock))
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     server = uvicorn.Server(config)
     loops: list[asyncio.AbstractEventLoop] = []

@@ -14,6 +14,7 @@ from riverwatch.settings import Settings
 from simulator.scenes import SceneFiles, ensure_scenes
 from simulator.server import Mount, RtspSimulator
 from tests.db_fixtures import engine, postgres_cluster  # noqa: F401  (shared fixtures)
+from tests.s3_fixtures import s3  # noqa: F401  (shared fixture)
 
 # Small, quick scenes for tests: 1 s GOP so keyframe-only analysis sees a frame a second.
 SCENE_ARGS = {"width": 320, "height": 180, "fps": 15, "gop_seconds": 1}

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -29,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alerts.tickets import default_url, open_engine
 from hub.migrations import TARGET_METADATA
 from hub.schema import upgrade
+from tests.ports import free_port
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_USER = "postgres"
@@ -64,12 +64,6 @@ class PostgresCluster:
         await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _as_postgres(*args: str) -> None:
     cmd = ["runuser", "-u", PG_USER, "--", *args]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
@@ -87,7 +81,7 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     _as_postgres("mkdir", "-p", str(sockets))
     _as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-U", PG_USER, "--auth=trust",
                  "-E", "UTF8", "--no-locale", "--no-sync")  # fmt: skip
-    port = _free_port()
+    port = free_port()
     options = (
         f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60"

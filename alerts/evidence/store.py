@@ -52,9 +52,18 @@ class EvidenceStore:
     >>> store.save_snapshot("9f3a0c1d2e4b", alert.started_at, jpeg).sha256  # doctest: +SKIP
     """
 
-    def __init__(self, data_dir: Path, max_age_s: float, max_total_bytes: int) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        max_age_s: float,
+        max_total_bytes: int,
+        on_stored: Callable[[StoredFile], None] | None = None,
+        pending: Callable[[], frozenset[str]] | None = None,
+    ) -> None:
         if max_age_s <= 0 or max_total_bytes <= 0:
             raise ValueError("evidence retention needs a positive age and size")
+        self._on_stored = on_stored  # told of every file written (the upload outbox)
+        self._pending = pending  # paths retention must keep (not yet uploaded)
         self._data_dir = data_dir
         self._root = data_dir / "evidence"
         self._max_age_s = max_age_s
@@ -83,7 +92,7 @@ class EvidenceStore:
             with contextlib.suppress(OSError):  # the directory may be what failed
                 tmp.unlink(missing_ok=True)
             raise from_os_error(exc, relative) from exc
-        return StoredFile(relative, hashlib.sha256(jpeg).hexdigest(), len(jpeg))
+        return self._stored(StoredFile(relative, hashlib.sha256(jpeg).hexdigest(), len(jpeg)))
 
     def save_clip(
         self, alert_id: str, at: float, write: Callable[[Path], T], kind: Kind = "mp4"
@@ -102,7 +111,15 @@ class EvidenceStore:
             raise
         except OSError as exc:
             raise from_os_error(exc, relative) from exc
-        return StoredFile(relative, digest, size), result
+        return self._stored(StoredFile(relative, digest, size)), result
+
+    def _stored(self, stored: StoredFile) -> StoredFile:
+        if self._on_stored is not None:
+            try:
+                self._on_stored(stored)
+            except OSError as exc:
+                raise from_os_error(exc, stored.path) from exc
+        return stored
 
     def sweep(self, now: float | None = None) -> SweepResult:
         """Remove files older than the age limit, then the oldest until under the size limit.
@@ -117,6 +134,9 @@ class EvidenceStore:
 
     def _sweep(self, now: float) -> SweepResult:
         files = sorted(self._files(), key=lambda f: f[0])  # oldest first
+        keep = self._pending() if self._pending is not None else frozenset()
+        if keep:  # not yet uploaded: the only copy
+            files = [f for f in files if f[2].relative_to(self._data_dir).as_posix() not in keep]
         removed = freed = 0
         total = sum(size for _, size, _ in files)
         for mtime, size, path in files:

@@ -8,12 +8,14 @@ which role may move a ticket into which state is `api.security.policy.TRANSITION
 
 from __future__ import annotations
 
+import logging
 import pathlib
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Path, Query, UploadFile
 from fastapi.responses import FileResponse
 
+from alerts.evidence import ObjectStoreError
 from alerts.tickets import (
     AttachmentRecord,
     AttachmentRejected,
@@ -33,6 +35,7 @@ from api.security.deps import AUTH_RESPONSES, AuditDep, SecurityDep, TicketMover
 from api.security.errors import UnknownUser
 from api.security.policy import may_move_to
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/tickets", tags=["tickets"], responses=AUTH_RESPONSES)
 
 _MAX_PHOTOS = 10
@@ -197,6 +200,7 @@ async def move_ticket(
             },
         },
         404: {"description": "no such ticket or no such evidence yet", "content": _ERR},
+        503: {"description": "the shared evidence store does not answer", "content": _ERR},
     },  # fmt: skip
     response_class=FileResponse,
 )
@@ -212,7 +216,12 @@ async def evidence(
     except TicketNotFound:
         raise HTTPException(404, f"no ticket {ticket_id}") from None
     relative = {"snapshot": ticket.snapshot, "clip": ticket.clip}.get(kind, ticket.preroll_clip)
-    path = _inside(hub.data_dir, relative)
+    try:
+        path = await hub.evidence_file(relative) if relative else None
+    except ObjectStoreError as exc:
+        log.warning("ticket %s %s: %s", ticket_id, kind, exc)
+        raise HTTPException(503, f"ticket {ticket_id}'s {kind} is in the shared evidence store, "
+                            "which does not answer now; try again") from None  # fmt: skip
     if path is None:
         raise HTTPException(404, f"ticket {ticket_id} has no {kind} yet")
     return FileResponse(path, media_type=_EVIDENCE_TYPES[kind])
