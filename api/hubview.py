@@ -226,10 +226,11 @@ class HubView(Protocol):
         """Where evidence and attachments live (paths in tickets are relative to it)."""
         ...
 
-    async def evidence_file(self, relative: str) -> Path | None:
-        """The evidence file a ticket names (`relative` to `data_dir`): on this hub's disk, or
-        fetched from the shared bucket when another hub recorded it; None when there is none
-        or the path would leave `data_dir`. `ObjectStoreError` when the bucket cannot answer."""
+    async def stored_file(self, relative: str) -> Path | None:
+        """A file a ticket names (evidence or a field photo, `relative` to `data_dir`): on
+        this hub's disk, or fetched from the shared bucket when another hub wrote it; None when
+        there is none or the path would leave `data_dir`. `ObjectStoreError` when the bucket
+        cannot answer."""
         ...
 
     def site_verifiers(self) -> SiteVerifiers:

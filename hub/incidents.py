@@ -251,6 +251,9 @@ class IncidentDesk:
             else default_url(settings.data_dir)
         )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.uploads = uploads = self._make_uploads()
+        if uploads is not None:
+            self.supervisor.spawn("evidence:uploads", uploads.run)
         engine = self._engine = open_engine(url, settings.ticket_db_timeout_s)
         stack.push_async_callback(engine.dispose)
         await ensure_schema(engine)  # at head, or brand new: else SchemaError, no start
@@ -259,7 +262,11 @@ class IncidentDesk:
             engine,
             settings.files_root,
             self.sla,
-            attachment_store=AttachmentStore(settings.files_root, settings.attachment_max_bytes),
+            attachment_store=AttachmentStore(
+                settings.files_root,
+                settings.attachment_max_bytes,
+                on_stored=uploads.note if uploads is not None else None,
+            ),
         )
         self.consumer = await stack.enter_async_context(
             AlertConsumer(
@@ -307,9 +314,6 @@ class IncidentDesk:
         await stack.enter_async_context(
             EscalationRunner(escalator, settings.ticket_scan_period_s, supervisor=self.supervisor)
         )
-        self.uploads = self._make_uploads()
-        if self.uploads is not None:
-            self.supervisor.spawn("evidence:uploads", self.uploads.run)
         self._recorder = self._make_recorder()
         stack.push_async_callback(self._recorder.close)
         self._sensors = await stack.enter_async_context(

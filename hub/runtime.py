@@ -486,8 +486,8 @@ class Hub:
         cluster's hubs, else the data dir)."""
         return self._settings.files_root
 
-    async def evidence_file(self, relative: str) -> Path | None:
-        """A ticket's evidence file, from this hub's disk or the shared bucket."""
+    async def stored_file(self, relative: str) -> Path | None:
+        """A ticket's evidence file or field photo, from this hub's disk or the shared bucket."""
         base = self._settings.files_root.resolve()
         path = (base / relative).resolve()
         if not relative or not path.is_relative_to(base) or path == base:

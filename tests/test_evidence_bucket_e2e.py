@@ -1,6 +1,7 @@
 """A hub whose evidence goes to the shared bucket, end to end: a boat on a real RTSP camera
-becomes a ticket; its snapshot and clip are uploaded to a real S3 server; a hub that does not
-hold them (the local copies removed) serves them from the bucket with the ticket's checksums;
+becomes a ticket; its snapshot and clip, and a field photo, are uploaded to a real S3 server; a
+hub that does not hold them (the local copies removed) serves them from the bucket with the
+ticket's checksums;
 with the store cut off, asking for them is a clear 503, and `/metrics` and `/readyz` say what
 the uploads did."""
 
@@ -9,8 +10,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from pathlib import Path
+from typing import Any
 
+import cv2
 import httpx
+import numpy as np
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from api import create_app
@@ -26,6 +31,7 @@ from tests.conftest import eventually
 from tests.s3_fixtures import ACCESS_KEY, SECRET_KEY, S3Server
 from tests.test_hub_resilience import scrape, value
 
+PNG = cv2.imencode(".png", np.full((8, 8, 3), 200, np.uint8))[1].tobytes()
 CONFIG = """
 groups:
   - {{id: jinsha, name: Jinsha, kind: river}}
@@ -89,8 +95,37 @@ async def test_evidence_goes_to_the_bucket_and_any_hub_serves_it(
             samples = await scrape(client)
             assert value(samples, "riverwatch_evidence_fetched_total") == 2
 
+            # A field photo handed in on this hub is served by any hub too.
+            photo = await _photo_handed_in(app, hub, ticket["id"])
+            await eventually(lambda: _all_sent(hub), what="the photo uploaded")
+            (files / photo["path"]).unlink()
+            url = f"/api/tickets/{ticket['id']}/attachments/{photo['id']}"
+            served = await client.get(url)
+            assert served.status_code == 200 and served.content == PNG
+
             # The store cut off: a file only it holds is a 503 that says why, not a 500.
             (files / ticket["snapshot"]).unlink()
             s3.stop()
             answer = await client.get(f"/api/tickets/{ticket['id']}/evidence/snapshot")
             assert answer.status_code == 503 and "shared evidence store" in answer.text
+
+
+def _all_sent(hub: Hub) -> bool:
+    uploads = hub.desk.uploads
+    return uploads is not None and uploads.stats().pending == 0
+
+
+async def _photo_handed_in(app: FastAPI, hub: Hub, ticket_id: int) -> dict[str, Any]:
+    """li of the enforcement team takes the ticket and hands it in with a photo."""
+    headers = await sign_in(app, hub.engine, Role.ENFORCEMENT, username="li")
+    transport = httpx.ASGITransport(app=app)
+    url = f"/api/tickets/{ticket_id}/transitions"
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub", headers=headers) as li:
+        taken = await li.post(url, data={"to": "assigned", "assignee": "li"})
+        assert taken.status_code == 200, taken.text
+        handed = await li.post(
+            url, data={"to": "handled"}, files={"photos": ("pier.png", PNG, "image/png")}
+        )
+        assert handed.status_code == 200, handed.text
+        photo: dict[str, Any] = (await li.get(f"/api/tickets/{ticket_id}")).json()["attachments"][0]
+    return photo

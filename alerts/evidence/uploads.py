@@ -1,4 +1,4 @@
-"""Evidence on its way to the shared bucket, and back to any hub that serves it.
+"""Evidence (and field photos) on its way to the shared bucket, and back to any hub that serves it.
 
 Each hub writes its evidence to its own disk first (`EvidenceStore`: atomic, checksummed, never
 waiting on the network), and notes every file in an **outbox**: one small JSON file per
@@ -29,14 +29,25 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from alerts.evidence.objects import ObjectStore, ObjectStoreError
-from alerts.evidence.store import StoredFile
 
 log = logging.getLogger(__name__)
 
 OUTBOX = "evidence-outbox"
 _RETRY_MAX_S = 60.0
+
+
+class FileFacts(Protocol):
+    """A file written under the files root: evidence, or a field photo."""
+
+    @property
+    def path(self) -> str: ...  # relative to the files root
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def size(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +86,7 @@ class EvidenceUploads:
 
     # --- noting (worker threads) ---------------------------------------------------------
 
-    def note(self, stored: StoredFile) -> None:
+    def note(self, stored: FileFacts) -> None:
         """Put `stored` in the outbox, durably (blocks: called in the store's worker thread)."""
         self._outbox.mkdir(parents=True, exist_ok=True)
         entry = self._outbox / _entry_name(stored.path)
@@ -141,8 +152,8 @@ class EvidenceUploads:
     def _send(self, entry: dict[str, str]) -> None:
         path, sha = entry["path"], entry["sha256"]
         local = self._root / path
-        if not local.is_file():
-            log.error("evidence upload: %s is gone from disk before it was sent", path)
+        if not local.is_file():  # retention cannot take it; a photo whose move failed can
+            log.warning("evidence upload: %s is gone from disk before it was sent", path)
             self._counts["missing"] += 1
         elif not self._objects.holds(path, sha):
             self._objects.put(path, local, sha)

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,14 @@ class StoredFile:
 class AttachmentStore:
     """Validates and writes field photos; the only code that touches the attachments tree."""
 
-    def __init__(self, data_dir: Path, max_bytes: int = 10_000_000, max_files: int = 10) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        max_bytes: int = 10_000_000,
+        max_files: int = 10,
+        on_stored: Callable[[StoredFile], None] | None = None,
+    ) -> None:
+        self._on_stored = on_stored  # told of every photo written (the upload outbox)
         if max_bytes <= 0 or max_files <= 0:
             raise ValueError("attachment limits must be positive")
         self._data_dir = data_dir
@@ -86,6 +94,8 @@ class AttachmentStore:
         try:
             for photo in photos:
                 written.append(self._write_one(folder, photo))
+                if self._on_stored is not None:
+                    self._on_stored(written[-1])
         except OSError:
             self._remove_all(written)
             raise

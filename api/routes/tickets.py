@@ -9,7 +9,6 @@ which role may move a ticket into which state is `api.security.policy.TRANSITION
 from __future__ import annotations
 
 import logging
-import pathlib
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Path, Query, UploadFile
@@ -217,7 +216,7 @@ async def evidence(
         raise HTTPException(404, f"no ticket {ticket_id}") from None
     relative = {"snapshot": ticket.snapshot, "clip": ticket.clip}.get(kind, ticket.preroll_clip)
     try:
-        path = await hub.evidence_file(relative) if relative else None
+        path = await hub.stored_file(relative) if relative else None
     except ObjectStoreError as exc:
         log.warning("ticket %s %s: %s", ticket_id, kind, exc)
         raise HTTPException(503, f"ticket {ticket_id}'s {kind} is in the shared evidence store, "
@@ -236,6 +235,7 @@ async def evidence(
             "content": {"image/jpeg": {"example": "(JPEG bytes)"}, "image/png": {}},
         },
         404: {"description": "no such ticket or photo", "content": _ERR},
+        503: {"description": "the shared store does not answer", "content": _ERR},
     },  # fmt: skip
     response_class=FileResponse,
 )
@@ -251,21 +251,15 @@ async def attachment(
     except TicketNotFound:
         raise HTTPException(404, f"no ticket {ticket_id}") from None
     record = next((r for r in records if r.id == attachment_id), None)
-    path = _inside(hub.data_dir, record.path) if record is not None else None
+    try:
+        path = await hub.stored_file(record.path) if record is not None else None
+    except ObjectStoreError as exc:
+        log.warning("ticket %s photo %s: %s", ticket_id, attachment_id, exc)
+        raise HTTPException(503, f"ticket {ticket_id}'s photo {attachment_id} is in the shared "
+                            "store, which does not answer now; try again") from None  # fmt: skip
     if record is None or path is None:
         raise HTTPException(404, f"ticket {ticket_id} has no photo {attachment_id}")
     return FileResponse(path, media_type=record.content_type)
-
-
-def _inside(root: pathlib.Path, relative: str) -> pathlib.Path | None:
-    """The file `relative` names under `root`, or None if it is missing or would escape it."""
-    if not relative:
-        return None
-    base = root.resolve()
-    path = (base / relative).resolve()
-    if not path.is_relative_to(base) or not path.is_file():
-        return None
-    return path
 
 
 async def _check_assignee(security: Security, assignee: str) -> None:
