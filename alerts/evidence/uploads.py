@@ -5,7 +5,9 @@ waiting on the network), and notes every file in an **outbox**: one small JSON f
 evidence file under `<files_root>/evidence-outbox/`, written and fsynced in the same worker
 thread, before the alert that names the file is published. The uploader (a supervised task)
 sends what the outbox holds, checks that the bucket has it with the same checksum, and only then
-removes the note. A hub killed with files unsent leaves its notes; the next start sends them.
+removes the note. A hub killed with files unsent leaves its notes; the next start sends them, and on a files
+root the hubs share, any hub does (the outbox is looked at every `_IDLE_S` when idle; sending
+the same file twice is harmless: the object is checked first).
 While the store is unreachable the notes wait, the failures are counted, and `/readyz` says so
 once they have waited `stuck_after_s`; retention never removes a file that is still to be sent.
 
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 
 OUTBOX = "evidence-outbox"
 _RETRY_MAX_S = 60.0
+_IDLE_S = 30.0
 
 
 class FileFacts(Protocol):
@@ -103,9 +106,11 @@ class EvidenceUploads:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     def pending(self) -> frozenset[str]:
-        """Paths (relative to the files root) still to be sent: retention keeps them."""
+        """Paths (relative to the files root) still to be sent: retention keeps them. The
+        notes on disk count too: on a files root the hubs share, another hub's (blocks)."""
+        on_disk = {entry["path"] for entry in self._read_outbox()}
         with self._lock:
-            return frozenset(self._pending)
+            return frozenset(self._pending | on_disk)
 
     # --- sending (the supervised task) -----------------------------------------------------
 
@@ -125,8 +130,8 @@ class EvidenceUploads:
             sent_all = await asyncio.to_thread(self._send_outbox)
             pause = self._poll_s if sent_all else min(_RETRY_MAX_S, pause * 2)
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), pause if not sent_all else None)
+            try:  # idle, it still looks now and then: notes a hub that died left behind
+                await asyncio.wait_for(self._wake.wait(), pause if not sent_all else _IDLE_S)
             except TimeoutError:
                 pass
 
@@ -202,8 +207,10 @@ class EvidenceUploads:
     # --- figures -----------------------------------------------------------------------------
 
     def stats(self) -> UploadStats:
-        """A copy of the counters."""
-        return UploadStats(pending=len(self.pending()), **self._counts)
+        """A copy of the counters (pending: this hub's own notes)."""
+        with self._lock:
+            pending = len(self._pending)
+        return UploadStats(pending=pending, **self._counts)
 
     def problem(self) -> str | None:
         """Why `/readyz` should say no: uploads failing for longer than `stuck_after_s`."""
@@ -211,7 +218,7 @@ class EvidenceUploads:
         if since is None or time.monotonic() - since < self._stuck_after_s:
             return None
         return (
-            f"evidence uploads: {len(self.pending())} files waiting, failing for "
+            f"evidence uploads: {self.stats().pending} files waiting, failing for "
             f"{time.monotonic() - since:.0f} s ({self._last_error})"
         )
 
