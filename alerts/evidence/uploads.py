@@ -1,13 +1,13 @@
-"""Evidence (and field photos) on its way to the shared bucket, and back to any hub that serves it.
+"""Evidence and field photos on their way to the shared bucket, and back to any hub serving them.
 
 Each hub writes its evidence to its own disk first (`EvidenceStore`: atomic, checksummed, never
 waiting on the network), and notes every file in an **outbox**: one small JSON file per
 evidence file under `<files_root>/evidence-outbox/`, written and fsynced in the same worker
 thread, before the alert that names the file is published. The uploader (a supervised task)
 sends what the outbox holds, checks that the bucket has it with the same checksum, and only then
-removes the note. A hub killed with files unsent leaves its notes; the next start sends them, and on a files
-root the hubs share, any hub does (the outbox is looked at every `_IDLE_S` when idle; sending
-the same file twice is harmless: the object is checked first).
+removes the note. A hub killed with files unsent leaves its notes; the next start sends them,
+and on a files root the hubs share, any hub does (the outbox is looked at every `_IDLE_S` when
+idle; sending the same file twice is harmless: the object is checked first).
 While the store is unreachable the notes wait, the failures are counted, and `/readyz` says so
 once they have waited `stuck_after_s`; retention never removes a file that is still to be sent.
 
