@@ -1,4 +1,5 @@
-"""`docker/compose.cluster.yaml`: three hubs behind one address, Redis with Sentinel, PostgreSQL.
+"""`docker/compose.cluster.yaml`: three hubs behind one address, Redis with Sentinel, PostgreSQL,
+MinIO for evidence.
 
 No Docker engine runs here: the file is read as YAML and held to what the hubs need (the
 settings are the hub's own, validated by `Settings`); the front's nginx config is read for its
@@ -53,7 +54,7 @@ def test_three_hubs_share_one_config_each_with_its_own_id_and_data() -> None:
     data = [v["source"] for name in HUBS for v in found[name]["volumes"] if v["target"] == "/data"]
     assert len(set(data)) == 3, "each hub has its own data volume"
     files = {str(hub_settings(name).files_root) for name in HUBS}
-    assert files == {"/shared"}, "evidence where every hub serves it"
+    assert files == {"/shared"}, "labels every hub reads"
     shared = [
         v["source"] for name in HUBS for v in found[name]["volumes"] if v["target"] == "/shared"
     ]
@@ -71,7 +72,7 @@ def test_every_hub_is_clustered_on_the_sentinels_and_postgres(name: str) -> None
     assert settings.ticket_db_url is not None
     assert "@postgres:5432/" in settings.ticket_db_url.get_secret_value()
     depends = services()[name]["depends_on"]
-    assert set(depends) == {"postgres", *SENTINELS}
+    assert set(depends) == {"postgres", "minio", *SENTINELS}
     assert all(d["condition"] == "service_healthy" for d in depends.values())
 
 
@@ -100,3 +101,16 @@ def test_no_secret_is_written_in_the_cluster_file() -> None:
         for key, value in environment.items() if isinstance(environment, dict) else []:
             if SECRET_KEY.search(key):
                 assert REQUIRED_REF.fullmatch(str(value)), f"{name}: {key}"
+
+
+@pytest.mark.parametrize("name", HUBS)
+def test_every_hub_sends_its_evidence_to_the_minio_bucket(name: str) -> None:
+    settings = hub_settings(name)
+    assert settings.s3_endpoint == "http://minio:9000" and settings.s3_bucket == "riverwatch"
+    assert settings.s3_access_key is not None and settings.s3_secret_key is not None
+    minio = services()["minio"]
+    env = services()[name]["environment"]
+    assert env["RIVERWATCH_S3_ACCESS_KEY"] == minio["environment"]["MINIO_ROOT_USER"]
+    assert env["RIVERWATCH_S3_SECRET_KEY"] == minio["environment"]["MINIO_ROOT_PASSWORD"]
+    assert minio["command"][:2] == ["server", "/data"]
+    assert "mc" in minio["healthcheck"]["test"] and ":" in minio["image"]
