@@ -451,6 +451,23 @@ async def test_hubs_starting_together_make_the_first_admin_once(engine: AsyncEng
     assert (await stores[0].get("chief")).role is Role.ADMIN
 
 
+async def test_a_hub_that_looked_before_another_made_the_admin_starts_anyway(
+    engine: AsyncEngine,
+) -> None:
+    """The other interleaving: this hub saw no admin, then another hub's admin committed
+    before this hub looked the name up. It is that admin, not a name taken by someone else."""
+
+    class LookedEarly(UserStore):
+        async def has_admin(self) -> bool:
+            return False  # what it saw a moment before the other hub committed
+
+    await UserStore(engine).create("chief", PASSWORD, Role.ADMIN)
+    assert await ensure_admin(LookedEarly(engine), "chief", PASSWORD) is None
+    await UserStore(engine).create("officer", PASSWORD, Role.ENFORCEMENT)
+    with pytest.raises(BootstrapError, match="exists as enforcement"):
+        await ensure_admin(LookedEarly(engine), "officer", PASSWORD)
+
+
 async def test_the_first_admin_is_made_once(tmp_path: Path) -> None:
     engine = open_engine(default_url(tmp_path), timeout_s=10.0)
     try:

@@ -67,6 +67,9 @@ async def ensure_admin(store: UserStore, username: str, password: str) -> User |
             raise
         log.info("security: created the first admin %r from the environment", username)
         return user
+    if existing.role is Role.ADMIN and not existing.disabled:  # made after our first look
+        log.info("security: another hub created the first admin %r", username)
+        return None
     raise BootstrapError(
         f"RIVERWATCH_ADMIN_USER {username!r} exists as {existing.role}"
         f"{' (disabled)' if existing.disabled else ''}; no enabled admin exists: "
