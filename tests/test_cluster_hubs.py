@@ -1,6 +1,8 @@
 """Three real `riverwatch run` processes share 30 simulated cameras on one Redis and one
 PostgreSQL: each camera streams on exactly one hub; `kill -9` of one moves its cameras to the
-others; a fourth hub takes about a quarter and the others keep the rest.
+others; a fourth hub takes about a quarter and the others keep the rest. Half the cameras watch
+a boat crossing a no-fishing zone, again and again: every incident any hub raised, before,
+across and after the kill and the join, has exactly one ticket, and no incident is doubled.
 
 Everything is real: the GStreamer RTSP simulator, redis-server, PostgreSQL and the hubs as
 child processes, read through their own HTTP APIs. Waits are for states, with wide bounds; how
@@ -16,13 +18,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis
 
+from riverwatch.types import Alert, AlertPhase
 from simulator.scenes import SceneFiles
 from simulator.server import Mount, RtspSimulator, free_port
 from tests.browser_fixtures import launch_chromium, screenshot_dir
@@ -35,6 +39,7 @@ from tests.queue_fixtures import (  # noqa: F401  (the *_fixture names register 
 from tests.test_live import Viewer
 
 CAMERAS = [f"cam-{k:02d}" for k in range(30)]
+BAN = "{id: ban, kind: no_fishing, severity: high, polygon: [[0, 0.3], [1, 0.3], [1, 1], [0, 1]]}"
 ADMIN = ("cluster-admin", "cluster-Pa55-word-1")
 LEASE_S = 4.0
 
@@ -202,7 +207,77 @@ def wait_for_join(hubs: list[HubProcess], hub_id: str, limit_s: float) -> dict[s
     return wait_until_each_streams_once(hubs, limit_s)
 
 
-@pytest.mark.timeout(420)
+def wait_for_opening(redis_url: str, wanted: Callable[[Alert], bool], what: str) -> None:
+    """Wait until the alert stream holds an incident's opening that `wanted` picks."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline:
+            for _, fields in client.xrange("riverwatch:alerts"):
+                alert = Alert.from_fields(fields)
+                if alert.phase is AlertPhase.OPEN and wanted(alert):
+                    return
+            time.sleep(1)
+    finally:
+        client.close()
+    raise AssertionError(f"no {what} within 180 s")
+
+
+def incidents_and_tickets(
+    hub: HubProcess, redis_url: str
+) -> tuple[dict[str, list[Alert]], dict[str, dict[str, Any]]]:
+    """Every incident the hubs raised (the opening messages in the alert stream, by alert id)
+    and the tickets, once every opening has been handled."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    base = f"http://127.0.0.1:{hub.port}"
+    headers = {"Authorization": f"Bearer {hub.token()}"}
+    raised: dict[str, list[Alert]] = {}
+    tickets: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        raised = {}
+        for _, fields in client.xrange("riverwatch:alerts"):
+            alert = Alert.from_fields(fields)
+            if alert.phase is AlertPhase.OPEN and alert.source == "camera":
+                raised.setdefault(alert.alert_id, []).append(alert)
+        answer = httpx.get(f"{base}/api/tickets?limit=1000", headers=headers, timeout=10)
+        answer.raise_for_status()
+        rows = [t for t in answer.json() if t["source"] == "camera"]
+        assert len(rows) == len({t["alert_id"] for t in rows}), "an incident with two tickets"
+        tickets = {t["alert_id"]: t for t in rows}
+        if raised and raised.keys() <= tickets.keys():
+            break
+        time.sleep(1)
+    client.close()
+    return raised, tickets
+
+
+def one_ticket_each(
+    raised: dict[str, list[Alert]],
+    tickets: dict[str, dict[str, Any]],
+    orphans: set[str],
+    killed_at: float,
+    victim: str,
+) -> None:
+    """Every incident raised has its one ticket, none is doubled, and the killed hub's cameras
+    raised incidents before the kill and on their new hubs after it."""
+    assert raised.keys() == tickets.keys(), "every incident one ticket, and no ticket without one"
+    spans: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
+    for t in tickets.values():
+        end = t["ended_at"] or t["observed_at"]
+        spans.setdefault((t["camera_id"], t["zone_id"], t["rule"]), []).append(
+            (t["started_at"], end)
+        )
+    for key, intervals in spans.items():
+        intervals.sort()
+        for (_, end), (start, _) in zip(intervals, intervals[1:], strict=False):
+            assert start >= end, f"{key}: two tickets for one incident ({end} > {start})"
+    orphan_raised = [a for alerts in raised.values() for a in alerts if a.camera_id in orphans]
+    assert any(a.hub_id == victim and a.started_at < killed_at for a in orphan_raised)
+    assert any(a.hub_id != victim and a.started_at > killed_at for a in orphan_raised)
+
+
+@pytest.mark.timeout(480)
 def test_three_hubs_share_thirty_cameras_and_survive_a_kill(
     fleet: RtspSimulator,
     redis_proc: RedisProcess,
@@ -212,8 +287,9 @@ def test_three_hubs_share_thirty_cameras_and_survive_a_kill(
     database = asyncio.run(postgres_cluster.create_database())
     config = tmp_path / "hub.yaml"
     cameras = "\n".join(
-        f"  - {{id: {cam}, name: {cam}, group: river, url: 'rtsp://127.0.0.1:{fleet.port}/{cam}'}}"
-        for cam in CAMERAS
+        f"  - {{id: {cam}, name: {cam}, group: river, url: 'rtsp://127.0.0.1:{fleet.port}/{cam}'"
+        + (f", zones: [{BAN}]}}" if k % 2 else "}")
+        for k, cam in enumerate(CAMERAS)
     )
     config.write_text(f"cameras:\n{cameras}\n")
     env = {
@@ -227,6 +303,8 @@ def test_three_hubs_share_thirty_cameras_and_survive_a_kill(
         "RIVERWATCH_ADMIN_USER": ADMIN[0],
         "RIVERWATCH_ADMIN_PASSWORD": ADMIN[1],
         "RIVERWATCH_LOG_LEVEL": "INFO",
+        "RIVERWATCH_LEARN_S": "5",  # a camera that moved alerts again soon
+        "RIVERWATCH_ALERT_COOLDOWN_S": "3",  # each crossing of the looping scene: an incident
     }
     hubs: list[HubProcess] = []
     try:
@@ -243,7 +321,9 @@ def test_three_hubs_share_thirty_cameras_and_survive_a_kill(
         of_b = next(c for c in CAMERAS if before[c] == "hub-b")
         assert asyncio.run(watch(hubs[0], of_b)) >= 10  # on hub-a's wall, run by hub-b
 
+        wait_for_opening(redis_proc.url, lambda a: a.hub_id == "hub-b", "hub-b's first incident")
         victim = hubs.pop(1)
+        killed_at = time.time()
         victim.kill()
         orphans = {c for c in CAMERAS if before[c] == victim.hub_id}
         after = wait_until_each_streams_once(hubs, limit_s=120)
@@ -264,10 +344,17 @@ def test_three_hubs_share_thirty_cameras_and_survive_a_kill(
         moved = [c for c in CAMERAS if joined[c] != after[c]]
         assert moved and all(joined[c] == "hub-d" for c in moved), "only to the new hub"
         assert 3 <= len(moved) <= 16  # about a third of 30 with three live hubs
+        wait_for_opening(
+            redis_proc.url,
+            lambda a: a.camera_id in orphans and a.started_at > killed_at,
+            "an incident of a moved camera on its new hub",
+        )
+        raised, tickets = incidents_and_tickets(hubs[0], redis_proc.url)
     finally:
         for hub in hubs:
             hub.stop()
         asyncio.run(postgres_cluster.drop_database(database))
+    one_ticket_each(raised, tickets, orphans, killed_at, victim.hub_id)
     # Every hub that was stopped cleanly said so; none died of the others.
     logs = {p.stem: p.read_text() for p in tmp_path.glob("hub-*.log")}
     assert "hub: stopped" in logs["hub-a"] and "hub: stopped" in logs["hub-d"]
