@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from riverwatch.config import ConfigError, LoadedConfig, load_config, parse_config
 from riverwatch.logs import setup_logging
 from riverwatch.secrets import Redactor
-from riverwatch.settings import Settings
+from riverwatch.settings import Settings, unknown_settings
 from riverwatch.sql import open_engine, safe_url
 
 if TYPE_CHECKING:
@@ -41,12 +42,14 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["host"] = args.host
     if getattr(args, "port", None) is not None:
         overrides["port"] = args.port
+    for problem in unknown_settings(os.environ):
+        _err(f"warning: {problem}")
     return Settings(**overrides)  # type: ignore[arg-type]
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a config file; list every problem; with `--probe`, probe every stream."""
-    settings = Settings()
+    settings = _settings(args)
     try:
         loaded = load_config(Path(args.file), secrets_file=settings.secrets_file)
     except ConfigError as exc:

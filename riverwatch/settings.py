@@ -7,8 +7,11 @@ instead of misbehaving later.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -197,3 +200,22 @@ class Settings(BaseSettings):
     def analysis_shape_hw(self) -> tuple[int, int]:
         """(height, width) of one analysis frame."""
         return (self.analysis_height, self.analysis_width)
+
+
+# Variables with the prefix that are not settings: the simulator's, the scripts', compose's.
+_NOT_SETTINGS = re.compile(r"RIVERWATCH_(SIM_\w+|VENV|CONFIG|DATA|SHOTS)")
+
+
+def unknown_settings(environ: Mapping[str, str]) -> list[str]:
+    """A line for each `RIVERWATCH_*` variable that is no setting (pydantic-settings ignores
+    them, so a misspelt one would leave its setting at the default without a word), with the
+    setting it was probably meant to be."""
+    known = {f"RIVERWATCH_{name.upper()}" for name in Settings.model_fields}
+    out = []
+    for name in sorted(environ):
+        if not name.startswith("RIVERWATCH_") or name in known or _NOT_SETTINGS.fullmatch(name):
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        out.append(f"{name} is not a setting and is ignored{hint}")
+    return out
