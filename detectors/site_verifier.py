@@ -298,6 +298,7 @@ class SiteVerifiers:
         self._lock = threading.Lock()  # one change at a time: versions and the pointer
         self._training = threading.Lock()
         self.problem: str | None = None  # why the active version is not running (stale)
+        self._running: str | None = None  # the version in the live holder
 
     @property
     def root(self) -> Path:
@@ -309,10 +310,35 @@ class SiteVerifiers:
         """The hub's live verifier seam, or None."""
         return self._holder
 
-    def swap_in(self, model: Verifier | None) -> None:
-        """Put `model` in the live holder (at start-up: the active version)."""
+    def swap_in(self, model: Verifier | None, version: str | None = None) -> None:
+        """Put `model` (the folder `version`) in the live holder (at start-up: the active
+        version)."""
         if self._holder is not None:
             self._holder.swap(model)
+            self._running = version
+
+    def follow(self) -> str | None:
+        """Run the active version if it is not the one running: on a files root the hubs
+        share, another hub trained and activated it. The version swapped in, or None. A
+        version that cannot be loaded is left (`problem` says why; the model running stays)."""
+        if self._holder is None:
+            return None
+        with self._lock:
+            version = self.active_version()
+            if version is None or version == self._running:
+                return None
+            try:
+                model = Verifier.load(self._root / version)
+            except VerifierError as exc:
+                problem = f"the active version {version} is not run: {exc}"
+                if problem != self.problem:
+                    logger.warning("verifier: %s", problem)
+                self.problem = problem
+                return None
+            self._holder.swap(model)
+            self._running, self.problem = version, None
+        logger.info("verifier: %s is active (activated on another hub)", version)
+        return version
 
     @property
     def live(self) -> bool:
@@ -436,6 +462,7 @@ class SiteVerifiers:
             _write_status(self._root / previous, KEPT, f"replaced by {folder.name}", None)
         if self._holder is not None:
             self._holder.swap(model)
+            self._running = folder.name
         self.problem = None
         logger.info("verifier: %s is active (%s)", folder.name, why)
 

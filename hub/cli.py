@@ -86,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hub.runtime import load_region_model
 
     try:
-        load_region_model(loaded, settings.data_dir)
+        load_region_model(loaded, settings.files_root)
     except (ModelError, VerifierError) as exc:
         _err(f"riverwatch: refusing to start.\n{loaded.source}: model: {exc}")
         return EXIT_BAD_CONFIG

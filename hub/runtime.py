@@ -80,6 +80,7 @@ log = logging.getLogger(__name__)
 
 SITE_VERIFIER = "site"  # `verifier: site`: the data dir's active version, swapped live
 QUEUE_PROBE_TIMEOUT_S = 2.0  # a scrape must not hang on Redis
+VERIFIER_FOLLOW_S = 10.0  # how soon a version activated on another hub runs here
 _SLOTS_LOGGED = 20  # camera ids named in a failed tick's log line
 
 
@@ -124,7 +125,7 @@ class Hub:
         self._mains_refused: dict[str, int] = {}  # openings over `alert_mains_max`, per camera
         self._detect_task: asyncio.Task[None] | None = None
         self._region_model: RegionModel | Verifier | None = None
-        self._site_verifiers = SiteVerifiers(settings.data_dir / "verifier")
+        self._site_verifiers = SiteVerifiers(settings.files_root / "verifier")
         self._core_factory = core_factory
         self._tick_policy = tick_policy or TickPolicy()
         self._ticks = TickHealth(self._tick_policy)
@@ -147,9 +148,10 @@ class Hub:
             if self._config.hub.model is not None:
                 raise ModelLoadError("the config names both a model and a verifier; choose one")
             self._site_verifiers = await asyncio.to_thread(
-                site_verifiers, settings.data_dir / "verifier"
+                site_verifiers, settings.files_root / "verifier"
             )
             self._region_model = self._site_verifiers.holder
+            self._supervisor.spawn("verifier:follow", self._follow_site_verifier)
         else:
             self._region_model = await asyncio.to_thread(load_region_model, self._config)
         self._redis = await self._connect_redis()
@@ -499,6 +501,12 @@ class Hub:
             return None
         return await uploads.local_or_fetched(path.relative_to(base).as_posix())
 
+    async def _follow_site_verifier(self) -> None:
+        """Every few seconds, run the version another hub activated (a shared files root)."""
+        while True:
+            await asyncio.sleep(VERIFIER_FOLLOW_S)
+            await asyncio.to_thread(self._site_verifiers.follow)
+
     def site_verifiers(self) -> SiteVerifiers:
         """The site's verifier versions (live-swapped when the config says `verifier: site`)."""
         return self._site_verifiers
@@ -607,7 +615,7 @@ def site_verifiers(root: Path) -> SiteVerifiers:
         active = None
     if active is None and site.problem is None:
         log.warning("verifier: no site verifier is active yet under %s; every region is kept", root)
-    site.swap_in(active)
+    site.swap_in(active, site.active_version() if active is not None else None)
     return site
 
 
@@ -623,7 +631,7 @@ def load_region_model(
     if config.hub.verifier == SITE_VERIFIER:
         if data_dir is None:
             raise ModelLoadError("`verifier: site` needs the hub's data dir")
-        return site_verifiers(data_dir / "verifier").holder
+        return site_verifiers(data_dir / "verifier").holder  # data_dir: the files root
     if config.hub.verifier is not None:
         return Verifier.load(_relative(config, config.hub.verifier))
     if spec is None:

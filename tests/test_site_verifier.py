@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -234,6 +235,28 @@ def test_a_hub_config_naming_the_site_verifier_loads_the_active_version(tmp_path
     SiteVerifiers(tmp_path / "data" / "verifier").train(_boxes(tmp_path, 20), SHAPE_HW)
     model = load_region_model(loaded, tmp_path / "data")
     assert isinstance(model, SwappableVerifier) and model.inner is not None
+
+
+def test_a_version_activated_on_one_hub_runs_on_the_others_sharing_the_files(
+    tmp_path: Path,
+) -> None:
+    from hub.runtime import site_verifiers
+
+    root = tmp_path / "shared" / "verifier"
+    here, there = site_verifiers(root), site_verifiers(root)  # two hubs, one files root
+    assert here.holder is not None and there.holder is not None
+    assert there.follow() is None and there.holder.inner is None  # nothing active yet
+    outcome = here.train(_boxes(tmp_path, 20), SHAPE_HW)
+    assert outcome.activated and here.holder.inner is not None
+    assert there.follow() == outcome.version  # the other hub swaps it in
+    assert there.holder.inner is not None
+    assert there.follow() is None  # once
+    running = there.holder.inner
+    shutil.copytree(root / outcome.version, root / "v0002")
+    (root / "v0002" / "model.xml").write_text("broken")  # a version it cannot load
+    (root / "active.json").write_text('{"version": "v0002"}')
+    assert there.follow() is None and there.holder.inner is running  # keeps what it runs
+    assert there.problem is not None and "v0002" in there.problem
 
 
 def test_an_older_riverwatchs_active_version_is_not_run_and_a_retrain_replaces_it(
