@@ -33,6 +33,7 @@ from api.routes import (
     metrics,
     pages,
     sensors,
+    share,
     stats,
     suppressions,
     tickets,
@@ -90,7 +91,7 @@ def create_app(hub_factory: HubFactory, security: SecurityConfig | None = None) 
     )
     routers = (
         *(health, auth, users, audit, cameras, alerts, tickets, stats, suppressions, sensors),
-        *(incidents, labels, verifier, live, events, metrics, cluster),
+        *(incidents, labels, verifier, live, events, metrics, cluster, share),
         pages,  # last: its page routes must not shadow the API's
     )
     for router in (r.router for r in routers):

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from detectors.site_verifier import SiteVerifiers
     from ingest.sensors import SensorHub, SensorStats
     from riverwatch.ring import PacketRing
+    from riverwatch.share import ShareLinks
 
 
 class UnknownCamera(KeyError):
@@ -231,6 +232,10 @@ class HubView(Protocol):
         this hub's disk, or fetched from the shared bucket when another hub wrote it; None when
         there is none or the path would leave `data_dir`. `ObjectStoreError` when the bucket
         cannot answer."""
+        ...
+
+    def share_links(self) -> ShareLinks:
+        """The site's signed evidence links (chat messages carry them)."""
         ...
 
     def site_verifiers(self) -> SiteVerifiers:

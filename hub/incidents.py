@@ -17,6 +17,7 @@ finishes within its budget before the publisher drains.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -56,6 +57,7 @@ from riverwatch.config import LoadedConfig
 from riverwatch.events import Event
 from riverwatch.ring import PacketRing
 from riverwatch.settings import Settings
+from riverwatch.share import ShareLinks
 from riverwatch.supervise import Supervisor
 from riverwatch.types import Alert, AlertPhase, RuleKind
 
@@ -137,6 +139,7 @@ class IncidentDesk:
         self._notifier: Notifier | None = None
         self._recorder: EvidenceRecorder | None = None
         self.uploads: EvidenceUploads | None = None  # evidence to the shared bucket, if any
+        self.share: ShareLinks | None = None  # signed evidence links (chat messages)
         self._sensors: SensorHub | None = None
         self.consumer: AlertConsumer | None = None
         self.intake: StreamIntake | None = None
@@ -279,6 +282,7 @@ class IncidentDesk:
             )
         )
         names = {c.id: c.config.name for c in self._config.cameras}
+        self.share = await asyncio.to_thread(share_links, settings)  # may write the key
         self._notifier = await stack.enter_async_context(
             Notifier(
                 self._config.hub.notify,
@@ -286,6 +290,7 @@ class IncidentDesk:
                 names,
                 redactor=self._config.redactor,
                 supervisor=self.supervisor,
+                share=self.share,
             )
         )
         # Webhooks and speakers are driven from the stream, so a crash loses none of them;
@@ -386,3 +391,10 @@ class IncidentDesk:
             f"escalated to level {escalation.level}, priority {escalation.priority}",
         )
         self.notifier.notify(notice, event="ticket.escalated")
+
+
+def share_links(settings: Settings) -> ShareLinks:
+    """The site's signed-link key: `RIVERWATCH_SHARE_KEY`, else the files root's key file."""
+    if settings.share_key is not None:
+        return ShareLinks(settings.share_key.get_secret_value().encode())
+    return ShareLinks.from_file(settings.files_root)

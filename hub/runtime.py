@@ -66,6 +66,7 @@ from riverwatch.config import LoadedConfig, ResolvedCamera
 from riverwatch.looplag import LoopLag
 from riverwatch.ring import PacketRing
 from riverwatch.settings import Settings
+from riverwatch.share import ShareLinks
 from riverwatch.supervise import RestartPolicy, Supervisor
 from riverwatch.types import (
     Alert,
@@ -506,6 +507,12 @@ class Hub:
         while True:
             await asyncio.sleep(VERIFIER_FOLLOW_S)
             await asyncio.to_thread(self._site_verifiers.follow)
+
+    def share_links(self) -> ShareLinks:
+        """The site's signed evidence links."""
+        share = self.desk.share
+        assert share is not None, "the desk is not started"
+        return share
 
     def site_verifiers(self) -> SiteVerifiers:
         """The site's verifier versions (live-swapped when the config says `verifier: site`)."""

@@ -1,4 +1,4 @@
-"""Configuration of outbound notifications: signed webhooks and field loudspeakers.
+"""Configuration of outbound notifications: signed webhooks, field loudspeakers, chat robots.
 
 It hangs off the hub config at top level as `notify:`. Secret fields (webhook URLs and
 secrets, speaker URLs, passwords and header values) are `SecretStr` and may hold `${NAME}`
@@ -24,6 +24,13 @@ then the secrets file). Speaker URLs and bodies are templates over `TEMPLATE_FIE
           rules: [vessel_in_zone, loitering]
           cooldown_s: 300
           deadline_s: 30
+      public_url: https://riverwatch.city.gov   # links in chat messages start here
+      robots:
+        - name: river-team-dingtalk
+          kind: dingtalk                       # or wecom, feishu
+          url: https://oapi.dingtalk.com/robot/send?access_token=${DINGTALK_TOKEN}
+          secret: ${DINGTALK_SECRET}           # DingTalk and Feishu sign; WeCom does not
+          groups: [jinsha, heng]
 
 This module depends only on pydantic and `riverwatch.secrets`, so the hub config can import
 it without importing the rest of `alerts`.
@@ -144,16 +151,69 @@ class SpeakerAction(_Strict):
         return body
 
 
+RobotKind = Literal["wecom", "dingtalk", "feishu"]
+
+
+class RobotConfig(_Strict):
+    """A chat group's robot (WeCom, DingTalk or Feishu) that posts new incidents and
+    escalations, with a link to the ticket and to its snapshot.
+
+    `url` is the robot's webhook address as the chat app shows it (its key or access token
+    is in it: a secret). `secret` is the signing secret of DingTalk's and Feishu's signed
+    robots (timestamp plus secret, HMAC-SHA256, as each documents); WeCom's group robots have
+    no signature (the key in the URL is all), so `secret` is refused for them. Filters as for
+    webhooks; by default openings and escalations.
+    """
+
+    name: str = Field(pattern=_NAME)
+    kind: RobotKind
+    url: SecretStr
+    secret: SecretStr | None = None
+    events: list[str] = Field(default_factory=lambda: ["alert.open", "ticket.escalated"])
+    rules: list[str] | None = None
+    severities: list[str] | None = None
+    cameras: list[str] | None = None
+    groups: list[str] | None = None
+    retry: RetryPolicy = RetryPolicy()
+    queue_size: int = Field(default=1000, ge=1, le=100_000)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: SecretStr) -> SecretStr:
+        return _check_http(url)
+
+    @model_validator(mode="after")
+    def _secret_fits_kind(self) -> RobotConfig:
+        if self.kind == "wecom" and self.secret is not None:
+            raise ValueError("secret: WeCom group robots are not signed; leave it out")
+        return self
+
+
 class NotifyConfig(_Strict):
-    """Every notification target of the hub (`notify:` in the hub config)."""
+    """Every notification target of the hub (`notify:` in the hub config).
+
+    `public_url` is the hub's address as people reach it (e.g. `https://riverwatch.city.gov`):
+    the links in chat messages start with it; robots need it."""
 
     webhooks: list[WebhookConfig] = Field(default_factory=list, max_length=64)
     speakers: list[SpeakerAction] = Field(default_factory=list, max_length=1000)
+    robots: list[RobotConfig] = Field(default_factory=list, max_length=64)
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s?#]+$")
     dead_letter_max: int = Field(default=10_000, ge=10, le=1_000_000)
 
     @model_validator(mode="after")
+    def _robots_need_the_address(self) -> NotifyConfig:
+        if self.robots and self.public_url is None:
+            raise ValueError("public_url: robots link to tickets; set the hub's public address")
+        return self
+
+    @model_validator(mode="after")
     def _unique_names(self) -> NotifyConfig:
-        names = Counter([h.name for h in self.webhooks] + [s.name for s in self.speakers])
+        names = Counter(
+            [h.name for h in self.webhooks]
+            + [s.name for s in self.speakers]
+            + [r.name for r in self.robots]
+        )
         dupes = sorted(n for n, k in names.items() if k > 1)
         if dupes:
             raise ValueError(f"target names must be unique: {', '.join(dupes)}")
@@ -245,5 +305,12 @@ def resolve_secrets(config: NotifyConfig, lookup: Mapping[str, str]) -> Resolved
         if spk.username is not None:
             update["username"] = r.text(spk.username, f"{where}.username")
         speakers.append(spk.model_copy(update=update))
-    resolved = config.model_copy(update={"webhooks": hooks, "speakers": speakers})
+    robots = []
+    for robot in config.robots:
+        where = f"notify.robots[{robot.name}]"
+        update = {"url": r.secret(robot.url, f"{where}.url")}
+        if robot.secret is not None:
+            update["secret"] = r.secret(robot.secret, f"{where}.secret")
+        robots.append(robot.model_copy(update=update))
+    resolved = config.model_copy(update={"webhooks": hooks, "speakers": speakers, "robots": robots})
     return ResolvedNotify(resolved, r.problems, [v for v in r.used if v], r.missing)

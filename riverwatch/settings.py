@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     s3_access_key: SecretStr | None = None
     s3_secret_key: SecretStr | None = None
     s3_region: str | None = Field(default=None, max_length=64)
+    # The key of signed evidence links in chat messages (riverwatch/share.py); unset, one is
+    # made in the files root. Hubs that do not share a files root need the same key here.
+    share_key: SecretStr | None = Field(default=None, min_length=32)
 
     # More than one hub: every hub with `cluster` on and the same config and Redis shares the
     # cameras (hub/cluster): each camera runs on exactly one live hub, and a dead hub's cameras

@@ -27,6 +27,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False
     drop: bool = False
+    body: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,9 @@ class Receiver:
             return
         extra = "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items())
         writer.write(
-            f"HTTP/1.1 {reply.status} X\r\n{extra}Content-Length: 0\r\n"
+            f"HTTP/1.1 {reply.status} X\r\n{extra}Content-Length: {len(reply.body)}\r\n"
             "Connection: close\r\n\r\n".encode()
+            + reply.body
         )
         await writer.drain()
 

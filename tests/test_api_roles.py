@@ -206,6 +206,9 @@ TABLE: list[Row] = [
     Row("GET", "/", OPEN, get("/"), expected_ok=frozenset({307})),
     *(Row("GET", f"/{page}", OPEN, get(f"/{page}")) for page in PAGES),
     Row("GET", "/static/{path:path}", OPEN, get("/static/css/app.css")),
+    # A signed link: no sign-in, and a wrong signature is refused whoever asks.
+    Row("GET", "/share/{alert_id}/{kind}", OPEN,
+        get("/share/9f3a0c1d2e4b/snapshot?exp=1&sig=" + "0" * 64), expected_ok=frozenset({403})),
 ]  # fmt: skip
 
 CALLERS: tuple[Role | None, ...] = (None, *Role)  # None: anonymous

@@ -6,7 +6,9 @@ the API with a field photo; the published figures count it."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,6 +32,7 @@ from simulator.server import RtspSimulator
 from tests.api_fixtures import sign_in
 from tests.conftest import eventually
 from tests.notify_fixtures import Receiver
+from tests.test_robots import feishu_checks
 
 SECRET = "a-webhook-secret-of-32-characters"
 CONFIG = """
@@ -38,6 +41,9 @@ groups:
 notify:
   webhooks:
     - {{name: ops, url: "{hook}/hook", secret: "${{HOOK_SECRET}}"}}
+  public_url: "http://hub"
+  robots:
+    - {{name: river-team, kind: feishu, url: "{hook}/feishu/hook", secret: "${{LARK_SECRET}}"}}
 sensors:
   sensors:
     - id: jinsha-turbidity-1
@@ -53,7 +59,9 @@ cameras:
       - {{id: ban, kind: no_fishing, severity: high,
           polygon: [[0, 0.3], [1, 0.3], [1, 1], [0, 1]]}}
 """
-ENV = {"CAM_USER": "viewer", "CAM_PASS": "s3cret-Pa55", "HOOK_SECRET": SECRET}
+LARK_SECRET = "feishu-robot-secret-0123456789"
+ENV = {"CAM_USER": "viewer", "CAM_PASS": "s3cret-Pa55", "HOOK_SECRET": SECRET,
+       "LARK_SECRET": LARK_SECRET}  # fmt: skip
 PNG = cv2.imencode(".png", np.full((8, 8, 3), 200, np.uint8))[1].tobytes()
 
 Client = httpx.AsyncClient
@@ -92,6 +100,7 @@ async def test_a_boat_becomes_one_ticket_with_evidence_walked_through_the_loop(
                 gateway.headers.update(people["gateway"])
                 ticket = await _ticket_with_evidence(client)
                 await _evidence_plays(li, ticket["id"])
+                await _the_chat_group_sees_the_snapshot(hook, transport, ticket)
                 await eventually(_escalated(client, ticket["id"]), timeout_s=30, what="escalation")
                 await eventually(lambda: _hook_saw(hook, "ticket.escalated"), what="webhook")
                 await _walk_the_loop(li, chen, ticket["id"])
@@ -108,7 +117,7 @@ async def test_a_boat_becomes_one_ticket_with_evidence_walked_through_the_loop(
     assert not (settings.data_dir / "evidence").exists()  # nothing under the hub's own dir
     assert figures["closure_rate"] == 0.5 and figures["sla_met"] == 0
     assert figures["satisfaction_rate"] == 1.0 and figures["false_alarms"] == 0
-    opened = [r for r in hook.requests if r.headers["x-riverwatch-event"] == "alert.open"]
+    opened = [r for r in hook.requests if r.headers.get("x-riverwatch-event") == "alert.open"]
     assert len(opened) == 2  # the boat's and the turbid water's
     verify(SECRET, opened[0].headers, opened[0].body)  # raises SignatureError if forged
 
@@ -155,6 +164,25 @@ async def _evidence_plays(client: Client, ticket_id: int) -> None:
     assert part.status_code == 206 and len(part.content) == 100
     escape = await client.get(f"/api/tickets/{ticket_id}/evidence/..%2F..%2Fetc%2Fpasswd")
     assert escape.status_code == 404
+
+
+async def _the_chat_group_sees_the_snapshot(
+    hook: Receiver, transport: httpx.ASGITransport, ticket: dict[str, Any]
+) -> None:
+    """The Feishu robot posted the incident, signed as Feishu documents; its snapshot link
+    opens without signing in, and a forged one does not."""
+    await eventually(lambda: any(r.target == "/feishu/hook" for r in hook.requests), what="post")
+    post = json.loads(next(r for r in hook.requests if r.target == "/feishu/hook").body)
+    feishu_checks(post, LARK_SECRET)
+    rows = post["content"]["post"]["zh_cn"]["content"]
+    links = [c["href"] for row in rows for c in row if c["tag"] == "a"]
+    assert links[0] == f"http://hub/inbox?alert={ticket['alert_id']}"
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub") as anyone:
+        shot = await anyone.get(links[1].removeprefix("http://hub"))
+        assert shot.status_code == 200 and shot.headers["content-type"] == "image/jpeg"
+        assert hashlib.sha256(shot.content).hexdigest() == ticket["snapshot_sha256"]
+        forged = await anyone.get(links[1].removeprefix("http://hub")[:-4] + "0000")
+        assert forged.status_code == 403 and "signature" in forged.text
 
 
 async def _turbid_water_raises_a_sensor_ticket(gateway: Client, client: Client) -> None:

@@ -36,10 +36,12 @@ from alerts.notify.deadletter import DeadLetter, DeadLetterStore
 from alerts.notify.delivery import Channel, Job, TargetStats, event_for
 from alerts.notify.errors import DeadLetterStoreError, NotifyError, UnknownTarget
 from alerts.notify.retry import Outcome, Verdict, backoff_s, classify_status, parse_retry_after
+from alerts.notify.robots import ANSWER_MAX, RobotChannel
 from alerts.notify.speaker import SpeakerChannel
 from alerts.notify.webhook import WebhookChannel
 from riverwatch.notify_config import NotifyConfig
 from riverwatch.secrets import RedactingFilter, Redactor
+from riverwatch.share import ShareLinks
 from riverwatch.supervise import Supervisor
 from riverwatch.types import Alert
 
@@ -172,6 +174,7 @@ class Notifier:
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
         supervisor: Supervisor | None = None,
+        share: ShareLinks | None = None,
     ) -> None:
         self.clock = clock
         self._supervisor = supervisor or Supervisor()
@@ -188,7 +191,12 @@ class Notifier:
             self._targets[hook.name] = _Target(
                 WebhookChannel(hook), hook.queue_size, hook.workers, self
             )
-        self._webhooks = list(self._targets.values())
+        for robot in config.robots:
+            if share is None or config.public_url is None:
+                raise NotifyError("chat robots need the public_url and the share key")
+            channel = RobotChannel(robot, config.public_url, share, camera_names)
+            self._targets[robot.name] = _Target(channel, robot.queue_size, 1, self)
+        self._webhooks = list(self._targets.values())  # every target for any camera
         # Speakers indexed by camera: a city has hundreds, an alert concerns one camera.
         self._speakers_at: dict[str, list[_Target]] = {}
         for spk in config.speakers:
@@ -375,13 +383,16 @@ class Notifier:
                 response = await self._client.send(
                     request, auth=call.auth, stream=True, follow_redirects=False
                 )
-                await response.aclose()  # the answer's body is never read: bounded memory
+                refused = await _refusal(channel, response)
+                await response.aclose()  # at most the start of the answer is read
         except (TimeoutError, httpx.TimeoutException):
             return Outcome(Verdict.RETRY, None, f"timeout after {timeout_s:g} s")
         except httpx.TransportError as exc:
             return Outcome(Verdict.RETRY, None, self._describe(exc))
         except Exception as exc:  # a bad rendered request must not kill the worker
             return Outcome(Verdict.GIVE_UP, None, self._describe(exc))
+        if refused is not None:
+            return Outcome(Verdict.RETRY, response.status_code, refused)
         return _outcome_of(response)
 
     def abandon(self, target: _Target, job: Job, reason: str) -> None:
@@ -456,6 +467,18 @@ class Notifier:
         return self._redactor.scrub(f"{type(exc).__name__}{detail}")[:300]
 
 
+async def _refusal(channel: Channel, response: httpx.Response) -> str | None:
+    """A chat robot's refusal inside a 2xx answer (read up to `ANSWER_MAX` bytes); else None."""
+    if not isinstance(channel, RobotChannel) or not response.is_success:
+        return None
+    answer = b""
+    async for chunk in response.aiter_bytes():
+        answer += chunk
+        if len(answer) >= ANSWER_MAX:
+            break
+    return channel.refusal(answer[:ANSWER_MAX])
+
+
 def _outcome_of(response: httpx.Response) -> Outcome:
     status = response.status_code
     retry_after = None
@@ -472,7 +495,9 @@ def _secret_values(config: NotifyConfig) -> list[str]:
     """
     urls = [h.url.get_secret_value() for h in config.webhooks]
     urls += [s.url.get_secret_value() for s in config.speakers]
+    urls += [r.url.get_secret_value() for r in config.robots]
     values = [h.secret.get_secret_value() for h in config.webhooks]
+    values += [r.secret.get_secret_value() for r in config.robots if r.secret is not None]
     for spk in config.speakers:
         values += [v.get_secret_value() for v in spk.headers.values()]
         if spk.password is not None:

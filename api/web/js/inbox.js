@@ -274,6 +274,10 @@ for (const b of document.querySelectorAll("#tabs button")) {
 }
 
 await refresh();
+// A chat robot's link names the incident (`?alert=`): open its ticket.
+const linked = new URLSearchParams(location.search).get("alert");
+const ticket = linked ? inbox.tickets.find((t) => t.alert_id === linked) : null;
+if (ticket) await select(ticket.id);
 setInterval(refresh, POLL_MS);
 setInterval(tick, 1000);
 // New tickets appear as their alert is consumed; the event stream says when to look.
