@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from alerts.evidence import RecorderStats, UploadStats
     from alerts.feed import AlertFeed
     from alerts.notify import TargetStats
+    from alerts.notify.push import PushService
     from alerts.tickets import TicketStore
     from detectors.site_verifier import SiteVerifiers
     from ingest.sensors import SensorHub, SensorStats
@@ -232,6 +233,14 @@ class HubView(Protocol):
         this hub's disk, or fetched from the shared bucket when another hub wrote it; None when
         there is none or the path would leave `data_dir`. `ObjectStoreError` when the bucket
         cannot answer."""
+        ...
+
+    def group_ids(self) -> set[str]:
+        """Every camera group: declared, or named by a camera."""
+        ...
+
+    def push(self) -> PushService:
+        """Web Push: the site's key, the subscriptions, sending (`alerts/notify/push.py`)."""
         ...
 
     def share_links(self) -> ShareLinks:

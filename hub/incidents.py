@@ -40,6 +40,7 @@ from alerts.evidence import (
 )
 from alerts.feed import AlertFeed
 from alerts.notify import GROUP, Notifier, StreamIntake
+from alerts.notify.push import PushChannel, PushService, PushSubscriptions, VapidKey
 from alerts.tickets import (
     AttachmentStore,
     Escalation,
@@ -140,6 +141,7 @@ class IncidentDesk:
         self._recorder: EvidenceRecorder | None = None
         self.uploads: EvidenceUploads | None = None  # evidence to the shared bucket, if any
         self.share: ShareLinks | None = None  # signed evidence links (chat messages)
+        self.push: PushService | None = None  # Web Push to officers' phones
         self._sensors: SensorHub | None = None
         self.consumer: AlertConsumer | None = None
         self.intake: StreamIntake | None = None
@@ -283,6 +285,7 @@ class IncidentDesk:
         )
         names = {c.id: c.config.name for c in self._config.cameras}
         self.share = await asyncio.to_thread(share_links, settings)  # may write the key
+        self.push = await self._make_push(engine, names)
         self._notifier = await stack.enter_async_context(
             Notifier(
                 self._config.hub.notify,
@@ -291,6 +294,7 @@ class IncidentDesk:
                 redactor=self._config.redactor,
                 supervisor=self.supervisor,
                 share=self.share,
+                push=self.push.channel,
             )
         )
         # Webhooks and speakers are driven from the stream, so a crash loses none of them;
@@ -326,6 +330,25 @@ class IncidentDesk:
                 self._config.hub.sensors, engine, self.send_durably, supervisor=self.supervisor
             )
         )
+
+    async def _make_push(self, engine: AsyncEngine, names: dict[str, str]) -> PushService:
+        """The site's VAPID key (made at first start), the subscriptions, and the task that
+        keeps the notifier's list of them fresh."""
+        s = self._settings
+        if s.vapid_private_key is not None:
+            key = VapidKey(s.vapid_private_key.get_secret_value().encode())
+        else:
+            key = await asyncio.to_thread(VapidKey.from_file, s.files_root)
+        public = self._config.hub.notify.public_url or ""
+        # RFC 8292's contact is mailto: or https: (push services refuse anything else).
+        https = public if public.startswith("https://") else None
+        contact = s.push_contact or https or "mailto:riverwatch@localhost"
+        assert self.share is not None
+        channel = PushChannel(key, contact, self.share, names)
+        service = PushService(PushSubscriptions(engine), key, channel)
+        await service.refresh()
+        self.supervisor.spawn("notify:push-subscriptions", service.run)
+        return service
 
     def _make_uploads(self) -> EvidenceUploads | None:
         """The bucket every hub's evidence goes to, when one is configured."""

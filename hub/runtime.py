@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts import EmbeddedRedis, QueueUnavailable, Suppressions
 from alerts.feed import AlertFeed
+from alerts.notify.push import PushService
 from alerts.tickets import TicketStore
 from api.hubview import (
     ClusterFigures,
@@ -507,6 +508,17 @@ class Hub:
         while True:
             await asyncio.sleep(VERIFIER_FOLLOW_S)
             await asyncio.to_thread(self._site_verifiers.follow)
+
+    def group_ids(self) -> set[str]:
+        """Every camera group: declared, or named by a camera."""
+        declared = {g.id for g in self._config.hub.groups}
+        return declared | {c.config.group for c in self._config.cameras}
+
+    def push(self) -> PushService:
+        """Web Push of this hub."""
+        push = self.desk.push
+        assert push is not None, "the desk is not started"
+        return push
 
     def share_links(self) -> ShareLinks:
         """The site's signed evidence links."""

@@ -126,6 +126,12 @@ class Settings(BaseSettings):
     # The key of signed evidence links in chat messages (riverwatch/share.py); unset, one is
     # made in the files root. Hubs that do not share a files root need the same key here.
     share_key: SecretStr | None = Field(default=None, min_length=32)
+    # Web Push: the site's VAPID private key (PEM); unset, one is made in the files root. Hubs
+    # that do not share a files root need the same key: a phone subscribes to one key.
+    vapid_private_key: SecretStr | None = None
+    # Who the push services may contact about this site (RFC 8292 `sub`): mailto: or https:;
+    # unset, the notify config's public_url.
+    push_contact: str | None = Field(default=None, pattern=r"^(mailto:\S+@\S+|https://\S+)$")
 
     # More than one hub: every hub with `cluster` on and the same config and Redis shares the
     # cameras (hub/cluster): each camera runs on exactly one live hub, and a dead hub's cameras

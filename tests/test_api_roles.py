@@ -9,6 +9,7 @@ The table mirrors the one in `api.security.policy`'s docstring.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import time
 from collections.abc import Callable
@@ -94,6 +95,14 @@ def _evidence(server: ApiServer) -> Call:
     path.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg \xff\xd9")
     ticket_id = server.ticket(snapshot="evidence/roles.jpg")
     return Call("GET", f"/api/tickets/{ticket_id}/evidence/snapshot")
+
+
+def _subscription(_: ApiServer) -> Call:
+    point = base64.urlsafe_b64encode(b"\x04" + bytes(range(64))).rstrip(b"=").decode()
+    auth = base64.urlsafe_b64encode(bytes(16)).rstrip(b"=").decode()
+    endpoint = f"https://push.invalid/{next(_ids)}"
+    return Call("POST", "/api/push/subscriptions",
+                json={"endpoint": endpoint, "keys": {"p256dh": point, "auth": auth}})  # fmt: skip
 
 
 def _target_user(server: ApiServer) -> str:
@@ -206,6 +215,15 @@ TABLE: list[Row] = [
     Row("GET", "/", OPEN, get("/"), expected_ok=frozenset({307})),
     *(Row("GET", f"/{page}", OPEN, get(f"/{page}")) for page in PAGES),
     Row("GET", "/static/{path:path}", OPEN, get("/static/css/app.css")),
+    Row("GET", "/sw.js", OPEN, get("/sw.js")),
+    Row("GET", "/manifest.webmanifest", OPEN, get("/manifest.webmanifest")),
+    Row("GET", "/api/push/key", frozenset({ENF}), get("/api/push/key")),
+    Row("GET", "/api/push/subscriptions", frozenset({ENF}), get("/api/push/subscriptions")),
+    Row("POST", "/api/push/subscriptions", frozenset({ENF}), _subscription,
+        expected_ok=frozenset({201})),
+    Row("DELETE", "/api/push/subscriptions", frozenset({ENF}),
+        lambda _: Call("DELETE", "/api/push/subscriptions?endpoint=https://push.invalid/none"),
+        expected_ok=frozenset({404})),
     # A signed link: no sign-in, and a wrong signature is refused whoever asks.
     Row("GET", "/share/{alert_id}/{kind}", OPEN,
         get("/share/9f3a0c1d2e4b/snapshot?exp=1&sig=" + "0" * 64), expected_ok=frozenset({403})),

@@ -32,6 +32,7 @@ from simulator.server import RtspSimulator
 from tests.api_fixtures import sign_in
 from tests.conftest import eventually
 from tests.notify_fixtures import Receiver
+from tests.push_fixtures import Phone
 from tests.test_robots import feishu_checks
 
 SECRET = "a-webhook-secret-of-32-characters"
@@ -98,9 +99,11 @@ async def test_a_boat_becomes_one_ticket_with_evidence_walked_through_the_loop(
                 for person, who in ((client, "admin"), (li, "li"), (chen, "chen")):
                     person.headers.update(people[who])
                 gateway.headers.update(people["gateway"])
+                phone = await _li_subscribes_her_phone(li, hook)
                 ticket = await _ticket_with_evidence(client)
                 await _evidence_plays(li, ticket["id"])
                 await _the_chat_group_sees_the_snapshot(hook, transport, ticket)
+                await _her_phone_gets_the_ticket(hook, phone, li, ticket)
                 await eventually(_escalated(client, ticket["id"]), timeout_s=30, what="escalation")
                 await eventually(lambda: _hook_saw(hook, "ticket.escalated"), what="webhook")
                 await _walk_the_loop(li, chen, ticket["id"])
@@ -164,6 +167,30 @@ async def _evidence_plays(client: Client, ticket_id: int) -> None:
     assert part.status_code == 206 and len(part.content) == 100
     escape = await client.get(f"/api/tickets/{ticket_id}/evidence/..%2F..%2Fetc%2Fpasswd")
     assert escape.status_code == 404
+
+
+async def _li_subscribes_her_phone(li: Client, hook: Receiver) -> Phone:
+    """li turns alerts on for her phone (the keys a browser would make; the push service is
+    the local receiver)."""
+    phone = Phone.new()
+    body = {"endpoint": f"{hook.url}/push/li", "keys": phone.keys(), "groups": ["jinsha"]}
+    answer = await li.post("/api/push/subscriptions", json=body)
+    assert answer.status_code == 201, answer.text
+    return phone
+
+
+async def _her_phone_gets_the_ticket(
+    hook: Receiver, phone: Phone, li: Client, ticket: dict[str, Any]
+) -> None:
+    """The push for the new ticket reaches the push service, signed with the site's VAPID key;
+    her phone decrypts it to the camera, the rule and a link to the ticket."""
+    await eventually(lambda: any(r.target == "/push/li" for r in hook.requests), what="push")
+    request = next(r for r in hook.requests if r.target == "/push/li")
+    key = (await li.get("/api/push/key")).json()["public_key"]
+    payload = phone.read(request, key, hook.url)
+    assert payload["title"] == "New high: vessel_in_zone at Boat crossing"
+    assert payload["url"] == f"/inbox?alert={ticket['alert_id']}"
+    assert payload["image"].startswith(f"/share/{ticket['alert_id']}/snapshot?")
 
 
 async def _the_chat_group_sees_the_snapshot(

@@ -11,6 +11,7 @@ Screenshots of each page land in test-output/screenshots/.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -361,6 +362,49 @@ def test_enforcement_walks_the_boat_ticket_through_the_loop_on_a_phone(
     assert moves == [("assigned", "li.wei"), ("handled", "li.wei"), ("feedback", "li.wei")]
     (attachment,) = detail["attachments"]
     assert attachment["original_name"] == "boat-towed.png"
+    assert not page.errors  # type: ignore[attr-defined]
+    context.close()
+
+
+def test_the_inbox_installs_as_an_app_whose_worker_shows_a_pushed_incident(
+    served: ServedHub, browser: Browser
+) -> None:
+    """The inbox links its manifest and registers its service worker for the whole site; a
+    push delivered to that worker (through Chromium's DevTools, as a push service would) is
+    shown as a notification, page closed or not."""
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context.grant_permissions(["notifications"], origin=served.base_url)
+    page = _page(context, served.base_url + "/login")
+    _log_in(page, "li.wei")
+    page.wait_for_url("**/inbox")
+    assert page.is_visible("#push")  # "Alerts on this phone"
+    scope = page.evaluate("navigator.serviceWorker.ready.then((r) => r.scope)")
+    assert scope == served.base_url + "/"
+    manifest = page.evaluate(
+        "fetch(document.querySelector('link[rel=manifest]').href).then((r) => r.json())"
+    )
+    assert manifest["start_url"] == "/inbox" and manifest["display"] == "standalone"
+    assert manifest["icons"][0]["src"] == "/static/icon.svg"
+    cdp = context.new_cdp_session(page)
+    registrations: list[dict[str, Any]] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(
+        e["registrations"]))  # fmt: skip
+    cdp.send("ServiceWorker.enable")
+    for _ in range(120):  # events arrive while Playwright runs: wait through it
+        if any(not r.get("isDeleted") for r in registrations):
+            break
+        page.wait_for_timeout(250)
+    registrations = [r for r in registrations if not r.get("isDeleted")]
+    assert registrations, "the worker's registration was not reported"
+    payload = {"title": "New high: vessel_in_zone at Boat crossing", "body": "zone ban",
+               "url": "/inbox?alert=abc123", "tag": "abc123"}  # fmt: skip
+    cdp.send("ServiceWorker.deliverPushMessage", {
+        "origin": served.base_url, "registrationId": registrations[0]["registrationId"],
+        "data": json.dumps(payload)})  # fmt: skip
+    shown = """navigator.serviceWorker.ready.then((r) => r.getNotifications())
+        .then((ns) => ns.map((n) => [n.title, n.body, n.tag, n.data.url]))"""
+    _eventually(lambda: bool(page.evaluate(shown)), timeout_s=30, what="the notification")
+    assert page.evaluate(shown) == [[payload["title"], "zone ban", "abc123", "/inbox?alert=abc123"]]
     assert not page.errors  # type: ignore[attr-defined]
     context.close()
 

@@ -35,6 +35,7 @@ import httpx
 from alerts.notify.deadletter import DeadLetter, DeadLetterStore
 from alerts.notify.delivery import Channel, Job, TargetStats, event_for
 from alerts.notify.errors import DeadLetterStoreError, NotifyError, UnknownTarget
+from alerts.notify.push import PushChannel
 from alerts.notify.retry import Outcome, Verdict, backoff_s, classify_status, parse_retry_after
 from alerts.notify.robots import ANSWER_MAX, RobotChannel
 from alerts.notify.speaker import SpeakerChannel
@@ -73,7 +74,8 @@ class _Target:
         owner: Notifier,
     ) -> None:
         self.channel = channel
-        self.stats = TargetStats(kind="webhook" if channel.durable else "speaker")
+        kind = getattr(channel, "kind", "webhook" if channel.durable else "speaker")
+        self.stats = TargetStats(kind=kind)
         self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=queue_size)
         self.inflight: set[Job] = set()
         self.workers = workers
@@ -175,6 +177,7 @@ class Notifier:
         clock: Callable[[], float] = time.monotonic,
         supervisor: Supervisor | None = None,
         share: ShareLinks | None = None,
+        push: PushChannel | None = None,
     ) -> None:
         self.clock = clock
         self._supervisor = supervisor or Supervisor()
@@ -197,6 +200,9 @@ class Notifier:
             channel = RobotChannel(robot, config.public_url, share, camera_names)
             self._targets[robot.name] = _Target(channel, robot.queue_size, 1, self)
         self._webhooks = list(self._targets.values())  # every target for any camera
+        self._push = None if push is None else _Target(push, 1000, 2, self)
+        if self._push is not None:
+            self._targets["push"] = self._push
         # Speakers indexed by camera: a city has hundreds, an alert concerns one camera.
         self._speakers_at: dict[str, list[_Target]] = {}
         for spk in config.speakers:
@@ -271,6 +277,11 @@ class Notifier:
             if job is not None:
                 job.on_settled = on_settled
                 target.offer(job)
+                made += 1
+        if self._push is not None and isinstance(self._push.channel, PushChannel):
+            for job in self._push.channel.jobs(alert, event, now):
+                job.on_settled = on_settled
+                self._push.offer(job)
                 made += 1
         return made
 
@@ -398,6 +409,8 @@ class Notifier:
     def abandon(self, target: _Target, job: Job, reason: str) -> None:
         """A job that will not be delivered: dead-lettered (webhooks) or counted (speakers)."""
         job.reason = self._redactor.scrub(reason)
+        if isinstance(target.channel, PushChannel):
+            target.channel.given_up(job)
         if not target.channel.durable:
             self._count_unplayed(target, job, reason)
             job.settle()

@@ -42,6 +42,7 @@ _TYPES = {
     ".svg": "image/svg+xml",
     ".png": "image/png",
     ".ico": "image/x-icon",
+    ".webmanifest": "application/manifest+json",
 }
 
 _CSP = (
@@ -76,6 +77,18 @@ def _page_route(name: str) -> Callable[[Request], Awaitable[Response]]:
 # one-segment route (`/metrics`, `/healthz`) included after this router.
 for _path, _name in PAGES.items():
     router.add_api_route(f"/{_path}", _page_route(_name), methods=["GET"], name=f"page_{_path}")
+
+
+@router.get("/sw.js")
+async def service_worker(request: Request) -> Response:
+    """The inbox's service worker, at the root so that its scope is the whole site."""
+    return _file(WEB_ROOT / "sw.js", request)
+
+
+@router.get("/manifest.webmanifest")
+async def manifest(request: Request) -> Response:
+    """The inbox as an installable app."""
+    return _file(WEB_ROOT / "manifest.webmanifest", request)
 
 
 @router.get("/static/{path:path}")

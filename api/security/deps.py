@@ -139,6 +139,7 @@ EventListener = Annotated[User, require(Role.OPERATOR, Role.ENFORCEMENT)]
 TicketReader = Annotated[User, require(Role.ENFORCEMENT, Role.REVIEWER)]
 TicketMover = TicketReader  # which target states each role may use: `policy.may_move_to`
 Reviewer = Annotated[User, require(Role.REVIEWER)]
+Officer = Annotated[User, require(Role.ENFORCEMENT)]  # phone alerts (Web Push)
 SensorGateway = Annotated[User, require(Role.SENSOR_GATEWAY)]
 Admin = Annotated[User, require()]
 

@@ -8,6 +8,7 @@ import { listenAlerts } from "./events.js";
 import { clock, dateTime, label } from "./fmt.js";
 import { OPEN_STATES, moveForm, movesFor, sla } from "./loop.js";
 import { startPage } from "./nav.js";
+import { setupPush } from "./push.js";
 
 const POLL_MS = 5000;
 const me = startPage(["enforcement"]);
@@ -273,6 +274,7 @@ for (const b of document.querySelectorAll("#tabs button")) {
   });
 }
 
+setupPush($("#push"), $("#push-state")).catch((error) => ($("#push-state").textContent = error.message));
 await refresh();
 // A chat robot's link names the incident (`?alert=`): open its ticket.
 const linked = new URLSearchParams(location.search).get("alert");
