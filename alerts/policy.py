@@ -14,6 +14,8 @@ track. Operators want one alert per incident, so `AlertPolicy` folds them:
 - An operator's suppression window (`Suppressions`) swallows starts that it covers; the count
   is kept so a muted camera is visible.
 - Schedules live with the zones (`active_hours`): the rules only report inside them.
+- Profiles (`alerts.profiles`: "night", "flood season", switched by schedule or by hand) turn
+  rules off or set their severity for new incidents; the count is kept.
 - A line crossing is instantaneous (its start and end come together); crossings of one line
   are one incident per direction, the direction in the alert's `note` (`crossed a_to_b`).
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 
+from alerts.profiles import Profiles
 from alerts.suppress import Suppressions
 from riverwatch.events import Event, Phase
 from riverwatch.types import TRACK_POINTS, Alert, AlertPhase, RuleKind, Severity
@@ -77,6 +80,7 @@ class PolicyStats:
     closed: int = 0
     merged_starts: int = 0
     suppressed: int = 0
+    profiled: int = 0  # starts an active profile kept from raising an alert
     adopted: int = 0  # incidents taken over from another hub with its camera
 
 
@@ -93,10 +97,12 @@ class AlertPolicy:
         update_interval_s: float = 15.0,
         suppressions: Suppressions | None = None,
         groups: dict[str, str] | None = None,
+        profiles: Profiles | None = None,
     ) -> None:
         self._cooldown_s = cooldown_s
         self._update_interval_s = update_interval_s
         self._suppressions = suppressions
+        self._profiles = profiles
         self._groups = groups or {}
         self._open: dict[tuple[str, str, str, str], _Incident] = {}
         self.stats = PolicyStats()
@@ -177,18 +183,28 @@ class AlertPolicy:
         ):
             self.stats.suppressed += 1
             return []
+        group = self._groups.get(event.camera_id, "")
+        severity = severity_for(event.severity, event.rule)
+        if self._profiles is not None:
+            decision = self._profiles.decide(
+                event.camera_id, group, event.zone_id, event.rule, event.observed_at
+            )
+            if not decision.enabled:
+                self.stats.profiled += 1
+                return []
+            severity = decision.severity or severity
         alert = Alert(
             alert_id=alert_id_for(event),
             camera_id=event.camera_id,
             zone_id=event.zone_id,
             rule=event.rule,
-            severity=severity_for(event.severity, event.rule),
+            severity=severity,
             started_at=event.started_at,
             observed_at=event.observed_at,
             frame_seq=event.seq,
             score=event.confidence,
             box_xyxy=event.box_xyxy,
-            group=self._groups.get(event.camera_id, ""),
+            group=group,
             note="" if event.direction is None else f"crossed {event.direction}",
             track=track_of(event),
         )

@@ -32,6 +32,7 @@ from api.routes import (
     live,
     metrics,
     pages,
+    profiles,
     push,
     sensors,
     share,
@@ -92,7 +93,7 @@ def create_app(hub_factory: HubFactory, security: SecurityConfig | None = None) 
     )
     routers = (
         *(health, auth, users, audit, cameras, alerts, tickets, stats, suppressions, sensors),
-        *(incidents, labels, verifier, live, events, metrics, cluster, share, push),
+        *(incidents, labels, verifier, live, events, metrics, cluster, share, push, profiles),
         pages,  # last: its page routes must not shadow the API's
     )
     for router in (r.router for r in routers):

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from alerts.feed import AlertFeed
     from alerts.notify import TargetStats
     from alerts.notify.push import PushService
+    from alerts.profiles import Profiles
     from alerts.tickets import TicketStore
     from detectors.site_verifier import SiteVerifiers
     from ingest.sensors import SensorHub, SensorStats
@@ -241,6 +242,14 @@ class HubView(Protocol):
 
     def push(self) -> PushService:
         """Web Push: the site's key, the subscriptions, sending (`alerts/notify/push.py`)."""
+        ...
+
+    def profiles(self) -> Profiles:
+        """The profiles and their hand switches."""
+        ...
+
+    async def switch_profile(self, profile_id: str, on: bool | None) -> None:
+        """Switch a profile by hand (None: back to its schedule), for every hub (Redis)."""
         ...
 
     def share_links(self) -> ShareLinks:

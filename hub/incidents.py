@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts import AlertPolicy, AlertPublisher, Suppressions
@@ -41,6 +42,7 @@ from alerts.evidence import (
 from alerts.feed import AlertFeed
 from alerts.notify import GROUP, Notifier, StreamIntake
 from alerts.notify.push import PushChannel, PushService, PushSubscriptions, VapidKey
+from alerts.profiles import Profiles
 from alerts.tickets import (
     AttachmentStore,
     Escalation,
@@ -122,11 +124,13 @@ class IncidentDesk:
         self._main_switch = main_switch
         self._stack = AsyncExitStack()
         self.suppressions = Suppressions(settings.data_dir)
+        self.profiles = Profiles(config.hub.profiles)
         self.policy = AlertPolicy(
             settings.alert_cooldown_s,
             settings.alert_update_interval_s,
             self.suppressions,
             groups={c.id: c.config.group for c in config.cameras},
+            profiles=self.profiles,
         )
         self.sla = SlaPolicy(
             default_s=settings.ticket_sla_s,
@@ -256,6 +260,11 @@ class IncidentDesk:
             else default_url(settings.data_dir)
         )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        try:  # hand switches survive a restart; the follower retries if Redis is away now
+            await self.profiles.load(self._redis)
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("profiles: hand switches not read at start: %s", type(exc).__name__)
+        self.supervisor.spawn("profiles:follow", lambda: self.profiles.follow(self._redis))
         self.uploads = uploads = self._make_uploads()
         if uploads is not None:
             self.supervisor.spawn("evidence:uploads", uploads.run)

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alerts import EmbeddedRedis, QueueUnavailable, Suppressions
 from alerts.feed import AlertFeed
 from alerts.notify.push import PushService
+from alerts.profiles import Profiles
 from alerts.tickets import TicketStore
 from api.hubview import (
     ClusterFigures,
@@ -519,6 +520,15 @@ class Hub:
         push = self.desk.push
         assert push is not None, "the desk is not started"
         return push
+
+    def profiles(self) -> Profiles:
+        """The profiles and their hand switches."""
+        return self.desk.profiles
+
+    async def switch_profile(self, profile_id: str, on: bool | None) -> None:
+        """Switch a profile by hand, recorded in Redis for every hub."""
+        assert self._redis is not None
+        await self.desk.profiles.store(self._redis, profile_id, on)
 
     def share_links(self) -> ShareLinks:
         """The site's signed evidence links."""

@@ -27,7 +27,15 @@ from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from riverwatch.notify_config import NotifyConfig, resolve_secrets
 from riverwatch.secrets import Redactor, redact_url
@@ -276,6 +284,54 @@ class ModelConfig(_Strict):
         return keep
 
 
+_CLOCK = r"^([01]\d|2[0-3]):[0-5]\d$"
+_DAY_OF_YEAR = r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class ProfileWhen(_Strict):
+    """When a profile is on by itself, in the hub's local time: on `days`, from `start` to
+    `end` (wrapping midnight when `end` <= `start`; `00:00`-`00:00` is the whole day), and,
+    when `season` is given, only between those two dates of each year (`MM-DD`, inclusive,
+    wrapping the new year)."""
+
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1)
+    start: str = Field(default="00:00", pattern=_CLOCK)
+    end: str = Field(default="00:00", pattern=_CLOCK)
+    season: tuple[
+        Annotated[str, Field(pattern=_DAY_OF_YEAR)], Annotated[str, Field(pattern=_DAY_OF_YEAR)]
+    ] | None = None  # fmt: skip
+
+
+class ProfileOverride(_Strict):
+    """What a profile changes for the incidents it matches (every filter left unset matches
+    everything): `enabled: false` keeps them from raising alerts; `severity` sets theirs."""
+
+    cameras: list[str] | None = None
+    groups: list[str] | None = None
+    zones: list[str] | None = None
+    rules: list[RuleKind] | None = None
+    enabled: bool = True
+    severity: Severity | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ProfileOverride:
+        if self.enabled and self.severity is None:
+            raise ValueError("an override turns rules off (enabled: false) or sets a severity")
+        return self
+
+
+class ProfileConfig(_Strict):
+    """A named set of rule overrides ("night", "flood season", "holiday"), on by `when`
+    (a schedule; empty: only by hand) or switched on and off by hand, without a restart."""
+
+    id: str = Field(pattern=_ID)
+    name: str = ""
+    when: list[ProfileWhen] = Field(default_factory=list)
+    overrides: list[ProfileOverride] = Field(min_length=1)
+
+
 class HubConfig(_Strict):
     """The whole file."""
 
@@ -289,7 +345,25 @@ class HubConfig(_Strict):
     secrets_file: str | None = None
     notify: NotifyConfig = NotifyConfig()
     sensors: SensorsConfig = Field(default_factory=SensorsConfig)
+    profiles: list[ProfileConfig] = Field(default_factory=list, max_length=100)
     cameras: list[CameraConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _profiles_name_what_exists(self) -> HubConfig:
+        ids = Counter(p.id for p in self.profiles)
+        problems = [f"profiles: id {i!r} is used {n} times" for i, n in ids.items() if n > 1]
+        cameras = {c.id for c in self.cameras}
+        groups = {g.id for g in self.groups} | {c.group for c in self.cameras}
+        for profile in self.profiles:
+            for n, rule in enumerate(profile.overrides):
+                where = f"profiles[{profile.id}].overrides[{n}]"
+                problems += [f"{where}.cameras: no camera {c!r}"
+                             for c in rule.cameras or () if c not in cameras]  # fmt: skip
+                problems += [f"{where}.groups: no group {g!r}"
+                             for g in rule.groups or () if g not in groups]  # fmt: skip
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @field_validator("cameras")
     @classmethod

@@ -50,6 +50,11 @@ sensors:
       kind: turbidity
       cameras: [{{camera_id: calm, position: downstream}}]
       thresholds: [{{id: turbid, above: 100, hysteresis: 10, severity: high}}]
+profiles:
+  - id: night
+    name: Night
+    when: [{{start: "20:00", end: "06:00"}}]
+    overrides: [{{groups: [jinsha], rules: [vessel_in_zone], enabled: false}}]
 cameras:
   - id: calm
     name: Calm water
