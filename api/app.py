@@ -32,6 +32,7 @@ from api.routes import (
     live,
     metrics,
     pages,
+    probe,
     profiles,
     push,
     sensors,
@@ -93,7 +94,19 @@ def create_app(hub_factory: HubFactory, security: SecurityConfig | None = None) 
     )
     routers = (
         *(health, auth, users, audit, cameras, alerts, tickets, stats, suppressions, sensors),
-        *(incidents, labels, verifier, live, events, metrics, cluster, share, push, profiles),
+        *(
+            incidents,
+            labels,
+            verifier,
+            live,
+            events,
+            metrics,
+            cluster,
+            share,
+            push,
+            profiles,
+            probe,
+        ),
         pages,  # last: its page routes must not shadow the API's
     )
     for router in (r.router for r in routers):

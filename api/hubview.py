@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from alerts.profiles import Profiles
     from alerts.tickets import TicketStore
     from detectors.site_verifier import SiteVerifiers
+    from ingest.probe import ProbeReport
     from ingest.sensors import SensorHub, SensorStats
     from riverwatch.ring import PacketRing
     from riverwatch.share import ShareLinks
@@ -250,6 +251,10 @@ class HubView(Protocol):
 
     async def switch_profile(self, profile_id: str, on: bool | None) -> None:
         """Switch a profile by hand (None: back to its schedule), for every hub (Redis)."""
+        ...
+
+    async def probe(self, url: str) -> ProbeReport:
+        """What a stream sends (codec, size, GOP, a first picture), without its credentials."""
         ...
 
     def share_links(self) -> ShareLinks:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from urllib.parse import unquote, urlsplit
 
 from hub.gop import gop_warnings
-from ingest.probe import ProbeReport, ProbeTarget, format_report, probe_streams
+from ingest.probe import ProbeReport, ProbeTarget, format_report, probe_stream, probe_streams
 from ingest.session import SessionLimits
 from riverwatch.config import LoadedConfig
 from riverwatch.secrets import Redactor, redact_url
@@ -94,3 +94,13 @@ def _summary(reports: Sequence[ProbeReport], out: Out) -> int:
         + (f"; bad timestamps: {', '.join(r.label for r in odd)}" if odd else "")
     )
     return 1 if failed else 0
+
+
+def probe_url(url: str, settings: Settings, seconds: float = 8.0) -> ProbeReport:
+    """One stream's figures and first picture, for the admin's "test this URL" (blocking: run
+    it in a worker thread); its URL redacted and its errors scrubbed of its credentials."""
+    (target,), redactor = url_targets([url])
+    limits = SessionLimits(
+        settings.open_timeout_s, settings.read_timeout_s, max_consecutive_decode_errors=1
+    )
+    return probe_stream(target, seconds, limits, redactor, gops=3, snapshot=True)

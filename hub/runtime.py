@@ -60,8 +60,10 @@ from detectors.verifier import StaleVerifier, SwappableVerifier
 from hub.cluster.member import ClusterMember
 from hub.gop import gop_warnings
 from hub.incidents import IncidentDesk, MainOpening
+from hub.probing import probe_url
 from hub.ticks import TickHealth, TickPolicy
 from ingest import CameraSpec, IngestSupervisor, MainStreamSpec
+from ingest.probe import ProbeReport
 from ingest.sensors import SensorHub
 from riverwatch.batch import BatchView
 from riverwatch.config import LoadedConfig, ResolvedCamera
@@ -529,6 +531,10 @@ class Hub:
         """Switch a profile by hand, recorded in Redis for every hub."""
         assert self._redis is not None
         await self.desk.profiles.store(self._redis, profile_id, on)
+
+    async def probe(self, url: str) -> ProbeReport:
+        """What a stream sends, measured in a worker thread with the hub's timeouts."""
+        return await asyncio.to_thread(probe_url, url, self._settings)
 
     def share_links(self) -> ShareLinks:
         """The site's signed evidence links."""

@@ -12,7 +12,9 @@ it has seen `gops` keyframe intervals) and measures:
 - audio: codec, sample rate, channels and kbps, or none;
 - timestamps: missing, repeated (a restreamer's constant RTP clock: FFmpeg gives every frame
   the same pts), going backwards by more than a reordering could explain, and the media clock
-  against the wall clock over the part of the probe that arrived live.
+  against the wall clock over the part of the probe that arrived live;
+- with `snapshot`, a JPEG of the first picture decoded (at most `SNAPSHOT_WIDTH` wide): the
+  only packets decoded are those up to it.
 
 Streams are probed concurrently in worker threads (bounded), each with its own timeouts, so
 one dead camera neither hides nor delays the others by more than its timeouts. Reports show
@@ -31,6 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import av.error
+import cv2
 
 from ingest.errors import IngestError
 from ingest.session import SessionLimits, open_stream
@@ -40,6 +43,7 @@ REORDER_WINDOW_S = 1.0  # B-frames reorder within a few frames; more than this i
 LIVE_AFTER_S = 1.0  # packets read while opening arrive in a burst; judge the clock after this
 CONSTANT_SHARE = 0.5  # more repeated pts than this: the stream's clock does not move
 MIN_CLOCK_SPAN_S = 2.0
+SNAPSHOT_WIDTH = 960
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ class ProbeReport:
     video: VideoFigures | None = None
     audio: AudioFigures | None = None
     timestamps: TimestampCheck | None = None
+    snapshot_jpeg: bytes | None = None  # the first picture, when asked for
 
     @property
     def ok(self) -> bool:
@@ -124,6 +129,8 @@ class _Tally:
     audio_bytes: int = 0
     audio_pts: list[int] = field(default_factory=list)
     last_key: bool = False
+    want_picture: bool = False
+    picture: bytes | None = None
 
     def gops_seen(self) -> int:
         """Whole GOPs measured so far."""
@@ -156,9 +163,15 @@ def probe_streams(
 
 
 def probe_stream(
-    target: ProbeTarget, seconds: float, limits: SessionLimits, redactor: Redactor, gops: int = 3
+    target: ProbeTarget,
+    seconds: float,
+    limits: SessionLimits,
+    redactor: Redactor,
+    gops: int = 3,
+    snapshot: bool = False,
 ) -> ProbeReport:
-    """Probe one stream (blocking: run it in a worker thread)."""
+    """Probe one stream (blocking: run it in a worker thread); with `snapshot`, keep a JPEG
+    of its first picture."""
     shown = redact_url(target.url)
     started = time.monotonic()
     try:
@@ -173,7 +186,7 @@ def probe_stream(
             )
         video = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
-        tally = _Tally()
+        tally = _Tally(want_picture=snapshot)
         try:
             _read(container, video, audio, tally, seconds, gops)
         except (av.error.ExitError, TimeoutError):
@@ -190,6 +203,7 @@ def probe_stream(
             _video_figures(video, tally),
             _audio_figures(audio, tally),
             _timestamps(video.time_base, tally, urlsplit(target.url).scheme not in ("file", "")),
+            tally.picture,
         )
     return report
 
@@ -202,12 +216,32 @@ def _read(container: Any, video: Any, audio: Any, tally: _Tally, seconds: float,
         if packet.size:
             if packet.stream is video:
                 tally.video(packet.pts, packet.is_keyframe, packet.size, now)
+                if tally.want_picture and tally.picture is None:
+                    tally.picture = _picture(packet)
             else:
                 tally.audio_bytes += packet.size
                 if packet.pts is not None:
                     tally.audio_pts.append(packet.pts)
         if now >= deadline or tally.gops_seen() >= gops:
             return
+
+
+def _picture(packet: Any) -> bytes | None:
+    """The packet's picture as a JPEG once the decoder gives one (None until then, or when
+    it cannot be decoded: the figures matter more)."""
+    try:
+        frames = packet.decode()
+    except av.error.FFmpegError:
+        return None
+    for frame in frames:
+        image = frame.to_ndarray(format="bgr24")
+        height, width = image.shape[:2]
+        if width > SNAPSHOT_WIDTH:
+            size = (SNAPSHOT_WIDTH, max(1, round(height * SNAPSHOT_WIDTH / width)))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        return bytes(jpeg.tobytes()) if ok else None
+    return None
 
 
 def _video_figures(stream: Any, tally: _Tally) -> VideoFigures:

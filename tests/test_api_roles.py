@@ -216,6 +216,8 @@ TABLE: list[Row] = [
     *(Row("GET", f"/{page}", OPEN, get(f"/{page}")) for page in PAGES),
     Row("GET", "/static/{path:path}", OPEN, get("/static/css/app.css")),
     Row("GET", "/api/profiles", frozenset({OP, ENF, REV}), get("/api/profiles")),
+    Row("POST", "/api/probe", frozenset(),
+        lambda _: Call("POST", "/api/probe", json={"url": "file:///dev/null", "seconds": 1})),
     Row("PUT", "/api/profiles/{profile_id}", frozenset({OP}),
         lambda _: Call("PUT", "/api/profiles/night", json={"state": "schedule"})),
     Row("GET", "/sw.js", OPEN, get("/sw.js")),
