@@ -50,6 +50,7 @@ ROLES = {
     "li.wei": Role.ENFORCEMENT,
     "zhao.min": Role.REVIEWER,
     "gateway": Role.SENSOR_GATEWAY,
+    "chief": Role.ADMIN,
 }
 
 

@@ -58,6 +58,11 @@ sensors:
       kind: turbidity
       cameras: [{{camera_id: calm, position: downstream}}]
       thresholds: [{{id: turbid, above: 100, hysteresis: 10, severity: high}}]
+profiles:
+  - id: night
+    name: Night
+    when: [{{start: "22:00", end: "05:00", days: [sun]}}]
+    overrides: [{{groups: [heng], rules: [vessel_in_zone], enabled: false}}]
 """
 ENV = {"CAM_USER": "viewer", "CAM_PASS": "s3cret-Pa55"}
 PHONE: ViewportSize = {"width": 390, "height": 844}
@@ -91,6 +96,7 @@ def served(
     mounts = [
         Mount("/calm", scenes["river_calm"].video),
         Mount("/boat", scenes["river_boat_crossing"].video),
+        Mount("/spare", scenes["river_calm"].video),  # a camera not added yet (admin page)
     ]
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("browser") / "data",
@@ -406,6 +412,64 @@ def test_the_inbox_installs_as_an_app_whose_worker_shows_a_pushed_incident(
     _eventually(lambda: bool(page.evaluate(shown)), timeout_s=30, what="the notification")
     assert page.evaluate(shown) == [[payload["title"], "zone ban", "abc123", "/inbox?alert=abc123"]]
     assert not page.errors  # type: ignore[attr-defined]
+    context.close()
+
+
+def test_an_admin_manages_users_tests_a_camera_switches_a_profile_and_reads_the_audit(
+    served: ServedHub, browser: Browser
+) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
+    page = _page(context, served.base_url + "/login")
+    _log_in(page, "chief")
+    page.wait_for_url("**/wall")
+    page.goto(served.base_url + "/admin")
+    page.wait_for_selector("body[data-ready='1']", timeout=WAIT_MS)
+    assert page.eval_on_selector("tr[data-user='gateway'] select", "s => s.value") == (
+        "sensor-gateway"
+    )  # every role is shown as it is
+    # A bad field is shown beside it, and nothing is added.
+    page.fill("#new-username", "zhang.officer")
+    page.select_option("#new-role", "enforcement")
+    page.fill("#new-password", "short")
+    page.click("#add")
+    page.wait_for_function("document.querySelector('[data-for=password]').textContent !== ''")
+    assert "12" in (page.text_content("[data-for=password]") or "")
+    assert page.query_selector("tr[data-user='zhang.officer']") is None
+    page.fill("#new-password", "a long enough passphrase")
+    page.click("#add")
+    row = "tr[data-user='zhang.officer']"
+    page.wait_for_selector(row)
+    page.select_option(f"{row} select", "reviewer")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#audit tr')].some((r) => r.dataset.action === 'user.role')"
+    )
+    page.click(f"{row} button.toggle")
+    page.wait_for_selector("tr[data-user='zhang.officer'][data-disabled='true']")
+    # Test the spare camera's URL: its figures and first picture, never its password.
+    sim_port = served.get("/api/cameras", "chief")[0]["stream"].rsplit(":", 1)[1].split("/")[0]
+    page.fill("#probe-url", f"rtsp://viewer:s3cret-Pa55@127.0.0.1:{sim_port}/spare")
+    page.click("#probe-run")
+    page.wait_for_selector("#probe-result[data-ok='true']", timeout=WAIT_MS)
+    page.wait_for_function("document.querySelector('#probe-snapshot').naturalWidth > 0")
+    assert "h264" in (page.text_content("#probe-result [data-name='Video']") or "")
+    assert "s3cret-Pa55" not in (page.text_content("#probe-card") or "")
+    # A profile switched by hand.
+    page.click("tr[data-profile='night'] button.switch-on")
+    page.wait_for_selector("tr[data-profile='night'][data-active='true']")
+    assert "by hand" in (page.text_content("tr[data-profile='night'] .state") or "")
+    page.click("tr[data-profile='night'] button.switch-schedule")
+    page.wait_for_selector("tr[data-profile='night'] .state:has-text('by schedule')")
+    actions = page.eval_on_selector_all(
+        "#audit tr[data-action]", "rs => rs.map(r => r.dataset.action)"
+    )
+    for action in ("user.create", "user.role", "camera.probe", "profile.switch"):
+        assert action in actions, actions
+    _shot(page, "admin")
+    assert not page.errors  # type: ignore[attr-defined]
+    user = served.get("/api/users", "chief")
+    assert {"username": "zhang.officer", "role": "reviewer", "disabled": True}.items() <= next(
+        u for u in user if u["username"] == "zhang.officer"
+    ).items()
     context.close()
 
 

@@ -1,4 +1,5 @@
-"""The browser pages: login, video wall, enforcement inbox, incident replay, labelling, stats.
+"""The browser pages: login, video wall, enforcement inbox, incident replay, labelling, stats,
+administration.
 
 The pages are static HTML, CSS and JavaScript modules under `api/web/` (no build step, nothing
 from a CDN). They are public: every figure on them comes from authenticated API calls made
@@ -33,6 +34,7 @@ PAGES = {
     "incident": "incident.html",
     "label": "label.html",
     "stats": "stats.html",
+    "admin": "admin.html",
 }
 
 _TYPES = {

@@ -13,10 +13,23 @@ export const LANDING = {
 };
 
 export class ApiError extends Error {
-  constructor(status, message) {
+  constructor(status, message, fields = {}) {
     super(message);
     this.status = status;
+    this.fields = fields; // field name -> message, from a 422's list of problems
   }
+}
+
+// A validation answer's problems by the field they name (the last part of `loc`).
+function fieldsOf(body) {
+  const out = {};
+  if (body && Array.isArray(body.detail)) {
+    for (const d of body.detail) {
+      const name = Array.isArray(d.loc) && d.loc.length ? String(d.loc[d.loc.length - 1]) : "";
+      if (name) out[name] = (out[name] ? out[name] + "; " : "") + d.msg;
+    }
+  }
+  return out;
 }
 
 export function session() {
@@ -118,6 +131,8 @@ export async function api(path, { method = "GET", json, form, timeoutMs = TIMEOU
     clearSession();
     toLogin();
   }
-  if (!response.ok) throw new ApiError(response.status, detailOf(parsed, response.status));
+  if (!response.ok) {
+    throw new ApiError(response.status, detailOf(parsed, response.status), fieldsOf(parsed));
+  }
   return parsed;
 }

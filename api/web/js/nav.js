@@ -9,6 +9,7 @@ const LINKS = [
   { href: "/replay", text: "Incidents", roles: ["reviewer"] },
   { href: "/stats", text: "Stats", roles: ["reviewer"] },
   { href: "/label", text: "Labels", roles: ["reviewer"] },
+  { href: "/admin", text: "Admin", roles: [] },
 ];
 
 async function logout() {
