@@ -42,9 +42,17 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 _NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -58,6 +66,16 @@ MIN_SECRET_CHARS = 16
 class _Strict(BaseModel):
     # Inputs stay out of error text: a rejected URL may carry a token.
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+def _check_http(url: SecretStr) -> SecretStr:
+    # The message never echoes the URL: it may carry a token.
+    if not url.get_secret_value().lower().startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return url
+
+
+HttpSecret = Annotated[SecretStr, AfterValidator(_check_http)]  # an http(s) URL with a token
 
 
 class RetryPolicy(_Strict):
@@ -85,7 +103,7 @@ class WebhookConfig(_Strict):
     """
 
     name: str = Field(pattern=_NAME)
-    url: SecretStr
+    url: HttpSecret
     secret: SecretStr
     events: list[str] | None = None
     rules: list[str] | None = None
@@ -95,11 +113,6 @@ class WebhookConfig(_Strict):
     retry: RetryPolicy = RetryPolicy()
     queue_size: int = Field(default=1000, ge=1, le=100_000)
     workers: int = Field(default=2, ge=1, le=16)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, url: SecretStr) -> SecretStr:
-        return _check_http(url)
 
 
 def _default_speaker_retry() -> RetryPolicy:
@@ -167,7 +180,7 @@ class RobotConfig(_Strict):
 
     name: str = Field(pattern=_NAME)
     kind: RobotKind
-    url: SecretStr
+    url: HttpSecret
     secret: SecretStr | None = None
     events: list[str] = Field(default_factory=lambda: ["alert.open", "ticket.escalated"])
     rules: list[str] | None = None
@@ -176,11 +189,6 @@ class RobotConfig(_Strict):
     groups: list[str] | None = None
     retry: RetryPolicy = RetryPolicy()
     queue_size: int = Field(default=1000, ge=1, le=100_000)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, url: SecretStr) -> SecretStr:
-        return _check_http(url)
 
     @model_validator(mode="after")
     def _secret_fits_kind(self) -> RobotConfig:
@@ -218,13 +226,6 @@ class NotifyConfig(_Strict):
         if dupes:
             raise ValueError(f"target names must be unique: {', '.join(dupes)}")
         return self
-
-
-def _check_http(url: SecretStr) -> SecretStr:
-    # The message never echoes the URL: it may carry a token.
-    if not url.get_secret_value().lower().startswith(("http://", "https://")):
-        raise ValueError("must be an http:// or https:// URL")
-    return url
 
 
 def _check_template(text: str, what: str) -> None:

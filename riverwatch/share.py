@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+from riverwatch.files import secret_file
 
 KINDS = ("snapshot", "clip")
 KEY_FILE = "share.key"
@@ -41,25 +42,10 @@ class ShareLinks:
 
     @classmethod
     def from_file(cls, root: Path) -> ShareLinks:
-        """The key in `root/share.key`, made there first if there is none (atomically: two
-        hubs starting on one files root end with one key)."""
-        path = root / KEY_FILE
-        root.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(secrets.token_hex(32))
-                handle.flush()
-                os.fsync(handle.fileno())
-        for _ in range(50):  # another hub may be between its create and its write
-            text = path.read_text(encoding="ascii").strip()
-            if text:
-                return cls(bytes.fromhex(text))
-            time.sleep(0.1)
-        raise ValueError(f"{path}: empty share key")
+        """The key in `root/share.key`, made there first if there is none (one key for hubs
+        starting together on one files root)."""
+        text = secret_file(root / KEY_FILE, lambda: secrets.token_hex(32).encode()).decode()
+        return cls(bytes.fromhex(text.strip()))
 
     def path(self, alert_id: str, kind: str, now: float | None = None) -> str:
         """The link's path and query, valid for `ttl_s` from `now`."""

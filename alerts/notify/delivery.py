@@ -22,6 +22,33 @@ def delivery_id_for(target: str, event: str, message_id: str) -> str:
     return str(uuid.uuid5(_DELIVERY_NS, f"{target}\n{event}\n{message_id}"))
 
 
+class Filters(Protocol):
+    """A target's alert filters (webhooks, robots): each unset lets everything through."""
+
+    @property
+    def events(self) -> list[str] | None: ...
+    @property
+    def rules(self) -> list[str] | None: ...
+    @property
+    def severities(self) -> list[str] | None: ...
+    @property
+    def cameras(self) -> list[str] | None: ...
+    @property
+    def groups(self) -> list[str] | None: ...
+
+
+def passes(filters: Filters, alert: Alert, event: str) -> bool:
+    """Whether every filter of a target lets this alert's `event` through."""
+    checks = (
+        (filters.events, event),
+        (filters.rules, alert.rule),
+        (filters.severities, alert.severity),
+        (filters.cameras, alert.camera_id),
+        (filters.groups, alert.group),
+    )
+    return all(allowed is None or value in allowed for allowed, value in checks)
+
+
 def event_for(alert: Alert) -> str:
     """The default event name of an alert message: `alert.<phase>`."""
     return f"alert.{alert.phase}"

@@ -22,7 +22,6 @@ import asyncio
 import base64
 import json
 import logging
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from pywebpush import WebPusher
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.notify.delivery import HttpCall, Job, delivery_id_for
+from riverwatch.files import secret_file
 from riverwatch.notify_config import RetryPolicy
 from riverwatch.share import ShareLinks
 from riverwatch.types import Alert
@@ -98,32 +98,21 @@ class VapidKey:
 
     @classmethod
     def from_file(cls, root: Path) -> VapidKey:
-        """`root/vapid.pem`, made first if there is none (exclusively: hubs starting together
-        on one files root end with one key)."""
-        path = root / KEY_FILE
-        root.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            key = ec.generate_private_key(ec.SECP256R1())
-            pem = key.private_bytes(
+        """`root/vapid.pem`, made first if there is none (one key for hubs starting together
+        on one files root)."""
+
+        def make() -> bytes:
+            log.info("push: made the site's VAPID key in %s", root / KEY_FILE)
+            return ec.generate_private_key(ec.SECP256R1()).private_bytes(
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             )
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(pem)
-                handle.flush()
-                os.fsync(handle.fileno())
-            log.info("push: made the site's VAPID key in %s", path)
-        for _ in range(50):  # another hub may be between its create and its write
-            pem = path.read_bytes()
-            if pem.strip():
-                return cls(pem)
-            time.sleep(0.1)
-        raise PushKeyError(f"{path}: empty")
+
+        try:
+            return cls(secret_file(root / KEY_FILE, make))
+        except ValueError as exc:
+            raise PushKeyError(str(exc)) from None
 
     @property
     def application_server_key(self) -> str:

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import quote_plus
 
-from alerts.notify.delivery import HttpCall, Job, delivery_id_for
+from alerts.notify.delivery import HttpCall, Job, delivery_id_for, passes
 from riverwatch.notify_config import RetryPolicy, RobotConfig
 from riverwatch.share import ShareLinks
 from riverwatch.types import Alert
@@ -73,15 +73,7 @@ class RobotChannel:
 
     def wants(self, alert: Alert, event: str) -> bool:
         """Whether every configured filter lets this alert through."""
-        c = self._config
-        checks = (
-            (c.events, event),
-            (c.rules, alert.rule),
-            (c.severities, alert.severity),
-            (c.cameras, alert.camera_id),
-            (c.groups, alert.group),
-        )
-        return all(allowed is None or value in allowed for allowed, value in checks)
+        return passes(self._config, alert, event)
 
     def job(self, alert: Alert, event: str, now: float, age_s: float = 0.0) -> Job | None:
         """The vendor's message for this alert, or None when a filter refuses it."""

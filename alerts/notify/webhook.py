@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from alerts.notify.deadletter import DeadLetter
-from alerts.notify.delivery import HttpCall, Job, delivery_id_for
+from alerts.notify.delivery import HttpCall, Job, delivery_id_for, passes
 from alerts.notify.signing import canonical_json, signed_headers
 from riverwatch.notify_config import RetryPolicy, WebhookConfig
 from riverwatch.types import Alert
@@ -34,15 +34,7 @@ class WebhookChannel:
 
     def wants(self, alert: Alert, event: str) -> bool:
         """Whether every configured filter lets this alert through."""
-        c = self._config
-        checks = (
-            (c.events, event),
-            (c.rules, alert.rule),
-            (c.severities, alert.severity),
-            (c.cameras, alert.camera_id),
-            (c.groups, alert.group),
-        )
-        return all(allowed is None or value in allowed for allowed, value in checks)
+        return passes(self._config, alert, event)
 
     def job(self, alert: Alert, event: str, now: float, age_s: float = 0.0) -> Job | None:
         """A signed-payload job, or None when a filter refuses the alert (age is no bar)."""
