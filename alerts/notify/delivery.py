@@ -49,6 +49,36 @@ def passes(filters: Filters, alert: Alert, event: str) -> bool:
     return all(allowed is None or value in allowed for allowed, value in checks)
 
 
+class TargetConfig(Filters, Protocol):
+    """A configured target with filters: its name and retry policy too."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def retry(self) -> RetryPolicy: ...
+
+
+class FilteredChannel:
+    """What webhooks and robots share: the configured name, retry policy and filters."""
+
+    def __init__(self, config: TargetConfig) -> None:
+        self._target = config
+
+    @property
+    def name(self) -> str:
+        """The configured target name."""
+        return self._target.name
+
+    @property
+    def policy(self) -> RetryPolicy:
+        """Timeouts and retries."""
+        return self._target.retry
+
+    def wants(self, alert: Alert, event: str) -> bool:
+        """Whether every configured filter lets this alert through."""
+        return passes(self._target, alert, event)
+
+
 def event_for(alert: Alert) -> str:
     """The default event name of an alert message: `alert.<phase>`."""
     return f"alert.{alert.phase}"

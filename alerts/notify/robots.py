@@ -31,8 +31,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import quote_plus
 
-from alerts.notify.delivery import HttpCall, Job, delivery_id_for, passes
-from riverwatch.notify_config import RetryPolicy, RobotConfig
+from alerts.notify.delivery import FilteredChannel, HttpCall, Job, delivery_id_for
+from riverwatch.notify_config import RobotConfig
 from riverwatch.share import ShareLinks
 from riverwatch.types import Alert
 
@@ -41,7 +41,7 @@ _JSON = {"content-type": "application/json; charset=utf-8"}
 _TITLES = {"ticket.escalated": "Escalated"}
 
 
-class RobotChannel:
+class RobotChannel(FilteredChannel):
     """One configured robot: filters alerts into messages; signs each attempt."""
 
     def __init__(
@@ -51,29 +51,16 @@ class RobotChannel:
         share: ShareLinks,
         camera_names: Mapping[str, str] | None = None,
     ) -> None:
+        super().__init__(config)
         self._config = config
         self._base = public_url.rstrip("/")
         self._share = share
         self._names = camera_names or {}
 
     @property
-    def name(self) -> str:
-        """The configured target name."""
-        return self._config.name
-
-    @property
-    def policy(self) -> RetryPolicy:
-        """Timeouts and retries."""
-        return self._config.retry
-
-    @property
     def durable(self) -> bool:
         """A message given up on is counted, not dead-lettered: the ticket holds the facts."""
         return False
-
-    def wants(self, alert: Alert, event: str) -> bool:
-        """Whether every configured filter lets this alert through."""
-        return passes(self._config, alert, event)
 
     def job(self, alert: Alert, event: str, now: float, age_s: float = 0.0) -> Job | None:
         """The vendor's message for this alert, or None when a filter refuses it."""

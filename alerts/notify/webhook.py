@@ -5,36 +5,23 @@ from __future__ import annotations
 import json
 
 from alerts.notify.deadletter import DeadLetter
-from alerts.notify.delivery import HttpCall, Job, delivery_id_for, passes
+from alerts.notify.delivery import FilteredChannel, HttpCall, Job, delivery_id_for
 from alerts.notify.signing import canonical_json, signed_headers
-from riverwatch.notify_config import RetryPolicy, WebhookConfig
+from riverwatch.notify_config import WebhookConfig
 from riverwatch.types import Alert
 
 
-class WebhookChannel:
+class WebhookChannel(FilteredChannel):
     """One configured webhook: filters alerts into signed jobs; re-signs every attempt."""
 
     def __init__(self, config: WebhookConfig) -> None:
+        super().__init__(config)
         self._config = config
-
-    @property
-    def name(self) -> str:
-        """The configured target name."""
-        return self._config.name
-
-    @property
-    def policy(self) -> RetryPolicy:
-        """Timeouts and retries."""
-        return self._config.retry
 
     @property
     def durable(self) -> bool:
         """Undeliverable webhooks are dead-lettered for a later re-drive."""
         return True
-
-    def wants(self, alert: Alert, event: str) -> bool:
-        """Whether every configured filter lets this alert through."""
-        return passes(self._config, alert, event)
 
     def job(self, alert: Alert, event: str, now: float, age_s: float = 0.0) -> Job | None:
         """A signed-payload job, or None when a filter refuses the alert (age is no bar)."""
