@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from alerts.feed import AlertFeed
     from alerts.notify import TargetStats
     from alerts.notify.push import PushService
+    from alerts.policy import PolicyStats
     from alerts.profiles import Profiles
     from alerts.tickets import TicketStore
     from detectors.site_verifier import SiteVerifiers
@@ -131,6 +132,7 @@ class HubFigures:
     loop: LagFigures  # how late the event loop runs (`riverwatch.looplag`)
     cluster: ClusterFigures | None = None  # None: a hub on its own
     uploads: UploadStats | None = None  # None: no shared evidence bucket
+    incidents: PolicyStats | None = None  # the alert policy's counters
 
 
 def task_problems(tasks: tuple[TaskStatus, ...]) -> list[str]:

@@ -277,12 +277,32 @@ def _per_state(cameras: list[CameraInfo]) -> Metric:
 
 
 def desk_metrics(figures: HubFigures) -> Iterator[Metric]:
-    """Everything after the detectors: publisher, queue, consumer, tickets, evidence, notices,
-    sensors."""
+    """Everything after the detectors: incidents, publisher, queue, consumer, tickets, evidence,
+    notices, sensors."""
+    yield from _incident_metrics(figures)
     yield from _queue_metrics(figures)
     yield from _evidence_metrics(figures)
     yield from _notify_metrics(figures)
     yield from _sensor_metrics(figures)
+
+
+_INCIDENT_COUNTERS = (
+    ("opened", "Incidents opened (an alert's open message)."),
+    ("updates", "Incident updates sent."),
+    ("closed", "Incidents closed."),
+    ("merged_starts", "Event starts folded into an open incident."),
+    ("suppressed", "Event starts an operator's suppression window swallowed."),
+    ("profiled", "Event starts an active profile kept from raising an alert."),
+    ("adopted", "Incidents taken over from another hub with their camera."),
+)
+
+
+def _incident_metrics(figures: HubFigures) -> Iterator[Metric]:
+    stats = figures.incidents
+    if stats is None:
+        return
+    for name, text in _INCIDENT_COUNTERS:
+        yield _counter(f"riverwatch_incidents_{name}", text, getattr(stats, name))
 
 
 _QUEUE_COUNTERS = (

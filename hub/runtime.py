@@ -584,6 +584,7 @@ class Hub:
             loop=self._loop_lag.figures(),
             cluster=await self.cluster_figures(),
             uploads=desk.uploads.stats() if desk.uploads is not None else None,
+            incidents=dataclasses.replace(desk.policy.stats),
         )
 
     async def cluster_figures(self) -> ClusterFigures | None:

@@ -168,9 +168,11 @@ def _alert_counters_moved(before: Samples, after: Samples) -> None:
         "riverwatch_alerts_published_total",
         "riverwatch_alerts_consumed_total",
         "riverwatch_tickets_applied_total",
+        "riverwatch_incidents_opened_total",
     ):
         assert (value(after, name) or 0) > (value(before, name) or 0), name
     assert value(after, "riverwatch_alerts_dropped_total") == 0.0
+    assert value(after, "riverwatch_incidents_profiled_total") == 0.0  # no profile is on
     assert value(after, "riverwatch_alert_spool_durable") == 1.0
     assert (value(after, "riverwatch_alert_spool_bytes") or 0) > 0
     assert value(after, "riverwatch_live_feed_subscribers") == 0.0
@@ -186,6 +188,6 @@ def _nothing_secret(text: str, samples: Samples) -> None:
     assert {"hub:detect", "alerts:publisher", "alerts:spool-writer"} <= tasks
     assert all(re.fullmatch(r"[a-z]+(:[a-z0-9_-]+)+", t) for t in tasks), tasks
     assert label_values <= {
-        "boat", "gone", "jinsha", "city",
+        "boat", "gone", "jinsha", "city", "push",  # the Web Push target, always there
         *(state.value for state in CameraState), *(mode.value for mode in DecodeMode),
     }  # fmt: skip

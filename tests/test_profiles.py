@@ -188,6 +188,8 @@ async def test_in_a_running_hub_a_boat_raises_nothing_under_the_profile_and_an_a
         policy = hub.desk.policy
         await eventually(lambda: policy.stats.profiled >= 1, timeout_s=120, what="a quiet boat")
         assert policy.stats.opened == 0
+        counted = (await hub.figures()).incidents  # what /metrics shows
+        assert counted is not None and counted.profiled >= 1 and counted.opened == 0
         await hub.switch_profile("holiday", None)  # back to its schedule: none, so off
         await eventually(lambda: policy.stats.opened >= 1, timeout_s=120, what="the boat's alert")
 
