@@ -64,7 +64,6 @@ class Profiles:
         self._configs = {p.id: p for p in configs}
         self._manual: dict[str, bool] = {}
         self._follow_s = follow_s
-        self.switched_off = 0  # incidents kept from raising an alert
 
     @property
     def ids(self) -> list[str]:
