@@ -459,11 +459,15 @@ def test_an_admin_manages_users_tests_a_camera_switches_a_profile_and_reads_the_
     assert "by hand" in (page.text_content("tr[data-profile='night'] .state") or "")
     page.click("tr[data-profile='night'] button.switch-schedule")
     page.wait_for_selector("tr[data-profile='night'] .state:has-text('by schedule')")
-    actions = page.eval_on_selector_all(
-        "#audit tr[data-action]", "rs => rs.map(r => r.dataset.action)"
+    page.wait_for_function(
+        """() => {
+            const seen = [...document.querySelectorAll('#audit tr[data-action]')]
+                .map((r) => r.dataset.action);
+            return ['user.create', 'user.role', 'camera.probe', 'profile.switch']
+                .every((a) => seen.includes(a));
+        }""",
+        timeout=WAIT_MS,
     )
-    for action in ("user.create", "user.role", "camera.probe", "profile.switch"):
-        assert action in actions, actions
     _shot(page, "admin")
     assert not page.errors  # type: ignore[attr-defined]
     user = served.get("/api/users", "chief")

@@ -45,8 +45,9 @@ function resetButton(user) {
 }
 
 async function loadUsers() {
+  const users = await api("/api/users");
   const body = clear($("#users tbody"));
-  for (const user of await api("/api/users")) {
+  for (const user of users) {
     const toggle = h("button", { type: "button", class: "toggle", onclick: () =>
       change(`/api/users/${encodeURIComponent(user.username)}/disabled`, { disabled: !user.disabled }),
     }, user.disabled ? "Enable" : "Disable");
@@ -122,8 +123,9 @@ function describe(p) {
 }
 
 async function loadProfiles() {
+  const profiles = await api("/api/profiles");
   const body = clear($("#profiles tbody"));
-  for (const p of await api("/api/profiles")) {
+  for (const p of profiles) {
     const buttons = ["on", "off", "schedule"].map((state) => h("button", { type: "button",
       class: "switch-" + state, onclick: async () => {
         try {
@@ -146,12 +148,10 @@ async function loadAudit() {
   const action = $("#audit-action").value.trim();
   const query = new URLSearchParams({ limit: "100" });
   if (action) query.set("action", action);
-  const body = clear($("#audit tbody"));
-  for (const e of await api("/api/audit?" + query)) {
-    body.append(h("tr", { dataset: { action: e.action } }, h("td", {}, dateTime(e.at)),
-      h("td", {}, e.username), h("td", {}, e.action), h("td", {}, e.target),
-      h("td", {}, JSON.stringify(e.detail))));
-  }
+  const entries = await api("/api/audit?" + query); // asked first: the table never shows empty
+  clear($("#audit tbody")).append(...entries.map((e) => h("tr", { dataset: { action: e.action } },
+    h("td", {}, dateTime(e.at)), h("td", {}, e.username), h("td", {}, e.action),
+    h("td", {}, e.target), h("td", {}, JSON.stringify(e.detail)))));
 }
 
 $("#new-role").append(...ROLES.map((r) => h("option", { value: r }, r)));
