@@ -56,8 +56,12 @@ class ConsumerOptions:
     start_id: str = "0"  # a new group reads what is already in the stream
     retry_base_s: float = 0.2
     retry_max_s: float = 10.0
+    forget_idle_ms: int = 3_600_000  # a consumer idle an hour with nothing pending is deleted
+    forget_every_s: float = 600.0
 
     def __post_init__(self) -> None:
+        if self.forget_idle_ms <= self.claim_idle_ms:
+            raise ValueError("forget_idle_ms must be longer than claim_idle_ms")
         if self.block_ms < 1 or self.batch_size < 1 or self.max_deliveries < 1:
             raise ValueError("block_ms, batch_size and max_deliveries must be positive")
         if self.handler_timeout_s * 1000 >= self.claim_idle_ms:
@@ -95,6 +99,7 @@ class AlertConsumer:
         self._group_ready = False
         self._stopping = False
         self._claim_cursor = "0-0"
+        self._next_forget = 0.0  # when to look for consumers long gone
         self._last_error: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._supervisor = supervisor or Supervisor()
@@ -161,6 +166,7 @@ class AlertConsumer:
         """One round (reclaim, read, handle); returns how many entries it looked at."""
         try:
             await self._ensure_group()
+            await self._forget_dead_consumers()
             seen = await self._reclaim()
             entries = await self._read(block and seen == 0)
             done = [eid for eid, fields in entries if await self._process(eid, fields, 1)]
@@ -170,6 +176,18 @@ class AlertConsumer:
             if "NOGROUP" in str(exc):  # Redis lost the group (restarted without its data)
                 self._group_ready = False
             raise
+
+    async def _forget_dead_consumers(self) -> None:
+        """Now and then, drop consumers long gone (`forget_idle_consumers`)."""
+        now = time.monotonic()
+        if now < self._next_forget:
+            return
+        self._next_forget = now + self._opts.forget_every_s
+        gone = await forget_idle_consumers(
+            self._redis, self._stream, self._group, self._opts.forget_idle_ms, self._name
+        )
+        if gone:
+            log.info("alerts consumer %s: forgot idle consumers %s", self._name, gone)
 
     async def _ensure_group(self) -> None:
         if self._group_ready:
@@ -354,3 +372,21 @@ def check_block_below_socket_timeout(redis: Redis, block_ms: int) -> None:
 def entry_text(value: Any) -> str:
     """A Redis reply value (bytes or str) as str."""
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def forget_idle_consumers(
+    redis: Redis, stream: str, group: str, idle_ms: int, keep: str
+) -> list[str]:
+    """Delete the group's consumers idle for `idle_ms` with nothing pending (a hub that died
+    and whose entries were claimed: in Kubernetes each pod has a new name, so they would pile
+    up); never `keep` (this consumer). A live consumer that was only paused is made again by
+    its next read. The names deleted."""
+    gone = []
+    for raw in await redis.xinfo_consumers(stream, group):
+        info = {entry_text(k): v for k, v in raw.items()}
+        name = entry_text(info.get("name", ""))
+        pending, idle = int(info.get("pending", 0)), int(info.get("idle", 0))
+        if name != keep and pending == 0 and idle >= idle_ms:
+            await redis.xgroup_delconsumer(stream, group, name)
+            gone.append(name)
+    return gone

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from alerts.consumer import AlertConsumer, ConsumerOptions, parse_entry
+from alerts.consumer import AlertConsumer, ConsumerOptions, entry_text, parse_entry
 from alerts.errors import MalformedMessage
 from alerts.publisher import ID_KEY_PREFIX, AlertPublisher
 from alerts.spool import SpoolFile, SpoolLimits
@@ -214,3 +215,34 @@ def test_malformed_entries_are_named(fields: dict[Any, Any], reason: str) -> Non
 def test_a_good_entry_parses_from_bytes() -> None:
     raw = {k.encode(): v.encode() for k, v in GOOD.items()}
     assert parse_entry(raw) == make_alert(3)
+
+
+async def consumer_names(client: Redis) -> set[str]:
+    return {entry_text(c["name"]) for c in await client.xinfo_consumers(STREAM, "tickets")}
+
+
+async def test_consumers_long_gone_are_forgotten_and_the_others_kept(redis_client: Redis) -> None:
+    """A hub that died, whose entries were claimed, leaves its consumer name in the group (in
+    Kubernetes every pod has a new one): it is deleted once idle past `forget_idle_ms` with
+    nothing pending; a consumer still holding entries, and this consumer itself, stay."""
+    client, sink = redis_client, TicketSink()
+    for i in range(3):
+        await client.xadd(STREAM, make_alert(i).to_fields())
+    await client.xgroup_create(STREAM, "tickets", id="0")
+    await client.xreadgroup("tickets", "hub-gone", {STREAM: ">"}, count=1)
+    await client.xack(STREAM, "tickets", *[e for e, _ in (await client.xrange(STREAM))[:1]])
+    await client.xreadgroup("tickets", "hub-holding", {STREAM: ">"}, count=1)  # not acked
+    options = ConsumerOptions(block_ms=100, claim_idle_ms=60_000, handler_timeout_s=0.2,
+                              forget_idle_ms=60_001, forget_every_s=0.0)  # fmt: skip
+    consumer = AlertConsumer(client, STREAM, "tickets", "hub-here", sink.apply, options)
+    await consumer.run_once(block=False)
+    names = await consumer_names(client)
+    assert names == {"hub-gone", "hub-holding", "hub-here"}  # none idle long enough yet
+    quick = ConsumerOptions(block_ms=100, claim_idle_ms=10, handler_timeout_s=0.005,
+                            forget_idle_ms=50, forget_every_s=0.0)  # fmt: skip
+    await asyncio.sleep(0.2)  # both others now idle past 50 ms (idle only grows: no race)
+    await AlertConsumer(client, STREAM, "tickets", "hub-here", sink.apply, quick).run_once(False)
+    names = await consumer_names(client)
+    assert "hub-gone" not in names and {"hub-holding", "hub-here"} <= names
+    with pytest.raises(ValueError, match="forget_idle_ms"):
+        ConsumerOptions(claim_idle_ms=1000, forget_idle_ms=500)

@@ -38,7 +38,12 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from alerts.consumer import check_block_below_socket_timeout, entry_text, parse_entry
+from alerts.consumer import (
+    check_block_below_socket_timeout,
+    entry_text,
+    forget_idle_consumers,
+    parse_entry,
+)
 from alerts.errors import MalformedMessage
 from alerts.notify.dispatcher import Notifier
 from alerts.notify.errors import NotifyError
@@ -70,10 +75,14 @@ class IntakeOptions:
     drain_budget_s: float = 5.0
     retry_base_s: float = 0.2
     retry_max_s: float = 10.0
+    forget_idle_ms: int = 3_600_000  # a consumer idle an hour with nothing pending is deleted
+    forget_every_s: float = 600.0
 
     def __post_init__(self) -> None:
         if min(self.block_ms, self.batch_size, self.window, self.claim_idle_ms) < 1:
             raise ValueError("block_ms, batch_size, window and claim_idle_ms must be positive")
+        if self.forget_idle_ms <= self.claim_idle_ms:
+            raise ValueError("forget_idle_ms must be longer than claim_idle_ms")
 
 
 class StreamIntake:
@@ -116,6 +125,7 @@ class StreamIntake:
         self._recovering = True
         self._own_cursor = "0-0"
         self._claim_cursor = "0-0"
+        self._next_forget = 0.0  # when to look for consumers long gone
         self._next_claim = 0.0
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -195,6 +205,7 @@ class StreamIntake:
         """
         try:
             await self._ensure_group()
+            await self._forget_dead_consumers()
             await self._flush_acks()
             room = min(self._opts.window - len(self._inflight), self._opts.batch_size)
             if room <= 0:
@@ -213,6 +224,18 @@ class StreamIntake:
             if "NOGROUP" in str(exc):  # Redis lost the group (restarted without its data)
                 self._group_ready = False
             raise
+
+    async def _forget_dead_consumers(self) -> None:
+        """Now and then, drop consumers long gone (`forget_idle_consumers`)."""
+        now = time.monotonic()
+        if now < self._next_forget:
+            return
+        self._next_forget = now + self._opts.forget_every_s
+        gone = await forget_idle_consumers(
+            self._redis, self._stream, self._group, self._opts.forget_idle_ms, self._name
+        )
+        if gone:
+            log.info("notify intake: forgot idle consumers %s", gone)
 
     async def _ensure_group(self) -> None:
         if self._group_ready:
