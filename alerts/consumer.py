@@ -99,7 +99,9 @@ class AlertConsumer:
         self._group_ready = False
         self._stopping = False
         self._claim_cursor = "0-0"
-        self._next_forget = 0.0  # when to look for consumers long gone
+        self._idle = IdleConsumers(
+            redis, stream, group, consumer, self._opts.forget_idle_ms, self._opts.forget_every_s
+        )
         self._last_error: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._supervisor = supervisor or Supervisor()
@@ -166,7 +168,7 @@ class AlertConsumer:
         """One round (reclaim, read, handle); returns how many entries it looked at."""
         try:
             await self._ensure_group()
-            await self._forget_dead_consumers()
+            await self._idle.sweep()
             seen = await self._reclaim()
             entries = await self._read(block and seen == 0)
             done = [eid for eid, fields in entries if await self._process(eid, fields, 1)]
@@ -176,18 +178,6 @@ class AlertConsumer:
             if "NOGROUP" in str(exc):  # Redis lost the group (restarted without its data)
                 self._group_ready = False
             raise
-
-    async def _forget_dead_consumers(self) -> None:
-        """Now and then, drop consumers long gone (`forget_idle_consumers`)."""
-        now = time.monotonic()
-        if now < self._next_forget:
-            return
-        self._next_forget = now + self._opts.forget_every_s
-        gone = await forget_idle_consumers(
-            self._redis, self._stream, self._group, self._opts.forget_idle_ms, self._name
-        )
-        if gone:
-            log.info("alerts consumer %s: forgot idle consumers %s", self._name, gone)
 
     async def _ensure_group(self) -> None:
         if self._group_ready:
@@ -374,19 +364,33 @@ def entry_text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def forget_idle_consumers(
-    redis: Redis, stream: str, group: str, idle_ms: int, keep: str
-) -> list[str]:
-    """Delete the group's consumers idle for `idle_ms` with nothing pending (a hub that died
+class IdleConsumers:
+    """Deletes a group's consumers idle for `idle_ms` with nothing pending (a hub that died
     and whose entries were claimed: in Kubernetes each pod has a new name, so they would pile
-    up); never `keep` (this consumer). A live consumer that was only paused is made again by
-    its next read. The names deleted."""
-    gone = []
-    for raw in await redis.xinfo_consumers(stream, group):
-        info = {entry_text(k): v for k, v in raw.items()}
-        name = entry_text(info.get("name", ""))
-        pending, idle = int(info.get("pending", 0)), int(info.get("idle", 0))
-        if name != keep and pending == 0 and idle >= idle_ms:
-            await redis.xgroup_delconsumer(stream, group, name)
-            gone.append(name)
-    return gone
+    up), at most every `every_s`, never `keep` (the caller). A live consumer that was only
+    paused is made again by its next read."""
+
+    def __init__(
+        self, redis: Redis, stream: str, group: str, keep: str, idle_ms: int, every_s: float
+    ) -> None:
+        self._redis, self._stream, self._group, self._keep = redis, stream, group, keep
+        self._idle_ms, self._every_s = idle_ms, every_s
+        self._next = 0.0
+
+    async def sweep(self) -> list[str]:
+        """Delete them if it is time; the names deleted."""
+        now = time.monotonic()
+        if now < self._next:
+            return []
+        self._next = now + self._every_s
+        gone = []
+        for raw in await self._redis.xinfo_consumers(self._stream, self._group):
+            info = {entry_text(k): v for k, v in raw.items()}
+            name = entry_text(info.get("name", ""))
+            pending, idle = int(info.get("pending", 0)), int(info.get("idle", 0))
+            if name != self._keep and pending == 0 and idle >= self._idle_ms:
+                await self._redis.xgroup_delconsumer(self._stream, self._group, name)
+                gone.append(name)
+        if gone:
+            log.info("group %s: forgot idle consumers %s", self._group, gone)
+        return gone

@@ -39,9 +39,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from alerts.consumer import (
+    IdleConsumers,
     check_block_below_socket_timeout,
     entry_text,
-    forget_idle_consumers,
     parse_entry,
 )
 from alerts.errors import MalformedMessage
@@ -125,7 +125,9 @@ class StreamIntake:
         self._recovering = True
         self._own_cursor = "0-0"
         self._claim_cursor = "0-0"
-        self._next_forget = 0.0  # when to look for consumers long gone
+        self._idle = IdleConsumers(
+            redis, stream, group, consumer, self._opts.forget_idle_ms, self._opts.forget_every_s
+        )
         self._next_claim = 0.0
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -205,7 +207,7 @@ class StreamIntake:
         """
         try:
             await self._ensure_group()
-            await self._forget_dead_consumers()
+            await self._idle.sweep()
             await self._flush_acks()
             room = min(self._opts.window - len(self._inflight), self._opts.batch_size)
             if room <= 0:
@@ -224,18 +226,6 @@ class StreamIntake:
             if "NOGROUP" in str(exc):  # Redis lost the group (restarted without its data)
                 self._group_ready = False
             raise
-
-    async def _forget_dead_consumers(self) -> None:
-        """Now and then, drop consumers long gone (`forget_idle_consumers`)."""
-        now = time.monotonic()
-        if now < self._next_forget:
-            return
-        self._next_forget = now + self._opts.forget_every_s
-        gone = await forget_idle_consumers(
-            self._redis, self._stream, self._group, self._opts.forget_idle_ms, self._name
-        )
-        if gone:
-            log.info("notify intake: forgot idle consumers %s", gone)
 
     async def _ensure_group(self) -> None:
         if self._group_ready:
