@@ -22,3 +22,17 @@ def contiguous_rows(mask: npt.NDArray[np.bool_]) -> slice | npt.NDArray[np.intp]
     if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
         return slice(int(rows[0]), int(rows[-1]) + 1)
     return rows
+
+
+def adopt_row(target: object, fresh: object, slot: int) -> None:
+    """Start one camera's state again: copy every per-camera array of `fresh` (the same class,
+    built for that camera alone) into row `slot` of `target`'s array of the same name.
+
+    Per-camera arrays are the attributes whose first axis counts cameras (one in `fresh`);
+    listing them by hand would miss the next one added.
+    """
+    for name, value in vars(fresh).items():
+        mine = getattr(target, name, None)
+        if isinstance(value, np.ndarray) and isinstance(mine, np.ndarray) and len(value) == 1:
+            if mine.ndim == value.ndim and mine.shape[1:] == value.shape[1:]:
+                mine[slot] = value[0]

@@ -50,6 +50,17 @@ class Attention:
         ).copy()
         self.full_n = np.zeros(n, np.bool_)
 
+    def configure(
+        self, severity_n: npt.NDArray[np.int64], pinned_full_n: npt.NDArray[np.bool_]
+    ) -> None:
+        """New severities and pinned cameras (zones or decode modes changed while running)."""
+        self._severity_n = severity_n.astype(np.float64)
+        self._pinned_n = pinned_full_n.copy()
+
+    def forget(self, slot: int) -> None:
+        """A slot that starts again has no recent activity."""
+        self._last_active_n[slot] = -np.inf
+
     def update(
         self,
         active_n: npt.NDArray[np.bool_],

@@ -45,7 +45,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from detectors.arrays import contiguous_rows, flat
+from detectors.arrays import adopt_row, contiguous_rows, flat
 
 CELL = 4
 WIDE_BLOCK = 5  # cells (20 px): the local mean that cancels cloud shadows and exposure
@@ -172,6 +172,19 @@ class BackgroundModel:
         start = self._sens_n * _START_SPREAD + self._floor_n
         self._thr[:] = np.clip(np.rint(start), 0, 255).astype(np.uint8)[:, None, None]
 
+    def restart(self, slot: int, fresh: BackgroundModel) -> None:
+        """Start a slot again as `fresh` (a model of that one camera) starts: a new camera,
+        or new settings for it, on a row another had."""
+        self.settle()
+        adopt_row(self, fresh, slot)
+        self._stale_thr.pop(slot, None)
+        self._keeps_all = bool(self._keep_chw.all())
+        fresh.close()
+
+    def close(self) -> None:
+        """Let its learning thread go."""
+        self._worker.shutdown(wait=True)
+
     def _keep_cells(self, ignore_nhw: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.bool_]:
         keep = np.ones((self._n, *self.cells_hw), np.bool_)
         if ignore_nhw is not None:
@@ -193,7 +206,9 @@ class BackgroundModel:
         are: a stopped vessel is not water, however still it sits)."""
         self.settle()
         m = len(slot_m)
-        whole = m == self._n and bool(np.all(slot_m == np.arange(self._n)))
+        # The first m rows, in order (every camera; spare rows for cameras added later sit at
+        # the end): views, not gathered copies.
+        whole = m > 0 and int(slot_m[-1]) == m - 1
         rows = _Rows(slot_m, whole, self._scratch)
         frames = _halve(rows.take(frames_nhw, "frames"), self._scratch.half[:m])
         short, thr = rows.take(self._short, "short"), rows.take(self._thr, "thr")
@@ -209,7 +224,7 @@ class BackgroundModel:
         if keep is not None:
             np.multiply(motion, keep, out=motion)
         settled = self._learns_n[slot_m] >= self.params.young_learns
-        held = None if hold_nhw is None else hold_nhw if whole else hold_nhw[slot_m]
+        held = None if hold_nhw is None else hold_nhw[:m] if whole else hold_nhw[slot_m]
         raw_new = self._new_cells(luma, rows, m, held)
         if keep is not None:
             np.logical_and(raw_new, keep, out=raw_new)
@@ -608,7 +623,8 @@ class _Scratch:
 
 
 class _Rows:
-    """The rows of a batch one step works on: views when it is every row, gathered copies else."""
+    """The rows of a batch one step works on: views when they are its first rows in order,
+    gathered copies else."""
 
     def __init__(self, slot_m: npt.NDArray[np.intp], whole: bool, scratch: _Scratch) -> None:
         self._slot_m = slot_m
@@ -617,9 +633,9 @@ class _Rows:
         self._taken: dict[str, npt.NDArray[Any]] = {}
 
     def take(self, array: npt.NDArray[_T], name: str) -> npt.NDArray[_T]:
-        """The rows of `array` (a view of it when every row is taken)."""
+        """The rows of `array` (a view of it when they are its first rows)."""
         if self._whole:
-            return array
+            return array[: len(self._slot_m)]
         if name not in self._taken:
             out = self._scratch.buffer(name)[: len(self._slot_m)]
             np.take(array, self._slot_m, axis=0, out=out)
@@ -634,7 +650,7 @@ class _Rows:
     def store(self, array: npt.NDArray[_T], rows: npt.NDArray[_T]) -> None:
         """Write the step's rows back into `array`."""
         if self._whole:
-            np.copyto(array, rows)
+            np.copyto(array[: len(self._slot_m)], rows)
         else:
             array[self._slot_m] = rows
 

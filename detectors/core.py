@@ -11,14 +11,15 @@ State is preallocated per camera; a step allocates only what scales with the act
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from detectors.arrays import contiguous_rows, flat
+from detectors.arrays import adopt_row, contiguous_rows, flat
 from detectors.attention import Attention, ModeChanges
 from detectors.background import CELL, BackgroundModel, BackgroundParams, CellMasks
 from detectors.calibration import CalibrationParams, SelfCalibration
@@ -106,9 +107,100 @@ class DetectionCore:
         tracker: TrackerParams | None = None,
         model: RegionModel | Verifier | None = None,
         calibration: CalibrationParams | None = None,
+        spare: int = 0,
     ) -> None:
+        cameras = [*cameras, *([FREE_SLOT] * spare)]  # rows for cameras added while running
         n = len(cameras)
-        self._cameras = list(cameras)
+        self._cameras = cameras
+        self._shape_hw = shape_hw
+        cells_hw = (shape_hw[0] // CELL, shape_hw[1] // CELL)
+        self._model = model
+        # The verifier compares a region with the camera's look a few seconds back.
+        self._looks = EarlierLooks(n, shape_hw) if isinstance(model, Verifier) else None
+        self._enabled_n = np.array([c.analysis.enabled for c in cameras], np.bool_)
+        self._background_params = background
+        self.background = _background(cameras, shape_hw, background)
+        self._regions = _region_finder(cameras, cells_hw)
+        self.tracker = Tracker(tracker, shape_hw[1])
+        self._calibration_params = calibration
+        self.calibration = _calibration(cameras, calibration)
+        self.attention = Attention(n, full_rate_budget, quiet_s, np.zeros(n, np.int64))
+        self._chroma_base = np.full((n, 2, *cells_hw), 128.0, np.float32)
+        self._chroma_seen_n = np.zeros(n, np.bool_)
+        self._active_nhw = np.zeros((n, *cells_hw), np.bool_)
+        self._hold_nhw = np.zeros((n, *cells_hw), np.bool_)
+        self._holding: set[int] = set()  # cameras with cells held
+        self._chroma_mask = np.zeros((n, 2, *cells_hw), np.uint8)
+        self._chroma_learned_at_n = np.full(n, -np.inf)
+        self._large_px_n = np.array([c.analysis.large_vessel_px for c in cameras], np.int64)
+        self._vessel_stays_n = np.zeros(n, np.bool_)
+        self._seen_at_n = np.full(n, -np.inf)
+        self._quiet_s = quiet_s
+        self._changes: list[tuple[dict[int, CameraSetup], set[int]]] = []
+        self._changes_lock = threading.Lock()
+        self.rules = RuleEngine([], np.zeros((0, *cells_hw), np.bool_), [], CELL)
+        self.lines = LineRules([])
+        self._build_zones(np.zeros(n, np.int64), 0.0)
+
+    @property
+    def setups(self) -> tuple[CameraSetup, ...]:
+        """What each slot runs (`FREE_SLOT` for a free one)."""
+        return tuple(self._cameras)
+
+    def reconfigure(
+        self, changes: Mapping[int, CameraSetup | None], relearn: Set[int] = frozenset()
+    ) -> None:
+        """Give slots new settings (None frees one), applied at the start of the next step:
+        the step runs in a worker thread, so this only queues them.
+
+        Only what changed starts again. An open event survives when its zone (or tripwire) is
+        the same; the others end. A slot learns its water again when it gets another camera,
+        other analysis settings, or is in `relearn` (its stream changed); a slot whose zones
+        alone changed keeps its background, calibration and tracks.
+        """
+        wanted = {slot: setup or FREE_SLOT for slot, setup in changes.items()}
+        with self._changes_lock:
+            self._changes.append((wanted, set(relearn)))
+
+    def _apply_changes(self, seq_n: npt.NDArray[np.int64], now: float) -> list[Event]:
+        with self._changes_lock:
+            queued, self._changes = self._changes, []
+        if not queued:
+            return []
+        for wanted, relearn in queued:
+            for slot, setup in wanted.items():
+                old = self._cameras[slot]
+                self._cameras[slot] = setup
+                if slot in relearn or not _learns_alike(old, setup):
+                    self._restart_slot(slot, setup)
+                self._enabled_n[slot] = setup.analysis.enabled
+        return self._build_zones(seq_n, now)
+
+    def _restart_slot(self, slot: int, setup: CameraSetup) -> None:
+        """Forget what a slot learned: it starts as a new camera."""
+        one = [setup]
+        self.background.restart(slot, _background(one, self._shape_hw, self._background_params))
+        adopt_row(self._regions, _region_finder(one, self.background.cells_hw), slot)
+        adopt_row(self.calibration, _calibration(one, self._calibration_params), slot)
+        if self._looks is not None:
+            adopt_row(self._looks, EarlierLooks(1, self._shape_hw), slot)
+        self.lines.expire(slot, {t.track_id for t in self.tracker.drop(slot)})
+        self.attention.forget(slot)
+        self._chroma_base[slot] = 128.0
+        self._chroma_seen_n[slot] = False
+        self._hold_nhw[slot] = False
+        self._holding.discard(slot)
+        self._chroma_learned_at_n[slot] = -np.inf
+        self._large_px_n[slot] = setup.analysis.large_vessel_px
+        self._vessel_stays_n[slot] = False
+        self._seen_at_n[slot] = -np.inf
+
+    def _build_zones(self, seq_n: npt.NDArray[np.int64], now: float) -> list[Event]:
+        """Zones, tripwires and what they make watched, from every slot's setup; the open
+        events of zones that stayed the same carried over, the others ended."""
+        cameras, shape_hw = self._cameras, self._shape_hw
+        n = len(cameras)
+        cells_hw = self.background.cells_hw
         specs = [
             ZoneSpec(slot, cam.camera_id, zone)
             for slot, cam in enumerate(cameras)
@@ -116,50 +208,18 @@ class DetectionCore:
             for zone in cam.zones
         ]
         self.grid = ZoneGrid.build(specs, shape_hw, CELL)
-        cells_hw = (shape_hw[0] // CELL, shape_hw[1] // CELL)
-        self._model = model
-        # The verifier compares a region with the camera's look a few seconds back.
-        self._looks = EarlierLooks(n, shape_hw) if isinstance(model, Verifier) else None
-        self._enabled_n = np.array([c.analysis.enabled for c in cameras], np.bool_)
-        self.background = BackgroundModel(
-            n,
-            shape_hw,
-            [c.analysis.sensitivity for c in cameras],
-            [c.analysis.diff_threshold for c in cameras],
-            _ignore_masks(cameras, shape_hw),
-            background,
-        )
-        self._regions = RegionFinder(
-            n,
-            cells_hw,
-            np.array([c.analysis.min_object_px for c in cameras], np.int64),
-            np.array([c.analysis.max_object_px for c in cameras], np.int64),
-            NIGHT_LUMA,
-            np.array([_watches_water(c) for c in cameras], np.bool_),
-            horizon_n=np.array(
-                [c.analysis.ground.horizon if c.analysis.ground else 0.0 for c in cameras]
-            ),
-            horizon_scale_n=np.array(
-                [c.analysis.ground.scale_at_horizon if c.analysis.ground else 1.0 for c in cameras]
-            ),
-        )
-        self.tracker = Tracker(tracker, shape_hw[1])
-        self.calibration = SelfCalibration(
-            [c.analysis.sensitivity for c in cameras],
-            np.array([_watches_water(c) for c in cameras], np.bool_),
-            calibration,
-        )
         zone_cells = self.grid.weights_zc.reshape(len(specs), *cells_hw).astype(np.bool_)
-        self.rules = RuleEngine(
-            specs, zone_cells, [c.analysis.large_vessel_px for c in cameras], CELL
-        )
+        rules = RuleEngine(specs, zone_cells, [c.analysis.large_vessel_px for c in cameras], CELL)
+        ended = rules.carry(self.rules, seq_n, now)
         lines = [
             LineSpec.build(slot, cam.camera_id, wire, shape_hw)
             for slot, cam in enumerate(cameras)
             if cam.analysis.enabled
             for wire in cam.tripwires
         ]
-        self.lines = LineRules(lines)
+        line_rules = LineRules(lines)
+        line_rules.carry(self.lines)
+        self.rules, self.lines = rules, line_rules
         self._zone_any_nhw = np.zeros((n, *cells_hw), np.bool_)
         for z, spec in enumerate(specs):
             self._zone_any_nhw[spec.slot] |= zone_cells[z]
@@ -180,30 +240,22 @@ class DetectionCore:
         for line in lines:
             severity[line.slot] = max(severity[line.slot], line.wire.severity.rank)
         pinned = np.array([c.analysis.decode_mode is DecodeMode.FULL for c in cameras], np.bool_)
-        self.attention = Attention(n, full_rate_budget, quiet_s, severity, pinned)
-        self._chroma_base = np.full((n, 2, *cells_hw), 128.0, np.float32)
-        self._chroma_seen_n = np.zeros(n, np.bool_)
-        self._active_nhw = np.zeros((n, *cells_hw), np.bool_)
-        self._hold_nhw = np.zeros((n, *cells_hw), np.bool_)
-        self._holding: set[int] = set()  # cameras with cells held
-        self._chroma_mask = np.zeros((n, 2, *cells_hw), np.uint8)
-        self._chroma_learned_at_n = np.full(n, -np.inf)
-        self._large_px_n = np.array([c.analysis.large_vessel_px for c in cameras], np.int64)
-        self._vessel_stays_n = np.zeros(n, np.bool_)
-        self._seen_at_n = np.full(n, -np.inf)
-        self._quiet_s = quiet_s
+        self.attention.configure(severity, pinned)
+        return ended
 
     def step(self, view: BatchView, now: float) -> StepResult:
         """Analyse every camera with a new frame; never raises for quiet or missing cameras."""
+        changed = self._apply_changes(view.seq_n, now)
         slot_m = np.flatnonzero(view.fresh_n & self._enabled_n)
-        expired = self._expire(slot_m, view.seq_n, now)
+        expired = changed + self._expire(slot_m, view.seq_n, now)
         if not len(slot_m):
             return StepResult(expired, Regions.empty(), self._attend(slot_m, None, now), 0)
         cells = self.background.step(view.frames_nhw, slot_m, view.ts_n, self._hold_nhw)
         active = active_cells(cells, self.background.params.cell_on, self._active_nhw)
-        whole = len(slot_m) == len(self._cameras)  # every camera, in order: no gather
+        m = len(slot_m)
+        whole = int(slot_m[-1]) == m - 1  # the first m cameras, in order: no gather
         np.logical_and(
-            active, self._watched_nhw if whole else self._watched_nhw[slot_m], out=active
+            active, self._watched_nhw[:m] if whole else self._watched_nhw[slot_m], out=active
         )
         regions = self._regions.find(cells, active)
         ghosts = find_ghosts(cells, regions)
@@ -337,6 +389,57 @@ class DetectionCore:
         if not in_place:
             self._chroma_base[slots] = base
         self._chroma_learned_at_n[slots] = ts_n[slots]
+
+
+FREE_SLOT = CameraSetup("", AnalysisConfig(enabled=False), ())  # a row no camera uses yet
+
+
+def _learns_alike(old: CameraSetup, new: CameraSetup) -> bool:
+    """Whether what a slot learned still holds: the same camera, analysed the same way (how
+    often it is decoded, and being switched off a while, change nothing it learned)."""
+    ignore = {"decode_mode", "detect_fps", "enabled"}
+    return (
+        old.camera_id == new.camera_id
+        and old.analysis.model_dump(exclude=ignore) == new.analysis.model_dump(exclude=ignore)
+        and _watches_water(old) == _watches_water(new)
+    )
+
+
+def _background(
+    cameras: Sequence[CameraSetup], shape_hw: tuple[int, int], params: BackgroundParams | None
+) -> BackgroundModel:
+    return BackgroundModel(
+        len(cameras),
+        shape_hw,
+        [c.analysis.sensitivity for c in cameras],
+        [c.analysis.diff_threshold for c in cameras],
+        _ignore_masks(cameras, shape_hw),
+        params,
+    )
+
+
+def _region_finder(cameras: Sequence[CameraSetup], cells_hw: tuple[int, int]) -> RegionFinder:
+    grounds = [c.analysis.ground for c in cameras]
+    return RegionFinder(
+        len(cameras),
+        cells_hw,
+        np.array([c.analysis.min_object_px for c in cameras], np.int64),
+        np.array([c.analysis.max_object_px for c in cameras], np.int64),
+        NIGHT_LUMA,
+        np.array([_watches_water(c) for c in cameras], np.bool_),
+        horizon_n=np.array([g.horizon if g else 0.0 for g in grounds]),
+        horizon_scale_n=np.array([g.scale_at_horizon if g else 1.0 for g in grounds]),
+    )
+
+
+def _calibration(
+    cameras: Sequence[CameraSetup], params: CalibrationParams | None
+) -> SelfCalibration:
+    return SelfCalibration(
+        [c.analysis.sensitivity for c in cameras],
+        np.array([_watches_water(c) for c in cameras], np.bool_),
+        params,
+    )
 
 
 def _watches_water(camera: CameraSetup) -> bool:

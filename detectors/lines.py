@@ -19,7 +19,7 @@ first confirmed observation, provided it has not crossed back meanwhile.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -68,6 +68,10 @@ class LineSpec:
         cv2.polylines(canvas, [points], False, 1, thickness)
         mask: npt.NDArray[np.bool_] = canvas.astype(np.bool_)
         return mask
+
+
+def _line_key(spec: LineSpec) -> tuple[int, str, str]:
+    return (spec.slot, spec.camera_id, spec.wire.model_dump_json())
 
 
 def reference_point(xyxy: tuple[int, int, int, int]) -> Xy:
@@ -162,6 +166,12 @@ class CrossingWatch:
             return state.crossed
         return None
 
+    def carry(self, old: CrossingWatch, index: Mapping[int, int]) -> None:
+        """Take over `old`'s state of the lines `index` maps (old line -> line here)."""
+        for (line, track), side in old._sides.items():
+            if line in index:
+                self._sides[(index[line], track)] = side
+
     def forget(self, track_ids: set[int]) -> None:
         """Drop the state of tracks that ended."""
         for key in [k for k in self._sides if k[1] in track_ids]:
@@ -182,6 +192,16 @@ class LineRules:
             self._by_slot.setdefault(spec.slot, []).append(i)
         self._watch = CrossingWatch()
         self.counts: Counter[tuple[str, str, CrossingDirection]] = Counter()
+
+    def carry(self, old: LineRules) -> None:
+        """Take over `old`'s counts, and its tracks' state on the lines here unchanged (a live
+        reconfiguration that did not touch them)."""
+        here = {_line_key(spec): i for i, spec in enumerate(self._lines)}
+        index = {
+            i: here[_line_key(spec)] for i, spec in enumerate(old._lines) if _line_key(spec) in here
+        }
+        self._watch.carry(old._watch, index)
+        self.counts.update(old.counts)
 
     @property
     def specs(self) -> tuple[LineSpec, ...]:

@@ -123,6 +123,22 @@ class RuleEngine:
             spec.slot for spec in self._zones if RuleKind.CROWDING in spec.zone.rule_kinds
         }
 
+    def carry(self, old: RuleEngine, seq_n: npt.NDArray[np.int64], ts: float) -> list[Event]:
+        """Take over `old`'s open events whose zone is here unchanged (same slot, camera and
+        settings: a live reconfiguration that did not touch it); end the others."""
+        index = {_zone_key(spec): z for z, spec in enumerate(self._zones)}
+        ended = []
+        for (rule, z, track), state in old._open.items():
+            spec = old._zones[z]
+            here = index.get(_zone_key(spec))
+            if here is None:
+                key = (rule, z, track)
+                ended.append(old._event(Phase.END, key, state, None, ts, int(seq_n[spec.slot])))
+            else:
+                self._open[(rule, here, track)] = state
+                self._crowd_streak_z[here] = old._crowd_streak_z[z]
+        return ended
+
     def zones_of(self, slot: int) -> list[int]:
         """Indices of a camera's zones."""
         return self._by_slot.get(slot, [])
@@ -297,6 +313,10 @@ class RuleEngine:
             best_ts=best.ts if best is not None else ts,
             boxes_t5=track.boxes_t5() if track is not None else np.zeros((0, 5)),
         )
+
+
+def _zone_key(spec: ZoneSpec) -> tuple[int, str, str]:
+    return (spec.slot, spec.camera_id, spec.zone.model_dump_json())
 
 
 def in_hours(ts: float, hours: tuple[int, int] | None) -> bool:

@@ -38,25 +38,20 @@ class IngestSupervisor:
         redactor: Redactor,
         *,
         start_all: bool = True,
+        spare: int = 0,
     ):
-        self.batch = FrameBatch([s.camera_id for s in specs], settings.analysis_shape_hw)
-        mains = [s for s in specs if s.main is not None and s.main.ring is not MainRing.NEVER]
-        # Every stream blocks one thread in demux; extra room for sessions still winding down.
+        self.batch = FrameBatch([s.camera_id for s in specs], settings.analysis_shape_hw, spare)
+        self._settings = settings
+        self._redactor = redactor
+        # Every stream blocks one thread in demux; extra room for sessions still winding down
+        # (threads are made as they are needed: the room for spare rows costs nothing idle).
         self._executor = ThreadPoolExecutor(
-            max_workers=max(4, 2 * (len(specs) + len(mains))), thread_name_prefix="ingest"
+            max_workers=max(4, 4 * self.batch.rows), thread_name_prefix="ingest"
         )
-
-        def source(spec: CameraSpec, batch: FrameBatch | None, audio: bool) -> CameraSource:
-            ring = PacketRing(settings.ring_seconds, settings.ring_max_bytes)
-            if audio:  # the stream evidence comes from keeps its audio for the clips
-                ring.audio = PacketRing(settings.ring_seconds, settings.ring_max_bytes // 8)
-            return CameraSource(spec, batch, ring, settings, self._executor, redactor)
-
-        with_main = {s.camera_id for s in mains}
-        self._sources = {
-            s.camera_id: source(s, self.batch, s.camera_id not in with_main) for s in specs
-        }
-        self._mains = {s.camera_id: MainStream(source(_recording(s), None, True), s) for s in mains}
+        self._sources: dict[str, CameraSource] = {}
+        self._mains: dict[str, MainStream] = {}
+        for spec in specs:
+            self._build(spec)
         self._stack = AsyncExitStack()
         self._group: asyncio.TaskGroup | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -76,6 +71,52 @@ class IngestSupervisor:
             len(self._mains),
         )
         return self
+
+    def _source(self, spec: CameraSpec, batch: FrameBatch | None, audio: bool) -> CameraSource:
+        settings = self._settings
+        ring = PacketRing(settings.ring_seconds, settings.ring_max_bytes)
+        if audio:  # the stream evidence comes from keeps its audio for the clips
+            ring.audio = PacketRing(settings.ring_seconds, settings.ring_max_bytes // 8)
+        return CameraSource(spec, batch, ring, settings, self._executor, self._redactor)
+
+    def _build(self, spec: CameraSpec) -> None:
+        """The camera's source on its batch row, and its main stream's recorder."""
+        main = spec.main is not None and spec.main.ring is not MainRing.NEVER
+        self._sources[spec.camera_id] = self._source(spec, self.batch, not main)
+        if main:
+            recorder = self._source(_recording(spec), None, True)
+            self._mains[spec.camera_id] = MainStream(recorder, spec)
+
+    def add_camera(self, spec: CameraSpec, start: bool = True) -> None:
+        """A camera added while running, on a free batch row (ValueError when none is left, or
+        when the id runs already); started unless `start` is False (a cluster's hub waits
+        until it owns it)."""
+        if spec.camera_id in self._sources:
+            raise ValueError(f"camera {spec.camera_id!r} runs already")
+        self.batch.claim(spec.camera_id)
+        self._build(spec)
+        if start:
+            self.start_camera(spec.camera_id)
+        else:
+            self._sources[spec.camera_id].park("not started: waiting for this hub to own it")
+
+    async def remove_camera(self, camera_id: str) -> None:
+        """Stop a camera and forget it; its batch row is free for another."""
+        await self.stop_camera(camera_id, "removed")
+        self._sources.pop(camera_id, None)
+        self._mains.pop(camera_id, None)
+        self.batch.release(camera_id)
+
+    async def replace_camera(self, spec: CameraSpec) -> None:
+        """Run a camera under new stream settings: its sessions close and open again on the
+        same batch row (started again only if it ran)."""
+        running = self.running(spec.camera_id)
+        await self.stop_camera(spec.camera_id, "restarting with new settings")
+        self._build(spec)
+        if running:
+            self.start_camera(spec.camera_id)
+        else:
+            self._sources[spec.camera_id].park("not started: waiting for this hub to own it")
 
     def start_camera(self, camera_id: str) -> bool:
         """Run the camera (and its `always` main stream); False if it runs already. KeyError
@@ -128,8 +169,12 @@ class IngestSupervisor:
         log.info("ingest: stopped")
 
     def camera_ids(self) -> list[str]:
-        """Ids in batch-row order."""
+        """Ids of the cameras it knows, in the order they were added."""
         return list(self._sources)
+
+    def camera_at(self, slot: int) -> str | None:
+        """The camera on a batch row, or None for a free row."""
+        return self.batch.camera_ids[slot]
 
     def health(self) -> list[CameraHealth]:
         """Health of every camera, in batch-row order."""

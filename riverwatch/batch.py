@@ -67,10 +67,12 @@ class FrameBatch:
     [False, True]
     """
 
-    def __init__(self, camera_ids: Sequence[str], shape_hw: tuple[int, int]) -> None:
-        n = len(camera_ids)
+    def __init__(
+        self, camera_ids: Sequence[str], shape_hw: tuple[int, int], spare: int = 0
+    ) -> None:
+        n = len(camera_ids) + spare
         self._slots = {cam: i for i, cam in enumerate(camera_ids)}
-        self._camera_ids = list(camera_ids)
+        self._camera_ids: list[str | None] = [*camera_ids, *([None] * spare)]
         self._shape_hw = shape_hw
         self._version_n = np.zeros(n, np.int64)  # odd while the row's writer is writing
         self._frames_nhw = np.zeros((n, *shape_hw), np.uint8)
@@ -86,13 +88,40 @@ class FrameBatch:
         return self._shape_hw
 
     @property
-    def camera_ids(self) -> list[str]:
-        """Camera id of each row."""
+    def camera_ids(self) -> list[str | None]:
+        """Camera id of each row (None: a spare row, for a camera added while running)."""
         return list(self._camera_ids)
+
+    @property
+    def rows(self) -> int:
+        """How many rows there are, spare ones included."""
+        return len(self._camera_ids)
 
     def slot(self, camera_id: str) -> int:
         """The row a camera writes to."""
         return self._slots[camera_id]
+
+    def claim(self, camera_id: str) -> int:
+        """Give a camera added while running a free row; ValueError when none is left (the
+        hub restarts with more room). Its counters start again; its writer starts after."""
+        if camera_id in self._slots:
+            return self._slots[camera_id]
+        try:
+            slot = self._camera_ids.index(None)
+        except ValueError:
+            raise ValueError(f"no free batch row for camera {camera_id!r}") from None
+        self._seq_n[slot] = self._read_seq_n[slot] = self._dropped_n[slot] = 0
+        self._version_n[slot] = 0
+        self._slots[camera_id] = slot
+        self._camera_ids[slot] = camera_id
+        return slot
+
+    def release(self, camera_id: str) -> int | None:
+        """Free a removed camera's row (its writer has stopped); the row it had, or None."""
+        slot = self._slots.pop(camera_id, None)
+        if slot is not None:
+            self._camera_ids[slot] = None
+        return slot
 
     def write(
         self,
