@@ -90,7 +90,7 @@ def test_an_unchanged_cameras_open_event_is_not_touched_by_anothers_change() -> 
         if feed.core.rules.open_slots() >= {0, 1}:
             break
     assert feed.core.rules.open_slots() >= {0, 1}, "no event was open on both cameras"
-    open_before = {k: v for k, v in feed.core.rules._open.items()}
+    open_before = dict(feed.core.rules._open)
 
     street = RIVER.model_copy(update={"severity": Severity.LOW})
     feed.core.reconfigure({0: CameraSetup("cam0", AnalysisConfig(), [street])})

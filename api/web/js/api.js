@@ -13,10 +13,11 @@ export const LANDING = {
 };
 
 export class ApiError extends Error {
-  constructor(status, message, fields = {}) {
+  constructor(status, message, fields = {}, detail = null) {
     super(message);
     this.status = status;
     this.fields = fields; // field name -> message, from a 422's list of problems
+    this.detail = detail; // the answer's `detail` as sent (a 422's problems keep their whole `loc`)
   }
 }
 
@@ -28,6 +29,21 @@ function fieldsOf(body) {
       const name = Array.isArray(d.loc) && d.loc.length ? String(d.loc[d.loc.length - 1]) : "";
       if (name) out[name] = (out[name] ? out[name] + "; " : "") + d.msg;
     }
+  }
+  return out;
+}
+
+// A validation error's problems by their whole path below `prefix`, joined with dots:
+// `["body", "camera"]` turns loc `["body", "camera", "zones", 0, "id"]` into `zones.0.id`.
+// A problem outside `prefix` is under "" (a page shows it in its general error line).
+export function fieldPaths(error, prefix = ["body"]) {
+  const out = {};
+  const detail = error && Array.isArray(error.detail) ? error.detail : [];
+  for (const d of detail) {
+    const loc = Array.isArray(d.loc) ? d.loc.map(String) : [];
+    const inside = prefix.every((part, i) => loc[i] === String(part));
+    const path = inside ? loc.slice(prefix.length).join(".") : "";
+    out[path] = (out[path] ? out[path] + "; " : "") + d.msg;
   }
   return out;
 }
@@ -132,7 +148,8 @@ export async function api(path, { method = "GET", json, form, timeoutMs = TIMEOU
     toLogin();
   }
   if (!response.ok) {
-    throw new ApiError(response.status, detailOf(parsed, response.status), fieldsOf(parsed));
+    throw new ApiError(response.status, detailOf(parsed, response.status), fieldsOf(parsed),
+      parsed ? parsed.detail : null);
   }
   return parsed;
 }
