@@ -1,5 +1,5 @@
 """The browser pages: login, video wall, enforcement inbox, incident replay, labelling, stats,
-administration.
+administration, the camera editor.
 
 The pages are static HTML, CSS and JavaScript modules under `api/web/` (no build step, nothing
 from a CDN). They are public: every figure on them comes from authenticated API calls made
@@ -35,6 +35,7 @@ PAGES = {
     "label": "label.html",
     "stats": "stats.html",
     "admin": "admin.html",
+    "setup": "setup.html",
 }
 
 _TYPES = {

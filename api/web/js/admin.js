@@ -6,6 +6,7 @@ import { api } from "./api.js";
 import { $, clear, h, showError } from "./dom.js";
 import { dateTime } from "./fmt.js";
 import { startPage } from "./nav.js";
+import { showProbe } from "./probe-view.js";
 
 startPage([]);
 const ROLES = ["operator", "enforcement", "reviewer", "admin", "sensor-gateway"];
@@ -89,16 +90,7 @@ async function probe(event) {
     const found = await api("/api/probe", { method: "POST", json: { url: $("#probe-url").value.trim() },
       timeoutMs: 60000 });
     fieldErrors(form, null);
-    const rows = found.ok
-      ? [["Stream", found.url], ["Video", `${found.codec} ${found.width}x${found.height}` +
-          (found.fps ? ` at ${found.fps.toFixed(1)} fps` : "")],
-         ["GOP", found.gop_s.length ? found.gop_s.map((g) => g.toFixed(1) + " s").join(", ") : "not measured"],
-         ["B-frames", found.bframes ? "yes" : "no"], ["Audio", found.audio || "none"],
-         ["Timestamps", found.problems.length ? found.problems.join("; ") : "fine"]]
-      : [["Stream", found.url], ["Problem", found.error]];
-    for (const [name, value] of rows) result.append(h("dt", {}, name), h("dd", { dataset: { name } }, value));
-    result.dataset.ok = String(found.ok);
-    result.hidden = false;
+    showProbe(result, found);
     if (found.snapshot) {
       img.src = found.snapshot;
       img.hidden = false;

@@ -10,6 +10,7 @@ const LINKS = [
   { href: "/stats", text: "Stats", roles: ["reviewer"] },
   { href: "/label", text: "Labels", roles: ["reviewer"] },
   { href: "/admin", text: "Admin", roles: [] },
+  { href: "/setup", text: "Cameras", roles: [] },
 ];
 
 async function logout() {
