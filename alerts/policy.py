@@ -149,6 +149,10 @@ class AlertPolicy:
         """Incidents not yet closed."""
         return len(self._open)
 
+    def set_groups(self, groups: dict[str, str]) -> None:
+        """Each camera's group, after a configuration change."""
+        self._groups = groups
+
     def open_alerts(self, camera_id: str) -> list[Alert]:
         """The latest message of each incident open on the camera (tripwire crossings left
         out: they are over when they are raised)."""

@@ -70,6 +70,11 @@ class Profiles:
         """Every profile's id, in config order."""
         return list(self._configs)
 
+    def set_configs(self, configs: Sequence[ProfileConfig]) -> None:
+        """New profiles after a configuration change; hand switches of those kept stay."""
+        self._configs = {p.id: p for p in configs}
+        self._manual = {k: v for k, v in self._manual.items() if k in self._configs}
+
     def switch(self, profile_id: str, on: bool | None) -> None:
         """Switch a profile on or off by hand (None: back to its schedule); KeyError if
         there is no such profile."""

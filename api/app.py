@@ -25,6 +25,7 @@ from api.routes import (
     auth,
     cameras,
     cluster,
+    configuration,
     events,
     health,
     incidents,
@@ -106,6 +107,7 @@ def create_app(hub_factory: HubFactory, security: SecurityConfig | None = None) 
             push,
             profiles,
             probe,
+            configuration,
         ),
         pages,  # last: its page routes must not shadow the API's
     )

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from detectors.site_verifier import SiteVerifiers
     from ingest.probe import ProbeReport
     from ingest.sensors import SensorHub, SensorStats
+    from riverwatch.config import HubConfig
+    from riverwatch.config_edit import Applied, CameraChange, ConfigSnapshot
     from riverwatch.ring import PacketRing
     from riverwatch.share import ShareLinks
 
@@ -257,6 +259,23 @@ class HubView(Protocol):
 
     async def probe(self, url: str) -> ProbeReport:
         """What a stream sends (codec, size, GOP, a first picture), without its credentials."""
+        ...
+
+    async def probe_camera(self, camera_id: str) -> ProbeReport:
+        """`probe` on a configured camera's stored URL; raises UnknownCamera."""
+        ...
+
+    def config_snapshot(self) -> tuple[ConfigSnapshot, HubConfig]:
+        """The configuration version this hub runs, and its settings."""
+        ...
+
+    async def config_history(self, limit: int) -> list[ConfigSnapshot]:
+        """The newest stored configuration versions first (text left out)."""
+        ...
+
+    async def edit_config(self, change: CameraChange, author: str) -> tuple[int, Applied]:
+        """Store an admin's change as a new version and run it; the version number and what
+        changed here (raises `EditConflict`, `UnknownTarget`, `EditRefused`, `NoRoom`)."""
         ...
 
     def share_links(self) -> ShareLinks:

@@ -9,7 +9,7 @@ modules for tests and benchmarks.
 """
 
 from detectors.attention import ModeChanges
-from detectors.core import CameraSetup, DetectionCore, RegionModel, StepResult
+from detectors.core import FREE_SLOT, CameraSetup, DetectionCore, RegionModel, StepResult
 from detectors.model import CropModel, ModelError, ModelLoadError, ModelSpec
 from detectors.verifier import Verifier, VerifierError, VerifierLoadError
 from detectors.zones import ZoneGrid, ZoneSpec, rasterise
@@ -17,6 +17,7 @@ from riverwatch.events import Event, Phase
 
 __all__ = [
     "CameraSetup",
+    "FREE_SLOT",
     "CropModel",
     "ModelError",
     "ModelLoadError",

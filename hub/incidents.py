@@ -125,6 +125,7 @@ class IncidentDesk:
         self._stack = AsyncExitStack()
         self.suppressions = Suppressions(settings.data_dir)
         self.profiles = Profiles(config.hub.profiles)
+        self._names = {c.id: c.config.name for c in config.cameras}
         self.policy = AlertPolicy(
             settings.alert_cooldown_s,
             settings.alert_update_interval_s,
@@ -151,6 +152,15 @@ class IncidentDesk:
         self.intake: StreamIntake | None = None
         self.feed = AlertFeed()
         self._engine: AsyncEngine | None = None
+
+    def reconfigure(self, config: LoadedConfig) -> None:
+        """A new configuration version while running: camera names, groups and profiles
+        (the notification channels and sensors keep the start-up ones until a restart)."""
+        self._config = config
+        self._names.clear()
+        self._names.update({c.id: c.config.name for c in config.cameras})
+        self.policy.set_groups({c.id: c.config.group for c in config.cameras})
+        self.profiles.set_configs(config.hub.profiles)
 
     async def __aenter__(self) -> IncidentDesk:
         try:
@@ -292,7 +302,7 @@ class IncidentDesk:
                 supervisor=self.supervisor,
             )
         )
-        names = {c.id: c.config.name for c in self._config.cameras}
+        names = self._names  # shared with the notifier and push: renames reach them
         self.share = await asyncio.to_thread(share_links, settings)  # may write the key
         self.push = await self._make_push(engine, names)
         self._notifier = await stack.enter_async_context(

@@ -45,6 +45,7 @@ from api.hubview import (
     task_problems,
 )
 from detectors import (
+    FREE_SLOT,
     CameraSetup,
     CropModel,
     DetectionCore,
@@ -58,15 +59,31 @@ from detectors.background import BackgroundParams
 from detectors.site_verifier import SiteVerifiers
 from detectors.verifier import StaleVerifier, SwappableVerifier
 from hub.cluster.member import ClusterMember
+from hub.config_store import ConfigStore, ConfigVersion, Superseded, sha256
 from hub.gop import gop_warnings
 from hub.incidents import IncidentDesk, MainOpening
+from hub.live_config import camera_setup, plan
 from hub.probing import probe_url
 from hub.ticks import TickHealth, TickPolicy
 from ingest import CameraSpec, IngestSupervisor, MainStreamSpec
 from ingest.probe import ProbeReport
 from ingest.sensors import SensorHub
 from riverwatch.batch import BatchView
-from riverwatch.config import LoadedConfig, ResolvedCamera
+from riverwatch.config import ConfigError, HubConfig, LoadedConfig, ResolvedCamera, parse_config
+from riverwatch.config_edit import (
+    Applied,
+    CameraChange,
+    ConfigSnapshot,
+    EditRefused,
+    NoRoom,
+    Stamp,
+    apply_change,
+    cameras_of,
+    document,
+    dump,
+    field_problems,
+    restamp,
+)
 from riverwatch.looplag import LoopLag
 from riverwatch.ring import PacketRing
 from riverwatch.settings import Settings
@@ -86,6 +103,7 @@ log = logging.getLogger(__name__)
 SITE_VERIFIER = "site"  # `verifier: site`: the data dir's active version, swapped live
 QUEUE_PROBE_TIMEOUT_S = 2.0  # a scrape must not hang on Redis
 VERIFIER_FOLLOW_S = 10.0  # how soon a version activated on another hub runs here
+CONFIG_FOLLOW_S = 2.0  # how soon a configuration version made on another hub runs here
 _SLOTS_LOGGED = 20  # camera ids named in a failed tick's log line
 
 
@@ -138,6 +156,11 @@ class Hub:
         self._loop_lag = LoopLag()
         self._crossings: tuple[LineCount, ...] = ()
         self._cluster: ClusterMember | None = None  # with RIVERWATCH_CLUSTER
+        self._core: DetectionCore | None = None
+        self._store: ConfigStore | None = None
+        self._running = ConfigSnapshot(0, "", 0.0, config.text, {})  # the version run here
+        self._config_lock = asyncio.Lock()  # one version applied at a time
+        self._config_problem: str | None = None  # a stored version this hub cannot run
 
     async def __aenter__(self) -> Hub:
         try:
@@ -174,9 +197,17 @@ class Hub:
                 owner=self if settings.cluster else None,
             )
         )
+        self._store = ConfigStore(self._desk.engine)
+        await self._adopt_stored_config()
         specs = [camera_spec(c) for c in self._config.cameras]
         self._ingest = await self._stack.enter_async_context(
-            IngestSupervisor(specs, settings, self._config.redactor, start_all=not settings.cluster)
+            IngestSupervisor(
+                specs,
+                settings,
+                self._config.redactor,
+                start_all=not settings.cluster,
+                spare=spare_rows(len(specs), settings.spare_cameras),
+            )
         )
         if settings.cluster:
             ids = [c.id for c in self._config.cameras]
@@ -185,6 +216,7 @@ class Hub:
             )
             self._cluster.start(self._supervisor)
             self._stack.push_async_callback(self._cluster.leave)  # before ingest closes
+        self._supervisor.spawn("config:follow", self._follow_config)
         self._ticks = TickHealth(self._tick_policy)  # staleness counts from here
         self._detect_task = self._supervisor.spawn("hub:detect", self._detect_forever)
         self._supervisor.spawn("hub:loop-lag", self._loop_lag.run)
@@ -313,25 +345,27 @@ class Hub:
 
     async def _detect_forever(self) -> None:
         assert self._ingest is not None
-        setups = [
-            CameraSetup(c.id, c.config.analysis, c.config.zones, c.config.tripwires)
-            for c in self._config.cameras
-        ]
-        shape = self._settings.analysis_shape_hw
-        core = self._core_factory(
-            setups,
-            shape,
-            self._settings.full_rate_budget,
-            background=BackgroundParams(learn_s=self._settings.learn_s),
-            model=self._region_model,
-        )
-        view = BatchView.empty(len(setups), shape)
+        self._core = core = self._build_core()
+        view = BatchView.empty(self._ingest.batch.rows, self._settings.analysis_shape_hw)
         while True:
             await asyncio.sleep(self._settings.tick_interval_s)
             try:
                 await self._tick(core, view)
             except Exception as exc:  # the tick's boundary: log, count, skip this tick
                 self._tick_failed(exc, view)
+
+    def _build_core(self) -> DetectionCore:
+        """The detection core for every batch row: its camera's setup, or a free row."""
+        assert self._ingest is not None
+        by_id = {c.id: camera_setup(c) for c in self._config.cameras}
+        rows = [by_id[i] if i is not None else FREE_SLOT for i in self._ingest.batch.camera_ids]
+        return self._core_factory(
+            rows,
+            self._settings.analysis_shape_hw,
+            self._settings.full_rate_budget,
+            background=BackgroundParams(learn_s=self._settings.learn_s),
+            model=self._region_model,
+        )
 
     async def _tick(self, core: DetectionCore, view: BatchView) -> None:
         assert self._ingest is not None
@@ -348,8 +382,8 @@ class Hub:
 
     def _tick_failed(self, exc: Exception, view: BatchView) -> None:
         in_a_row = self._ticks.failed(exc)
-        ids = self._ingest.camera_ids() if self._ingest is not None else []
-        fresh = [ids[slot] for slot in view.fresh_n.nonzero()[0] if slot < len(ids)]
+        ids = self._ingest.batch.camera_ids if self._ingest is not None else []
+        fresh = [i for i in (ids[s] for s in view.fresh_n.nonzero()[0] if s < len(ids)) if i]
         shown = ", ".join(fresh[:_SLOTS_LOGGED]) + (" ..." if len(fresh) > _SLOTS_LOGGED else "")
         # The traceback once per run of failures: a core that keeps raising would flood the log.
         log.error(
@@ -368,11 +402,170 @@ class Hub:
         if self._cluster is not None:  # a camera handed over a moment ago is not ours
             events = [e for e in events if self._cluster.owns(e.camera_id)]
         self._desk.take(events, now)
-        ids = self._ingest.camera_ids()
-        for slot in result.modes.promote_p:
-            self._ingest.set_mode(ids[slot], DecodeMode.FULL)
-        for slot in result.modes.demote_d:
-            self._ingest.set_mode(ids[slot], DecodeMode.KEYFRAMES)
+        for mode, slots in (
+            (DecodeMode.FULL, result.modes.promote_p),
+            (DecodeMode.KEYFRAMES, result.modes.demote_d),
+        ):
+            for slot in slots:
+                camera_id = self._ingest.camera_at(int(slot))
+                if camera_id is not None:
+                    self._ingest.set_mode(camera_id, mode)
+
+    # --- configuration versions ---------------------------------------------------------
+
+    async def _adopt_stored_config(self) -> None:
+        """What to run: the file's config when the file changed since it was last imported
+        (imported as a new version), else the newest stored version (changes made in the
+        browser survive a restart). Before ingest starts."""
+        assert self._store is not None
+        file_sha = sha256(self._config.text)
+        while True:
+            latest = await self._store.latest()
+            if latest is not None and latest.file_sha256 == file_sha:
+                break
+            doc = document(latest.text) if latest is not None else None
+            number = (latest.number if latest is not None else 0) + 1
+            author = f"file {Path(self._config.source).name}"
+            stamps = restamp(
+                doc, document(self._config.text), latest.stamps if latest else {},
+                Stamp(number, author, time.time()),
+            )  # fmt: skip
+            try:
+                await self._store.append(
+                    latest, self._config.text, author, stamps, "imported at start", file_sha
+                )
+            except Superseded:  # another hub imported it (or changed it) this moment
+                continue
+        stored = await self._store.latest()
+        assert stored is not None
+        self._running = ConfigSnapshot(
+            stored.number, stored.author, stored.created_at, stored.text, stored.stamps
+        )
+        if stored.text != self._config.text:
+            try:
+                self._config = self._parse(stored.text, f"config version {stored.number}")
+            except ConfigError as exc:
+                self._config_problem = f"config version {stored.number} cannot run here: {exc}"
+                log.error("config: %s; running the file's", self._config_problem)
+                return
+            self._by_id = {c.id: c for c in self._config.cameras}
+            self.desk.reconfigure(self._config)
+            log.info("config: running version %d (changed since the file)", stored.number)
+
+    def _parse(self, text: str, source: str) -> LoadedConfig:
+        config = self._config
+        return parse_config(
+            text, source, config.env, self._settings.secrets_file, base_dir=config.base_dir
+        )
+
+    async def _follow_config(self) -> None:
+        """Every few seconds, run the version another hub (or an admin there) made."""
+        assert self._store is not None
+        while True:
+            await asyncio.sleep(CONFIG_FOLLOW_S)
+            if await self._store.latest_number() == self._running.number:
+                continue
+            latest = await self._store.latest()
+            if latest is None or latest.number == self._running.number:
+                continue
+            try:
+                loaded = self._parse(latest.text, f"config version {latest.number}")
+            except ConfigError as exc:
+                problem = f"config version {latest.number} cannot run here: {exc}"
+                if problem != self._config_problem:
+                    log.error("config: %s", problem)
+                self._config_problem = problem
+                continue
+            applied = await self._apply_config(loaded, latest)
+            log.info("config: version %d by %s applied: %s", latest.number, latest.author, applied)
+
+    async def _apply_config(self, new: LoadedConfig, version: ConfigVersion) -> Applied:
+        """Run a new version: only the cameras that changed restart; zones swap in at the next
+        tick (`hub.live_config`)."""
+        async with self._config_lock:
+            ingest, core = self._ingest, self._core
+            assert ingest is not None
+            applied = plan(self._config, new)
+            by_id = {c.id: c for c in new.cameras}
+            changes: dict[int, CameraSetup | None] = {}
+            relearn: set[int] = set()
+            for camera_id in applied.removed:
+                changes[ingest.batch.slot(camera_id)] = None
+                await ingest.remove_camera(camera_id)
+            for camera_id in applied.added:
+                ingest.add_camera(camera_spec(by_id[camera_id]), start=self._cluster is None)
+            for camera_id in applied.restarted:
+                await ingest.replace_camera(camera_spec(by_id[camera_id]))
+                relearn.add(ingest.batch.slot(camera_id))
+            for camera_id in (*applied.added, *applied.restarted, *applied.rezoned):
+                changes[ingest.batch.slot(camera_id)] = camera_setup(by_id[camera_id])
+            if core is not None:  # else the detection loop builds it from the new config
+                core.reconfigure(changes, relearn)
+            self._config.redactor.merge(new.redactor)  # the logs' redactor learns new secrets
+            new.redactor.merge(self._config.redactor)
+            self._config, self._by_id = new, by_id
+            self.desk.reconfigure(new)
+            if self._cluster is not None:
+                self._cluster.set_cameras([c.id for c in new.cameras])
+            self._running = ConfigSnapshot(
+                version.number, version.author, version.created_at, version.text, version.stamps
+            )
+            self._config_problem = None
+            return applied
+
+    def config_snapshot(self) -> tuple[ConfigSnapshot, HubConfig]:
+        """The version this hub runs, and its settings (URLs unresolved)."""
+        return self._running, self._config.hub
+
+    async def config_history(self, limit: int) -> list[ConfigSnapshot]:
+        """The newest stored versions first (their text left out)."""
+        assert self._store is not None
+        return [
+            ConfigSnapshot(v.number, v.author, v.created_at, "", v.stamps)
+            for v in await self._store.history(limit)
+        ]
+
+    async def edit_config(self, change: CameraChange, author: str) -> tuple[int, Applied]:
+        """Make an admin's change a new version and run it: raises `EditConflict` (someone
+        changed that camera since), `UnknownTarget`, `EditRefused` (the config rules' problems,
+        each at its field) or `NoRoom`."""
+        assert self._store is not None and self._ingest is not None
+        while True:
+            latest = await self._store.latest()
+            assert latest is not None  # imported at start
+            doc = document(latest.text)
+            changed = apply_change(doc, latest.stamps, change)
+            text = dump(changed)
+            try:
+                loaded = self._parse(text, f"the change to camera {change.camera_id!r}")
+            except ConfigError as exc:
+                ids = [str(c.get("id")) for c in cameras_of(changed)]
+                index = ids.index(change.camera_id) if change.camera_id in ids else -1
+                fields = field_problems(exc.problems, change.camera_id, index)
+                raise EditRefused(exc.problems, fields) from None
+            rows = self._ingest.batch.rows
+            if len(loaded.cameras) > rows:
+                raise NoRoom(
+                    f"this hub has room for {rows} cameras until it restarts "
+                    f"(RIVERWATCH_SPARE_CAMERAS); restart it to add more"
+                )
+            stamp = Stamp(latest.number + 1, author, time.time())
+            stamps = restamp(doc, changed, latest.stamps, stamp)
+            note = f"{change.action} {change.camera_id or 'groups'}"
+            try:
+                version = await self._store.append(
+                    latest, text, author, stamps, note, latest.file_sha256
+                )
+            except Superseded:
+                continue  # made again from the version that won
+            return version.number, await self._apply_config(loaded, version)
+
+    async def probe_camera(self, camera_id: str) -> ProbeReport:
+        """Test a configured camera's stream (its stored URL: the page never has it)."""
+        cam = self._by_id.get(camera_id)
+        if cam is None:
+            raise UnknownCamera(camera_id)
+        return await self.probe(cam.analysis_url.get_secret_value())
 
     # --- HubView -------------------------------------------------------------------------
 
@@ -635,6 +828,12 @@ def _spool_bytes(base: Path) -> int:
         with contextlib.suppress(OSError):
             total += path.stat().st_size
     return total
+
+
+def spare_rows(cameras: int, wanted: int | None = None) -> int:
+    """Room for cameras added while running: `RIVERWATCH_SPARE_CAMERAS`, else a fifth more
+    and at least 16 (a row costs about 0.4 MB at 320x180)."""
+    return wanted if wanted is not None else max(16, cameras // 5)
 
 
 def site_verifiers(root: Path) -> SiteVerifiers:

@@ -16,6 +16,7 @@ A camera needs only `id`, `name`, `group` and `url`:
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import os
 import re
@@ -405,6 +406,10 @@ class LoadedConfig:
     redactor: Redactor
     warnings: list[str]
     base_dir: Path | None = None
+    text: str = ""  # the YAML it was read from (placeholders unresolved)
+    # The variables placeholders were resolved from when not the environment (tests): a new
+    # version is resolved the same way. Never shown.
+    env: Mapping[str, str] | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def group_of(self, camera_id: str) -> GroupConfig | None:
         """The declared group of a camera, if groups are declared."""
@@ -466,7 +471,7 @@ def parse_config(
     cameras, redactor, warnings = _resolve_cameras(hub, lookup)
     for value in notify_secrets:
         redactor.add(value)
-    return LoadedConfig(source, hub, cameras, redactor, warnings, base_dir)
+    return LoadedConfig(source, hub, cameras, redactor, warnings, base_dir, text, env)
 
 
 def _apply_defaults(raw: dict[str, Any]) -> dict[str, Any]:

@@ -55,6 +55,10 @@ class Redactor:
         if len(secret) >= 3:
             self._secrets.add(secret)
 
+    def merge(self, other: Redactor) -> None:
+        """Learn every secret `other` knows (a new configuration's, for the same logs)."""
+        self._secrets |= other._secrets
+
     def scrub(self, text: str) -> str:
         """Return `text` with URL user info and every known secret masked."""
         text = _USERINFO.sub(lambda m: m.group("scheme") + MASK + "@", text)

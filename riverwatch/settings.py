@@ -139,6 +139,7 @@ class Settings(BaseSettings):
     cluster: bool = False
     hub_id: str | None = Field(default=None, pattern=r"^\S{1,64}$")  # default: host-pid
     hub_capacity: int | None = Field(default=None, ge=0)  # most cameras this hub takes
+    spare_cameras: int | None = Field(default=None, ge=0, le=1000)  # rows for cameras added live
     cluster_lease_s: float = Field(default=10.0, ge=1.0, le=120.0)
     # How the other hubs reach this hub's API (live-view offers of its cameras are passed to
     # it), e.g. http://hub-a:8080; default: this host's name and `port`.

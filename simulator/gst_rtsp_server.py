@@ -112,11 +112,10 @@ class MountFactory(GstRtspServer.RTSPMediaFactory):  # type: ignore[misc]
 def make_factory(mount: dict[str, Any], permissions: Any) -> Any:
     sources = mount.get("sources") or [{"file": mount["file"]}]
     constant = bool(mount.get("constant_timestamps"))
-    if len(sources) == 1 and is_plain(sources[0]) and not constant:
-        factory = GstRtspServer.RTSPMediaFactory()  # a launch line: no Python per buffer
-        factory.set_launch(launch_line(sources[0], False))
-    else:
-        factory = MountFactory(sources, constant)
+    # Always ours, never a bare launch line: its payloaders say "not seekable", so a second
+    # viewer of a shared media already playing (an admin's "test this URL" beside the hub) is
+    # not answered 503 for a seek to its PLAY range. No Python runs per buffer either way.
+    factory = MountFactory(sources, constant)
     factory.set_shared(True)  # one pipeline per mount, whatever the number of viewers
     if permissions is not None:
         factory.set_permissions(permissions)

@@ -40,7 +40,7 @@ from riverwatch.sql import default_url, open_engine
 from tests.db_fixtures import PostgresCluster
 
 LEGACY = Path(__file__).parent / "legacy_schema"
-HEAD = "0003_push_subscriptions"
+HEAD = "0004_config_versions"
 REPO = Path(__file__).resolve().parent.parent
 
 # Rows in every kind of table, as a hub before migrations left them.
@@ -142,6 +142,7 @@ AFTER_BASELINE = {
     ("add_column", "tickets", "preroll_clip"),
     ("add_column", "tickets", "preroll_clip_sha256"),
     ("add_table", "push_subscriptions", ""),
+    ("add_table", "config_versions", ""),
 }
 
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 import base64
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.deps import HubDep
+from api.hubview import UnknownCamera
 from api.security.deps import AUTH_RESPONSES, Admin, AuditDep
 from riverwatch.secrets import redact_url
 
@@ -25,15 +26,24 @@ class ProbeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"url": "rtsp://viewer:secret@10.20.1.31:554/Streaming/Channels/102"}]})  # fmt: skip
 
-    url: str = Field(max_length=2000)
+    url: str | None = Field(default=None, max_length=2000)
+    camera_id: str | None = Field(
+        default=None, max_length=64, description="a configured camera: its stored URL is tested"
+    )
     seconds: float = Field(default=8.0, gt=0, le=30)
 
     @field_validator("url")
     @classmethod
-    def _scheme(cls, url: str) -> str:
-        if urlsplit(url).scheme not in _SCHEMES:
+    def _scheme(cls, url: str | None) -> str | None:
+        if url is not None and urlsplit(url).scheme not in _SCHEMES:
             raise ValueError(f"url: want one of {', '.join(s + '://' for s in _SCHEMES)}")
         return url
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ProbeIn:
+        if (self.url is None) == (self.camera_id is None):
+            raise ValueError("give either `url` or `camera_id`")
+        return self
 
 
 class ProbeOut(BaseModel):
@@ -60,11 +70,26 @@ class ProbeOut(BaseModel):
     snapshot: str | None = None  # a data: URL of the first picture
 
 
-@router.post("", summary="Test a stream URL")
+@router.post(
+    "",
+    summary="Test a stream URL",
+    responses={404: {"description": "no such camera",
+                     "content": {"application/json": {"example": {"detail": "no camera 'x'"}}}}},
+)  # fmt: skip
 async def probe(body: ProbeIn, _: Admin, hub: HubDep, audit: AuditDep) -> ProbeOut:
-    """Open the stream as the hub would, read it for up to `seconds`, and say what it sends."""
-    report = await hub.probe(body.url)
-    await audit.record("camera.probe", redact_url(body.url), {"ok": report.ok})
+    """Open the stream as the hub would (a URL, or a configured camera's stored one), read it
+    for up to `seconds`, and say what it sends."""
+    if body.camera_id is not None:
+        try:
+            report = await hub.probe_camera(body.camera_id)
+        except UnknownCamera:
+            raise HTTPException(404, f"no camera {body.camera_id!r}") from None
+        target = f"camera {body.camera_id}"
+    else:
+        assert body.url is not None
+        report = await hub.probe(body.url)
+        target = redact_url(body.url)
+    await audit.record("camera.probe", target, {"ok": report.ok})
     out = ProbeOut(url=report.url, ok=report.ok, error=report.error)
     if report.video is not None:
         v = report.video

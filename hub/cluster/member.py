@@ -82,6 +82,11 @@ class ClusterMember:
         self._supervisor: Supervisor | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
+    def set_cameras(self, cameras: list[str]) -> None:
+        """The cluster's cameras after a configuration change (the next round shares them)."""
+        self._cameras = cameras
+        self.owner.set_cameras(cameras)
+
     @property
     def hub_id(self) -> str:
         """This hub's id."""

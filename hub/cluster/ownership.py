@@ -70,6 +70,10 @@ class Ownership:
         self.fences = 0  # times this hub stopped its cameras for want of renewals
         self.moves = 0  # cameras handed over to another hub
 
+    def set_cameras(self, cameras: Sequence[str]) -> None:
+        """The cameras to share from the next round (a removed one is handed over there)."""
+        self._cameras = list(cameras)
+
     @property
     def hub_id(self) -> str:
         """This hub's id."""
