@@ -3,7 +3,8 @@
 // what a save sends. `data-kind` says how an edit is written:
 //   text      as typed;
 //   optional  as typed, null when empty;
-//   number    a number, or left out when empty (the server's default then applies);
+//   default   as typed, or left out when empty (the server's default then applies);
+//   number    a number, or left out when empty;
 //   bool      a checkbox's state.
 
 function walk(target, path, create) {
@@ -27,9 +28,10 @@ function read(target, path) {
 function write(target, input) {
   const [at, key] = walk(target, input.dataset.field, true);
   const kind = input.dataset.kind || "text";
+  const empty = input.value.trim() === "";
   if (kind === "bool") at[key] = input.checked;
-  else if (kind === "optional") at[key] = input.value.trim() === "" ? null : input.value.trim();
-  else if (kind === "number" && input.value.trim() === "") delete at[key];
+  else if (empty && (kind === "default" || kind === "number")) delete at[key];
+  else if (kind === "optional") at[key] = empty ? null : input.value.trim();
   else if (kind === "number") at[key] = Number(input.value);
   else at[key] = input.value;
 }

@@ -61,6 +61,12 @@ async function loadConfig() {
 
 // --- groups -----------------------------------------------------------------------------------
 
+// The server checks a groups change against the version that last changed the groups, which
+// is not the configuration's version once a camera has changed since.
+function groupsVersion() {
+  return config.groups_version ?? config.version;
+}
+
 async function addGroup(event) {
   event.preventDefault();
   const form = $("#add-group");
@@ -69,7 +75,7 @@ async function addGroup(event) {
   const groups = [...config.groups, group];
   try {
     await api("/api/config/groups", { method: "PUT",
-      json: { expected_version: config.version, groups } });
+      json: { expected_version: groupsVersion(), groups } });
     form.reset();
     groupProblems(form, {});
   } catch (error) {
@@ -279,7 +285,8 @@ function showFailure(error) {
   $("#camera-status").textContent = "";
   problems = error.status === 422 && Array.isArray(error.detail)
     ? fieldPaths(error, ["body", "camera"]) : { "": error.message };
-  $("#reload-camera").hidden = error.status !== 409;
+  // A new camera's 409 is an id taken: there is nothing of it to reload.
+  $("#reload-camera").hidden = error.status !== 409 || open.version === null;
   shapes.selectFirstWithProblem(Object.keys(problems));
   placeProblems();
 }
