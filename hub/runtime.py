@@ -82,6 +82,7 @@ from riverwatch.config_edit import (
     document,
     dump,
     field_problems,
+    group_problems,
     restamp,
 )
 from riverwatch.looplag import LoopLag
@@ -539,6 +540,10 @@ class Hub:
             try:
                 loaded = self._parse(text, f"the change to camera {change.camera_id!r}")
             except ConfigError as exc:
+                if change.action == "groups":
+                    raise EditRefused(
+                        exc.problems, group_problems(exc.problems), "groups"
+                    ) from None
                 ids = [str(c.get("id")) for c in cameras_of(changed)]
                 index = ids.index(change.camera_id) if change.camera_id in ids else -1
                 fields = field_problems(exc.problems, change.camera_id, index)

@@ -78,9 +78,12 @@ class EditRefused(Exception):
     """A change the configuration rules refuse; `fields` places each problem at its field
     (a path inside the camera), `problems` are the lines `check-config` would print."""
 
-    def __init__(self, problems: Sequence[str], fields: Sequence[tuple[Loc, str]]) -> None:
+    def __init__(
+        self, problems: Sequence[str], fields: Sequence[tuple[Loc, str]], target: str = "camera"
+    ) -> None:
         self.problems = list(problems)
         self.fields = list(fields)
+        self.target = target  # "camera": paths inside the camera; "groups": from `groups`
         super().__init__("; ".join(self.problems))
 
 
@@ -217,6 +220,20 @@ def field_problems(problems: Sequence[str], camera_id: str, index: int) -> list[
             int(num) if num else name for name, num in _PART.findall(found["path"].strip())
         )
         out.append((loc, found["msg"]))
+    return out
+
+
+def group_problems(problems: Sequence[str]) -> list[tuple[Loc, str]]:
+    """The problems of the groups list at their fields (`groups`, index, field); the others
+    (a camera whose group is no longer declared) at the top."""
+    out: list[tuple[Loc, str]] = []
+    for line in problems:
+        path, sep, msg = line.partition(": ")
+        if sep and path.startswith("groups"):
+            loc: Loc = tuple(int(num) if num else name for name, num in _PART.findall(path))
+            out.append((loc, msg))
+        else:
+            out.append(((), line))
     return out
 
 

@@ -92,7 +92,7 @@ def test_an_admin_adds_a_camera_that_streams_and_alerts_without_a_restart(
         start = _config(admin)
         groups = admin.put(
             "/api/config/groups",
-            json={"expected_version": start["version"], "groups": [*start["groups"], GROUP]},
+            json={"expected_version": start["groups_version"], "groups": [*start["groups"], GROUP]},
         )
         assert groups.status_code == 200, groups.text
         added = admin.post("/api/config/cameras", json={"camera": _boat(module_rtsp.port)})
@@ -142,6 +142,26 @@ def test_a_bad_field_is_named_and_nothing_is_applied(
         after = _config(admin)
         assert after["version"] == before["version"]
         assert _entry(after, "calm") == calm
+
+
+def test_groups_are_changed_from_their_own_version_and_a_bad_one_is_named(
+    server: ApiServer,
+) -> None:
+    with server.client(Role.ADMIN) as admin:
+        config = _config(admin)
+        assert config["groups_version"] < config["version"]  # cameras changed since
+        bad = [*config["groups"], {"id": "Not An Id", "name": "x"}]
+        answer = admin.put(
+            "/api/config/groups",
+            json={"expected_version": config["groups_version"], "groups": bad},
+        )
+        assert answer.status_code == 422, answer.text
+        index = len(config["groups"])
+        assert ("body", "groups", index, "id") in {tuple(d["loc"]) for d in answer.json()["detail"]}
+        orphaned = admin.put(  # a camera's group cannot go
+            "/api/config/groups", json={"expected_version": config["groups_version"], "groups": []}
+        )
+        assert orphaned.status_code == 422 and "not one of the declared groups" in orphaned.text
 
 
 def test_a_change_made_while_another_admin_changed_the_camera_is_refused(

@@ -80,6 +80,7 @@ class ConfigOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "version": 12, "author": "chief", "created_at": 1765000000.0,
         "groups": [{"id": "jinsha", "name": "Jinsha river", "kind": "river", "main_ring": None}],
+        "groups_version": 3,
         "cameras": [{"camera": _CAMERA, "version": 9, "changed_by": "chief",
                      "changed_at": 1765000000.0}]}]})  # fmt: skip
 
@@ -87,6 +88,7 @@ class ConfigOut(BaseModel):
     author: str
     created_at: float
     groups: list[dict[str, Any]]
+    groups_version: int = Field(description="the version that last changed the groups")
     cameras: list[CameraEntry]
 
 
@@ -128,7 +130,7 @@ class CameraPut(BaseModel):
 
 
 class GroupsPut(BaseModel):
-    """The whole list of groups, and the version they were read at."""
+    """The whole list of groups, and the version that last changed them (`groups_version`)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "expected_version": 12,
@@ -158,6 +160,7 @@ async def current(_: Admin, hub: HubDep) -> ConfigOut:
         author=snapshot.author,
         created_at=snapshot.created_at,
         groups=[g.model_dump(mode="json") for g in config.groups],
+        groups_version=_stamp_version(snapshot.stamps.get(GROUPS)),
         cameras=[_entry(c, snapshot.stamps.get(c.id)) for c in config.cameras],
     )
 
@@ -244,7 +247,7 @@ async def _change(
 
 
 def _problems(exc: EditRefused) -> list[dict[str, Any]]:
-    where = ["body", "camera"]
+    where = ["body", "camera"] if exc.target == "camera" else ["body"]
     return [
         {"loc": [*where, *loc] if loc else ["body"], "msg": msg, "type": "config"}
         for loc, msg in exc.fields
@@ -264,10 +267,14 @@ def _detail(change: CameraChange) -> dict[str, Any]:
     }
 
 
+def _stamp_version(stamp: Stamp | None) -> int:
+    return stamp.version if stamp is not None else 0
+
+
 def _entry(camera: CameraConfig, stamp: Stamp | None) -> CameraEntry:
     return CameraEntry(
         camera=shown_camera(camera),
-        version=stamp.version if stamp is not None else 0,
+        version=_stamp_version(stamp),
         changed_by=stamp.by if stamp is not None else "",
         changed_at=stamp.at if stamp is not None else 0.0,
     )
