@@ -762,6 +762,8 @@ class Hub:
         tasks = self._supervisor.snapshot()
         failing = task_problems(tasks)
         checks |= {"detect": detect_problem is None, "tasks": not failing}
+        checks["config"] = self._config_problem is None  # a version this hub cannot run
+        reasons += [self._config_problem] if self._config_problem is not None else []
         uploads = self.desk.uploads
         if uploads is not None:
             stuck = uploads.problem()

@@ -104,6 +104,13 @@ class AppliedOut(BaseModel):
 class ChangedOut(BaseModel):
     """The new version, the camera as stored (none for a deletion), and what was applied."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "version": 13,
+        "camera": {"camera": _CAMERA, "version": 13, "changed_by": "chief",
+                   "changed_at": 1765000000.0},
+        "applied": {"added": ["jinsha-001"], "removed": [], "restarted": [],
+                    "rezoned": []}}]})  # fmt: skip
+
     version: int
     camera: CameraEntry | None = None
     applied: AppliedOut
@@ -143,6 +150,9 @@ class GroupsPut(BaseModel):
 class VersionOut(BaseModel):
     """A stored version."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"version": 12, "author": "chief", "created_at": 1765000000.0}]})  # fmt: skip
+
     version: int
     author: str
     created_at: float
@@ -165,7 +175,12 @@ async def current(_: Admin, hub: HubDep) -> ConfigOut:
     )
 
 
-@router.get("/export", summary="The configuration as YAML", response_class=PlainTextResponse)
+@router.get(
+    "/export",
+    summary="The configuration as YAML",
+    response_class=PlainTextResponse,  # YAML, sent as text: a browser shows it, curl saves it
+    responses={200: {"content": {"text/plain": {"example": "cameras:\n- id: jinsha-001\n"}}}},
+)
 async def export(_: Admin, hub: HubDep) -> PlainTextResponse:
     """The running version's YAML, `${NAME}` placeholders kept: feed it to `check-config`, or
     keep it under version control."""
@@ -173,7 +188,6 @@ async def export(_: Admin, hub: HubDep) -> PlainTextResponse:
     name = f"riverwatch-config-v{snapshot.number}.yaml"
     return PlainTextResponse(
         snapshot.text,
-        media_type="application/yaml",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 

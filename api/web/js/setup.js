@@ -353,7 +353,9 @@ async function exportYaml() {
 
 function fillChoices() {
   $("#group-kind").append(...GROUP_KINDS.map((k) => h("option", { value: k }, pretty(k))));
-  $("#cam-decode-mode").append(...DECODE_MODES.map((m) => h("option", { value: m }, pretty(m))));
+  // Empty: the config's `defaults:` decide (a new camera shows that, not a blank choice).
+  $("#cam-decode-mode").append(h("option", { value: "" }, "the defaults'"),
+    ...DECODE_MODES.map((m) => h("option", { value: m }, pretty(m))));
   $("#cam-main-ring").append(...MAIN_RINGS.map((r) => h("option", { value: r }, pretty(r))));
 }
 
