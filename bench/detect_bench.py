@@ -1,6 +1,6 @@
 """Detection core benchmark: one tick for N cameras at the analysis size, against a per-camera loop.
 
-    python bench/detect_bench.py --cameras 250 --ticks 60
+    python bench/detect_bench.py --cameras 250 --ticks 60 [--spare 50]
 
 Frames are real rendered scenes (the simulator's river and street scenes, cycled across the
 cameras, each camera at its own point in its loop), every camera fresh on every tick, the worst
@@ -54,7 +54,7 @@ def per_camera_loop(frames_nhw: npt.NDArray[np.uint8], prev_nhw: npt.NDArray[np.
 
 
 def run_mix(
-    clips: list[Clip], scene_of: list[int], ticks: int, spread: int = 1
+    clips: list[Clip], scene_of: list[int], ticks: int, spread: int = 1, spare: int = 0
 ) -> tuple[list[float], list[float], float, list[float]]:
     """Time the core and the per-camera loop on cameras playing `scene_of[i]`.
 
@@ -68,17 +68,19 @@ def run_mix(
         for i, s in enumerate(scene_of)
     ]
     # No learning-time silence: every camera runs the whole pipeline in every timed tick.
-    core = DetectionCore(setups, (shape[0], shape[1]), 25, background=BackgroundParams(learn_s=0.0))
-    view = BatchView.empty(n, (shape[0], shape[1]))
+    core = DetectionCore(
+        setups, (shape[0], shape[1]), 25, background=BackgroundParams(learn_s=0.0), spare=spare
+    )
+    view = BatchView.empty(n + spare, (shape[0], shape[1]))  # spare rows: never fresh
     prev = np.zeros_like(view.frames_nhw)
     core_ms: list[float] = []
     cpu_ms: list[float] = []  # the process's CPU time: what a busy machine does not inflate
     loop_ms: list[float] = []
     busy: list[int] = []
     warm = 12 * spread  # ticks before timing: the cameras' learning period
-    camera = np.arange(n)
+    camera = np.arange(n + spare)
     for tick in range(warm + ticks * spread):
-        fresh = (tick + camera) % spread == 0
+        fresh = ((tick + camera) % spread == 0) & (camera < n)
         for i in np.flatnonzero(fresh):
             clip = clips[scene_of[i]]
             index = ((tick // spread) * clip.gop + i * 7) % clip.frames
@@ -109,6 +111,9 @@ def main() -> int:
     parser.add_argument("--cameras", type=int, default=250)
     parser.add_argument("--ticks", type=int, default=60)
     parser.add_argument(
+        "--spare", type=int, default=0, help="free rows for cameras added while running (hub: n/5)"
+    )
+    parser.add_argument(
         "--data-dir", type=Path, default=Path.home() / ".cache" / "riverwatch-bench"
     )
     args = parser.parse_args()
@@ -125,8 +130,8 @@ def main() -> int:
         ],
     }
     out(
-        f"{n} cameras at {shape[1]}x{shape[0]}, {args.ticks} timed ticks; every camera fresh in "
-        "every tick unless the mix says hub cadence"
+        f"{n} cameras ({args.spare} spare rows) at {shape[1]}x{shape[0]}, {args.ticks} timed "
+        "ticks; every camera fresh in every tick unless the mix says hub cadence"
     )
     out(
         "| mix | cameras with objects | core median ms (p95) | core CPU ms median "
@@ -141,7 +146,9 @@ def main() -> int:
     ]
     spreads["one in ten busy, hub cadence (25 fresh per 0.2 s tick)"] = 10
     for label, scene_of in mixes.items():
-        core_ms, loop_ms, busy, cpu_ms = run_mix(clips, scene_of, args.ticks, spreads[label])
+        core_ms, loop_ms, busy, cpu_ms = run_mix(
+            clips, scene_of, args.ticks, spreads[label], args.spare
+        )
         p50, p95 = np.percentile(core_ms, [50, 95])
         medians.append(p50)
         out(
