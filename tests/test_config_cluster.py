@@ -5,9 +5,6 @@ both hubs run the new version; a camera deleted on the other hub stops wherever 
 from __future__ import annotations
 
 import asyncio
-import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +13,13 @@ import pytest
 
 from simulator.scenes import SceneFiles
 from simulator.server import Mount, RtspSimulator
+from tests.conftest import wait_for
 from tests.db_fixtures import PostgresCluster
 from tests.queue_fixtures import (  # noqa: F401  (the *_fixture names register fixtures)
     RedisProcess,
     redis_proc_fixture,
 )
-from tests.test_cluster_hubs import ADMIN, HubProcess
+from tests.test_cluster_hubs import HubProcess, cluster_env
 
 CAMERAS = ["cam-a", "cam-b", "cam-c"]
 
@@ -57,20 +55,10 @@ def test_a_camera_added_on_one_hub_runs_on_exactly_one_and_both_run_the_new_vers
         for c in CAMERAS
     )
     config.write_text(f"cameras:\n{rows}\n")
-    env = {
-        **os.environ,
-        "REDIS_URL": redis_proc.url,
-        "RIVERWATCH_TICKET_DB_URL": postgres_cluster.url(database),
-        "RIVERWATCH_CLUSTER": "true",
-        "RIVERWATCH_CLUSTER_LEASE_S": "4",
-        "RIVERWATCH_ANALYSIS_WIDTH": "160",
-        "RIVERWATCH_ANALYSIS_HEIGHT": "96",
-        "RIVERWATCH_ADMIN_USER": ADMIN[0],
-        "RIVERWATCH_ADMIN_PASSWORD": ADMIN[1],
-    }
+    env = cluster_env(redis_proc.url, postgres_cluster.url(database))
     hubs = [HubProcess(h, config, env, tmp_path) for h in ("hub-a", "hub-b")]
     try:
-        _wait(lambda: _streams_once(hubs, CAMERAS), "each camera on one hub", 180)
+        wait_for(lambda: _streams_once(hubs, CAMERAS), "each camera on one hub", 180)
         a, b = hubs
         version = _api(a, "GET", "/api/config").json()["version"]
         assert _api(b, "GET", "/api/config").json()["version"] == version  # one import
@@ -80,8 +68,10 @@ def test_a_camera_added_on_one_hub_runs_on_exactly_one_and_both_run_the_new_vers
         answer = _api(a, "POST", "/api/config/cameras", json={"camera": camera})
         assert answer.status_code == 201, answer.text
         new = answer.json()["version"]
-        _wait(lambda: _api(b, "GET", "/api/config").json()["version"] == new, "hub-b to follow", 60)
-        _wait(lambda: _streams_once(hubs, [*CAMERAS, "added"]), "the new camera", 120)
+        wait_for(
+            lambda: _api(b, "GET", "/api/config").json()["version"] == new, "hub-b to follow", 60
+        )
+        wait_for(lambda: _streams_once(hubs, [*CAMERAS, "added"]), "the new camera", 120)
 
         stamp = next(
             c["version"]
@@ -95,7 +85,7 @@ def test_a_camera_added_on_one_hub_runs_on_exactly_one_and_both_run_the_new_vers
             found = _placed(hubs)
             return found is not None and "cam-a" not in found
 
-        _wait(stopped, "cam-a to stop on every hub", 60)
+        wait_for(stopped, "cam-a to stop on every hub", 60)
         assert _streams_once(hubs, ["cam-b", "cam-c", "added"])
     finally:
         for hub in hubs:
@@ -117,11 +107,3 @@ def _placed(hubs: list[HubProcess]) -> dict[str, list[str]] | None:
 def _streams_once(hubs: list[HubProcess], cameras: list[str]) -> bool:
     found = _placed(hubs)
     return found is not None and all(len(found.get(c, [])) == 1 for c in cameras)
-
-
-def _wait(check: Callable[[], bool], what: str, limit_s: float) -> None:
-    deadline = time.monotonic() + limit_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {limit_s} s waiting for {what}")
-        time.sleep(0.5)

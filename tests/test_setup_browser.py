@@ -9,7 +9,7 @@ README shows the editor with a zone being drawn)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -22,6 +22,7 @@ from riverwatch.settings import Settings
 from simulator.scenes import SceneFiles
 from simulator.server import Mount, RtspSimulator
 from tests.browser_fixtures import HubServer, ServedHub, launch_chromium, screenshot_dir
+from tests.conftest import wait_for
 from tests.test_pages_browser import PASSWORD, _log_in, _page
 
 CONFIG = """
@@ -68,16 +69,6 @@ def browser() -> Iterator[Browser]:
         yield chromium
 
 
-def _wait(check: Callable[[], Any], what: str, timeout_s: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _api(hub: ServedHub, method: str, path: str, user: str = "chief", **kw: Any) -> httpx.Response:
     headers = {"Authorization": f"Bearer {hub.token(user)}"}
     return httpx.request(method, hub.base_url + path, headers=headers, timeout=30, **kw)
@@ -102,12 +93,12 @@ def _click_at(page: Page, points: list[tuple[float, float]]) -> None:
         page.mouse.click(box["x"] + x * box["width"], box["y"] + y * box["height"])
 
 
-def _editor(browser: Browser, hub: ServedHub, user: str = "chief") -> Page:
+def _editor(browser: Browser, hub: ServedHub, path: str = "/setup") -> Page:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
     page = _page(context, hub.base_url + "/login")
-    _log_in(page, user)
+    _log_in(page, "chief")
     page.wait_for_url("**/wall")
-    page.goto(hub.base_url + "/setup")
+    page.goto(hub.base_url + path)
     page.wait_for_selector("body[data-ready='1']", timeout=WAIT_MS)
     return page
 
@@ -150,12 +141,12 @@ def test_an_admin_sets_up_a_camera_its_zone_and_tripwire_in_the_browser(
     assert len(boat["tripwires"][0]["line"]) == 2
 
     # No restart: the same hub streams the camera and raises the zone's alert and a crossing.
-    _wait(lambda: _api(hub, "GET", "/api/cameras/boat2").json().get("state") == "streaming",
+    wait_for(lambda: _api(hub, "GET", "/api/cameras/boat2").json().get("state") == "streaming",
           "the camera to stream")  # fmt: skip
     zone_id = boat["zones"][0]["id"]
-    in_zone = _wait(lambda: _openings(hub, "vessel_in_zone"), "an alert in the drawn zone")
+    in_zone = wait_for(lambda: _openings(hub, "vessel_in_zone"), "an alert in the drawn zone")
     assert {a["zone_id"] for a in in_zone} == {zone_id}
-    crossing = _wait(lambda: _openings(hub, "line_crossing"), "a crossing of the drawn tripwire")
+    crossing = wait_for(lambda: _openings(hub, "line_crossing"), "a crossing of the drawn tripwire")
     assert {a["zone_id"] for a in crossing} == {boat["tripwires"][0]["id"]}
     assert not page.errors  # type: ignore[attr-defined]
     page.context.close()
@@ -213,20 +204,15 @@ def test_switching_a_profile_changes_which_rules_raise_alerts(
     hub, _ = served
     if not _openings(hub, "line_crossing"):
         pytest.skip("needs the camera the first test sets up")  # run alone: no camera
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
-    page = _page(context, hub.base_url + "/login")
-    _log_in(page, "chief")
-    page.wait_for_url("**/wall")
-    page.goto(hub.base_url + "/admin")
-    page.wait_for_selector("body[data-ready='1']", timeout=WAIT_MS)
+    page = _editor(browser, hub, "/admin")
     row = page.locator("tr[data-profile='quiet-water']")
     row.locator("button.switch-on").click()
     profiles = lambda: _api(hub, "GET", "/api/profiles").json()  # noqa: E731
-    _wait(lambda: any(p["id"] == "quiet-water" and p["active"] for p in profiles()), "it on")
+    wait_for(lambda: any(p["id"] == "quiet-water" and p["active"] for p in profiles()), "it on")
     switched = time.time()
     # The boat crosses again (a new crossing opens) but no new vessel-in-zone incident does,
     # where before the switch every pass opened one.
     assert _openings(hub, "vessel_in_zone")
-    _wait(lambda: _openings(hub, "line_crossing", switched + 1), "a crossing after the switch")
+    wait_for(lambda: _openings(hub, "line_crossing", switched + 1), "a crossing after the switch")
     assert not _openings(hub, "vessel_in_zone", switched + 1)
-    context.close()
+    page.context.close()
