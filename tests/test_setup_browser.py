@@ -152,7 +152,7 @@ def test_an_admin_sets_up_a_camera_its_zone_and_tripwire_in_the_browser(
     page.context.close()
 
 
-def test_a_bad_field_is_shown_beside_it_and_nothing_is_applied(
+def test_a_bad_field_or_a_group_in_use_is_refused_and_nothing_is_applied(
     served: tuple[ServedHub, RtspSimulator], browser: Browser
 ) -> None:
     hub, _ = served
@@ -165,6 +165,12 @@ def test_a_bad_field_is_shown_beside_it_and_nothing_is_applied(
     error.wait_for(state="visible", timeout=WAIT_MS)
     assert "30" in error.inner_text()  # the rule's bound, beside the field
     page.screenshot(path=str(screenshot_dir() / "camera-editor-bad-field.png"))
+    # A group a camera still uses cannot go: the refusal names what depends on it.
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("tr[data-group='lower'] button.remove-group")
+    refused = page.locator("#groups-error")
+    refused.wait_for(state="visible", timeout=WAIT_MS)
+    assert "calm" in refused.inner_text() and "declared groups" in refused.inner_text()
     assert _api(hub, "GET", "/api/config").json()["version"] == before["version"]
     page.context.close()
 

@@ -44,7 +44,9 @@ function renderLists() {
   clear($("#cameras tbody")).append(...config.cameras.map(cameraRow));
   clear($("#groups tbody")).append(...config.groups.map((g) => h("tr", { dataset: { group: g.id } },
     h("td", {}, g.id), h("td", {}, g.name), h("td", {}, pretty(g.kind)),
-    h("td", {}, g.main_ring ? pretty(g.main_ring) : "by kind"))));
+    h("td", {}, g.main_ring ? pretty(g.main_ring) : "by kind"),
+    h("td", {}, h("button", { type: "button", class: "remove-group",
+      onclick: () => removeGroup(g.id) }, "Remove")))));
 }
 
 async function loadConfig() {
@@ -84,6 +86,21 @@ async function addGroup(event) {
   }
   await loadConfig();
   if (open) showGroupChoice(open.camera.group);
+}
+
+// The server refuses to remove a group a camera still uses, and says which camera.
+async function removeGroup(id) {
+  if (!confirm(`Remove the group ${id}?`)) return;
+  const groups = config.groups.filter((g) => g.id !== id);
+  try {
+    await api("/api/config/groups", { method: "PUT",
+      json: { expected_version: groupsVersion(), groups } });
+    showError("#groups-error", null);
+  } catch (error) {
+    const messages = Array.isArray(error.detail) ? error.detail.map((d) => d.msg) : [error.message];
+    showError("#groups-error", { message: messages.join("; ") });
+  }
+  await loadConfig();
 }
 
 function groupProblems(form, found) {
