@@ -439,19 +439,19 @@ class Hub:
                 continue
         stored = await self._store.latest()
         assert stored is not None
-        self._running = ConfigSnapshot(
-            stored.number, stored.author, stored.created_at, stored.text, stored.stamps
-        )
         if stored.text != self._config.text:
             try:
                 self._config = self._parse(stored.text, f"config version {stored.number}")
-            except ConfigError as exc:
+            except ConfigError as exc:  # the follower tries it again, and /readyz says why
                 self._config_problem = f"config version {stored.number} cannot run here: {exc}"
                 log.error("config: %s; running the file's", self._config_problem)
                 return
             self._by_id = {c.id: c for c in self._config.cameras}
             self.desk.reconfigure(self._config)
             log.info("config: running version %d (changed since the file)", stored.number)
+        self._running = ConfigSnapshot(
+            stored.number, stored.author, stored.created_at, stored.text, stored.stamps
+        )
 
     def _parse(self, text: str, source: str) -> LoadedConfig:
         config = self._config

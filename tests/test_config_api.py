@@ -18,6 +18,7 @@ from api.security import Role
 from simulator.fleet import scene_zone
 from simulator.scenes import SceneFiles
 from simulator.server import Mount, RtspSimulator
+from tests import api_fixtures
 from tests.api_fixtures import ApiServer, default_security, sign_in_roles, start_server
 from tests.conftest import wait_for
 
@@ -232,5 +233,36 @@ def test_a_change_made_in_the_browser_survives_a_restart(
     try:
         with server.client(token=server.token("admin-1")) as admin:
             assert _entry(_config(admin), "calm")["camera"]["name"] == "Renamed in the browser"
+    finally:
+        stop()
+
+
+def test_a_stored_version_a_hub_cannot_run_is_named_in_readyz_and_the_file_runs(
+    tmp_path: Path, module_rtsp: RtspSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    monkeypatch.setitem(api_fixtures.ENV, "OTHER_PASS", "another-Pa55")
+    server, stop = start_server(data, module_rtsp, default_security)
+    try:
+        sign_in_roles(server)
+        with server.client(Role.ADMIN) as admin:
+            calm = _entry(_config(admin), "calm")
+            url = f"rtsp://viewer:${{OTHER_PASS}}@127.0.0.1:{module_rtsp.port}/calm"
+            changed = {**calm["camera"], "sub_url": url}
+            answer = admin.put(
+                "/api/config/cameras/calm",
+                json={"expected_version": calm["version"], "camera": changed},
+            )
+            assert answer.status_code == 200, answer.text
+    finally:
+        stop()
+    monkeypatch.delitem(api_fixtures.ENV, "OTHER_PASS")  # this hub has no such secret
+    server, stop = start_server(data, module_rtsp, default_security)
+    try:
+        with server.client(token=server.token("admin-1")) as admin:
+            ready = admin.get("/readyz").json()
+            assert ready["checks"]["config"] is False
+            assert any("OTHER_PASS" in reason for reason in ready["reasons"]), ready
+            assert _entry(_config(admin), "calm")["camera"]["sub_url"] is None  # the file's
     finally:
         stop()
