@@ -1,8 +1,9 @@
 """Setting up a camera entirely in the browser, on a real hub and the real RTSP simulator, in
 Debian's Chromium: an admin adds a camera (its URL tested first), draws a no-fishing zone and a
 tripwire on its picture, saves, and the next boat raises an alert in that zone and a crossing,
-with no restart; a bad field is shown beside it and nothing is applied; a change made while
-another admin changed the same camera is refused with who did it; switching a profile on the
+with no restart; a corner of a drawn zone dragged elsewhere is saved where it was dropped; a
+bad field is shown beside it and nothing is applied; a change made while another admin
+changed the same camera is refused with who did it; switching a profile on the
 admin page changes which rules raise alerts. Screenshots go to the screenshot folder (the
 README shows the editor with a zone being drawn)."""
 
@@ -204,6 +205,84 @@ def test_a_change_made_while_another_admin_changed_the_camera_is_refused(
 
 
 @pytest.mark.timeout(240)  # a pass of the looping boat scene after the switch
+def _calm(hub: ServedHub) -> dict[str, Any]:
+    """Camera calm's entry as stored now: other tests change it too."""
+    cameras = _api(hub, "GET", "/api/config").json()["cameras"]
+    return next(c for c in cameras if c["camera"]["id"] == "calm")
+
+
+def _save(page: Page) -> None:
+    shown = page.inner_text("#camera-status")
+    page.click("#save-camera")
+    page.wait_for_function(
+        "old => { const now = document.querySelector('#camera-status').textContent;"
+        " return now !== old && now.includes('Saved'); }",
+        arg=shown,
+        timeout=WAIT_MS,
+    )
+
+
+def _keep_only_zones(hub: ServedHub, ids: set[str]) -> None:
+    entry = _calm(hub)
+    kept = [z for z in entry["camera"]["zones"] if z["id"] in ids]
+    if len(kept) == len(entry["camera"]["zones"]):
+        return
+    camera = {**entry["camera"], "zones": kept}
+    answer = _api(hub, "PUT", "/api/config/cameras/calm",
+                  json={"expected_version": entry["version"], "camera": camera})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+
+
+def _drag_on_canvas(page: Page, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Drag from one normalised point of the drawing canvas to another, as a mouse does."""
+    page.locator("#canvas").scroll_into_view_if_needed()
+    box = page.locator("#canvas").bounding_box()
+    assert box is not None and box["height"] > 50, box
+
+    def at(point: tuple[float, float]) -> tuple[float, float]:
+        return box["x"] + point[0] * box["width"], box["y"] + point[1] * box["height"]
+
+    page.mouse.move(*at(start))
+    page.mouse.down()
+    page.mouse.move(*at(end), steps=8)
+    page.mouse.up()
+
+
+def test_a_corner_of_a_drawn_zone_dragged_elsewhere_is_saved_where_it_was_dropped(
+    served: tuple[ServedHub, RtspSimulator], browser: Browser
+) -> None:
+    hub, _ = served
+    earlier = {z["id"] for z in _calm(hub)["camera"]["zones"]}
+    corners = [(0.2, 0.3), (0.6, 0.3), (0.6, 0.7), (0.2, 0.7)]
+    page = _editor(browser, hub)
+    try:
+        page.click("tr[data-camera='calm']")
+        # Drawn on the picture's final size, or on the empty stage when the camera sends none.
+        page.wait_for_function(
+            "() => { const img = document.querySelector('#picture');"
+            " return img.hidden || (img.complete && img.naturalWidth > 0); }",
+            timeout=WAIT_MS,
+        )
+        page.click("#draw-zone")
+        _click_at(page, corners)
+        page.click("#draw-finish")
+        _save(page)
+        drawn = next(z for z in _calm(hub)["camera"]["zones"] if z["id"] not in earlier)
+        assert drawn["polygon"][2] == pytest.approx(corners[2], abs=0.01)
+
+        page.click(f"#shapes [data-shape='zone:{drawn['id']}']")
+        _drag_on_canvas(page, corners[2], (0.8, 0.9))
+        _save(page)
+        moved = next(z for z in _calm(hub)["camera"]["zones"] if z["id"] == drawn["id"])
+        assert moved["polygon"][2] == pytest.approx([0.8, 0.9], abs=0.01)
+        others = [0, 1, 3]
+        assert [moved["polygon"][i] for i in others] == [drawn["polygon"][i] for i in others]
+        assert not page.errors  # type: ignore[attr-defined]
+    finally:
+        page.context.close()
+        _keep_only_zones(hub, earlier)  # later tests see calm as it was
+
+
 def test_switching_a_profile_changes_which_rules_raise_alerts(
     served: tuple[ServedHub, RtspSimulator], browser: Browser
 ) -> None:

@@ -9,6 +9,7 @@ const COLOURS = { zone: "#2196f3", wire: "#ff5722", mask: "#9e9e9e", selected: "
   drawing: "#00e676" };
 const CLOSE_PX = 10; // a click this near a polygon's first point closes it
 const WIRE_PX = 8; // a click this near a tripwire selects it
+const GRAB_PX = 8; // a press this near a corner of the chosen shape grabs it
 const SIDE_PX = 30; // how far the A and B labels sit from the line
 
 // --- geometry ---------------------------------------------------------------------------------
@@ -24,6 +25,11 @@ export function toNormal(canvas, event) {
 
 function toPixels(canvas, [x, y]) {
   return [x * canvas.clientWidth, y * canvas.clientHeight];
+}
+
+function pixelAt(canvas, event) {
+  const rect = canvas.getBoundingClientRect();
+  return [event.clientX - rect.left, event.clientY - rect.top];
 }
 
 function distance(a, b) {
@@ -50,15 +56,32 @@ function insidePolygon([x, y], points) {
 // Whether a click (in pixels) lands on the first of at least three points: it closes a polygon.
 export function closesPolygon(canvas, points, event) {
   if (points.length < 3) return false;
-  const rect = canvas.getBoundingClientRect();
-  const at = [event.clientX - rect.left, event.clientY - rect.top];
-  return distance(at, toPixels(canvas, points[0])) <= CLOSE_PX;
+  return distance(pixelAt(canvas, event), toPixels(canvas, points[0])) <= CLOSE_PX;
+}
+
+// The points of the shape `selected` ({kind, index}) of `shapes`: the arrays saved, not copies.
+export function pointsOf(shapes, selected) {
+  if (selected.kind === "zone") return shapes.zones[selected.index].polygon;
+  if (selected.kind === "tripwire") return shapes.tripwires[selected.index].line;
+  return shapes.masks[selected.index];
+}
+
+// The index of the point of `points` nearest a pointer event, or null when none is near
+// enough to grab.
+export function vertexAt(canvas, points, event) {
+  const at = pixelAt(canvas, event);
+  let nearest = null;
+  let nearestPx = GRAB_PX;
+  points.forEach((p, i) => {
+    const px = distance(at, toPixels(canvas, p));
+    if (px <= nearestPx) [nearest, nearestPx] = [i, px];
+  });
+  return nearest;
 }
 
 // The shape under a click, as {kind, index}: tripwires first (thin), then zones, then masks.
 export function shapeAt(canvas, shapes, event) {
-  const rect = canvas.getBoundingClientRect();
-  const at = [event.clientX - rect.left, event.clientY - rect.top];
+  const at = pixelAt(canvas, event);
   const px = (points) => points.map((p) => toPixels(canvas, p));
   const wire = shapes.tripwires.findIndex((w) => px(w.line).some((a, i, all) =>
     i > 0 && distanceToSegment(at, all[i - 1], a) <= WIRE_PX));
@@ -112,6 +135,15 @@ function tag(ctx, text, [x, y], colour) {
 function handles(ctx, points, colour) {
   ctx.fillStyle = colour;
   for (const [x, y] of points) ctx.fillRect(x - 4, y - 4, 8, 8);
+}
+
+// The corner a drag moves or Delete removes, larger than the other handles.
+function markVertex(ctx, [x, y]) {
+  ctx.fillStyle = COLOURS.selected;
+  ctx.fillRect(x - 6, y - 6, 12, 12);
+  ctx.strokeStyle = "#000";
+  ctx.lineWidth = 2;
+  ctx.strokeRect(x - 6, y - 6, 12, 12);
 }
 
 function drawZone(ctx, points, label, selected) {
@@ -199,13 +231,16 @@ function drawSketch(ctx, sketch, cursor) {
 }
 
 // Draw every shape of `shapes` ({zones, masks, tripwires}); `selected` is {kind, index} or
-// null, `sketch` the shape being drawn ({kind, points}) or null, `cursor` a normalised point.
-export function render(canvas, shapes, selected, sketch, cursor) {
+// null, `sketch` the shape being drawn ({kind, points}) or null, `cursor` a normalised point,
+// `vertex` the index of the selected shape's marked corner or null.
+export function render(canvas, shapes, selected, sketch, cursor, vertex) {
   const ctx = fitCanvas(canvas);
   const px = (points) => points.map((p) => toPixels(canvas, p));
   const is = (kind, index) => Boolean(selected && selected.kind === kind && selected.index === index);
   shapes.masks.forEach((m, i) => drawMask(ctx, px(m), `mask ${i + 1}`, is("mask", i)));
   shapes.zones.forEach((z, i) => drawZone(ctx, px(z.polygon), z.id || "?", is("zone", i)));
   shapes.tripwires.forEach((w, i) => drawWire(ctx, px(w.line), w, is("tripwire", i)));
+  const marked = selected && vertex !== null ? pointsOf(shapes, selected)[vertex] : null;
+  if (marked) markVertex(ctx, toPixels(canvas, marked));
   if (sketch) drawSketch(ctx, { kind: sketch.kind, points: px(sketch.points) }, cursor && toPixels(canvas, cursor));
 }

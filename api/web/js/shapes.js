@@ -1,9 +1,10 @@
 // Zones, masks and tripwires of the camera being edited, drawn on its picture: the drawing
 // tools, the list of shapes beside the picture, and the chosen shape's form. Shapes are kept in
-// the camera object itself (`zones`, `tripwires`, `analysis.masks`), ready to be saved.
+// the camera object itself (`zones`, `tripwires`, `analysis.masks`), ready to be saved. The
+// chosen shape's corners can be dragged, or removed with Delete.
 
 import { $, clear, h } from "./dom.js";
-import { closesPolygon, render, shapeAt, toNormal } from "./draw.js";
+import { closesPolygon, pointsOf, render, shapeAt, toNormal, vertexAt } from "./draw.js";
 import { label as pretty } from "./fmt.js";
 import { ShapeForms, shapePath } from "./shape-forms.js";
 
@@ -34,6 +35,12 @@ export class ShapeEditor {
     this.selected = null; // {kind, index}
     this.sketch = null; // {kind, points} while drawing
     this.cursor = null;
+    // Corners of the chosen shape, by index: the one under the pointer, and the one last grabbed
+    // (kept after the pointer leaves it, for Delete).
+    this.hovered = null;
+    this.grabbed = null;
+    this.dragging = false;
+    this.pressedCorner = false; // the click ending a press on a corner selects nothing
     this.problemPaths = [];
     this.forms = new ShapeForms(() => this.edited());
     this.canvas = $("#canvas");
@@ -51,13 +58,13 @@ export class ShapeEditor {
       event.preventDefault();
       this.finish();
     });
-    this.canvas.addEventListener("pointermove", (event) => {
-      if (!this.sketch) return;
-      this.cursor = toNormal(this.canvas, event);
-      this.draw();
-    });
+    this.canvas.addEventListener("pointerdown", (event) => this.grab(event));
+    this.canvas.addEventListener("pointermove", (event) => this.onPointerMove(event));
+    this.canvas.addEventListener("pointerup", () => (this.dragging = false));
+    this.canvas.addEventListener("pointercancel", () => (this.dragging = false));
     this.canvas.addEventListener("pointerleave", () => {
       this.cursor = null;
+      this.hovered = null;
       this.draw();
     });
     document.addEventListener("keydown", (event) => this.onKey(event));
@@ -83,6 +90,7 @@ export class ShapeEditor {
     this.sketch = null;
     this.showTools();
     this.selected = selected;
+    this.hovered = this.grabbed = null;
     this.forms.show(this.camera, selected);
     this.renderList();
     this.draw();
@@ -111,7 +119,60 @@ export class ShapeEditor {
   }
 
   draw() {
-    if (this.camera) render(this.canvas, this.shapes, this.selected, this.sketch, this.cursor);
+    if (!this.camera) return;
+    render(this.canvas, this.shapes, this.selected, this.sketch, this.cursor, this.hovered ?? this.grabbed);
+  }
+
+  // --- moving the chosen shape's corners ----------------------------------------------------------
+
+  get chosenPoints() {
+    return this.selected ? pointsOf(this.shapes, this.selected) : null;
+  }
+
+  grab(event) {
+    const points = this.chosenPoints;
+    const index = points && event.button === 0 ? vertexAt(this.canvas, points, event) : null;
+    this.pressedCorner = index !== null;
+    if (index === null) return;
+    event.preventDefault();
+    this.canvas.setPointerCapture(event.pointerId); // the drag goes on outside the picture
+    this.grabbed = index;
+    this.dragging = true;
+    this.draw();
+  }
+
+  onPointerMove(event) {
+    if (this.dragging) {
+      this.chosenPoints[this.grabbed] = toNormal(this.canvas, event);
+      this.edited();
+    } else if (this.sketch) {
+      this.cursor = toNormal(this.canvas, event);
+      this.draw();
+    } else {
+      this.hover(event);
+    }
+  }
+
+  hover(event) {
+    const points = this.chosenPoints;
+    const hovered = points ? vertexAt(this.canvas, points, event) : null;
+    this.canvas.classList.toggle("on-vertex", hovered !== null);
+    if (hovered === this.hovered) return;
+    this.hovered = hovered;
+    this.draw();
+  }
+
+  // Delete or Backspace removes the marked corner, while the shape keeps enough of them.
+  removeCorner(event) {
+    const points = this.chosenPoints;
+    const index = this.hovered ?? this.grabbed;
+    const enough = points && points.length > MIN_POINTS[this.selected.kind];
+    if (!enough || index === null || this.dragging) return;
+    event.preventDefault();
+    points.splice(index, 1);
+    this.hovered = this.grabbed = null;
+    this.forms.show(this.camera, this.selected); // its count of corners
+    this.edited();
   }
 
   // --- drawing ----------------------------------------------------------------------------------
@@ -119,6 +180,7 @@ export class ShapeEditor {
   start(kind) {
     this.sketch = { kind, points: [] };
     this.selected = null;
+    this.hovered = this.grabbed = null;
     this.forms.show(this.camera, null);
     this.showTools();
     this.renderList();
@@ -132,7 +194,7 @@ export class ShapeEditor {
   }
 
   onClick(event) {
-    if (!this.camera) return;
+    if (!this.camera || this.pressedCorner) return;
     if (!this.sketch) {
       this.select(shapeAt(this.canvas, this.shapes, event));
       return;
@@ -152,7 +214,12 @@ export class ShapeEditor {
   }
 
   onKey(event) {
-    if (!this.sketch || event.target.closest("input, select, textarea")) return;
+    if (event.target.closest("input, select, textarea")) return;
+    if (this.sketch) this.onSketchKey(event);
+    else if (event.key === "Delete" || event.key === "Backspace") this.removeCorner(event);
+  }
+
+  onSketchKey(event) {
     if (event.key === "Escape") this.cancel();
     else if (event.key === "Enter") this.finish();
     else if (event.key === "Backspace") {
@@ -192,7 +259,8 @@ export class ShapeEditor {
     $("#draw-finish").disabled = !kind || this.sketch.points.length < MIN_POINTS[kind];
     $("#draw-cancel").disabled = !kind;
     $("#draw-hint").textContent = kind ? HINTS[kind] :
-      "Choose a tool to draw; click a shape on the picture or in the list to edit it.";
+      "Choose a tool to draw; click a shape on the picture or in the list to edit it, drag its " +
+      "corners to move them, Delete removes the corner under the pointer.";
     this.canvas.classList.toggle("drawing", Boolean(kind));
   }
 
@@ -203,6 +271,7 @@ export class ShapeEditor {
       mask: this.camera.analysis.masks }[selected.kind];
     list.splice(selected.index, 1);
     this.selected = null;
+    this.hovered = this.grabbed = null;
     this.forms.show(this.camera, null);
     this.edited();
   }
