@@ -269,6 +269,10 @@ class HubView(Protocol):
         """The configuration version this hub runs, and its settings."""
         ...
 
+    def config_export(self) -> str:
+        """The running version's YAML, secret values masked, placeholders kept."""
+        ...
+
     async def config_history(self, limit: int) -> list[ConfigSnapshot]:
         """The newest stored configuration versions first (text left out)."""
         ...

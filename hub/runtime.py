@@ -518,6 +518,11 @@ class Hub:
         """The version this hub runs, and its settings (URLs unresolved)."""
         return self._running, self._config.hub
 
+    def config_export(self) -> str:
+        """The running version's YAML with every secret value it holds literally masked (a
+        password typed into a URL); `${NAME}` placeholders stay."""
+        return self._config.redactor.mask(self._running.text)
+
     async def config_history(self, limit: int) -> list[ConfigSnapshot]:
         """The newest stored versions first (their text left out)."""
         assert self._store is not None

@@ -59,12 +59,16 @@ class Redactor:
         """Learn every secret `other` knows (a new configuration's, for the same logs)."""
         self._secrets |= other._secrets
 
-    def scrub(self, text: str) -> str:
-        """Return `text` with URL user info and every known secret masked."""
-        text = _USERINFO.sub(lambda m: m.group("scheme") + MASK + "@", text)
+    def mask(self, text: str) -> str:
+        """Return `text` with every known secret value masked (placeholders such as
+        `${CAM_PASS}` are names, not values: they stay)."""
         for secret in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(secret, MASK)
         return text
+
+    def scrub(self, text: str) -> str:
+        """Return `text` with URL user info and every known secret masked."""
+        return self.mask(_USERINFO.sub(lambda m: m.group("scheme") + MASK + "@", text))
 
 
 class RedactingFilter(logging.Filter):

@@ -192,7 +192,9 @@ def admin_probe_ok(admin: httpx.Client) -> bool:
     return True
 
 
-def test_deleting_a_camera_stops_it_and_the_export_keeps_placeholders(server: ApiServer) -> None:
+def test_deleting_a_camera_stops_it_and_the_export_keeps_placeholders_never_passwords(
+    server: ApiServer, module_rtsp: RtspSimulator
+) -> None:
     with server.client(Role.ADMIN) as admin:
         config = _config(admin)
         if not any(c["camera"]["id"] == "boat" for c in config["cameras"]):
@@ -204,12 +206,21 @@ def test_deleting_a_camera_stops_it_and_the_export_keeps_placeholders(server: Ap
         assert gone.status_code == 200, gone.text
         assert gone.json()["applied"]["removed"] == ["boat"]
         assert admin.get("/api/cameras/boat").status_code == 404
+        calm = _entry(_config(admin), "calm")
+        literal = f"rtsp://viewer:Lit3ral-Pa55@127.0.0.1:{module_rtsp.port}/calm"
+        typed = admin.put(  # a password typed into the URL, not a placeholder
+            "/api/config/cameras/calm",
+            json={"expected_version": calm["version"], "camera": {**calm["camera"],
+                                                                  "sub_url": literal}},
+        )  # fmt: skip
+        assert typed.status_code == 200 and "Lit3ral-Pa55" not in typed.text
         exported = admin.get("/api/config/export")
         assert exported.status_code == 200
         assert "${CAM_PASS}" in exported.text and PASSWORD not in exported.text
+        assert "Lit3ral-Pa55" not in exported.text and ":***@127.0.0.1" in exported.text
         assert [c["id"] for c in yaml.safe_load(exported.text)["cameras"]] == ["calm"]
         history = admin.get("/api/config/versions").json()
-        assert history[0]["version"] == gone.json()["version"] and history[0]["author"] == "admin-1"
+        assert history[1]["version"] == gone.json()["version"] and history[1]["author"] == "admin-1"
 
 
 def test_a_change_made_in_the_browser_survives_a_restart(

@@ -182,12 +182,12 @@ async def current(_: Admin, hub: HubDep) -> ConfigOut:
     responses={200: {"content": {"text/plain": {"example": "cameras:\n- id: jinsha-001\n"}}}},
 )
 async def export(_: Admin, hub: HubDep) -> PlainTextResponse:
-    """The running version's YAML, `${NAME}` placeholders kept: feed it to `check-config`, or
-    keep it under version control."""
+    """The running version's YAML, `${NAME}` placeholders kept and any password written
+    into it masked: feed it to `check-config`, or keep it under version control."""
     snapshot, _config = hub.config_snapshot()
     name = f"riverwatch-config-v{snapshot.number}.yaml"
     return PlainTextResponse(
-        snapshot.text,
+        hub.config_export(),
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
