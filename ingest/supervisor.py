@@ -83,6 +83,7 @@ class IngestSupervisor:
         """The camera's source on its batch row, and its main stream's recorder."""
         main = spec.main is not None and spec.main.ring is not MainRing.NEVER
         self._sources[spec.camera_id] = self._source(spec, self.batch, not main)
+        self._mains.pop(spec.camera_id, None)  # new settings may have none
         if main:
             recorder = self._source(_recording(spec), None, True)
             self._mains[spec.camera_id] = MainStream(recorder, spec)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from ingest.camera import CameraSpec, MainStreamSpec
 from ingest.errors import StreamEnded, StreamOpenError, StreamStalled, StreamUnusable
 from ingest.policy import (
     RECENT_GOPS,
@@ -16,10 +18,13 @@ from ingest.policy import (
     next_attempt,
     state_after_error,
 )
+from ingest.supervisor import IngestSupervisor
 from riverwatch.backoff import attempts_to_reach
 from riverwatch.batch import BatchView, FrameBatch
 from riverwatch.ring import PacketRing, RingPacket
-from riverwatch.types import CameraState
+from riverwatch.secrets import Redactor
+from riverwatch.settings import Settings
+from riverwatch.types import CameraState, DecodeMode, MainRing
 
 
 @pytest.mark.parametrize(
@@ -125,3 +130,34 @@ def test_a_camera_gop_is_its_longest_recent_keyframe_interval_once_a_few_are_tim
     for k in range(1, RECENT_GOPS + 1):  # a steady 2 s GOP since: the long one is forgotten
         clock.keyframe(17.2 + 2.0 * k)
     assert clock.gop_s == pytest.approx(2.0)
+
+
+def test_frame_batch_rows_are_claimed_and_released_for_cameras_added_while_running() -> None:
+    batch = FrameBatch(["a"], (4, 6), spare=1)
+    assert batch.rows == 2 and batch.camera_ids == ["a", None]
+    row = batch.claim("b")
+    batch.write(row, np.full((4, 6), 9, np.uint8), ts=1.0)
+    view = BatchView.empty(2, (4, 6))
+    batch.read_into(view)
+    assert view.fresh_n.tolist() == [False, True]
+    with pytest.raises(ValueError, match="no free batch row"):
+        batch.claim("c")
+    assert batch.release("b") == row and batch.camera_ids == ["a", None]
+    assert batch.claim("c") == row and batch.dropped(row) == 0  # a fresh start on that row
+
+
+async def test_new_settings_without_a_sub_stream_leave_no_main_stream_behind(
+    tmp_path: Path,
+) -> None:
+    def spec(main: MainStreamSpec | None) -> CameraSpec:
+        url = "rtsp://127.0.0.1:9/x"
+        return CameraSpec("cam", lambda: url, url, DecodeMode.KEYFRAMES, 5.0, main)
+
+    recorded = MainStreamSpec(lambda: "rtsp://127.0.0.1:9/main", "main", MainRing.ALWAYS)
+    settings = Settings(data_dir=tmp_path)
+    async with IngestSupervisor([spec(recorded)], settings, Redactor(), start_all=False) as ingest:
+        assert ingest.main_stream("cam") is not None
+        await ingest.replace_camera(spec(None))
+        assert ingest.main_stream("cam") is None
+        await ingest.remove_camera("cam")
+        assert ingest.camera_ids() == [] and ingest.batch.camera_ids == [None]
