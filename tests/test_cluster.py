@@ -127,10 +127,14 @@ class Cluster:
 
 
 async def three_settled(cluster: Cluster) -> dict[str, str]:
-    """Start hub-a, hub-b and hub-c; once every camera runs on one of them, camera -> hub."""
-    for hub_id in ("hub-a", "hub-b", "hub-c"):
+    """Start hub-a, hub-b and hub-c; once every camera runs on the hub the assignment gives it,
+    camera -> hub. (Every camera on one hub is not enough: hub-a alone, or hub-a and hub-b
+    before hub-c is seen, are settled too, and their cameras have still to move.)"""
+    hub_ids = ("hub-a", "hub-b", "hub-c")
+    for hub_id in hub_ids:
         cluster.add(hub_id)
-    await eventually(cluster.settled, timeout_s=30, what="every camera on one hub")
+    target = {c: [hub] for c, hub in assign(CAMERAS, dict.fromkeys(hub_ids)).items()}
+    await eventually(lambda: cluster.placement() == target, timeout_s=30, what="the 3-hub share")
     return {c: hubs[0] for c, hubs in cluster.placement().items()}
 
 
