@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ingest.probe import ProbeReport
     from ingest.sensors import SensorHub, SensorStats
     from riverwatch.config import HubConfig
-    from riverwatch.config_edit import Applied, CameraChange, ConfigSnapshot
+    from riverwatch.config_edit import Applied, CameraChange, ConfigVersion
     from riverwatch.ring import PacketRing
     from riverwatch.share import ShareLinks
 
@@ -265,7 +265,7 @@ class HubView(Protocol):
         """`probe` on a configured camera's stored URL; raises UnknownCamera."""
         ...
 
-    def config_snapshot(self) -> tuple[ConfigSnapshot, HubConfig]:
+    def config_snapshot(self) -> tuple[ConfigVersion, HubConfig]:
         """The configuration version this hub runs, and its settings."""
         ...
 
@@ -273,7 +273,7 @@ class HubView(Protocol):
         """The running version's YAML, secret values masked, placeholders kept."""
         ...
 
-    async def config_history(self, limit: int) -> list[ConfigSnapshot]:
+    async def config_history(self, limit: int) -> list[ConfigVersion]:
         """The newest stored configuration versions first (text left out)."""
         ...
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from riverwatch.config_edit import Stamp
+from riverwatch.config_edit import ConfigVersion, Stamp
 
 metadata = sa.MetaData()
 
@@ -38,19 +37,6 @@ config_versions = sa.Table(
 
 class Superseded(Exception):
     """Another hub or admin made the next version first."""
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigVersion:
-    """One stored version."""
-
-    number: int
-    text: str
-    author: str
-    note: str
-    created_at: float
-    file_sha256: str | None
-    stamps: dict[str, Stamp]
 
 
 def sha256(text: str) -> str:
@@ -94,7 +80,7 @@ class ConfigStore:
             note[:200],
             time.time(),
             file_sha256,
-            stamps,
+            dict(stamps),
         )
         row = {
             "number": version.number,

@@ -59,7 +59,7 @@ from detectors.background import BackgroundParams
 from detectors.site_verifier import SiteVerifiers
 from detectors.verifier import StaleVerifier, SwappableVerifier
 from hub.cluster.member import ClusterMember
-from hub.config_store import ConfigStore, ConfigVersion, Superseded, sha256
+from hub.config_store import ConfigStore, Superseded, sha256
 from hub.gop import gop_warnings
 from hub.incidents import IncidentDesk, MainOpening
 from hub.live_config import camera_setup, plan
@@ -73,7 +73,7 @@ from riverwatch.config import ConfigError, HubConfig, LoadedConfig, ResolvedCame
 from riverwatch.config_edit import (
     Applied,
     CameraChange,
-    ConfigSnapshot,
+    ConfigVersion,
     EditRefused,
     NoRoom,
     Stamp,
@@ -159,7 +159,7 @@ class Hub:
         self._cluster: ClusterMember | None = None  # with RIVERWATCH_CLUSTER
         self._core: DetectionCore | None = None
         self._store: ConfigStore | None = None
-        self._running = ConfigSnapshot(0, "", 0.0, config.text, {})  # the version run here
+        self._running = ConfigVersion(0, config.text, "", "", 0.0, None, {})  # the one run here
         self._config_lock = asyncio.Lock()  # one version applied at a time
         self._config_problem: str | None = None  # a stored version this hub cannot run
 
@@ -449,9 +449,7 @@ class Hub:
             self._by_id = {c.id: c for c in self._config.cameras}
             self.desk.reconfigure(self._config)
             log.info("config: running version %d (changed since the file)", stored.number)
-        self._running = ConfigSnapshot(
-            stored.number, stored.author, stored.created_at, stored.text, stored.stamps
-        )
+        self._running = stored
 
     def _parse(self, text: str, source: str) -> LoadedConfig:
         config = self._config
@@ -508,13 +506,11 @@ class Hub:
             self.desk.reconfigure(new)
             if self._cluster is not None:
                 self._cluster.set_cameras([c.id for c in new.cameras])
-            self._running = ConfigSnapshot(
-                version.number, version.author, version.created_at, version.text, version.stamps
-            )
+            self._running = version
             self._config_problem = None
             return applied
 
-    def config_snapshot(self) -> tuple[ConfigSnapshot, HubConfig]:
+    def config_snapshot(self) -> tuple[ConfigVersion, HubConfig]:
         """The version this hub runs, and its settings (URLs unresolved)."""
         return self._running, self._config.hub
 
@@ -523,13 +519,10 @@ class Hub:
         password typed into a URL); `${NAME}` placeholders stay."""
         return self._config.redactor.mask(self._running.text)
 
-    async def config_history(self, limit: int) -> list[ConfigSnapshot]:
+    async def config_history(self, limit: int) -> list[ConfigVersion]:
         """The newest stored versions first (their text left out)."""
         assert self._store is not None
-        return [
-            ConfigSnapshot(v.number, v.author, v.created_at, "", v.stamps)
-            for v in await self._store.history(limit)
-        ]
+        return await self._store.history(limit)
 
     async def edit_config(self, change: CameraChange, author: str) -> tuple[int, Applied]:
         """Make an admin's change a new version and run it: raises `EditConflict` (someone

@@ -253,11 +253,14 @@ class Applied:
 
 
 @dataclass(frozen=True, slots=True)
-class ConfigSnapshot:
-    """The version a hub runs: its number, author and time, text, and stamps."""
+class ConfigVersion:
+    """A stored version: its number, YAML text, who made it and when, and its stamps; for one
+    imported from a file (and the browser's versions after it), that file's SHA-256."""
 
     number: int
-    author: str
-    created_at: float
     text: str
+    author: str
+    note: str
+    created_at: float
+    file_sha256: str | None
     stamps: Mapping[str, Stamp]
